@@ -1,0 +1,77 @@
+"""Settings as data: every setting has a name, a default, a type and a line of help.
+
+Values come from (highest first) explicit arguments, ``MELDPUNT_<NAME>`` environment variables,
+then the defaults below. ``meldpunt settings`` lists them; a test fails when one is undocumented.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+
+def _default_db() -> str:
+    return str(Path(platformdirs.user_data_dir("meldpunt")) / "meldpunt.db")
+
+
+def _doc(default: Any, help: str, **kw: Any) -> Any:
+    if callable(default):
+        return field(default_factory=default, metadata={"help": help, **kw})
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass(frozen=True)
+class Settings:
+    db: str = _doc(_default_db, "Database: a SQLite file path or an SQLAlchemy URL (postgresql://...).")
+    max_file_bytes: int = _doc(
+        512 * 1024 * 1024, "Largest file hashed as media; bigger files get exact hashes and an error."
+    )
+    max_image_pixels: int = _doc(
+        50_000_000, "Largest image (width x height) decoded; bigger ones are refused as bombs."
+    )
+    max_video_seconds: float = _doc(4 * 3600.0, "Longest video hashed with vPDQ (seconds of stream).")
+    max_video_frames: int = _doc(100_000, "Most vPDQ frames hashed from one video.")
+    pdq_fast_decode_size: int = _doc(
+        512, "Large JPEGs are decoded at reduced scale to no less than this many pixels a side (0: off)."
+    )
+    vpdq_seconds_per_hash: float = _doc(1.0, "vPDQ hashes one frame per this many seconds of video.")
+    pdq_threshold: int = _doc(31, "Default PDQ match distance (bits, of 256); a bank's own threshold wins.")
+    pdq_min_quality: int = _doc(50, "PDQ hashes below this quality are not matched (too little detail).")
+    vpdq_frame_share: float = _doc(
+        0.8, "A video matches when at least this share of its frames match one entry's frames."
+    )
+    hash_workers: int = _doc(0, "Processes hashing files in a batch (0: one per CPU core).")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"MELDPUNT_{f.name.upper()}")
+            if raw is not None and raw != "":
+                values[f.name] = _convert(f.type, raw, f.name)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return replace(cls(), **values)
+
+    @classmethod
+    def documented(cls) -> list[tuple[str, str, Any]]:
+        """(name, help, default) for every setting, as ``meldpunt settings`` prints them."""
+        s = cls()
+        return [(f.name, f.metadata.get("help", ""), getattr(s, f.name)) for f in fields(cls)]
+
+
+def _convert(type_name: Any, raw: str, name: str) -> Any:
+    t = str(type_name)
+    try:
+        if t == "int":
+            return int(raw)
+        if t == "float":
+            return float(raw)
+    except ValueError:
+        raise ValueError(f"MELDPUNT_{name.upper()}: not a number: {raw!r}") from None
+    return raw
