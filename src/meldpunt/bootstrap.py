@@ -1,0 +1,49 @@
+"""Wiring in one place: settings -> database engine, bank repository, persisted PDQ index.
+
+Nothing here runs at import time; the CLI (and tests, with their own settings) call ``Services``.
+The database is opened, created and migrated only when something first asks for it, so commands
+that need no database (``meldpunt hash``) never touch one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import cached_property
+
+from sqlalchemy import Engine
+
+from meldpunt.index import PDQIndex
+from meldpunt.pipeline.index_sync import PersistentPDQIndex, SyncReport
+from meldpunt.pipeline.matching import Matcher
+from meldpunt.settings import Settings
+from meldpunt.store.banks import BankRepository
+from meldpunt.store.db import create_db_engine
+
+
+class Services:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def engine(self) -> Engine:
+        return create_db_engine(self.settings.db)
+
+    @cached_property
+    def banks(self) -> BankRepository:
+        return BankRepository(self.engine)
+
+    @cached_property
+    def pdq_store(self) -> PersistentPDQIndex:
+        return PersistentPDQIndex(self.banks)
+
+    def pdq_index(self, progress: Callable[[int], None] | None = None) -> tuple[PDQIndex, SyncReport]:
+        return self.pdq_store.open(progress)
+
+    def matcher(self, banks: Sequence[str] | None = None, index: PDQIndex | None = None) -> Matcher:
+        if index is None:
+            index, _ = self.pdq_index()
+        return Matcher(self.banks, index, self.settings, banks)
+
+    def close(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose()

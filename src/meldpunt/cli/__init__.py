@@ -1,0 +1,79 @@
+"""The ``meldpunt`` command: hash files, manage hash lists (banks), scan files against them."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Annotated
+
+import typer
+
+from meldpunt import __version__
+from meldpunt.cli import banks as banks_cli
+from meldpunt.cli import demo as demo_cli
+from meldpunt.cli import scan as scan_cli
+from meldpunt.cli.common import State, stderr
+from meldpunt.settings import Settings
+
+app = typer.Typer(
+    help="meldpunt: hashing, hash lists and matching for hotlines and trust-and-safety teams.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"meldpunt {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            envvar="MELDPUNT_DB",
+            help="Database: a SQLite file path or an SQLAlchemy URL (postgresql://...). "
+            "Default: meldpunt.db in the user's data directory.",
+            show_default=False,
+        ),
+    ] = None,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging (stderr).")] = 0,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(verbose, 2),
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = Settings.from_env(db=db)
+    except ValueError as e:
+        stderr.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from None
+    ctx.obj = State(settings)
+    ctx.call_on_close(ctx.obj.close)
+
+
+app.command("hash")(scan_cli.hash_command)
+app.command("scan")(scan_cli.scan_command)
+app.command("demo")(demo_cli.demo_command)
+app.add_typer(banks_cli.app, name="bank")
+
+
+@app.command("settings")
+def settings_command(ctx: typer.Context) -> None:
+    """List every setting with its current value (set with MELDPUNT_<NAME>) and what it does."""
+    state: State = ctx.obj
+    for name, help_text, _default in Settings.documented():
+        typer.echo(f"{name} = {getattr(state.settings, name)!r}\n    {help_text}")
+
+
+def main() -> None:
+    app(prog_name="meldpunt")

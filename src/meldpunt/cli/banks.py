@@ -1,0 +1,237 @@
+"""``meldpunt bank ...``: import, export, list, show, configure and delete hash lists."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import sys
+from pathlib import Path
+from typing import Annotated, BinaryIO
+
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from meldpunt.banks.formats import FORMATS, HashRecord, detect_format, get_format
+from meldpunt.cli.common import EXIT_FAILED, stderr, state, usage_error
+from meldpunt.cli.scan import _render
+from meldpunt.domain import LabelError, Labels
+from meldpunt.domain.signals import InvalidSignal, signal_type_from_name
+from meldpunt.store.banks import POLICIES, BankError, ImportRejected
+
+app = typer.Typer(help="Hash lists (banks): import, export, list, show, set, delete.", no_args_is_help=True)
+
+FORMAT_HELP = f"List format: {', '.join(FORMATS)} (default: detected from the file)."
+
+
+class _Sha256Reader(io.RawIOBase):
+    """Reads a file while hashing every byte, so provenance costs no second pass."""
+
+    def __init__(self, fp: BinaryIO) -> None:
+        self.fp = fp
+        self.digest = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.fp.read(len(b))
+        n = len(data)
+        b[:n] = data
+        self.digest.update(data)
+        return n
+
+
+@app.command("import")
+def import_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Bank name (created if new).")],
+    file: Annotated[Path, typer.Argument(help="The list file ('-' for standard input).")],
+    fmt: Annotated[str | None, typer.Option("--format", "-f", help=FORMAT_HELP)] = None,
+    label: Annotated[
+        list[str] | None,
+        typer.Option("--label", "-l", help="KEY=VALUE label for every entry (repeatable); the file's own win."),
+    ] = None,
+    signal_type: Annotated[
+        str | None, typer.Option("--type", "-t", help="Signal type of a plain list (e.g. pdq: 64 hex is SHA-256 unless told).")
+    ] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Replace the bank's entries instead of adding.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Reject the whole file on any malformed line.")] = False,
+    policy: Annotated[str | None, typer.Option("--policy", help=f"Bank policy: {', '.join(POLICIES)}.")] = None,
+    description: Annotated[str | None, typer.Option("--description", help="Bank description.")] = None,
+    threshold: Annotated[
+        int | None, typer.Option("--pdq-threshold", help="The bank's own PDQ match distance (bits).")
+    ] = None,
+) -> None:
+    """Import a hash list into a bank, in one transaction: all of it, or (with --strict) nothing."""
+    services = state(ctx).services
+    try:
+        labels = Labels.from_options(label or [])
+        st = signal_type_from_name(signal_type) if signal_type else None
+    except (LabelError, InvalidSignal) as e:
+        usage_error(str(e))
+    if str(file) != "-" and not file.is_file():
+        usage_error(f"no such file: {file}")
+    raw: BinaryIO = sys.stdin.buffer if str(file) == "-" else file.open("rb")
+    with raw:
+        reader = _Sha256Reader(raw)
+        stream = io.BufferedReader(reader, buffer_size=1 << 20)
+        if fmt is None:
+            fmt = detect_format(stream.peek(4096)[:4096], file.name)
+        try:
+            list_format = get_format(fmt)
+        except (KeyError, ValueError) as e:
+            usage_error(str(e))
+        records = list_format.read(stream, signal_type=st, labels=labels)
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("importing into [bold]{task.fields[bank]}[/]: {task.completed:,} entries"),
+            TimeElapsedColumn(),
+            console=stderr,
+            transient=True,
+            disable=not stderr.is_terminal,
+        ) as bar:
+            task = bar.add_task("import", total=None, bank=name)
+            try:
+                result = services.banks.import_records(
+                    name,
+                    _drain_digest(records, stream),
+                    source_name=str(file),
+                    source_sha256="",
+                    fmt=list_format.name,
+                    labels=labels,
+                    replace=replace,
+                    strict=strict,
+                    policy=policy,
+                    description=description,
+                    pdq_threshold=threshold,
+                    progress=lambda n: bar.advance(task, n),
+                    digest=reader.digest,
+                )
+            except ImportRejected as e:
+                stderr.print(f"[red]rejected:[/] {e}")
+                raise typer.Exit(EXIT_FAILED) from None
+            except (BankError, ValueError) as e:
+                stderr.print(f"[red]error:[/] {e}; nothing was imported")
+                raise typer.Exit(EXIT_FAILED) from None
+    for err in result.errors[:50]:
+        stderr.print(f"[yellow]line {err.line}:[/] {err.message}" + (f"  [dim]{err.text}[/]" if err.text else ""))
+    if result.skipped > 50:
+        stderr.print(f"… and {result.skipped - 50:,} more malformed line(s)")
+    kinds = ", ".join(f"{k} {v:,}" for k, v in sorted(result.by_type.items()))
+    stderr.print(
+        f"imported {result.entries:,} entr{'y' if result.entries == 1 else 'ies'} into [bold]{name}[/]"
+        + (f" ({kinds})" if kinds else "")
+        + (f"; skipped {result.skipped:,} malformed line(s)" if result.skipped else "")
+    )
+
+
+def _drain_digest(records: object, stream: io.BufferedReader) -> object:
+    """Yield the records, then read what the parser left so the SHA-256 covers the whole file."""
+    yield from records  # type: ignore[misc]
+    while stream.read(1 << 20):
+        pass
+
+
+@app.command("export")
+def export_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Bank name.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help=f"List format: {', '.join(FORMATS)}.")] = "csv",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+) -> None:
+    """Export a bank's entries with every label the format can carry."""
+    services = state(ctx).services
+    try:
+        list_format = get_format(fmt)
+        services.banks.get_bank(name)
+    except (KeyError, ValueError) as e:
+        usage_error(str(e))
+    records = (HashRecord(st, value, labels) for st, value, labels in services.banks.export_entries(name))
+    if output is None:
+        n = list_format.write(records, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+    else:
+        with output.open("wb") as fp:
+            n = list_format.write(records, fp)
+    stderr.print(f"exported {n:,} entr{'y' if n == 1 else 'ies'} from [bold]{name}[/] as {list_format.name}")
+
+
+@app.command("list")
+def list_command(ctx: typer.Context) -> None:
+    """The banks, their policies and sizes."""
+    banks = state(ctx).services.banks.list_banks()
+    table = Table("bank", "policy", "pdq threshold", "entries", "by type", "description")
+    for b in banks:
+        table.add_row(
+            b.name,
+            b.policy,
+            "" if b.pdq_threshold is None else str(b.pdq_threshold),
+            f"{b.entries:,}",
+            ", ".join(f"{k} {v:,}" for k, v in b.by_type.items()),
+            b.description,
+        )
+    typer.echo(_render(table) if banks else "no banks yet: meldpunt bank import NAME FILE")
+
+
+@app.command("show")
+def show_command(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Bank name.")]) -> None:
+    """One bank: policy, threshold, counts by signal type and the provenance of every import."""
+    services = state(ctx).services
+    try:
+        b = services.banks.get_bank(name)
+    except BankError as e:
+        usage_error(str(e))
+    typer.echo(f"bank:          {b.name}")
+    typer.echo(f"description:   {b.description}")
+    typer.echo(f"policy:        {b.policy}")
+    typer.echo(f"pdq threshold: {b.pdq_threshold if b.pdq_threshold is not None else 'default'}")
+    typer.echo(f"entries:       {b.entries:,}")
+    for k, v in b.by_type.items():
+        typer.echo(f"  {k:<11} {v:,}")
+    table = Table("#", "imported at", "source", "sha256", "format", "entries", "skipped", "replace", "labels")
+    for imp in services.banks.imports(name):
+        table.add_row(
+            str(imp["id"]),
+            imp["imported_at"].strftime("%Y-%m-%d %H:%M:%S") if imp["imported_at"] else "",
+            imp["source_name"],
+            imp["source_sha256"][:16] + "…",
+            imp["format"],
+            f"{imp['entry_count']:,}",
+            f"{imp['skipped_count']:,}",
+            "yes" if imp["replaced"] else "",
+            imp["labels"] if imp["labels"] != "{}" else "",
+        )
+    typer.echo("imports:")
+    typer.echo(_render(table))
+
+
+@app.command("set")
+def set_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Bank name.")],
+    policy: Annotated[str | None, typer.Option("--policy", help=f"{', '.join(POLICIES)}.")] = None,
+    description: Annotated[str | None, typer.Option("--description")] = None,
+    threshold: Annotated[int | None, typer.Option("--pdq-threshold", help="PDQ match distance (bits).")] = None,
+) -> None:
+    """Change a bank's policy, description or PDQ threshold."""
+    try:
+        state(ctx).services.banks.configure(
+            name, policy=policy, description=description, pdq_threshold=threshold
+        )
+    except BankError as e:
+        usage_error(str(e))
+    stderr.print(f"updated [bold]{name}[/]")
+
+
+@app.command("delete")
+def delete_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Bank name.")],
+) -> None:
+    """Delete a bank and all its entries."""
+    try:
+        n = state(ctx).services.banks.delete_bank(name)
+    except BankError as e:
+        usage_error(str(e))
+    stderr.print(f"deleted bank [bold]{name}[/] and its {n:,} entr{'y' if n == 1 else 'ies'}")

@@ -1,0 +1,179 @@
+"""``meldpunt hash`` and ``meldpunt scan``: files in, JSON lines (or a table) out."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Iterator
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from meldpunt.cli.common import EXIT_FAILED, EXIT_OK, State, stderr, state, usage_error
+from meldpunt.signals import Signals, hash_files
+
+
+class OutputFormat(StrEnum):
+    json = "json"
+    table = "table"
+
+
+def expand_paths(paths: list[Path]) -> Iterator[Path]:
+    """Files named, and every file under directories named (sorted, so runs are repeatable).
+    A path that does not exist is yielded as is: hashing it gives an error record."""
+    for p in paths:
+        if p.is_dir():
+            for root, dirs, files in os.walk(p):
+                dirs.sort()
+                for name in sorted(files):
+                    yield Path(root) / name
+        else:
+            yield p
+
+
+def progress_bar(what: str) -> Progress:
+    return Progress(
+        TextColumn(f"[bold]{what}[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=stderr,
+        transient=True,
+        disable=not stderr.is_terminal,
+    )
+
+
+def _hashed(st: State, paths: list[Path], what: str, dihedral: bool, every_frame: bool) -> Iterator[Signals]:
+    files = list(expand_paths(paths))
+    with progress_bar(what) as bar:
+        task = bar.add_task(what, total=len(files))
+        for s in hash_files(files, st.settings, dihedral=dihedral, every_frame=every_frame):
+            yield s
+            bar.advance(task)
+
+
+def _emit(record: dict[str, Any]) -> None:
+    typer.echo(json.dumps(record, ensure_ascii=False))
+
+
+def hash_command(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help="Files or directories (recursed).", show_default=False)],
+    dihedral: Annotated[bool, typer.Option("--dihedral", help="Add the 8 rotation/flip PDQ variants.")] = False,
+    every_frame: Annotated[
+        bool, typer.Option("--every-frame", help="vPDQ: hash every video frame, not one a second.")
+    ] = False,
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="json: JSON lines; table: for people.")] = (
+        OutputFormat.json
+    ),
+) -> None:
+    """Hash files: size, MD5, SHA-1, SHA-256; PDQ for images; vPDQ frames for videos.
+
+    One JSON line per file on stdout. Exit 0 when every file was read, 1 when any failed."""
+    st = state(ctx)
+    failed = 0
+    rows: list[Signals] = []
+    for s in _hashed(st, paths, "hashing", dihedral, every_frame):
+        failed += s.error is not None
+        if fmt is OutputFormat.json:
+            _emit(s.to_json_dict())
+        else:
+            rows.append(s)
+    if fmt is OutputFormat.table:
+        table = Table("file", "size", "kind", "sha256", "pdq", "q", "error")
+        for s in rows:
+            table.add_row(
+                s.path,
+                f"{s.size:,}",
+                str(s.kind),
+                s.sha256[:16] + "…",
+                (s.pdq[:16] + "…") if s.pdq else ("vpdq×" + str(len(s.vpdq)) if s.vpdq else ""),
+                "" if s.pdq_quality is None else str(s.pdq_quality),
+                s.error or "",
+            )
+        typer.echo(_render(table))
+    raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+def _render(table: Table) -> str:
+    from rich.console import Console
+
+    console = Console(width=200, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+    console.print(table)
+    return console.export_text().rstrip()
+
+
+def scan_command(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help="Files or directories (recursed).", show_default=False)],
+    bank: Annotated[
+        list[str] | None, typer.Option("--bank", "-b", help="Match against this bank (repeatable); default all.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON line per file on stdout.")] = False,
+    dihedral: Annotated[
+        bool, typer.Option("--dihedral", help="Also match rotated and flipped copies of images.")
+    ] = False,
+) -> None:
+    """Hash files and match them against hash lists: exact hashes, PDQ and vPDQ.
+
+    A summary goes to stderr; with --json, one line per file on stdout. Exit 0 when every file was
+    read, 1 when any failed."""
+    st = state(ctx)
+    banks = list(bank or [])
+    services = st.services
+    with progress_bar("loading PDQ index") as bar:
+        task = bar.add_task("index", total=None)
+        index, report = services.pdq_index(lambda n: bar.advance(task, n))
+    if report.added:
+        stderr.print(f"PDQ index: {report.size:,} hashes ({report.added:,} taken in from the database)")
+    try:
+        matcher = services.matcher(banks, index)
+    except ValueError as e:
+        usage_error(str(e))
+    failed = 0
+    files = 0
+    matched_files = 0
+    by_bank: Counter[str] = Counter()
+    by_policy: Counter[str] = Counter()
+    table = Table("file", "bank", "policy", "signal", "distance", "labels")
+    for s in _hashed(st, paths, "scanning", dihedral, False):
+        files += 1
+        matches = matcher.match(s)  # exact hashes match even when the media could not be decoded
+        failed += s.error is not None
+        record: dict[str, Any] = {"path": s.path, "matches": [m.to_json_dict() for m in matches]}
+        if s.error:
+            record["error"] = s.error
+        if matches:
+            matched_files += 1
+            for b in {m.bank for m in matches}:
+                by_bank[b] += 1
+            for p in {m.policy for m in matches}:
+                by_policy[p] += 1
+        if as_json:
+            _emit(record)
+        else:
+            for m in matches:
+                dist = f"{m.distance}" + (f" ({m.frame_share:.0%} frames)" if m.frame_share is not None else "")
+                table.add_row(s.path, m.bank, m.policy, m.signal_type, dist, _labels_text(m.labels.to_dict()))
+            if s.error:
+                table.add_row(s.path, "", "", "", "", f"[red]error: {s.error}[/]")
+    if not as_json and table.row_count:
+        typer.echo(_render(table))
+    summary = f"{files:,} file(s) scanned, {matched_files:,} matched"
+    if by_bank:
+        summary += " — " + ", ".join(f"{b}: {n:,}" for b, n in sorted(by_bank.items()))
+    if by_policy:
+        summary += " — by policy: " + ", ".join(f"{p} {n:,}" for p, n in sorted(by_policy.items()))
+    if failed:
+        summary += f" — [red]{failed:,} could not be read[/]"
+    stderr.print(summary)
+    raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+def _labels_text(d: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={','.join(v) if isinstance(v, list) else v}" for k, v in d.items() if k != "vics")

@@ -1,0 +1,1 @@
+"""The service layer: moves hashes and files through banks, indexes and matching."""

@@ -1,0 +1,151 @@
+"""Matching a file's signals against the banks: exact hashes by lookup, PDQ by the index, video by
+the share of its frames that match one entry's frames."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from meldpunt.domain import Labels, SignalType, parse_vpdq
+from meldpunt.index import PDQIndex
+from meldpunt.settings import Settings
+from meldpunt.signals import Signals
+from meldpunt.store.banks import BankRepository, EntryHit
+
+
+@dataclass(frozen=True)
+class Match:
+    bank: str
+    entry_id: int
+    signal_type: str
+    distance: int
+    labels: Labels
+    policy: str
+    #: vPDQ only: the share of the query video's frames that match this entry's frames.
+    frame_share: float | None = None
+
+    def to_json_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "bank": self.bank,
+            "entry_id": self.entry_id,
+            "signal_type": self.signal_type,
+            "distance": self.distance,
+            "policy": self.policy,
+            "labels": self.labels.to_dict(),
+        }
+        if self.frame_share is not None:
+            d["frame_share"] = round(self.frame_share, 4)
+        return d
+
+
+class _VideoIndex:
+    """Every frame of every vPDQ entry in one PDQ index; frames know their entry."""
+
+    def __init__(self, repo: BankRepository, min_quality: int) -> None:
+        owners: list[int] = []
+        hashes: list[str] = []
+        for batch in repo.iter_signal(SignalType.VPDQ):
+            for entry_id, value in batch:
+                for f in parse_vpdq(value):
+                    if f.quality >= min_quality:
+                        hashes.append(f.pdq)
+                        owners.append(entry_id)
+        self.owner = np.asarray(owners, dtype=np.int64)
+        self.index = PDQIndex()
+        if hashes:
+            self.index.add(hashes, np.arange(len(hashes), dtype=np.int64))
+
+
+class Matcher:
+    def __init__(
+        self,
+        repo: BankRepository,
+        pdq_index: PDQIndex,
+        settings: Settings,
+        banks: Sequence[str] | None = None,
+    ) -> None:
+        self.repo = repo
+        self.pdq_index = pdq_index
+        self.settings = settings
+        self.banks = list(banks) if banks else None
+        infos = repo.list_banks()
+        if self.banks:
+            known = {b.name for b in infos}
+            unknown = [b for b in self.banks if b not in known]
+            if unknown:
+                raise ValueError(f"no bank named {', '.join(map(repr, unknown))}")
+            infos = [b for b in infos if b.name in self.banks]
+        thresholds = [b.pdq_threshold for b in infos if b.pdq_threshold is not None]
+        self.max_radius = max([settings.pdq_threshold, *thresholds])
+        self._video: _VideoIndex | None = None
+
+    def _threshold(self, hit: EntryHit) -> int:
+        return hit.pdq_threshold if hit.pdq_threshold is not None else self.settings.pdq_threshold
+
+    def match(self, s: Signals) -> list[Match]:
+        matches = self._exact(s)
+        if s.pdq is not None and (s.pdq_quality or 0) >= self.settings.pdq_min_quality:
+            matches += self._pdq([s.pdq, *(s.pdq_dihedral or [])])
+        if s.vpdq:
+            matches += self._vpdq(s)
+        return sorted(matches, key=lambda m: (m.distance, m.bank, m.entry_id))
+
+    def _exact(self, s: Signals) -> list[Match]:
+        pairs = [(SignalType.MD5, s.md5), (SignalType.SHA1, s.sha1), (SignalType.SHA256, s.sha256)]
+        return [
+            Match(h.bank, h.entry_id, h.signal_type, 0, h.labels, h.policy)
+            for h in self.repo.lookup_exact(pairs, self.banks)
+        ]
+
+    def _pdq(self, queries: list[str]) -> list[Match]:
+        best: dict[int, int] = {}
+        for row in self.pdq_index.search(queries, max_distance=self.max_radius):
+            for entry_id, d in row:
+                if d < best.get(entry_id, 257):
+                    best[entry_id] = d
+        hits = self.repo.entries_by_id(best, self.banks)
+        return [
+            Match(h.bank, h.entry_id, "pdq", best[h.entry_id], h.labels, h.policy)
+            for h in hits.values()
+            if best[h.entry_id] <= self._threshold(h)
+        ]
+
+    def _vpdq(self, s: Signals) -> list[Match]:
+        frames = [f for f in s.vpdq or [] if f.quality >= self.settings.pdq_min_quality]
+        if not frames:
+            return []
+        if self._video is None:
+            self._video = _VideoIndex(self.repo, self.settings.pdq_min_quality)
+        video = self._video
+        if len(video.index) == 0:
+            return []
+        # Which query frames match each entry, and how closely.
+        matched: dict[int, set[int]] = {}
+        closest: dict[int, int] = {}
+        rows = video.index.search([f.pdq for f in frames], max_distance=self.max_radius)
+        per_frame: list[dict[int, int]] = []
+        for row in rows:
+            best: dict[int, int] = {}
+            for frame_id, d in row:
+                owner = int(video.owner[frame_id])
+                if d < best.get(owner, 257):
+                    best[owner] = d
+            per_frame.append(best)
+        hits = self.repo.entries_by_id({e for b in per_frame for e in b}, self.banks)
+        for qi, best in enumerate(per_frame):
+            for entry_id, d in best.items():
+                hit = hits.get(entry_id)
+                if hit is None or d > self._threshold(hit):
+                    continue
+                matched.setdefault(entry_id, set()).add(qi)
+                closest[entry_id] = min(d, closest.get(entry_id, 257))
+        out = []
+        for entry_id, qs in matched.items():
+            share = len(qs) / len(frames)
+            if share >= self.settings.vpdq_frame_share:
+                h = hits[entry_id]
+                out.append(Match(h.bank, entry_id, "vpdq", closest[entry_id], h.labels, h.policy, share))
+        return out

@@ -1,0 +1,466 @@
+"""The bank repository: hash lists in the database — create, import in bulk, look up, export, delete.
+
+Imports run in one transaction (nothing half-imported) and insert in batches through the driver's
+executemany with an upsert, so a 10-million-line list is minutes of work. Entries already in the bank
+(same signal type and value) are relabelled by a later import rather than duplicated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+
+from meldpunt.domain import Labels, SignalType
+from meldpunt.store.models import Bank, BankEntry, BankImport, LabelSet, Meta
+
+POLICIES = ("auto", "hint", "ignore")
+#: Types whose value is too long to index directly: stored by the SHA-256 of the value.
+LONG_VALUE_TYPES = frozenset({SignalType.VPDQ, SignalType.PHOTODNA})
+BATCH = 20_000
+
+
+class BankError(ValueError):
+    """A request about banks that cannot be carried out (unknown bank, bad policy, ...)."""
+
+
+class ImportRejected(BankError):
+    """A strict import met a malformed line; nothing was written."""
+
+
+@dataclass
+class ImportErrorLine:
+    line: int
+    message: str
+    text: str = ""
+
+
+@dataclass
+class ImportResult:
+    bank: str
+    import_id: int
+    entries: int
+    skipped: int
+    errors: list[ImportErrorLine] = field(default_factory=list)
+    by_type: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BankInfo:
+    id: int
+    name: str
+    description: str
+    policy: str
+    pdq_threshold: int | None
+    entries: int
+    by_type: dict[str, int]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class EntryHit:
+    """One bank entry as the matcher needs it."""
+
+    entry_id: int
+    bank: str
+    policy: str
+    pdq_threshold: int | None
+    signal_type: str
+    value: str
+    labels: Labels
+
+
+def entry_key(signal_type: SignalType, value: str) -> tuple[str, str | None]:
+    """(key, payload) for a canonical value: see the module docstring of ``models``."""
+    if signal_type in LONG_VALUE_TYPES:
+        return hashlib.sha256(value.encode()).hexdigest(), value
+    return value, None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class BankRepository:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- banks ------------------------------------------------------------------------------------
+    def ensure_bank(
+        self,
+        conn: Connection,
+        name: str,
+        *,
+        description: str | None = None,
+        policy: str | None = None,
+        pdq_threshold: int | None = None,
+    ) -> int:
+        if policy is not None and policy not in POLICIES:
+            raise BankError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
+        if pdq_threshold is not None and not 0 <= pdq_threshold <= 256:
+            raise BankError(f"a PDQ threshold is 0..256 bits, got {pdq_threshold}")
+        row = conn.execute(select(Bank.id).where(Bank.name == name)).first()
+        changes: dict[str, Any] = {}
+        if description is not None:
+            changes["description"] = description
+        if policy is not None:
+            changes["policy"] = policy
+        if pdq_threshold is not None:
+            changes["pdq_threshold"] = pdq_threshold
+        now = _now()
+        if row is None:
+            if not name.strip():
+                raise BankError("a bank needs a name")
+            values = {"description": "", "policy": "auto", "pdq_threshold": None, **changes}
+            return int(
+                conn.execute(
+                    insert(Bank)
+                    .values(name=name, created_at=now, updated_at=now, **values)
+                    .returning(Bank.id)
+                ).scalar_one()
+            )
+        if changes:
+            conn.execute(update(Bank).where(Bank.id == row.id).values(updated_at=now, **changes))
+        return int(row.id)
+
+    def configure(self, name: str, **kw: Any) -> None:
+        with self.engine.begin() as conn:
+            self._bank_id(conn, name)
+            self.ensure_bank(conn, name, **kw)
+
+    def _bank_id(self, conn: Connection, name: str) -> int:
+        bid = conn.execute(select(Bank.id).where(Bank.name == name)).scalar()
+        if bid is None:
+            raise BankError(f"no bank named {name!r}")
+        return int(bid)
+
+    def list_banks(self) -> list[BankInfo]:
+        with self.engine.connect() as conn:
+            counts: dict[int, dict[str, int]] = {}
+            q = select(BankEntry.bank_id, BankEntry.signal_type, func.count()).group_by(
+                BankEntry.bank_id, BankEntry.signal_type
+            )
+            for bank_id, st, n in conn.execute(q):
+                counts.setdefault(bank_id, {})[st] = n
+            out = []
+            for b in conn.execute(select(Bank.__table__).order_by(Bank.name)):
+                by_type = counts.get(b.id, {})
+                out.append(
+                    BankInfo(
+                        id=b.id,
+                        name=b.name,
+                        description=b.description,
+                        policy=b.policy,
+                        pdq_threshold=b.pdq_threshold,
+                        entries=sum(by_type.values()),
+                        by_type=dict(sorted(by_type.items())),
+                        created_at=b.created_at,
+                        updated_at=b.updated_at,
+                    )
+                )
+            return out
+
+    def get_bank(self, name: str) -> BankInfo:
+        for b in self.list_banks():
+            if b.name == name:
+                return b
+        raise BankError(f"no bank named {name!r}")
+
+    def imports(self, name: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            bid = self._bank_id(conn, name)
+            rows = conn.execute(
+                select(BankImport.__table__).where(BankImport.bank_id == bid).order_by(BankImport.id)
+            )
+            return [dict(r._mapping) for r in rows]
+
+    def delete_bank(self, name: str) -> int:
+        """Delete a bank and its entries; returns how many entries went."""
+        with self.engine.begin() as conn:
+            bid = self._bank_id(conn, name)
+            n = conn.execute(
+                select(func.count()).select_from(BankEntry).where(BankEntry.bank_id == bid)
+            ).scalar_one()
+            had_pdq = self._delete_entries(conn, bid)
+            conn.execute(delete(BankImport).where(BankImport.bank_id == bid))
+            conn.execute(delete(Bank).where(Bank.id == bid))
+            if had_pdq:
+                bump_counter(conn, "pdq_epoch")
+            return int(n)
+
+    def _delete_entries(self, conn: Connection, bank_id: int) -> bool:
+        had_pdq = (
+            conn.execute(
+                select(BankEntry.id)
+                .where(BankEntry.bank_id == bank_id, BankEntry.signal_type == SignalType.PDQ.value)
+                .limit(1)
+            ).first()
+            is not None
+        )
+        conn.execute(delete(BankEntry).where(BankEntry.bank_id == bank_id))
+        return had_pdq
+
+    # -- import -----------------------------------------------------------------------------------
+    def import_records(
+        self,
+        name: str,
+        records: Iterable[Any],
+        *,
+        source_name: str,
+        source_sha256: str,
+        fmt: str,
+        labels: Labels | None = None,
+        replace: bool = False,
+        strict: bool = False,
+        description: str | None = None,
+        policy: str | None = None,
+        pdq_threshold: int | None = None,
+        progress: Callable[[int], None] | None = None,
+        max_errors_kept: int = 1000,
+        digest: Any = None,
+    ) -> ImportResult:
+        """Write ``records`` (``HashRecord`` or ``LineError`` items from a list format) into bank
+        ``name`` in one transaction. Malformed lines are skipped and reported, or with ``strict``
+        the first one rejects the whole file (``ImportRejected``) and nothing is written.
+        ``digest``: a hashlib object fed while the file is read; its final value is the provenance's
+        SHA-256 (so a streamed file is read once)."""
+        with self.engine.begin() as conn:
+            bank_id = self.ensure_bank(
+                conn, name, description=description, policy=policy, pdq_threshold=pdq_threshold
+            )
+            if replace and self._delete_entries(conn, bank_id):
+                bump_counter(conn, "pdq_epoch")
+            import_id = int(
+                conn.execute(
+                    insert(BankImport)
+                    .values(
+                        bank_id=bank_id,
+                        source_name=source_name,
+                        source_sha256=source_sha256,
+                        format=fmt,
+                        labels=(labels or Labels()).to_json(),
+                        replaced=replace,
+                        imported_at=_now(),
+                    )
+                    .returning(BankImport.id)
+                ).scalar_one()
+            )
+            result = ImportResult(bank=name, import_id=import_id, entries=0, skipped=0)
+            label_ids = _LabelSetCache(conn)
+            upsert = _upsert_sql(conn)
+            batch: list[tuple[Any, ...]] = []
+            for rec in records:
+                if not hasattr(rec, "signal_type"):  # a LineError
+                    if strict:
+                        raise ImportRejected(
+                            f"line {rec.line}: {rec.message}; nothing was imported (--strict)"
+                        )
+                    result.skipped += 1
+                    if len(result.errors) < max_errors_kept:
+                        result.errors.append(ImportErrorLine(rec.line, rec.message, getattr(rec, "text", "")))
+                    continue
+                st = SignalType(rec.signal_type)
+                key, payload = entry_key(st, rec.value)
+                batch.append((bank_id, st.value, key, payload, label_ids.get(rec.labels), import_id))
+                result.by_type[st.value] = result.by_type.get(st.value, 0) + 1
+                if len(batch) >= BATCH:
+                    conn.exec_driver_sql(upsert, batch)
+                    result.entries += len(batch)
+                    if progress:
+                        progress(len(batch))
+                    batch = []
+            if batch:
+                conn.exec_driver_sql(upsert, batch)
+                result.entries += len(batch)
+                if progress:
+                    progress(len(batch))
+            conn.execute(
+                update(BankImport)
+                .where(BankImport.id == import_id)
+                .values(
+                    entry_count=result.entries,
+                    skipped_count=result.skipped,
+                    source_sha256=digest.hexdigest() if digest is not None else source_sha256,
+                )
+            )
+            conn.execute(update(Bank).where(Bank.id == bank_id).values(updated_at=_now()))
+            return result
+
+    # -- reading ----------------------------------------------------------------------------------
+    def export_entries(self, name: str, *, batch: int = 50_000) -> Iterator[tuple[SignalType, str, Labels]]:
+        """Every entry of a bank in insertion order, streamed in batches."""
+        with self.engine.connect() as conn:
+            bid = self._bank_id(conn, name)
+            labels_cache: dict[int, Labels] = {}
+            last = -1
+            while True:
+                rows = conn.execute(
+                    select(
+                        BankEntry.id,
+                        BankEntry.signal_type,
+                        BankEntry.key,
+                        BankEntry.payload,
+                        LabelSet.id,
+                        LabelSet.labels,
+                    )
+                    .join(LabelSet, LabelSet.id == BankEntry.label_set_id)
+                    .where(BankEntry.bank_id == bid, BankEntry.id > last)
+                    .order_by(BankEntry.id)
+                    .limit(batch)
+                ).all()
+                if not rows:
+                    return
+                for eid, st, key, payload, lid, ljson in rows:
+                    lab = labels_cache.get(lid)
+                    if lab is None:
+                        lab = labels_cache[lid] = Labels.from_json(ljson)
+                    yield SignalType(st), payload if payload is not None else key, lab
+                    last = eid
+
+    def lookup_exact(
+        self, pairs: Sequence[tuple[SignalType, str]], banks: Sequence[str] | None = None
+    ) -> list[EntryHit]:
+        """Entries whose (type, value) is one of ``pairs``."""
+        hits: list[EntryHit] = []
+        by_type: dict[str, list[str]] = {}
+        for st, value in pairs:
+            by_type.setdefault(st.value, []).append(entry_key(st, value)[0])
+        with self.engine.connect() as conn:
+            for st_name, keys in by_type.items():
+                for chunk in _chunks(sorted(set(keys)), 500):
+                    q = _hit_query(banks).where(BankEntry.signal_type == st_name, BankEntry.key.in_(chunk))
+                    hits.extend(_hit(r) for r in conn.execute(q))
+        return hits
+
+    def entries_by_id(self, ids: Iterable[int], banks: Sequence[str] | None = None) -> dict[int, EntryHit]:
+        out: dict[int, EntryHit] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(sorted(set(int(i) for i in ids)), 500):
+                for r in conn.execute(_hit_query(banks).where(BankEntry.id.in_(chunk))):
+                    h = _hit(r)
+                    out[h.entry_id] = h
+        return out
+
+    def iter_signal(
+        self,
+        signal_type: SignalType,
+        *,
+        after_id: int = -1,
+        import_ids: Sequence[int] | None = None,
+        batch: int = 200_000,
+    ) -> Iterator[list[tuple[int, str]]]:
+        """Batches of (entry id, value) of one signal type, for building indexes."""
+        col = BankEntry.payload if signal_type in LONG_VALUE_TYPES else BankEntry.key
+        with self.engine.connect() as conn:
+            last = after_id
+            while True:
+                q = (
+                    select(BankEntry.id, col)
+                    .where(BankEntry.signal_type == signal_type.value, BankEntry.id > last)
+                    .order_by(BankEntry.id)
+                    .limit(batch)
+                )
+                if import_ids is not None:
+                    q = q.where(BankEntry.import_id.in_(list(import_ids)))
+                rows = [(int(i), str(v)) for i, v in conn.execute(q)]
+                if not rows:
+                    return
+                yield rows
+                last = rows[-1][0]
+
+    def import_ids(self) -> list[int]:
+        with self.engine.connect() as conn:
+            return [int(i) for i in conn.execute(select(BankImport.id).order_by(BankImport.id)).scalars()]
+
+    def counter(self, name: str) -> int:
+        with self.engine.connect() as conn:
+            v = conn.execute(select(Meta.value).where(Meta.name == name)).scalar()
+            return int(v or 0)
+
+
+def bump_counter(conn: Connection, name: str) -> None:
+    if conn.execute(update(Meta).where(Meta.name == name).values(value=Meta.value + 1)).rowcount == 0:
+        conn.execute(insert(Meta).values(name=name, value=1))
+
+
+class _LabelSetCache:
+    """Label set ids by canonical JSON, inserting unseen sets as they come."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.ids: dict[str, int] = {}
+
+    def get(self, labels: Labels) -> int:
+        text = labels.to_json()
+        lid = self.ids.get(text)
+        if lid is None:
+            digest = hashlib.sha256(text.encode()).hexdigest()
+            lid = self.conn.execute(select(LabelSet.id).where(LabelSet.digest == digest)).scalar()
+            if lid is None:
+                lid = self.conn.execute(
+                    insert(LabelSet).values(digest=digest, labels=text).returning(LabelSet.id)
+                ).scalar_one()
+            self.ids[text] = lid = int(lid)
+        return lid
+
+
+def _upsert_sql(conn: Connection) -> str:
+    p = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    return (
+        "INSERT INTO bank_entries (bank_id, signal_type, key, payload, label_set_id, import_id) "
+        f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}) "
+        "ON CONFLICT (signal_type, key, bank_id) DO UPDATE SET "
+        "label_set_id = excluded.label_set_id, import_id = excluded.import_id"
+    )
+
+
+def _hit_query(banks: Sequence[str] | None) -> Any:
+    q = (
+        select(
+            BankEntry.id,
+            Bank.name,
+            Bank.policy,
+            Bank.pdq_threshold,
+            BankEntry.signal_type,
+            BankEntry.key,
+            BankEntry.payload,
+            LabelSet.labels,
+        )
+        .join(Bank, Bank.id == BankEntry.bank_id)
+        .join(LabelSet, LabelSet.id == BankEntry.label_set_id)
+    )
+    if banks:
+        q = q.where(Bank.name.in_(list(banks)))
+    return q
+
+
+def _hit(r: Any) -> EntryHit:
+    return EntryHit(
+        entry_id=int(r[0]),
+        bank=r[1],
+        policy=r[2],
+        pdq_threshold=r[3],
+        signal_type=r[4],
+        value=r[6] if r[6] is not None else r[5],
+        labels=Labels.from_json(r[7]),
+    )
+
+
+def _chunks(items: Sequence[Any], n: int) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
+
+
+__all__ = [
+    "POLICIES",
+    "BankError",
+    "BankRepository",
+    "EntryHit",
+    "ImportRejected",
+    "ImportResult",
+]

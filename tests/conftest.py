@@ -1,0 +1,119 @@
+"""Shared fixtures: databases on real engines (SQLite and a throw-away PostgreSQL cluster)."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REQUIRE_POSTGRES = os.environ.get("MELDPUNT_REQUIRE_POSTGRES") == "1"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class PostgresCluster:
+    """A PostgreSQL server owned by this test run: initdb into a temp dir, listening only on a
+    Unix socket, stopped at the end. As root it runs as the ``postgres`` user (initdb refuses root)."""
+
+    def __init__(self) -> None:
+        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        if not found:
+            raise RuntimeError("PostgreSQL server binaries not found (apt-get install postgresql)")
+        self.bin = Path(found[-1]).parent
+        self.base = Path(tempfile.mkdtemp(prefix="meldpunt-pg-"))
+        self.data = self.base / "data"
+        self.sock = self.base / "sock"
+        self.sock.mkdir()
+        self.port = _free_port()
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:
+            shutil.chown(self.base, "postgres")
+            shutil.chown(self.sock, "postgres")
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+
+    def _run(self, *args: str) -> None:
+        subprocess.run([*self.as_user, *args], check=True, capture_output=True, timeout=120)
+
+    def start(self) -> None:
+        self._run(
+            str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8"
+        )
+        opts = f"-k {self.sock} -p {self.port} -c listen_addresses='' -c fsync=off -c full_page_writes=off"
+        self._run(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            opts,
+            "-l",
+            str(self.base / "log"),
+            "-w",
+            "start",
+        )
+
+    def stop(self) -> None:
+        try:
+            self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+        finally:
+            shutil.rmtree(self.base, ignore_errors=True)
+
+    def url(self, dbname: str) -> str:
+        return f"postgresql+psycopg://postgres@/{dbname}?host={self.sock}&port={self.port}"
+
+    def create_database(self) -> str:
+        import psycopg
+
+        name = "t_" + uuid.uuid4().hex[:12]
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with psycopg.connect(
+                    host=str(self.sock), port=self.port, user="postgres", dbname="postgres", autocommit=True
+                ) as conn:
+                    conn.execute(f'CREATE DATABASE "{name}"')
+                return self.url(name)
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster | None]:
+    try:
+        cluster = PostgresCluster()
+        cluster.start()
+    except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+        if REQUIRE_POSTGRES:
+            raise
+        pytest.skip(f"no PostgreSQL server could be started: {e}")  # type: ignore[unreachable]
+        return
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database on each engine meldpunt supports."""
+    if request.param == "sqlite":
+        return str(tmp_path / "meldpunt.db")
+    cluster = request.getfixturevalue("postgres_cluster")
+    return str(cluster.create_database())
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> str:
+    return str(tmp_path / "meldpunt.db")

@@ -1,0 +1,76 @@
+"""Import direction, documented settings, and the promise that importing meldpunt builds nothing."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import meldpunt
+from meldpunt.settings import Settings
+
+SRC = Path(meldpunt.__file__).parent
+
+#: room -> rooms it may import from (besides itself)
+ALLOWED = {
+    "domain": set(),
+    "settings": set(),
+    "signals": {"domain", "settings"},
+    "index": set(),
+    "banks": {"domain"},
+    "store": {"domain"},
+    "pipeline": {"domain", "settings", "signals", "index", "banks", "store"},
+}
+
+
+def _room(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if parts[0] == "meldpunt" and len(parts) > 1 else None
+
+
+def _imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def test_dependencies_point_inward() -> None:
+    wrong = []
+    for path in SRC.rglob("*.py"):
+        rel = path.relative_to(SRC)
+        room = rel.parts[0].removesuffix(".py")
+        if room not in ALLOWED:
+            continue
+        for mod in _imports(path):
+            target = _room(mod)
+            if target is not None and target != room and target not in ALLOWED[room]:
+                wrong.append(f"{rel} imports {mod}")
+    assert not wrong, "imports against the layering:\n" + "\n".join(wrong)
+
+
+def test_every_setting_is_documented() -> None:
+    for name, help_text, _default in Settings.documented():
+        assert len(help_text) > 15, f"setting {name} has no help text"
+
+
+def test_settings_come_from_the_environment() -> None:
+    s = Settings.from_env({"MELDPUNT_MAX_IMAGE_PIXELS": "1000", "MELDPUNT_DB": "/x.db"})
+    assert s.max_image_pixels == 1000 and s.db == "/x.db"
+
+
+def test_importing_the_cli_touches_no_database(tmp_path: Path) -> None:
+    code = "import meldpunt.cli, meldpunt.bootstrap, meldpunt.index, meldpunt.signals; print('ok')"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        check=True,
+    )
+    assert out.stdout.strip() == "ok"
+    assert not any(tmp_path.rglob("*.db"))
