@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine
-
-from meldpunt.index import PDQIndex
-from meldpunt.pipeline.index_sync import PersistentPDQIndex, SyncReport
-from meldpunt.pipeline.matching import Matcher
 from meldpunt.settings import Settings
-from meldpunt.store.banks import BankRepository
-from meldpunt.store.db import create_db_engine
+
+if TYPE_CHECKING:  # the heavy modules (numba, SQLAlchemy) load only when a command needs them
+    from sqlalchemy import Engine
+
+    from meldpunt.index import PDQIndex
+    from meldpunt.pipeline.index_sync import PersistentPDQIndex, SyncReport
+    from meldpunt.pipeline.matching import Matcher
+    from meldpunt.store.banks import BankRepository
 
 
 class Services:
@@ -26,20 +28,28 @@ class Services:
 
     @cached_property
     def engine(self) -> Engine:
+        from meldpunt.store.db import create_db_engine
+
         return create_db_engine(self.settings.db)
 
     @cached_property
     def banks(self) -> BankRepository:
+        from meldpunt.store.banks import BankRepository
+
         return BankRepository(self.engine)
 
     @cached_property
     def pdq_store(self) -> PersistentPDQIndex:
+        from meldpunt.pipeline.index_sync import PersistentPDQIndex
+
         return PersistentPDQIndex(self.banks)
 
     def pdq_index(self, progress: Callable[[int], None] | None = None) -> tuple[PDQIndex, SyncReport]:
         return self.pdq_store.open(progress)
 
     def matcher(self, banks: Sequence[str] | None = None, index: PDQIndex | None = None) -> Matcher:
+        from meldpunt.pipeline.matching import Matcher
+
         if index is None:
             index, _ = self.pdq_index()
         return Matcher(self.banks, index, self.settings, banks)

@@ -269,6 +269,7 @@ class BankRepository:
                 batch.append((bank_id, st.value, key, payload, label_ids.get(rec.labels), import_id))
                 result.by_type[st.value] = result.by_type.get(st.value, 0) + 1
                 if len(batch) >= BATCH:
+                    batch.sort(key=_by_key)  # B-tree locality: fewer pages touched per batch
                     conn.exec_driver_sql(upsert, batch)
                     result.entries += len(batch)
                     if progress:
@@ -394,8 +395,22 @@ class _LabelSetCache:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.ids: dict[str, int] = {}
+        # List readers hand the same Labels object to every record without labels of its own:
+        # recognising it by identity saves serialising it ten million times. The object is kept
+        # in the cache, so its id cannot be reused by another while it is there.
+        self.by_identity: dict[int, tuple[Labels, int]] = {}
 
     def get(self, labels: Labels) -> int:
+        hit = self.by_identity.get(id(labels))
+        if hit is not None and hit[0] is labels:
+            return hit[1]
+        lid = self._get(labels)
+        if len(self.by_identity) >= 10_000:
+            self.by_identity.clear()
+        self.by_identity[id(labels)] = (labels, lid)
+        return lid
+
+    def _get(self, labels: Labels) -> int:
         text = labels.to_json()
         lid = self.ids.get(text)
         if lid is None:
@@ -407,6 +422,10 @@ class _LabelSetCache:
                 ).scalar_one()
             self.ids[text] = lid = int(lid)
         return lid
+
+
+def _by_key(row: tuple[Any, ...]) -> tuple[str, str]:
+    return row[1], row[2]
 
 
 def _upsert_sql(conn: Connection) -> str:
