@@ -23,7 +23,11 @@ IMAGES = OUT / "media"
 def landscape(w: int, h: int, seed: int, sun: tuple[int, int], palette: int) -> Image.Image:
     rng = np.random.default_rng(seed)
     y = np.linspace(0, 1, h)[:, None]
-    skies = [((255, 140, 60), (40, 60, 140)), ((120, 190, 255), (230, 240, 255)), ((60, 20, 90), (250, 120, 80))]
+    skies = [
+        ((255, 140, 60), (40, 60, 140)),
+        ((120, 190, 255), (230, 240, 255)),
+        ((60, 20, 90), (250, 120, 80)),
+    ]
     top, bottom = (np.array(c, float) for c in skies[palette])
     sky = (top * (1 - y) + bottom * y)[:, None, :] * np.ones((1, w, 1))
     img = Image.fromarray(sky.astype(np.uint8))
@@ -60,9 +64,15 @@ def video(path: Path, seconds: int = 4, fps: int = 10) -> None:
         stream = out.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = 192, 128, "yuv420p"
         stream.codec_context.time_base = Fraction(1, fps)
-        base = np.asarray(landscape(384, 128, 7, (300, 50), 2))
+        # A drifting strip of patterned landscape: enough detail for PDQ quality well above 50.
+        sky = np.asarray(landscape(384, 128, 7, (300, 50), 2), float)
+        texture = np.asarray(waves(384, 128), float)
+        board = np.asarray(checker(384, 128, 16), float)
+        base = np.clip(0.5 * sky + 0.3 * texture + 0.2 * board, 0, 255).astype(np.uint8)
         for i in range(seconds * fps):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(base[:, i * 2 : i * 2 + 192]), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(
+                np.ascontiguousarray(base[:, i * 2 : i * 2 + 192]), format="rgb24"
+            )
             for packet in stream.encode(frame):
                 out.mux(packet)
         for packet in stream.encode():
@@ -89,19 +99,50 @@ def main() -> None:
     clip = hash_file(IMAGES / "drifting-dusk.mp4")
     assert sunset.pdq and clip.vpdq
     vpdq_value = json.dumps(
-        [{"frame": f.frame, "hash": f.pdq, "quality": f.quality, "timestamp": round(f.timestamp, 3)} for f in clip.vpdq],
+        [
+            {"frame": f.frame, "hash": f.pdq, "quality": f.quality, "timestamp": round(f.timestamp, 3)}
+            for f in clip.vpdq
+        ],
         separators=(",", ":"),
     )
     with (OUT / "demo-known.csv").open("w", newline="") as fp:
         w = csv.writer(fp)
-        w.writerow(["signal_type", "value", "category", "baseline", "series", "victim_identified", "source", "tags"])
-        w.writerow(["pdq", sunset.pdq, "demo-category-A", "yes", "demo-landscapes", "no", "meldpunt demo", "demo|landscape"])
-        w.writerow(["sha256", board.sha256, "demo-category-B", "no", "demo-patterns", "no", "meldpunt demo", "demo|pattern"])
-        w.writerow(["vpdq", vpdq_value, "demo-category-A", "no", "demo-video", "no", "meldpunt demo", "demo|video"])
+        w.writerow(
+            ["signal_type", "value", "category", "baseline", "series", "victim_identified", "source", "tags"]
+        )
+        w.writerow(
+            [
+                "pdq",
+                sunset.pdq,
+                "demo-category-A",
+                "yes",
+                "demo-landscapes",
+                "no",
+                "meldpunt demo",
+                "demo|landscape",
+            ]
+        )
+        w.writerow(
+            [
+                "sha256",
+                board.sha256,
+                "demo-category-B",
+                "no",
+                "demo-patterns",
+                "no",
+                "meldpunt demo",
+                "demo|pattern",
+            ]
+        )
+        w.writerow(
+            ["vpdq", vpdq_value, "demo-category-A", "no", "demo-video", "no", "meldpunt demo", "demo|video"]
+        )
         # Synthetic entries that match nothing here, as any real list mostly does.
         rng = np.random.default_rng(42)
         for _ in range(50):
-            w.writerow(["pdq", rng.bytes(32).hex(), "demo-category-B", "no", "", "no", "meldpunt demo", "synthetic"])
+            w.writerow(
+                ["pdq", rng.bytes(32).hex(), "demo-category-B", "no", "", "no", "meldpunt demo", "synthetic"]
+            )
     # The benign list (policy ignore): the waves by MD5, in the ThreatExchange file format.
     waves_md5 = hashlib.md5((IMAGES / "blue-waves.webp").read_bytes()).hexdigest()
     (OUT / "demo-benign.te").write_text(f"md5 {waves_md5}\n")

@@ -44,7 +44,9 @@ def test_hash_gives_one_json_line_per_file_and_exit_1_when_one_fails(media: Path
     assert set(by_name) == {"scene.jpg", "scene-small.jpg", "other.png", "notes.txt", "broken.jpg"}
     for rec in lines:
         assert {"path", "size", "md5", "sha1", "sha256"} <= set(rec)
-    assert len(str(by_name["scene.jpg"]["pdq"])) == 64 and 0 <= int(by_name["scene.jpg"]["pdq_quality"]) <= 100  # type: ignore[call-overload]
+    assert (
+        len(str(by_name["scene.jpg"]["pdq"])) == 64 and 0 <= int(by_name["scene.jpg"]["pdq_quality"]) <= 100
+    )  # type: ignore[call-overload]
     assert "pdq" not in by_name["notes.txt"] and "error" not in by_name["notes.txt"]
     assert "error" in by_name["broken.jpg"] and len(str(by_name["broken.jpg"]["sha256"])) == 64
     code, lines, _ = run("hash", str(media / "scene.jpg"), "--dihedral")
@@ -53,12 +55,27 @@ def test_hash_gives_one_json_line_per_file_and_exit_1_when_one_fails(media: Path
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert runner.invoke(app, ["hash"]).exit_code == 2
-    assert runner.invoke(app, ["--db", str(tmp_path / "x.db"), "scan", str(tmp_path), "--bank", "nope"]).exit_code == 2
+    assert (
+        runner.invoke(
+            app, ["--db", str(tmp_path / "x.db"), "scan", str(tmp_path), "--bank", "nope"]
+        ).exit_code
+        == 2
+    )
     assert runner.invoke(app, ["--db", str(tmp_path / "x.db"), "bank", "show", "nope"]).exit_code == 2
-    assert runner.invoke(app, ["--db", str(tmp_path / "x.db"), "bank", "import", "b", str(tmp_path / "none.txt")]).exit_code == 2
+    assert (
+        runner.invoke(
+            app, ["--db", str(tmp_path / "x.db"), "bank", "import", "b", str(tmp_path / "none.txt")]
+        ).exit_code
+        == 2
+    )
     bad = tmp_path / "l.txt"
     bad.write_text("")
-    assert runner.invoke(app, ["--db", str(tmp_path / "x.db"), "bank", "import", "b", str(bad), "--label", "colour=red"]).exit_code == 2
+    assert (
+        runner.invoke(
+            app, ["--db", str(tmp_path / "x.db"), "bank", "import", "b", str(bad), "--label", "colour=red"]
+        ).exit_code
+        == 2
+    )
 
 
 def _pdq_list(tmp_path: Path, *files: Path) -> Path:
@@ -70,7 +87,9 @@ def _pdq_list(tmp_path: Path, *files: Path) -> Path:
 def test_bank_import_list_show_export_delete(db_url: str, tmp_path: Path, media: Path) -> None:
     db = ["--db", db_url]
     lst = _pdq_list(tmp_path, media / "scene.jpg")
-    code, _, err = run(*db, "bank", "import", "known", str(lst), "--label", "category=demo-A", "--label", "baseline=yes")
+    code, _, err = run(
+        *db, "bank", "import", "known", str(lst), "--label", "category=demo-A", "--label", "baseline=yes"
+    )
     assert code == 0 and "imported 1 entry" in err
     plain = tmp_path / "md5s.txt"
     plain.write_text(f"{hash_file(media / 'other.png').md5.upper()}\nnot-a-hash\n")
@@ -88,7 +107,15 @@ def test_bank_import_list_show_export_delete(db_url: str, tmp_path: Path, media:
 
 def test_scan_matches_resized_copy_exact_and_benign_lists(db_url: str, tmp_path: Path, media: Path) -> None:
     db = ["--db", db_url]
-    run(*db, "bank", "import", "known", str(_pdq_list(tmp_path, media / "scene.jpg")), "--label", "category=demo-A")
+    run(
+        *db,
+        "bank",
+        "import",
+        "known",
+        str(_pdq_list(tmp_path, media / "scene.jpg")),
+        "--label",
+        "category=demo-A",
+    )
     plain = tmp_path / "benign.txt"
     plain.write_text(hash_file(media / "notes.txt").sha1 + "\n")
     run(*db, "bank", "import", "benign", str(plain), "--policy", "ignore")
@@ -110,7 +137,9 @@ def test_scan_matches_resized_copy_exact_and_benign_lists(db_url: str, tmp_path:
 
 def test_bank_threshold_wins_over_default(sqlite_db: str, tmp_path: Path, media: Path) -> None:
     db = ["--db", sqlite_db]
-    run(*db, "bank", "import", "strict", str(_pdq_list(tmp_path, media / "scene.jpg")), "--pdq-threshold", "0")
+    run(
+        *db, "bank", "import", "strict", str(_pdq_list(tmp_path, media / "scene.jpg")), "--pdq-threshold", "0"
+    )
     _, lines, _ = run(*db, "scan", str(media / "scene-small.jpg"), "--json")
     d = hash_file(media / "scene-small.jpg")
     assert d.pdq != hash_file(media / "scene.jpg").pdq
@@ -140,7 +169,10 @@ def test_video_matches_by_share_of_frames(sqlite_db: str, tmp_path: Path) -> Non
     clip = MEDIA / "drifting-dusk.mp4"
     sig = hash_file(clip)
     assert sig.vpdq
-    half = [{"hash": f.pdq, "quality": f.quality, "timestamp": f.timestamp} for f in sig.vpdq[: len(sig.vpdq) // 2]]
+    half = [
+        {"hash": f.pdq, "quality": f.quality, "timestamp": f.timestamp}
+        for f in sig.vpdq[: len(sig.vpdq) // 2]
+    ]
     lst = tmp_path / "videos.te"
     full = [{"hash": f.pdq, "quality": f.quality, "timestamp": f.timestamp} for f in sig.vpdq]
     lst.write_text(f"vpdq {json.dumps(full, separators=(',', ':'))}\n")
@@ -159,7 +191,13 @@ def test_demo_runs_and_shows_every_outcome(tmp_path: Path) -> None:
     result = runner.invoke(app, ["demo", "--demo-db", str(tmp_path / "demo.db")], catch_exceptions=False)
     assert result.exit_code == 0
     out = result.stdout + result.stderr
-    for expected in ("sunset-over-hills-resized-copy.jpg", "checkerboard.png", "drifting-dusk.mp4", "blue-waves.webp", "ignore"):
+    for expected in (
+        "sunset-over-hills-resized-copy.jpg",
+        "checkerboard.png",
+        "drifting-dusk.mp4",
+        "blue-waves.webp",
+        "ignore",
+    ):
         assert expected in out
 
 

@@ -30,7 +30,9 @@ def _records(n: int, st: SignalType = SignalType.MD5, labels: Labels | None = No
 
 
 def _import(repo: BankRepository, name: str, records: list[object], **kw: object) -> object:
-    return repo.import_records(name, records, source_name="list.txt", source_sha256="ab" * 32, fmt="plain", **kw)  # type: ignore[arg-type]
+    return repo.import_records(
+        name, records, source_name="list.txt", source_sha256="ab" * 32, fmt="plain", **kw
+    )  # type: ignore[arg-type]
 
 
 def test_new_database_is_migrated_and_reopens(db_url: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, BinaryIO
 
@@ -13,7 +14,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from meldpunt.banks.formats import FORMATS, HashRecord, detect_format, get_format
-from meldpunt.cli.common import EXIT_FAILED, stderr, state, usage_error
+from meldpunt.cli.common import EXIT_FAILED, state, stderr, usage_error
 from meldpunt.cli.scan import _render
 from meldpunt.domain import LabelError, Labels
 from meldpunt.domain.signals import InvalidSignal, signal_type_from_name
@@ -50,14 +51,25 @@ def import_command(
     fmt: Annotated[str | None, typer.Option("--format", "-f", help=FORMAT_HELP)] = None,
     label: Annotated[
         list[str] | None,
-        typer.Option("--label", "-l", help="KEY=VALUE label for every entry (repeatable); the file's own win."),
+        typer.Option(
+            "--label", "-l", help="KEY=VALUE label for every entry (repeatable); the file's own win."
+        ),
     ] = None,
     signal_type: Annotated[
-        str | None, typer.Option("--type", "-t", help="Signal type of a plain list (e.g. pdq: 64 hex is SHA-256 unless told).")
+        str | None,
+        typer.Option(
+            "--type", "-t", help="Signal type of a plain list (e.g. pdq: 64 hex is SHA-256 unless told)."
+        ),
     ] = None,
-    replace: Annotated[bool, typer.Option("--replace", help="Replace the bank's entries instead of adding.")] = False,
-    strict: Annotated[bool, typer.Option("--strict", help="Reject the whole file on any malformed line.")] = False,
-    policy: Annotated[str | None, typer.Option("--policy", help=f"Bank policy: {', '.join(POLICIES)}.")] = None,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Replace the bank's entries instead of adding.")
+    ] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Reject the whole file on any malformed line.")
+    ] = False,
+    policy: Annotated[
+        str | None, typer.Option("--policy", help=f"Bank policy: {', '.join(POLICIES)}.")
+    ] = None,
     description: Annotated[str | None, typer.Option("--description", help="Bank description.")] = None,
     threshold: Annotated[
         int | None, typer.Option("--pdq-threshold", help="The bank's own PDQ match distance (bits).")
@@ -75,9 +87,9 @@ def import_command(
     raw: BinaryIO = sys.stdin.buffer if str(file) == "-" else file.open("rb")
     with raw:
         reader = _Sha256Reader(raw)
-        stream = io.BufferedReader(reader, buffer_size=1 << 20)
+        stream: BinaryIO = io.BufferedReader(reader, buffer_size=1 << 20)  # type: ignore[arg-type]
         if fmt is None:
-            fmt = detect_format(stream.peek(4096)[:4096], file.name)
+            fmt = detect_format(stream.peek(4096)[:4096], file.name)  # type: ignore[attr-defined]
         try:
             list_format = get_format(fmt)
         except (KeyError, ValueError) as e:
@@ -114,8 +126,21 @@ def import_command(
             except (BankError, ValueError) as e:
                 stderr.print(f"[red]error:[/] {e}; nothing was imported")
                 raise typer.Exit(EXIT_FAILED) from None
+    if result.by_type.get("pdq"):
+        # Bring the saved PDQ index up to date now, so the next scan starts matching at once.
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("updating the PDQ index: {task.completed:,} hashes"),
+            console=stderr,
+            transient=True,
+            disable=not stderr.is_terminal,
+        ) as bar:
+            task = bar.add_task("index", total=None)
+            services.pdq_index(lambda n: bar.advance(task, n))
     for err in result.errors[:50]:
-        stderr.print(f"[yellow]line {err.line}:[/] {err.message}" + (f"  [dim]{err.text}[/]" if err.text else ""))
+        stderr.print(
+            f"[yellow]line {err.line}:[/] {err.message}" + (f"  [dim]{err.text}[/]" if err.text else "")
+        )
     if result.skipped > 50:
         stderr.print(f"… and {result.skipped - 50:,} more malformed line(s)")
     kinds = ", ".join(f"{k} {v:,}" for k, v in sorted(result.by_type.items()))
@@ -126,9 +151,9 @@ def import_command(
     )
 
 
-def _drain_digest(records: object, stream: io.BufferedReader) -> object:
+def _drain_digest(records: Iterable[object], stream: BinaryIO) -> Iterator[object]:
     """Yield the records, then read what the parser left so the SHA-256 covers the whole file."""
-    yield from records  # type: ignore[misc]
+    yield from records
     while stream.read(1 << 20):
         pass
 
@@ -138,7 +163,9 @@ def export_command(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Bank name.")],
     fmt: Annotated[str, typer.Option("--format", "-f", help=f"List format: {', '.join(FORMATS)}.")] = "csv",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
 ) -> None:
     """Export a bank's entries with every label the format can carry."""
     services = state(ctx).services
@@ -212,7 +239,9 @@ def set_command(
     name: Annotated[str, typer.Argument(help="Bank name.")],
     policy: Annotated[str | None, typer.Option("--policy", help=f"{', '.join(POLICIES)}.")] = None,
     description: Annotated[str | None, typer.Option("--description")] = None,
-    threshold: Annotated[int | None, typer.Option("--pdq-threshold", help="PDQ match distance (bits).")] = None,
+    threshold: Annotated[
+        int | None, typer.Option("--pdq-threshold", help="PDQ match distance (bits).")
+    ] = None,
 ) -> None:
     """Change a bank's policy, description or PDQ threshold."""
     try:

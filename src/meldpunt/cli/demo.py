@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -11,7 +12,7 @@ import typer
 
 from meldpunt.banks.formats import get_format
 from meldpunt.bootstrap import Services
-from meldpunt.cli.common import stderr, state
+from meldpunt.cli.common import state, stderr
 from meldpunt.cli.scan import scan_command
 from meldpunt.demo import BENIGN_LIST, KNOWN_LIST, MEDIA
 
@@ -51,10 +52,8 @@ def demo_command(
             )
         stderr.print(f"bank [bold]{name}[/] ({policy}): {r.entries} entries from {file.name}")
     stderr.print(f"scanning {MEDIA} …\n")
-    try:
+    with contextlib.suppress(typer.Exit):  # a file the scan could not read is part of the demo
         ctx.invoke(scan_command, ctx=ctx, paths=[MEDIA], bank=None, as_json=False, dihedral=False)
-    except typer.Exit:
-        pass
     stderr.print(
         "\nNext: [bold]meldpunt --db "
         f"{path} bank list[/], [bold]meldpunt hash {MEDIA}/sunset-over-hills.jpg[/], "

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from enum import StrEnum
@@ -14,7 +16,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from meldpunt.cli.common import EXIT_FAILED, EXIT_OK, State, stderr, state, usage_error
+from meldpunt.cli.common import EXIT_FAILED, EXIT_OK, State, state, stderr, usage_error
 from meldpunt.signals import Signals, hash_files
 
 
@@ -64,7 +66,9 @@ def _emit(record: dict[str, Any]) -> None:
 def hash_command(
     ctx: typer.Context,
     paths: Annotated[list[Path], typer.Argument(help="Files or directories (recursed).", show_default=False)],
-    dihedral: Annotated[bool, typer.Option("--dihedral", help="Add the 8 rotation/flip PDQ variants.")] = False,
+    dihedral: Annotated[
+        bool, typer.Option("--dihedral", help="Add the 8 rotation/flip PDQ variants.")
+    ] = False,
     every_frame: Annotated[
         bool, typer.Option("--every-frame", help="vPDQ: hash every video frame, not one a second.")
     ] = False,
@@ -103,7 +107,8 @@ def hash_command(
 def _render(table: Table) -> str:
     from rich.console import Console
 
-    console = Console(width=200, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+    width = shutil.get_terminal_size((160, 40)).columns if sys.stdout.isatty() else 160
+    console = Console(width=width, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
     console.print(table)
     return console.export_text().rstrip()
 
@@ -112,7 +117,8 @@ def scan_command(
     ctx: typer.Context,
     paths: Annotated[list[Path], typer.Argument(help="Files or directories (recursed).", show_default=False)],
     bank: Annotated[
-        list[str] | None, typer.Option("--bank", "-b", help="Match against this bank (repeatable); default all.")
+        list[str] | None,
+        typer.Option("--bank", "-b", help="Match against this bank (repeatable); default all."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON line per file on stdout.")] = False,
     dihedral: Annotated[
@@ -141,6 +147,7 @@ def scan_command(
     by_bank: Counter[str] = Counter()
     by_policy: Counter[str] = Counter()
     table = Table("file", "bank", "policy", "signal", "distance", "labels")
+    base = paths[0] if len(paths) == 1 and paths[0].is_dir() else Path.cwd()
     for s in _hashed(st, paths, "scanning", dihedral, False):
         files += 1
         matches = matcher.match(s)  # exact hashes match even when the media could not be decoded
@@ -158,10 +165,26 @@ def scan_command(
             _emit(record)
         else:
             for m in matches:
-                dist = f"{m.distance}" + (f" ({m.frame_share:.0%} frames)" if m.frame_share is not None else "")
-                table.add_row(s.path, m.bank, m.policy, m.signal_type, dist, _labels_text(m.labels.to_dict()))
+                dist = f"{m.distance}" + (
+                    f" ({m.frame_share:.0%} frames)" if m.frame_share is not None else ""
+                )
+                table.add_row(
+                    _short(s.path, base),
+                    m.bank,
+                    m.policy,
+                    m.signal_type,
+                    dist,
+                    _labels_text(m.labels.to_dict()),
+                )
             if s.error:
-                table.add_row(s.path, "", "", "", "", f"[red]error: {s.error}[/]")
+                table.add_row(_short(s.path, base), "", "", "", "", f"[red]error: {s.error}[/]")
+            elif not matches:
+                what = (
+                    "new: in no bank"
+                    if s.kind != "other"
+                    else "not an image or video; exact hashes in no bank"
+                )
+                table.add_row(_short(s.path, base), "—", "", "", "", f"[dim]{what}[/]")
     if not as_json and table.row_count:
         typer.echo(_render(table))
     summary = f"{files:,} file(s) scanned, {matched_files:,} matched"
@@ -173,6 +196,15 @@ def scan_command(
         summary += f" — [red]{failed:,} could not be read[/]"
     stderr.print(summary)
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+def _short(path: str, base: Path) -> str:
+    """A path relative to ``base`` (the one folder scanned, or the working directory) when it lies
+    under it: tables stay readable."""
+    try:
+        return str(Path(path).resolve().relative_to(base.resolve()))
+    except ValueError:
+        return path
 
 
 def _labels_text(d: dict[str, Any]) -> str:

@@ -1,6 +1,6 @@
 """The domain: plain types and rules shared by every room of meldpunt. Imports nothing of ours."""
 
-from meldpunt.domain.labels import Labels, LabelError
+from meldpunt.domain.labels import LabelError, Labels
 from meldpunt.domain.signals import (
     EXACT_SIGNAL_TYPES,
     MATCHABLE_SIGNAL_TYPES,

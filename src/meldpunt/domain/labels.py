@@ -121,8 +121,9 @@ class Labels:
 
 
 def _tags(v: object) -> tuple[str, ...]:
+    """Tags from a list, or from a string separated by ``,`` or ``|`` (as CSV cells write them)."""
     if isinstance(v, str):
-        items: Iterable[object] = v.split(",")
+        items: Iterable[object] = v.replace("|", ",").split(",")
     elif isinstance(v, Iterable):
         items = v
     else:

@@ -8,6 +8,7 @@ the shape python-threatexchange uses, so it fits on one line of any list format.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -111,6 +112,8 @@ def parse_vpdq(value: str) -> list[VpdqFrame]:
             frame = int(f.get("frame", i))
         except (TypeError, ValueError):
             raise InvalidSignal(f"vpdq frame {i} has a malformed quality/timestamp") from None
+        if not math.isfinite(timestamp) or not 0 <= quality <= 100:
+            raise InvalidSignal(f"vpdq frame {i}: timestamp must be finite and quality 0..100")
         frames.append(VpdqFrame(frame=frame, timestamp=timestamp, pdq=pdq, quality=quality))
     return frames
 

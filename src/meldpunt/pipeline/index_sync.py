@@ -18,11 +18,13 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import platformdirs
 
 from meldpunt.domain import SignalType
-from meldpunt.index import PDQIndex
+from meldpunt.index import PDQIndex, hex_to_codes
 from meldpunt.store.banks import BankRepository
 from meldpunt.store.db import sqlite_path
 
@@ -65,20 +67,26 @@ class PersistentPDQIndex:
             todo: list[int] | None = None  # everything
             rebuilt = True
         else:
-            done = set(state.get("imports", []))
+            done = {int(i) for i in state.get("imports", [])}
             todo = sorted(imports - done)
         added = 0
         if todo is None or todo:
+            # Gathered as codes and added at once: one build, not one merge per database batch.
+            codes: list[np.ndarray] = []
+            ids: list[np.ndarray] = []
             for batch in self.repo.iter_signal(SignalType.PDQ, import_ids=todo):
-                index.add([v for _, v in batch], [i for i, _ in batch])
-                added += len(batch)
+                codes.append(hex_to_codes([v for _, v in batch]))
+                ids.append(np.fromiter((i for i, _ in batch), dtype=np.int64, count=len(batch)))
                 if progress:
                     progress(len(batch))
+            if codes:
+                index.add(np.concatenate(codes), np.concatenate(ids))
+                added = sum(len(c) for c in codes)
         if rebuilt or added:
             self._save(index, {"version": STATE_VERSION, "epoch": epoch, "imports": sorted(imports)})
         return index, SyncReport(loaded=loaded, rebuilt=rebuilt and loaded, added=added, size=len(index))
 
-    def _load(self) -> tuple[PDQIndex | None, dict[str, object] | None]:
+    def _load(self) -> tuple[PDQIndex | None, dict[str, Any] | None]:
         if not (self.path.exists() and self.state_path.exists()):
             return None, None
         try:

@@ -1,0 +1,375 @@
+"""Project VIC VICS JSON: the hash sets police tools (Griffeye, Magnet, XAMN, ...) exchange.
+
+What the structure is, and where that comes from. VICS is an OData JSON dump; the data model
+itself is only shared under agreement (projectvic.org/vics-data-model), so this follows what open
+source readers and writers of it do: IPED (``ProjectVICHashLookup.java`` and ``HashDBTool.java`` in
+sepinf-inc/IPED), RECON ITR's VIC import/export (C++, ``export_hashes_as_vic``) and GLEAPP's
+``projectvic.py``:
+
+* version 1.x: top-level ``"odata.metadata": "http://github.com/ICMEC/ProjectVic/DataModels/1.3.xml#Media"``
+  (1.1, 1.2 and 1.3 are seen; ``#Cases`` too). No profile.
+* version 2.0: top-level ``"@odata.context":
+  "http://github.com/VICSDATAMODEL/ProjectVic/DataModels/2.0.xml/US/$metadata#Cases"``; the path
+  segment after ``2.0.xml/`` is the national profile whose category numbering applies (``US``,
+  ``UK`` for CAID, ``Default``, ``CUSTOM`` are seen).
+* ``value`` is a list either of Cases (``{"CaseID": ..., "Media": [...], "SourceApplicationName":
+  ...}``, what case exports look like) or directly of Media (``#Media``, what national hash-set
+  portals distribute). Both are read; the item holding a ``Media`` list is a Case.
+* a Media: ``MediaID``, ``Category`` (an int; may be null), ``MD5``, ``SHA1`` (upper-case hex as
+  distributed), ``Series``, ``VictimIdentified``, ``OffenderIdentified``, ``IsDistributed``,
+  ``IsPrecategorized``, ``Tags``, ``Comments``, ``MediaSize``, ``DateUpdated``, ... Flags come as
+  JSON booleans or as the strings "true"/"false". ``AlternativeHashes`` is a list of
+  ``{"HashName": "PhotoDNA", "HashValue": <base64, 192 chars>}`` (1.x writers also repeat SHA1
+  there). ``MediaFiles`` lists the files a case found the media as (``FileName``, ``FilePath``, the
+  same ``MD5``); ``Exifs`` the file's EXIF rows; ``odata.id`` and ``...@odata.navigationLinkUrl``
+  are OData links.
+
+Reading, one record per distinct hash of a Media: ``MD5`` -> md5, ``SHA1`` -> sha1, ``SHA256``
+-> sha256, ``PhotoDNA`` (a top-level key, as some exports write it) and every ``AlternativeHashes``
+entry whose HashName is a known signal type (PhotoDNA, SHA1, SHA256, PDQ, vPDQ) -> records too;
+PhotoDNA values are kept as given (case matters in base64) and are not matchable. Labels:
+``vics_category`` = Category exactly as given (as a string), ``vics_profile`` = the 2.0 profile,
+or for 1.x files, which have none, the data-model version (``"1.3"``; ``"1.x"`` if the URL does not
+say), ``series`` = Series, ``victim_identified`` = VictimIdentified. ``category`` and ``tags`` are
+left alone (VICS Tags stay in ``vics``): what a VICS category means is a bank-policy decision;
+the importer should map e.g. US/Default category 0 ("non-pertinent", benign) away from anything
+that blocks, and give ``--label category=...`` itself. Every other Media field goes into
+``labels.vics`` so it round-trips, except: ``MediaFiles``, ``Exifs`` and ``RelativeFilePath``
+(where copies sat on a seized device, GPS and camera data: case evidence, not hash-list data, and
+nothing a hotline should hold) and the OData link keys. Case-level fields are not kept. The
+labels given by the caller are defaults under these. ``signal_type`` is ignored.
+
+Errors: a bad hash or flag is a ``LineError`` whose ``line`` is the 1-based ordinal of the Media
+entry in the document (the JSON is parsed whole, so there are no line numbers). A file that is not
+UTF-8 JSON, or not a VICS document, raises ``ListFormatError``.
+
+Large files: the document is read with ``json.loads`` whole (police hash sets run to hundreds of
+MB; that costs memory several times the file size). No incremental JSON parser is installed; this
+is the place to add one.
+
+Writing (``VicsFormat(version=None | "2.0" | "1.1" | "1.2" | "1.3", profile=..., collection="Media"
+| "Cases")``; the registered ``vics`` has ``version=None``: 1.x if the records came from a 1.x
+file (their ``vics_profile`` is a version), else 2.0; and ``#Media``, the hash-set shape): records that share
+``labels.vics["MediaID"]`` and identical labels are regrouped into one Media (MD5 and SHA1 as
+fields, other types as ``AlternativeHashes`` with HashName ``PhotoDNA``, ``SHA256``, ``PDQ``,
+``vPDQ``), so a read-write-read round trip is faithful; records without a MediaID each become their
+own Media, with none invented. A 2.0 file's profile is ``profile`` if given, else the first 2.0
+``vics_profile`` among the records, else ``Default``; a record that carries a vics_category under
+another profile (or version) is refused (``ListFormatError``, nothing written): its category number
+would be read under the wrong scheme. Records are buffered until the end (grouping needs them all),
+then written one Media per line. Case-level fields are not written (``CaseID`` for ``Cases``:
+``case_id`` or a fresh UUID).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, BinaryIO, Literal
+
+from meldpunt.banks.formats.base import (
+    NO_LABELS,
+    HashRecord,
+    LineError,
+    ListFormatError,
+    hex_value,
+)
+from meldpunt.domain.labels import LabelError, Labels, parse_bool
+from meldpunt.domain.signals import InvalidSignal, SignalType, normalise_signal, signal_type_from_name
+
+V1_KEY = "odata.metadata"
+V2_KEY = "@odata.context"
+V1_URL = "http://github.com/ICMEC/ProjectVic/DataModels/{version}.xml#{collection}"
+V2_URL = "http://github.com/VICSDATAMODEL/ProjectVic/DataModels/2.0.xml/{profile}/$metadata#{collection}"
+DEFAULT_PROFILE = "Default"
+
+_CONTEXT = re.compile(r"DataModels/(?P<version>\d+(?:\.\d+)*)\.xml(?:/(?P<profile>[^/$#?]+))?", re.I)
+_V1_VERSION = re.compile(r"^1\.\d+$")
+#: Media fields that are hashes: the field name (lower-case) -> signal type.
+_HASH_FIELDS = {
+    "md5": SignalType.MD5,
+    "sha1": SignalType.SHA1,
+    "sha256": SignalType.SHA256,
+    "photodna": SignalType.PHOTODNA,
+}
+#: Media fields that become labels (handled explicitly, not kept in ``vics``).
+_LABEL_FIELDS = frozenset({"Category", "Series", "VictimIdentified"})
+#: Media fields not kept: case evidence (device paths, EXIF/GPS), not hash-list data.
+_DROPPED_FIELDS = frozenset({"MediaFiles", "Exifs", "RelativeFilePath"})
+#: Never taken from ``labels.vics`` on writing: the labels say these.
+_RESERVED = frozenset({"Category", "VictimIdentified"})
+_ALT = "AlternativeHashes"
+#: HashName written for each type that goes into AlternativeHashes.
+_ALT_NAMES = {
+    SignalType.SHA256: "SHA256",
+    SignalType.PDQ: "PDQ",
+    SignalType.VPDQ: "vPDQ",
+    SignalType.PHOTODNA: "PhotoDNA",
+}
+_TOP_FIELDS = {SignalType.MD5: "MD5", SignalType.SHA1: "SHA1"}
+
+
+def _is_odata(key: str) -> bool:
+    return key.startswith("odata.") or "@odata." in key
+
+
+def _clean(entry: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in entry.items() if not _is_odata(k)}
+
+
+def _profile_of(key: str, url: object) -> str | None:
+    m = _CONTEXT.search(url) if isinstance(url, str) else None
+    version = m["version"] if m else None
+    if key == V1_KEY or (version and version.startswith("1")):
+        return version or "1.x"
+    return m["profile"] if m and m["profile"] else None
+
+
+def _preview_json(obj: object) -> str:
+    text = json.dumps(obj, ensure_ascii=False, default=str)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+class VicsFormat:
+    name = "vics"
+    carries_labels = True
+
+    def __init__(
+        self,
+        version: str | None = None,
+        *,
+        profile: str | None = None,
+        collection: Literal["Media", "Cases"] = "Media",
+        case_id: str | None = None,
+    ) -> None:
+        if version == "1.x":
+            version = "1.3"
+        if version is not None and version != "2.0" and not _V1_VERSION.match(version):
+            raise ValueError(f"VICS version must be 2.0 or 1.x (1.1, 1.2, 1.3), got {version!r}")
+        if collection not in ("Media", "Cases"):
+            raise ValueError(f"collection must be Media or Cases, got {collection!r}")
+        self.version = version
+        self.profile = profile
+        self.collection = collection
+        self.case_id = case_id
+
+    # -- reading -------------------------------------------------------------------------------------
+    def read(
+        self, fp: BinaryIO, *, signal_type: SignalType | None = None, labels: Labels = NO_LABELS
+    ) -> Iterator[HashRecord | LineError]:
+        doc = _load(fp.read())
+        key = V2_KEY if V2_KEY in doc else V1_KEY
+        profile = _profile_of(key, doc[key])
+        items = doc.get("value")
+        if not isinstance(items, list):
+            raise ListFormatError("not a VICS document: no 'value' list")
+        ordinal = 0
+        for item in items:
+            media_list = item.get("Media") if isinstance(item, dict) else None
+            for media in media_list if isinstance(media_list, list) else [item]:
+                ordinal += 1
+                yield from _read_media(media, ordinal, profile, labels)
+
+    # -- writing -------------------------------------------------------------------------------------
+    def write(self, records: Iterable[HashRecord], fp: BinaryIO) -> int:
+        builder = _MediaBuilder()
+        n = 0
+        for r in records:
+            builder.add(r)
+            n += 1
+        version, profile = self._declared(builder.profiles)
+        if version == "2.0":
+            head = {V2_KEY: V2_URL.format(profile=profile, collection=self.collection)}
+        else:
+            head = {V1_KEY: V1_URL.format(version=version, collection=self.collection)}
+        opening = json.dumps(head)[:-1] + ', "value": ['
+        closing = "]}\n"
+        if self.collection == "Cases":
+            case_id = self.case_id or str(uuid.uuid4())
+            opening += '{"CaseID": ' + json.dumps(case_id) + ', "Media": ['
+            closing = "]}" + closing
+        fp.write((opening + "\n").encode("utf-8"))
+        for i, media in enumerate(builder.media()):
+            sep = "" if i == 0 else ",\n"
+            fp.write((sep + json.dumps(media, ensure_ascii=False)).encode("utf-8"))
+        fp.write(("\n" + closing).encode("utf-8"))
+        return n
+
+    def _declared(self, profiles: dict[str, bool]) -> tuple[str, str]:
+        """The version and profile the file declares (a 1.x file's "profile" is its version).
+
+        Refuses records whose categories were given under another profile."""
+        version = self.version
+        first = next(iter(profiles), None)
+        if version is None:  # auto: what the records came from
+            version = first if first and _V1_VERSION.match(first) and not self.profile else "2.0"
+        if version != "2.0":
+            declared = version
+        else:
+            v2 = (p for p in profiles if not _V1_VERSION.match(p))
+            declared = self.profile or next(v2, None) or DEFAULT_PROFILE
+        clash = sorted(p for p, has_category in profiles.items() if has_category and p != declared)
+        if clash:
+            raise ListFormatError(
+                f"records carry VICS categories under profile(s) {', '.join(clash)} but the file "
+                f"declares {declared!r}: their category numbers would be misread; export each "
+                "profile separately"
+            )
+        return version, declared
+
+
+def _load(data: bytes) -> dict[str, Any]:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ListFormatError(f"not a VICS file: not UTF-8 (byte {e.start})") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ListFormatError(
+            f"not a VICS file: not JSON ({e.msg} at line {e.lineno} column {e.colno})"
+        ) from None
+    if not isinstance(doc, dict) or (V1_KEY not in doc and V2_KEY not in doc):
+        raise ListFormatError(f"not a VICS document: no {V1_KEY!r} or {V2_KEY!r} at the top")
+    return doc
+
+
+def _read_media(
+    media: object, ordinal: int, profile: str | None, defaults: Labels
+) -> Iterator[HashRecord | LineError]:
+    if not isinstance(media, dict):
+        yield LineError(ordinal, "a Media entry is not a JSON object", _preview_json(media))
+        return
+    hashes: list[tuple[SignalType, object]] = []
+    vics: dict[str, Any] = {}
+    for k, v in media.items():
+        st = _HASH_FIELDS.get(k.lower())
+        if st is not None:
+            if v not in (None, ""):
+                hashes.append((st, v))
+        elif k == _ALT and isinstance(v, list):
+            kept = []
+            for entry in v:
+                alt = _alt_hash(entry)
+                if alt is None:
+                    kept.append(_clean(entry) if isinstance(entry, dict) else entry)
+                else:
+                    hashes.append(alt)
+            if kept:
+                vics[k] = kept
+        elif k not in _LABEL_FIELDS and k not in _DROPPED_FIELDS and not _is_odata(k):
+            vics[k] = v
+    try:
+        labels = defaults.merged(_media_labels(media, profile, vics))
+    except LabelError as e:
+        yield LineError(ordinal, f"Media {_media_name(media)}: {e}", _preview_json(media))
+        return
+    seen: set[tuple[SignalType, str]] = set()
+    for st, raw in hashes:
+        try:
+            if not isinstance(raw, str):
+                raise InvalidSignal(f"{st.value} is not a string: {raw!r}")
+            value = normalise_signal(st, raw)
+        except InvalidSignal as e:
+            yield LineError(ordinal, f"Media {_media_name(media)}: {e}", _preview_json(media))
+            continue
+        if (st, value) not in seen:
+            seen.add((st, value))
+            yield HashRecord(st, value, labels, ordinal)
+    if not hashes:
+        yield LineError(ordinal, f"Media {_media_name(media)} has no hash", _preview_json(media))
+
+
+def _alt_hash(entry: object) -> tuple[SignalType, object] | None:
+    if not isinstance(entry, dict) or not isinstance(entry.get("HashName"), str):
+        return None
+    try:
+        return signal_type_from_name(entry["HashName"]), entry.get("HashValue")
+    except InvalidSignal:
+        return None
+
+
+def _media_labels(media: dict[str, Any], profile: str | None, vics: dict[str, Any]) -> Labels:
+    category = media.get("Category")
+    series = media.get("Series")
+    if isinstance(series, dict | list):  # not a name: keep it as it is
+        vics["Series"] = series
+        series = None
+    victim = media.get("VictimIdentified")
+    return Labels(
+        vics_category=None if category in (None, "") else str(category),
+        vics_profile=profile,
+        series=None if series in (None, "") else str(series),
+        victim_identified=None if victim in (None, "") else parse_bool(victim),
+        vics=vics,
+    )
+
+
+def _media_name(media: dict[str, Any]) -> str:
+    mid = media.get("MediaID")
+    return "(no MediaID)" if mid is None else f"{mid}"
+
+
+class _MediaBuilder:
+    """Collects records into Media dicts, regrouping by MediaID (+ identical labels)."""
+
+    def __init__(self) -> None:
+        self._media: list[dict[str, Any]] = []
+        self._groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        #: profile -> whether some record under it carries a vics_category
+        self.profiles: dict[str, bool] = {}
+
+    def add(self, r: HashRecord) -> None:
+        lb = r.labels
+        if lb.vics_profile is not None:
+            self.profiles[lb.vics_profile] = self.profiles.get(lb.vics_profile, False) or (
+                lb.vics_category is not None
+            )
+        top = _TOP_FIELDS.get(r.signal_type)
+        value = hex_value(r.signal_type, r.value)
+        media = None
+        group: list[dict[str, Any]] | None = None
+        if "MediaID" in lb.vics:
+            key = (json.dumps(lb.vics["MediaID"], sort_keys=True), lb.to_json())
+            group = self._groups.setdefault(key, [])
+            media = next((m for m in group if top is None or top not in m), None)
+        if media is None:
+            media = _new_media(lb)
+            self._media.append(media)
+            if group is not None:
+                group.append(media)
+        if top is not None:
+            media[top] = value
+        else:
+            media.setdefault(_ALT, []).append({"HashName": _ALT_NAMES[r.signal_type], "HashValue": value})
+
+    def media(self) -> Iterator[dict[str, Any]]:
+        return iter(self._media)
+
+
+def _new_media(lb: Labels) -> dict[str, Any]:
+    media: dict[str, Any] = {}
+    if "MediaID" in lb.vics:
+        media["MediaID"] = lb.vics["MediaID"]
+    if lb.vics_category is not None:
+        media["Category"] = _category(lb.vics_category)
+    if lb.series is not None:
+        media["Series"] = lb.series
+    if lb.victim_identified is not None:
+        media["VictimIdentified"] = lb.victim_identified
+    for k, v in lb.vics.items():
+        if k == _ALT and isinstance(v, list):
+            media[_ALT] = [dict(e) if isinstance(e, dict) else e for e in v]  # hashes get appended
+        elif k not in media and k not in _RESERVED and k.lower() not in _HASH_FIELDS:
+            media[k] = v
+    return media
+
+
+def _category(c: str) -> int | str:
+    """VICS categories are ints; written as one where the string is exactly one ("01" is not)."""
+    try:
+        return int(c) if str(int(c)) == c else c
+    except ValueError:
+        return c
