@@ -252,7 +252,7 @@ class BankRepository:
             )
             result = ImportResult(bank=name, import_id=import_id, entries=0, skipped=0)
             label_ids = _LabelSetCache(conn)
-            upsert = _upsert_sql(conn)
+            write = _batch_writer(conn)
             batch: list[tuple[Any, ...]] = []
             for rec in records:
                 if not hasattr(rec, "signal_type"):  # a LineError
@@ -269,14 +269,13 @@ class BankRepository:
                 batch.append((bank_id, st.value, key, payload, label_ids.get(rec.labels), import_id))
                 result.by_type[st.value] = result.by_type.get(st.value, 0) + 1
                 if len(batch) >= BATCH:
-                    batch.sort(key=_by_key)  # B-tree locality: fewer pages touched per batch
-                    conn.exec_driver_sql(upsert, batch)
+                    write(batch)
                     result.entries += len(batch)
                     if progress:
                         progress(len(batch))
                     batch = []
             if batch:
-                conn.exec_driver_sql(upsert, batch)
+                write(batch)
                 result.entries += len(batch)
                 if progress:
                     progress(len(batch))
@@ -428,14 +427,52 @@ def _by_key(row: tuple[Any, ...]) -> tuple[str, str]:
     return row[1], row[2]
 
 
-def _upsert_sql(conn: Connection) -> str:
+_COLUMNS = "bank_id, signal_type, key, payload, label_set_id, import_id"
+_ON_CONFLICT = (
+    "ON CONFLICT (signal_type, key, bank_id) DO UPDATE SET "
+    "label_set_id = excluded.label_set_id, import_id = excluded.import_id"
+)
+
+
+def _batch_writer(conn: Connection) -> Callable[[list[tuple[Any, ...]]], None]:
+    """A function that upserts a batch of entry rows, the fastest way the database offers.
+
+    SQLite: executemany of an upsert, rows sorted by key so each batch touches fewer B-tree pages.
+    PostgreSQL: COPY into a temporary table, then one INSERT ... SELECT ... ON CONFLICT — an order
+    of magnitude faster than row-by-row statements. A batch may name the same hash twice (a list
+    that repeats itself); PostgreSQL refuses to update one row twice in a statement, so the last
+    occurrence is kept, as SQLite's row-by-row upsert would."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(
+            "CREATE TEMP TABLE IF NOT EXISTS bank_entries_stage "
+            "(bank_id integer, signal_type varchar(16), key varchar(64), payload text, "
+            "label_set_id integer, import_id integer) ON COMMIT DROP"
+        )
+        raw: Any = conn.connection.dbapi_connection
+
+        def write_pg(batch: list[tuple[Any, ...]]) -> None:
+            rows = list({(r[1], r[2]): r for r in batch}.values())
+            rows.sort(key=_by_key)
+            with raw.cursor() as cur:
+                with cur.copy(f"COPY bank_entries_stage ({_COLUMNS}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                cur.execute(
+                    f"INSERT INTO bank_entries ({_COLUMNS}) SELECT {_COLUMNS} FROM bank_entries_stage "
+                    + _ON_CONFLICT
+                )
+                cur.execute("TRUNCATE bank_entries_stage")
+
+        return write_pg
+
     p = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    return (
-        "INSERT INTO bank_entries (bank_id, signal_type, key, payload, label_set_id, import_id) "
-        f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}) "
-        "ON CONFLICT (signal_type, key, bank_id) DO UPDATE SET "
-        "label_set_id = excluded.label_set_id, import_id = excluded.import_id"
-    )
+    sql = f"INSERT INTO bank_entries ({_COLUMNS}) VALUES ({', '.join([p] * 6)}) {_ON_CONFLICT}"
+
+    def write_many(batch: list[tuple[Any, ...]]) -> None:
+        batch.sort(key=_by_key)
+        conn.exec_driver_sql(sql, batch)
+
+    return write_many
 
 
 def _hit_query(banks: Sequence[str] | None) -> Any:

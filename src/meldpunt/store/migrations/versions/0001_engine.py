@@ -70,7 +70,11 @@ def upgrade() -> None:
         ),
         sa.Column("bank_id", sa.Integer(), nullable=False),
         sa.Column("signal_type", sa.String(length=16), nullable=False),
-        sa.Column("key", sa.String(length=64), nullable=False),
+        sa.Column(
+            "key",
+            sa.String(length=64).with_variant(sa.String(length=64, collation="C"), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("payload", sa.Text(), nullable=True),
         sa.Column("label_set_id", sa.Integer(), nullable=False),
         sa.Column("import_id", sa.Integer(), nullable=True),
