@@ -216,21 +216,17 @@ def show_command(ctx: typer.Context, name: Annotated[str, typer.Argument(help="B
     typer.echo(f"entries:       {b.entries:,}")
     for k, v in b.by_type.items():
         typer.echo(f"  {k:<11} {v:,}")
-    table = Table("#", "imported at", "source", "sha256", "format", "entries", "skipped", "replace", "labels")
-    for imp in services.banks.imports(name):
-        table.add_row(
-            str(imp["id"]),
-            imp["imported_at"].strftime("%Y-%m-%d %H:%M:%S") if imp["imported_at"] else "",
-            imp["source_name"],
-            imp["source_sha256"][:16] + "…",
-            imp["format"],
-            f"{imp['entry_count']:,}",
-            f"{imp['skipped_count']:,}",
-            "yes" if imp["replaced"] else "",
-            imp["labels"] if imp["labels"] != "{}" else "",
-        )
     typer.echo("imports:")
-    typer.echo(_render(table))
+    for imp in services.banks.imports(name):
+        when = imp["imported_at"].strftime("%Y-%m-%d %H:%M:%S") if imp["imported_at"] else "?"
+        extra = (", replaced the bank" if imp["replaced"] else "") + (
+            f", labels {imp['labels']}" if imp["labels"] != "{}" else ""
+        )
+        typer.echo(
+            f"  #{imp['id']} {when} {imp['format']}: {imp['entry_count']:,} entries, "
+            f"{imp['skipped_count']:,} skipped{extra}\n      from {imp['source_name']}"
+            f"\n      sha256 {imp['source_sha256']}"
+        )
 
 
 @app.command("set")
