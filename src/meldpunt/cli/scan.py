@@ -18,24 +18,12 @@ from rich.table import Table
 
 from meldpunt.cli.common import EXIT_FAILED, EXIT_OK, State, state, stderr, usage_error
 from meldpunt.signals import Signals, hash_files
+from meldpunt.signals.batch import expand_paths
 
 
 class OutputFormat(StrEnum):
     json = "json"
     table = "table"
-
-
-def expand_paths(paths: list[Path]) -> Iterator[Path]:
-    """Files named, and every file under directories named (sorted, so runs are repeatable).
-    A path that does not exist is yielded as is: hashing it gives an error record."""
-    for p in paths:
-        if p.is_dir():
-            for root, dirs, files in os.walk(p):
-                dirs.sort()
-                for name in sorted(files):
-                    yield Path(root) / name
-        else:
-            yield p
 
 
 def progress_bar(what: str) -> Progress:
