@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -54,8 +56,8 @@ def demo_command(
     stderr.print(f"scanning {MEDIA} …\n")
     with contextlib.suppress(typer.Exit):  # a file the scan could not read is part of the demo
         ctx.invoke(scan_command, ctx=ctx, paths=[MEDIA], bank=None, as_json=False, dihedral=False)
+    me = sys.argv[0] if shutil.which("meldpunt") != sys.argv[0] else "meldpunt"
     stderr.print(
-        "\nNext: [bold]meldpunt --db "
-        f"{path} bank list[/], [bold]meldpunt hash {MEDIA}/sunset-over-hills.jpg[/], "
-        "[bold]meldpunt scan --json FILES[/]."
+        f"\nNext: [bold]{me} --db {path} bank list[/], "
+        f"[bold]{me} hash {MEDIA / 'sunset-over-hills.jpg'}[/], [bold]{me} scan --json FILES[/]."
     )

@@ -77,7 +77,7 @@ _BATCH = 32_768
 #: Cost model for choosing probing over scanning, in units of one probe (~10 ns: a bucket bound,
 #: often a cache miss). A candidate costs ~4 (its position and its code, both cache misses), a
 #: scanned hash ~0.07 (streamed and vectorised: ~0.7 ns). Measured on one core at 1M and 10M: at
-#: 1M the crossover is between radius 44 and 48, at 10M near 54. Only speed depends on these; both
+#: 1M the crossover is between radius 44 and 48, at 10M near 55. Only speed depends on these; both
 #: methods are exact.
 _COST_PROBE = 1.0
 _COST_CANDIDATE = 4.0
