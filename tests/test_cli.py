@@ -208,3 +208,33 @@ def test_random_noise_images_do_not_match(sqlite_db: str, tmp_path: Path, media:
         Image.fromarray(rng.integers(0, 255, (200, 200, 3), dtype=np.uint8)).save(tmp_path / f"n{i}.png")
     _, lines, _ = run("--db", sqlite_db, "scan", *(str(tmp_path / f"n{i}.png") for i in range(3)), "--json")
     assert all(rec["matches"] == [] for rec in lines)
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "lists"
+
+
+@pytest.mark.parametrize("name", ["vics-2.0-us.json", "vics-1.3.json", "labelled.csv", "signals.te", "plain.txt"])
+def test_every_list_format_imports_detected_and_exports_again(sqlite_db: str, tmp_path: Path, name: str) -> None:
+    db = ["--db", sqlite_db]
+    code, _, err = run(*db, "bank", "import", "b", str(FIXTURES / name))
+    assert code == 0, err
+    info = runner.invoke(app, [*db, "bank", "show", "b"]).stdout
+    assert "entries:" in info and name in info
+    for fmt in ("csv", "vics", "te"):
+        out = tmp_path / f"out.{fmt}"
+        result = runner.invoke(app, [*db, "bank", "export", "b", "--format", fmt, "-o", str(out)])
+        assert result.exit_code == 0, result.stderr
+        if fmt == "vics" and "vics" in name:
+            json.loads(out.read_text())
+    # what went out as CSV comes back in with the same entries and labels
+    run(*db, "bank", "import", "again", str(tmp_path / "out.csv"))
+    exported = runner.invoke(app, [*db, "bank", "export", "again", "--format", "csv"]).stdout
+    assert exported == runner.invoke(app, [*db, "bank", "export", "b", "--format", "csv"]).stdout
+
+
+def test_strict_import_rejects_and_writes_nothing(sqlite_db: str, tmp_path: Path) -> None:
+    lst = tmp_path / "l.txt"
+    lst.write_text("d41d8cd98f00b204e9800998ecf8427e\nnot hex\n")
+    code, _, err = run("--db", sqlite_db, "bank", "import", "b", str(lst), "--strict")
+    assert code == 1 and "line 2" in err and "nothing was imported" in err
+    assert "no banks yet" in runner.invoke(app, ["--db", sqlite_db, "bank", "list"]).stdout

@@ -71,14 +71,13 @@ class Matcher:
         self.pdq_index = pdq_index
         self.settings = settings
         self.banks = list(banks) if banks else None
-        infos = repo.list_banks()
+        banks_now = repo.bank_settings()
         if self.banks:
-            known = {b.name for b in infos}
-            unknown = [b for b in self.banks if b not in known]
+            unknown = [b for b in self.banks if b not in banks_now]
             if unknown:
                 raise ValueError(f"no bank named {', '.join(map(repr, unknown))}")
-            infos = [b for b in infos if b.name in self.banks]
-        thresholds = [b.pdq_threshold for b in infos if b.pdq_threshold is not None]
+            banks_now = {k: v for k, v in banks_now.items() if k in self.banks}
+        thresholds = [t for _, t in banks_now.values() if t is not None]
         self.max_radius = max([settings.pdq_threshold, *thresholds])
         self._video: _VideoIndex | None = None
 

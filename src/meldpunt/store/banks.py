@@ -165,6 +165,12 @@ class BankRepository:
                 )
             return out
 
+    def bank_settings(self) -> dict[str, tuple[str, int | None]]:
+        """name -> (policy, pdq_threshold) for every bank, without counting entries (cheap at 10M)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(Bank.name, Bank.policy, Bank.pdq_threshold))
+            return {name: (policy, threshold) for name, policy, threshold in rows}
+
     def get_bank(self, name: str) -> BankInfo:
         for b in self.list_banks():
             if b.name == name:
