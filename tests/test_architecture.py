@@ -20,6 +20,7 @@ ALLOWED = {
     "index": set(),
     "banks": {"domain"},
     "store": {"domain"},
+    "fetch": {"domain", "settings"},
     "pipeline": {"domain", "settings", "signals", "index", "banks", "store"},
 }
 

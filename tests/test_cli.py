@@ -213,8 +213,12 @@ def test_random_noise_images_do_not_match(sqlite_db: str, tmp_path: Path, media:
 FIXTURES = Path(__file__).parent / "fixtures" / "lists"
 
 
-@pytest.mark.parametrize("name", ["vics-2.0-us.json", "vics-1.3.json", "labelled.csv", "signals.te", "plain.txt"])
-def test_every_list_format_imports_detected_and_exports_again(sqlite_db: str, tmp_path: Path, name: str) -> None:
+@pytest.mark.parametrize(
+    "name", ["vics-2.0-us.json", "vics-1.3.json", "labelled.csv", "signals.te", "plain.txt"]
+)
+def test_every_list_format_imports_detected_and_exports_again(
+    sqlite_db: str, tmp_path: Path, name: str
+) -> None:
     db = ["--db", sqlite_db]
     code, _, err = run(*db, "bank", "import", "b", str(FIXTURES / name))
     assert code == 0, err
