@@ -88,7 +88,7 @@ class BankEntry(Base):
     payload: Mapped[str | None] = mapped_column(Text, nullable=True)
     label_set_id: Mapped[int] = mapped_column(ForeignKey("label_sets.id"))
     import_id: Mapped[int | None] = mapped_column(
-        ForeignKey("bank_imports.id", ondelete="SET NULL"), nullable=True
+        ForeignKey("bank_imports.id", ondelete="SET NULL"), nullable=True, index=True
     )
 
     # (signal_type, key) first: the one index serves "is this hash in any bank?" and uniqueness.

@@ -95,10 +95,12 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("bank_entries", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_bank_entries_bank_id"), ["bank_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_bank_entries_import_id"), ["import_id"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("bank_entries", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_bank_entries_import_id"))
         batch_op.drop_index(batch_op.f("ix_bank_entries_bank_id"))
 
     op.drop_table("bank_entries")
