@@ -1,1 +1,6 @@
 """Storage: SQLAlchemy tables, Alembic migrations and the repositories the services use."""
+
+# Every table module is imported here, so Base.metadata is complete whichever one is used first.
+from meldpunt.store import models, reports
+
+__all__ = ["models", "reports"]

@@ -1,0 +1,170 @@
+"""Durable jobs: the outbox the walk runs on.
+
+A job is written in the same transaction as the state that asks for it (``enqueue`` takes the
+caller's connection), so an acknowledged report always has its next step on disk. Workers claim a
+job with one atomic UPDATE (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, SQLite's single writer
+elsewhere), under a lease; a worker that dies loses its lease and the job is claimed again.
+A handler finishes by calling ``finish`` inside the transaction that writes its effects: if the
+lease was lost meanwhile, ``finish`` raises and the effects roll back with it — a job's effects
+commit at most once, and it runs until they do (at least once). Failures retry with exponential
+backoff and end in ``dead`` with a readable reason after ``max_attempts``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
+
+from meldpunt.store.reports import Job
+
+BACKOFF_MAX_S = 300.0
+
+
+class LeaseLost(RuntimeError):
+    """The job's lease expired and another worker took it: this worker's effects must not commit."""
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: int
+    kind: str
+    key: str
+    payload: dict[str, Any]
+    attempt: int
+    max_attempts: int
+    worker: str
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def enqueue(
+    conn: Connection,
+    kind: str,
+    key: str,
+    payload: dict[str, Any] | None = None,
+    *,
+    priority: int = 0,
+    delay_s: float = 0.0,
+    max_attempts: int = 5,
+) -> bool:
+    """Add a job unless one of the same (kind, key) exists; True when added. Runs in the caller's
+    transaction: the job commits with the state that asked for it, or not at all."""
+    exists = conn.execute(select(Job.id).where(Job.kind == kind, Job.key == key)).first()
+    if exists is not None:
+        return False
+    now = _now()
+    conn.execute(
+        insert(Job).values(
+            kind=kind,
+            key=key,
+            payload=json.dumps(payload or {}),
+            priority=priority,
+            max_attempts=max_attempts,
+            run_after=now + timedelta(seconds=delay_s),
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    return True
+
+
+class JobQueue:
+    def __init__(self, engine: Engine, *, worker: str | None = None, lease_s: float = 120.0) -> None:
+        self.engine = engine
+        self.worker = worker or worker_name()
+        self.lease = timedelta(seconds=lease_s)
+
+    def claim(self, kinds: list[str] | None = None) -> ClaimedJob | None:
+        """The most urgent runnable job, now leased to this worker; None when there is none."""
+        now = _now()
+        runnable = or_(
+            and_(Job.state == "queued", Job.run_after <= now),
+            and_(Job.state == "running", Job.locked_until < now),  # its worker died
+        )
+        pick = select(Job.id).where(runnable)
+        if kinds:
+            pick = pick.where(Job.kind.in_(kinds))
+        pick = pick.order_by(Job.priority.desc(), Job.id).limit(1)
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                pick = pick.with_for_update(skip_locked=True)
+            row = conn.execute(
+                update(Job)
+                .where(Job.id == pick.scalar_subquery())
+                .values(
+                    state="running",
+                    locked_by=self.worker,
+                    locked_until=now + self.lease,
+                    attempts=Job.attempts + 1,
+                    updated_at=now,
+                )
+                .returning(Job.id, Job.kind, Job.key, Job.payload, Job.attempts, Job.max_attempts)
+            ).first()
+        if row is None:
+            return None
+        return ClaimedJob(
+            row.id, row.kind, row.key, json.loads(row.payload), row.attempts, row.max_attempts, self.worker
+        )
+
+    def finish(self, conn: Connection, job: ClaimedJob) -> None:
+        """Mark ``job`` done in the transaction that commits its effects; raises ``LeaseLost`` if
+        another worker took it meanwhile (the caller's transaction then rolls back)."""
+        done = conn.execute(
+            update(Job)
+            .where(
+                Job.id == job.id,
+                Job.state == "running",
+                Job.locked_by == job.worker,
+                Job.attempts == job.attempt,
+            )
+            .values(state="done", locked_until=None, updated_at=_now(), last_error="")
+        )
+        if done.rowcount != 1:
+            raise LeaseLost(f"job {job.id} ({job.kind} {job.key}) was taken over by another worker")
+
+    def fail(self, job: ClaimedJob, error: str, *, retry: bool = True) -> str:
+        """Record a failed attempt: back to the queue after a backoff, or dead with its reason.
+        Returns the job's new state."""
+        dead = not retry or job.attempt >= job.max_attempts
+        delay = min(BACKOFF_MAX_S, 2.0**job.attempt)
+        now = _now()
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(Job)
+                .where(Job.id == job.id, Job.locked_by == job.worker, Job.attempts == job.attempt)
+                .values(
+                    state="dead" if dead else "queued",
+                    run_after=now + timedelta(seconds=delay),
+                    locked_until=None,
+                    last_error=error[:2000],
+                    updated_at=now,
+                )
+            )
+        return "dead" if dead else "queued"
+
+    def counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(Job.state, func.count()).group_by(Job.state))
+            return {state: int(n) for state, n in rows}
+
+    def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(Job.id, Job.kind, Job.key, Job.attempts, Job.last_error, Job.updated_at)
+                .where(Job.state == "dead")
+                .order_by(Job.id.desc())
+                .limit(limit)
+            )
+            return [dict(r._mapping) for r in rows]
