@@ -13,18 +13,24 @@ import hashlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from meldpunt.domain.reports import OPEN_STATES, ItemState, SeenOn, public_status
 from meldpunt.pipeline.jobs import enqueue
 from meldpunt.store.reports import ApiToken, Item, Medium, Report, ReportItem
 
-if TYPE_CHECKING:
-    from meldpunt.bootstrap import Services
+
+class Services(Protocol):
+    """What intake needs of ``meldpunt.bootstrap.Services`` (kept a protocol: the pipeline does not
+    import the wiring that imports it)."""
+
+    @property
+    def engine(self) -> Engine: ...
+
 
 SEEN_ON = tuple(s.value for s in SeenOn)
 MAX_URLS = 100
