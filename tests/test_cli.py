@@ -242,3 +242,15 @@ def test_strict_import_rejects_and_writes_nothing(sqlite_db: str, tmp_path: Path
     code, _, err = run("--db", sqlite_db, "bank", "import", "b", str(lst), "--strict")
     assert code == 1 and "line 2" in err and "nothing was imported" in err
     assert "no banks yet" in runner.invoke(app, ["--db", sqlite_db, "bank", "list"]).stdout
+
+
+def test_token_create_prints_once_and_refuses_a_second_of_the_same_name(sqlite_db: str) -> None:
+    from meldpunt.bootstrap import Services
+    from meldpunt.pipeline.intake import check_api_token
+    from meldpunt.settings import Settings
+
+    result = runner.invoke(app, ["--db", sqlite_db, "token", "create", "partner"])
+    token = result.stdout.strip()
+    assert result.exit_code == 0 and token.startswith("mp_")
+    assert check_api_token(Services(Settings.from_env({}, db=sqlite_db)), token) == "partner"
+    assert runner.invoke(app, ["--db", sqlite_db, "token", "create", "partner"]).exit_code == 2
