@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.exc import IntegrityError
 
-from meldpunt.cli.common import stderr, state, usage_error
+from meldpunt.cli.common import state, stderr, usage_error
 
 app = typer.Typer(help="API tokens for partners and platforms.", no_args_is_help=True)
 
