@@ -12,6 +12,7 @@ from meldpunt import __version__
 from meldpunt.cli import banks as banks_cli
 from meldpunt.cli import demo as demo_cli
 from meldpunt.cli import scan as scan_cli
+from meldpunt.cli import serve as serve_cli
 from meldpunt.cli import tokens as tokens_cli
 from meldpunt.cli.common import State, stderr
 from meldpunt.settings import Settings
@@ -65,6 +66,8 @@ def main_options(
 app.command("hash")(scan_cli.hash_command)
 app.command("scan")(scan_cli.scan_command)
 app.command("demo")(demo_cli.demo_command)
+app.command("serve")(serve_cli.serve_command)
+app.command("worker")(serve_cli.worker_command)
 app.add_typer(banks_cli.app, name="bank")
 app.add_typer(tokens_cli.app, name="token")
 

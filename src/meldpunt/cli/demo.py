@@ -1,10 +1,16 @@
-"""``meldpunt demo``: a scan of bundled benign images against bundled demo hash lists."""
+"""``meldpunt demo``: the whole walk on benign demo data, in a minute.
+
+By default: a fresh demo database, the demo hash lists, a benign demo "web" on loopback, a few
+reports already walking, and the web app with its workers. ``--scan``: only scan the bundled demo
+media against the demo lists and print the matches.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import shutil
 import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -12,11 +18,10 @@ from typing import Annotated
 import platformdirs
 import typer
 
-from meldpunt.banks.formats import get_format
 from meldpunt.bootstrap import Services
 from meldpunt.cli.common import state, stderr
 from meldpunt.cli.scan import scan_command
-from meldpunt.demo import BENIGN_LIST, KNOWN_LIST, MEDIA
+from meldpunt.demo import MEDIA
 
 
 def demo_command(
@@ -25,39 +30,64 @@ def demo_command(
         Path | None,
         typer.Option("--demo-db", help="Demo database (default: demo.db in the user's data directory)."),
     ] = None,
+    scan: Annotated[
+        bool, typer.Option("--scan", help="Only scan the demo media against the demo lists.")
+    ] = False,
+    host: Annotated[str, typer.Option(help="Address for the web app.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port for the web app.")] = 8000,
 ) -> None:
-    """Import two demo hash lists and scan a folder of benign demo media against them.
-
-    Shows each outcome: a PDQ match of a resized copy, an exact SHA-256 match, a video matched by
-    its frames, a file on a benign list (policy ignore), a new image, a non-media file and a
-    truncated download that cannot be decoded. Uses its own database, not yours."""
-    st = state(ctx)
+    """Run meldpunt on benign demo data (its own database, not yours): the web app with reports
+    walking through every state, or with --scan a scan of the demo media."""
     path = db or Path(platformdirs.user_data_dir("meldpunt")) / "demo.db"
+    me = sys.argv[0] if shutil.which("meldpunt") != sys.argv[0] else "meldpunt"
+    if scan:
+        _scan_demo(ctx, path, me)
+    else:
+        _server_demo(ctx, path, host, port)
+
+
+def _scan_demo(ctx: typer.Context, path: Path, me: str) -> None:
+    from meldpunt.demo.run import import_demo_lists
+
+    st = state(ctx)
     st.settings = replace(st.settings, db=str(path))
     st.services.close()
     st.services = Services(st.settings)
-    repo = st.services.banks
-    for name, file, fmt, policy, desc in (
-        ("demo-known", KNOWN_LIST, "csv", "auto", "Demo list of already-classified items (synthetic labels)"),
-        ("demo-benign", BENIGN_LIST, "te", "ignore", "Demo list of known benign files"),
-    ):
-        with file.open("rb") as fp:
-            r = repo.import_records(
-                name,
-                get_format(fmt).read(fp),
-                source_name=file.name,
-                source_sha256="",
-                fmt=fmt,
-                replace=True,
-                policy=policy,
-                description=desc,
-            )
-        stderr.print(f"bank [bold]{name}[/] ({policy}): {r.entries} entries from {file.name}")
+    for name, policy, n in import_demo_lists(st.services):
+        stderr.print(f"bank [bold]{name}[/] ({policy}): {n} entries")
     stderr.print(f"scanning {MEDIA} …\n")
     with contextlib.suppress(typer.Exit):  # a file the scan could not read is part of the demo
         ctx.invoke(scan_command, ctx=ctx, paths=[MEDIA], bank=None, as_json=False, dihedral=False)
-    me = sys.argv[0] if shutil.which("meldpunt") != sys.argv[0] else "meldpunt"
     stderr.print(
         f"\nNext: [bold]{me} --db {path} bank list[/], "
         f"[bold]{me} hash {MEDIA / 'sunset-over-hills.jpg'}[/], [bold]{me} scan --json FILES[/]."
     )
+
+
+def _server_demo(ctx: typer.Context, path: Path, host: str, port: int) -> None:
+    from meldpunt.cli.serve import start_workers
+    from meldpunt.demo.run import prepare
+    from meldpunt.web import run
+
+    st = state(ctx)
+    demo = prepare(st.settings, path)
+    stop = threading.Event()
+    start_workers(demo.services, 2, stop)
+    base = f"http://{host}:{port}"
+    stderr.print(f"""
+[bold]meldpunt demo[/] — benign demo data only, in {path}
+
+  report form        {base}/            (works without JavaScript; nl / fr / en)
+  items by state     {base}/internal/items   (user: demo, password: the token below)
+  API docs           {base}/api/docs
+  API token          {demo.token}
+  demo web           {demo.web.base}/gallery/mixed.html and more: report them yourself
+  receipts           {", ".join(demo.receipts[:3])} … → {base}/status/<receipt>
+
+{len(demo.receipts)} reports are walking now: known, needs review, unavailable, a slow host, a redirect.
+Ctrl-C stops.""")
+    try:
+        run(demo.services, host=host, port=port)
+    finally:
+        stop.set()
+        demo.web.stop()
