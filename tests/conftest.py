@@ -18,6 +18,13 @@ import pytest
 REQUIRE_POSTGRES = os.environ.get("MELDPUNT_REQUIRE_POSTGRES") == "1"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep the user's data and cache directories out of the tests' way (and the tests' out of them)."""
+    home = Path(tempfile.mkdtemp(prefix="meldpunt-test-home-"))
+    os.environ["XDG_DATA_HOME"] = str(home / "data")
+    os.environ["XDG_CACHE_HOME"] = str(home / "cache")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -21,7 +21,7 @@ ALLOWED = {
     "banks": {"domain"},
     "store": {"domain"},
     "fetch": {"domain", "settings"},
-    "pipeline": {"domain", "settings", "signals", "index", "banks", "store"},
+    "pipeline": {"domain", "settings", "signals", "index", "banks", "store", "fetch"},
 }
 
 

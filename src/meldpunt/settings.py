@@ -46,6 +46,31 @@ class Settings:
         0.8, "A video matches when at least this share of its frames match one entry's frames."
     )
     hash_workers: int = _doc(0, "Processes hashing files in a batch (0: one per CPU core).")
+    review_key: str = _doc(
+        "",
+        "AES-256 key (base64 of 32 bytes) encrypting the bytes of media awaiting review; empty: use "
+        "review_key_file. Every worker and web process must have the same key.",
+    )
+    review_key_file: str = _doc(
+        "",
+        "File holding the review key (base64), created with a new random key if missing; empty: "
+        "beside a SQLite database (<db>.reviewkey), else in the user data directory.",
+    )
+    fetch_allowed_networks: str = _doc(
+        "",
+        "Comma-separated CIDRs the fetcher may contact despite the SSRF guard (e.g. 127.0.0.0/8 for "
+        "a local test web); empty in production.",
+    )
+    fetch_concurrency: int = _doc(32, "Fetches one worker runs at once (also its connection-pool size).")
+    fetch_timeout_s: float = _doc(30.0, "Seconds for fetching one page or medium, redirects included.")
+    worker_poll_s: float = _doc(1.0, "Seconds an idle worker waits before looking for jobs again.")
+    job_lease_s: float = _doc(
+        300.0, "Seconds a worker holds a job; a job whose worker died is taken again after this."
+    )
+    job_max_attempts: int = _doc(5, "Attempts of a walk step (media jobs) before it is dead.")
+    matcher_refresh_s: float = _doc(
+        2.0, "A worker checks for new hash-list imports at most this often (seconds) and reloads."
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

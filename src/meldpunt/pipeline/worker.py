@@ -1,0 +1,61 @@
+"""The worker: claims the walk's jobs one at a time and runs them (see ``pipeline.walk``).
+
+Run as many workers as you like, in processes on any number of machines (or threads: one
+``run_worker`` per thread); the queue hands each job to one worker at a time under a lease. Within
+a worker one job runs at a time on one event loop whose fetcher is reused across jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from meldpunt.pipeline.jobs import worker_name
+from meldpunt.pipeline.walk import Services, Walker
+
+log = logging.getLogger(__name__)
+
+
+def run_worker(
+    services: Services,
+    *,
+    stop: threading.Event | None = None,
+    max_jobs: int | None = None,
+    idle_exit: bool = False,
+    worker: str | None = None,
+) -> int:
+    """Claim and run jobs until ``stop`` is set, ``max_jobs`` have run, or — with ``idle_exit`` —
+    no job is runnable now (jobs waiting out a retry backoff are not runnable yet). An idle worker
+    looks again every ``settings.worker_poll_s`` seconds; one that cannot reach the database logs it
+    and tries again (with ``idle_exit`` it raises). Returns the number of jobs run."""
+    stop = stop or threading.Event()
+    poll = max(0.01, services.settings.worker_poll_s)
+    ran = 0
+    if worker is None:  # host:pid, and the thread when several workers share a process
+        thread = threading.current_thread()
+        worker = worker_name() + ("" if thread is threading.main_thread() else f":{thread.name}")
+    with Walker(services, worker=worker) as walker:
+        log.info("worker %s started", walker.queue.worker)
+        while not stop.is_set() and (max_jobs is None or ran < max_jobs):
+            try:
+                job = walker.claim()
+            except Exception:
+                if idle_exit:
+                    raise
+                log.exception("could not claim a job; trying again shortly")
+                stop.wait(max(poll, 5.0))
+                continue
+            if job is None:
+                if idle_exit:
+                    break
+                stop.wait(poll)
+                continue
+            walker.run_job(job)
+            ran += 1
+        log.info("worker %s stopped after %d jobs", walker.queue.worker, ran)
+    return ran
+
+
+def drain(services: Services, *, max_jobs: int = 100_000) -> int:
+    """Run jobs until none is runnable (for tests and one-shot runs); the number run."""
+    return run_worker(services, idle_exit=True, max_jobs=max_jobs)

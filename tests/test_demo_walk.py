@@ -1,0 +1,32 @@
+"""The demo end to end: fresh lists, the loopback demo web, reports walked by a worker to every state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from meldpunt.demo.run import prepare
+from meldpunt.pipeline.intake import list_items, report_status
+from meldpunt.pipeline.worker import drain
+from meldpunt.settings import Settings
+
+
+def test_demo_reports_reach_every_state(tmp_path: Path) -> None:
+    demo = prepare(Settings.from_env({}), tmp_path / "demo.db")
+    try:
+        drain(demo.services)
+    finally:
+        demo.web.stop()
+    states = {i.url.split("/", 3)[-1]: i.state for i in list_items(demo.services)}
+    assert states["gallery/sunset.html"] == "known"
+    assert states["old-link"] == "known"  # followed the redirect
+    assert states["gallery/mixed.html"] == "needs_review"
+    assert states["blog/waves.html"] == "known"  # only a benign-listed file
+    assert states["clips/dusk.html"] == "known"  # the video, by its frames
+    assert states["gone.html"] == "unavailable"
+    assert states["media/sunset-over-hills.jpg"] == "known"  # a direct media link
+    assert all(
+        i.state in ("known", "needs_review", "unavailable", "failed") for i in list_items(demo.services)
+    )
+    assert all(report_status(demo.services, code) is not None for code in demo.receipts)
+    # the urgent report comes first
+    assert list_items(demo.services)[0].urgent
