@@ -188,7 +188,9 @@ def test_video_matches_by_share_of_frames(sqlite_db: str, tmp_path: Path) -> Non
 
 
 def test_demo_runs_and_shows_every_outcome(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["demo", "--scan", "--demo-db", str(tmp_path / "demo.db")], catch_exceptions=False)
+    result = runner.invoke(
+        app, ["demo", "--scan", "--demo-db", str(tmp_path / "demo.db")], catch_exceptions=False
+    )
     assert result.exit_code == 0
     out = result.stdout + result.stderr
     for expected in (

@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from meldpunt.store.reports import Job
 
@@ -61,23 +63,21 @@ def enqueue(
 ) -> bool:
     """Add a job unless one of the same (kind, key) exists; True when added. Runs in the caller's
     transaction: the job commits with the state that asked for it, or not at all."""
-    exists = conn.execute(select(Job.id).where(Job.kind == kind, Job.key == key)).first()
-    if exists is not None:
-        return False
     now = _now()
-    conn.execute(
-        insert(Job).values(
-            kind=kind,
-            key=key,
-            payload=json.dumps(payload or {}),
-            priority=priority,
-            max_attempts=max_attempts,
-            run_after=now + timedelta(seconds=delay_s),
-            created_at=now,
-            updated_at=now,
-        )
-    )
-    return True
+    values = {
+        "kind": kind,
+        "key": key,
+        "payload": json.dumps(payload or {}),
+        "priority": priority,
+        "max_attempts": max_attempts,
+        "run_after": now + timedelta(seconds=delay_s),
+        "created_at": now,
+        "updated_at": now,
+    }
+    # One statement, whichever process gets there first: no read-then-write race, one round trip.
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stmt = dialect_insert(Job).values(**values).on_conflict_do_nothing(index_elements=["kind", "key"])
+    return conn.execute(stmt.returning(Job.id)).first() is not None
 
 
 class JobQueue:

@@ -1,0 +1,311 @@
+"""The partner and platform API (JSON, documented at /api/docs): reports in, hashes matched.
+
+Every call needs ``Authorization: Bearer <token>`` (``create_api_token``). ``/match`` never keeps
+what it is sent: uploads are read into memory, hashed and dropped; hashes are looked up and dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Annotated, Any, Literal, get_args
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.responses import JSONResponse
+
+from meldpunt.domain import InvalidSignal, SignalType, normalise_signal
+from meldpunt.pipeline import intake
+from meldpunt.pipeline.intake import (
+    MAX_URLS,
+    SEEN_ON,
+    InvalidReport,
+    ReportIn,
+    check_api_token,
+    submit_report,
+)
+from meldpunt.pipeline.matching import Match
+from meldpunt.signals import hash_bytes
+from meldpunt.web.context import WebContext, ctx
+
+log = logging.getLogger(__name__)
+bearer = HTTPBearer(auto_error=False, description="An API token made with `create_api_token`.")
+router = APIRouter(prefix="/api/v1", tags=["api"])
+
+SeenOn = Literal["website", "social", "chat", "filesharing", "other"]
+assert set(SEEN_ON) == set(get_args(SeenOn)), "SeenOn must list intake.SEEN_ON"
+
+
+def api_client(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> str:
+    """The token's name; 401 without a valid token."""
+    c = ctx(request)
+    name = check_api_token(c.services, credentials.credentials) if credentials else None
+    if name is None:
+        raise HTTPException(
+            status_code=401, detail="a valid API token is required", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return name
+
+
+# -- reports --------------------------------------------------------------------------------------
+
+
+class ReportRequest(BaseModel):
+    urls: list[Annotated[str, Field(max_length=intake.MAX_URL_LENGTH)]] = Field(
+        min_length=1, max_length=MAX_URLS, description="The web addresses reported, http(s)."
+    )
+    seen_on: SeenOn = "website"
+    description: str = Field("", max_length=10_000)
+    contact: str = Field("", max_length=320, description="Where to send feedback, if anywhere.")
+    urgent: bool = Field(False, description="A child is in danger now, or this is happening live.")
+    language: Literal["nl", "fr", "en"] = "en"
+    idempotency_key: str | None = Field(
+        None, max_length=200, description="Same key, same receipt (the Idempotency-Key header works too)."
+    )
+
+
+class ReportResponse(BaseModel):
+    receipt: str = Field(description="The receipt code; GET /status/<code> shows what happened.")
+    report_id: int
+    item_ids: list[int]
+    linked: list[int] = Field(description="Items already open for the same URL that this report joined.")
+
+
+@router.post(
+    "/reports",
+    status_code=201,
+    response_model=ReportResponse,
+    responses={
+        200: {
+            "model": ReportResponse,
+            "description": "Seen before (same idempotency key): the first receipt.",
+        },
+        401: {"description": "No valid API token."},
+        422: {"description": "The report is not valid; `detail` says why."},
+    },
+)
+def create_report(
+    body: ReportRequest,
+    request: Request,
+    client: Annotated[str, Depends(api_client)],
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> JSONResponse:
+    """Report one or more URLs. Durable when this answers: the receipt stands for work on disk."""
+    c = ctx(request)
+    report = ReportIn(
+        urls=body.urls,
+        seen_on=body.seen_on,
+        description=body.description,
+        contact=body.contact,
+        urgent=body.urgent,
+        source=f"api:{client}",
+        idempotency_key=body.idempotency_key or idempotency_key,
+        language=body.language,
+    )
+    earlier = _earlier(c, report)
+    if earlier is not None:
+        return JSONResponse(_receipt_json(earlier), status_code=200)
+    try:
+        receipt = submit_report(c.services, report)
+    except InvalidReport as e:
+        raise HTTPException(status_code=422, detail=e.errors) from None
+    log.info("api report %d from %s: %d item(s)", receipt.report_id, client, len(receipt.item_ids))
+    return JSONResponse(_receipt_json(receipt), status_code=201)
+
+
+def _earlier(c: WebContext, report: ReportIn) -> intake.Receipt | None:
+    if not report.idempotency_key:
+        return None
+    # TODO(lead): a public intake.find_receipt(services, source, key) would replace this private call.
+    return intake._by_idempotency_key(c.services, report)
+
+
+def _receipt_json(r: intake.Receipt) -> dict[str, Any]:
+    return {"receipt": r.code, "report_id": r.report_id, "item_ids": r.item_ids, "linked": r.linked}
+
+
+# -- match ----------------------------------------------------------------------------------------
+
+
+class HashQuery(BaseModel):
+    type: Literal["md5", "sha1", "sha256", "pdq"]
+    value: str = Field(max_length=64)
+
+
+class MatchRequest(BaseModel):
+    hashes: list[HashQuery] = Field(min_length=1, max_length=1000)
+
+
+class MatchOut(BaseModel):
+    bank: str
+    entry_id: int
+    signal_type: str
+    distance: int
+    policy: str
+    labels: dict[str, Any]
+
+
+class MatchResult(BaseModel):
+    query: dict[str, Any]
+    matches: list[MatchOut]
+    error: str | None = None
+
+
+class MatchResponse(BaseModel):
+    results: list[MatchResult]
+
+
+_MATCH_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": MatchRequest.model_json_schema()},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "file": {"type": "array", "items": {"type": "string", "format": "binary"}}
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+class _InMemoryParser(MultiPartParser):
+    """Starlette's parser, but an upload stays in memory (the body is already capped in size)."""
+
+    spool_max_size = 1 << 40
+
+
+@router.post(
+    "/match",
+    response_model=MatchResponse,
+    openapi_extra=_MATCH_BODY,
+    responses={401: {"description": "No valid API token."}, 413: {"description": "Too large."}},
+)
+async def match(request: Request, client: Annotated[str, Depends(api_client)]) -> MatchResponse:
+    """Match hashes (JSON) or files (multipart, field `file`, one or more) against the hash lists.
+
+    Nothing sent is kept: files are hashed in memory and dropped, hashes are looked up and dropped.
+    """
+    c = ctx(request)
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        files = await _read_files(request, c.config.max_match_queries)
+        results = await run_in_threadpool(_match_files, c, files)
+    else:
+        try:
+            body = MatchRequest.model_validate(json.loads(await request.body()))
+        except (ValueError, ValidationError) as e:
+            detail = e.errors(include_url=False) if isinstance(e, ValidationError) else str(e)
+            raise HTTPException(status_code=422, detail=detail) from None
+        if len(body.hashes) > c.config.max_match_queries:
+            raise HTTPException(422, f"at most {c.config.max_match_queries} hashes per call")
+        results = await run_in_threadpool(_match_hashes, c, body.hashes)
+    return MatchResponse(results=results)
+
+
+async def _read_files(request: Request, max_files: int) -> list[tuple[str, bytes]]:
+    parser = _InMemoryParser(request.headers, request.stream(), max_files=max_files, max_fields=10)
+    try:
+        form = await parser.parse()
+    except MultiPartException as e:
+        raise HTTPException(status_code=400, detail=f"malformed multipart body: {e.message}") from None
+    files: list[tuple[str, bytes]] = []
+    try:
+        for _, value in form.multi_items():
+            if not isinstance(value, str):
+                files.append((value.filename or "upload", await value.read()))
+    finally:
+        await form.close()
+    if not files:
+        raise HTTPException(status_code=422, detail="send one or more files in the field `file`")
+    return files
+
+
+def _out(m: Match) -> MatchOut:
+    d = m.to_json_dict()
+    return MatchOut(
+        bank=d["bank"],
+        entry_id=d["entry_id"],
+        signal_type=d["signal_type"],
+        distance=d["distance"],
+        policy=d["policy"],
+        labels=d["labels"],
+    )
+
+
+def _match_hashes(c: WebContext, queries: list[HashQuery]) -> list[MatchResult]:
+    """Exact hashes in one look-up; PDQ hashes in one index search (as ``Matcher`` does for one
+    file's PDQ: the best distance per entry, kept within the entry's bank threshold)."""
+    matcher = c.matchers.get()
+    per_query: list[list[MatchOut]] = [[] for _ in queries]
+    errors: list[str | None] = [None] * len(queries)
+    exact: list[tuple[int, SignalType, str]] = []
+    pdq: list[tuple[int, str]] = []
+    for i, q in enumerate(queries):
+        st = SignalType(q.type)
+        try:
+            value = normalise_signal(st, q.value)
+        except InvalidSignal as e:
+            errors[i] = str(e)
+            continue
+        if st is SignalType.PDQ:
+            pdq.append((i, value))
+        else:
+            exact.append((i, st, value))
+    if exact:
+        by_key: dict[tuple[str, str], list[MatchOut]] = {}
+        for h in c.services.banks.lookup_exact([(st, v) for _, st, v in exact], matcher.banks):
+            m = Match(h.bank, h.entry_id, h.signal_type, 0, h.labels, h.policy)
+            by_key.setdefault((h.signal_type, h.value), []).append(_out(m))
+        for i, st, v in exact:
+            per_query[i] = by_key.get((st.value, v), [])
+    if pdq:
+        rows = matcher.pdq_index.search([v for _, v in pdq], max_distance=matcher.max_radius)
+        best_per_query: list[dict[int, int]] = []
+        for row in rows:
+            best: dict[int, int] = {}
+            for entry_id, d in row:
+                best[int(entry_id)] = min(int(d), best.get(int(entry_id), 257))
+            best_per_query.append(best)
+        hits = c.services.banks.entries_by_id({e for b in best_per_query for e in b}, matcher.banks)
+        default = c.services.settings.pdq_threshold
+        for (i, _), best in zip(pdq, best_per_query, strict=True):
+            found = [
+                Match(h.bank, h.entry_id, "pdq", best[e], h.labels, h.policy)
+                for e, h in ((e, hits.get(e)) for e in best)
+                if h is not None and best[e] <= (h.pdq_threshold if h.pdq_threshold is not None else default)
+            ]
+            found.sort(key=lambda m: (m.distance, m.bank, m.entry_id))
+            per_query[i] = [_out(m) for m in found]
+    return [
+        MatchResult(query={"type": q.type, "value": q.value}, matches=matches, error=error)
+        for q, matches, error in zip(queries, per_query, errors, strict=True)
+    ]
+
+
+def _match_files(c: WebContext, files: list[tuple[str, bytes]]) -> list[MatchResult]:
+    matcher = c.matchers.get()
+    results: list[MatchResult] = []
+    for name, data in files:
+        s = hash_bytes(data, name, c.services.settings)
+        query: dict[str, Any] = {
+            "file": name,
+            "size": s.size,
+            "md5": s.md5,
+            "sha1": s.sha1,
+            "sha256": s.sha256,
+        }
+        if s.pdq is not None:
+            query["pdq"] = s.pdq
+            query["pdq_quality"] = s.pdq_quality
+        results.append(MatchResult(query=query, matches=[_out(m) for m in matcher.match(s)], error=s.error))
+    return results

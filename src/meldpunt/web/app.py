@@ -1,0 +1,155 @@
+"""The app factory: ``create_app(services)`` -> the FastAPI app (public pages, API, internal page).
+
+Run it with uvicorn **without an access log** (``access_log=False``, ``log_config=uvicorn_log_config()``)
+— see :func:`run`. An access log would write every reporter's address to disk.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.types import Scope
+
+from meldpunt.bootstrap import Services
+from meldpunt.web import api, internal, public
+from meldpunt.web.config import WebConfig
+from meldpunt.web.context import WebContext, ctx, request_language
+from meldpunt.web.i18n import pick_language
+from meldpunt.web.security import BodyLimit, HeaderPolicy, SecurityHeaders
+
+STATIC = Path(__file__).parent / "static"
+DOCS_URL = "/api/docs"
+OPENAPI_URL = "/openapi.json"
+
+
+def _is_api(path: str) -> bool:
+    return path.startswith("/api/") or path == OPENAPI_URL
+
+
+def _docs_page() -> tuple[HTMLResponse, str]:
+    """Swagger UI (for partner engineers only; it loads its script from a CDN) and its CSP, which
+    allows that CDN and exactly its one inline script, on /api/docs alone."""
+    page = get_swagger_ui_html(openapi_url=OPENAPI_URL, title="meldpunt API")
+    html = bytes(page.body).decode()
+    hashes = [
+        "'sha256-" + base64.b64encode(hashlib.sha256(s.encode()).digest()).decode() + "'"
+        for s in re.findall(r"<script>(.*?)</script>", html, flags=re.S)
+    ]
+    csp = (
+        "default-src 'self'; script-src https://cdn.jsdelivr.net " + " ".join(hashes) + "; "
+        "style-src https://cdn.jsdelivr.net 'unsafe-inline'; img-src 'self' data: https://fastapi.tiangolo.com; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    )
+    return page, csp
+
+
+def create_app(services: Services, config: WebConfig | None = None) -> FastAPI:
+    config = config or WebConfig.from_env()
+    app = FastAPI(
+        title="meldpunt",
+        summary="Report URLs; match hashes and files against hash lists.",
+        version="1",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=OPENAPI_URL,
+    )
+    app.state.ctx = WebContext.build(services, config)
+    docs, docs_csp = _docs_page()
+
+    @app.get(DOCS_URL, include_in_schema=False)
+    def api_docs() -> HTMLResponse:
+        return docs
+
+    @app.get("/health", tags=["health"])
+    def health() -> dict[str, str]:
+        """Liveness: the app answers."""
+        return {"status": "ok"}
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(status_code=204)  # no icon: nothing more to fetch
+
+    app.include_router(public.router)
+    app.include_router(api.router)
+    app.include_router(internal.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if _is_api(request.url.path):
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        kind = {404: "not_found", 405: "not_found", 401: "auth"}.get(exc.status_code, "bad_form")
+        return ctx(request).render(
+            request, "error.html", request_language(request), exc.status_code, kind=kind
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        errors = json.loads(json.dumps(exc.errors(), default=str))
+        for e in errors:
+            e.pop("input", None)  # never echo what was sent (it may be a reported URL)
+            e.pop("url", None)
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    def limit_for(path: str) -> int:
+        if path == "/api/v1/match":
+            return config.max_upload_bytes
+        if _is_api(path):
+            return config.max_api_bytes
+        return config.max_form_bytes
+
+    async def too_large(scope: Scope, limit: int) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        path = scope.get("path", "")
+        if _is_api(path):
+            body = json.dumps({"detail": f"request body larger than {limit} bytes"}).encode()
+            return 413, [(b"content-type", b"application/json")], body
+        request = Request(scope)
+        lang = pick_language(request.query_params.get("lang"), request.headers.get("accept-language"))
+        response = app.state.ctx.render(request, "error.html", lang, 413, kind="too_large")
+        return 413, [(b"content-type", b"text/html; charset=utf-8")], bytes(response.body)
+
+    app.add_middleware(BodyLimit, limit_for=limit_for, too_large=too_large)
+    app.add_middleware(SecurityHeaders, policy=HeaderPolicy(csp_overrides=((DOCS_URL, docs_csp),)))
+    return app
+
+
+def uvicorn_log_config() -> dict[str, Any]:
+    """uvicorn's logging, without the access log (which would write client addresses)."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    cfg: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
+    cfg["handlers"].pop("access", None)
+    cfg["formatters"].pop("access", None)
+    cfg["loggers"]["uvicorn.access"] = {"handlers": [], "level": "CRITICAL", "propagate": False}
+    return cfg
+
+
+def run(
+    services: Services, host: str = "127.0.0.1", port: int = 8000, config: WebConfig | None = None
+) -> None:
+    """Serve the app (what ``meldpunt serve`` should call): no access log, no client addresses in
+    any log, no ``Server`` header. Behind a reverse proxy, switch off the proxy's access log too."""
+    import uvicorn
+
+    uvicorn.run(
+        create_app(services, config),
+        host=host,
+        port=port,
+        access_log=False,
+        log_config=uvicorn_log_config(),
+        server_header=False,
+        proxy_headers=False,
+    )

@@ -1,0 +1,113 @@
+"""What every route needs, in one object on ``app.state.ctx``: services, settings, templates, limits."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from meldpunt.bootstrap import Services
+from meldpunt.web.config import WebConfig
+from meldpunt.web.i18n import LANGUAGES, Translator, pick_language
+from meldpunt.web.security import FormTokens, RateLimiter, client_address
+
+if TYPE_CHECKING:
+    from meldpunt.pipeline.matching import Matcher
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+class MatcherCache:
+    """One matcher for the match API, rebuilt at most every ``refresh`` seconds (new hash lists)."""
+
+    def __init__(self, services: Services, refresh: float) -> None:
+        self.services = services
+        self.refresh = refresh
+        self._lock = threading.Lock()
+        self._matcher: Matcher | None = None
+        self._built = 0.0
+
+    def get(self) -> Matcher:
+        with self._lock:
+            now = time.monotonic()
+            if self._matcher is None or now - self._built >= self.refresh:
+                self._matcher = self.services.matcher()
+                self._built = now
+            return self._matcher
+
+
+@dataclass
+class WebContext:
+    services: Services
+    config: WebConfig
+    tokens: FormTokens
+    report_limit: RateLimiter
+    status_limit: RateLimiter
+    matchers: MatcherCache
+    env: Environment = field(
+        default_factory=lambda: Environment(
+            loader=FileSystemLoader(TEMPLATES),
+            autoescape=select_autoescape(["html"]),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+    )
+
+    @classmethod
+    def build(cls, services: Services, config: WebConfig) -> WebContext:
+        key = hashlib.sha256(config.secret.encode()).digest() if config.secret else secrets.token_bytes(32)
+        return cls(
+            services=services,
+            config=config,
+            tokens=FormTokens(key, config.form_token_seconds),
+            report_limit=RateLimiter(config.report_rate, config.rate_window_seconds),
+            status_limit=RateLimiter(config.status_rate, config.rate_window_seconds),
+            matchers=MatcherCache(services, config.matcher_refresh_seconds),
+        )
+
+    def client(self, request: Request) -> str:
+        """The client's address, for a rate limit's keyed hash only."""
+        return client_address(request.scope, self.config.forwarded_header)
+
+    def render(
+        self, request: Request, template: str, lang: str, status: int = 200, **values: Any
+    ) -> HTMLResponse:
+        t = Translator(lang)
+
+        def link(path: str, **params: str) -> str:
+            query = urlencode({"lang": lang, **params})
+            return f"{path}?{query}"
+
+        html = self.env.get_template(template).render(
+            t=t,
+            lang=lang,
+            languages=LANGUAGES,
+            config=self.config,
+            link=link,
+            path=request.url.path,
+            # configured texts shown through gettext, so the defaults come translated
+            emergency=[t.gettext(n) for n in self.config.emergency_numbers],
+            **values,
+        )
+        return HTMLResponse(html, status_code=status)
+
+
+def ctx(request: Request) -> WebContext:
+    value: WebContext = request.app.state.ctx
+    return value
+
+
+def request_language(request: Request, form_value: str | None = None) -> str:
+    return pick_language(
+        form_value or request.query_params.get("lang"), request.headers.get("accept-language")
+    )

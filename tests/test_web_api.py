@@ -1,0 +1,271 @@
+"""The JSON API in-process: reports with tokens and idempotency (SQLite and PostgreSQL), matching
+hashes and benign generated images, and the OpenAPI description."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select
+
+from meldpunt.banks.formats import HashRecord
+from meldpunt.bootstrap import Services
+from meldpunt.domain import Labels, SignalType
+from meldpunt.pipeline.intake import create_api_token, list_items
+from meldpunt.settings import Settings
+from meldpunt.signals import hash_bytes
+from meldpunt.store.reports import Report
+from meldpunt.web import WebConfig, create_app
+from tests.imagegen import scene
+from tests.test_web_public import WebClient, _database_text, make_client
+
+
+@pytest.fixture
+def services(db_url: str) -> Iterator[Services]:
+    s = Services(Settings.from_env({}, db=db_url))
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def client(services: Services) -> Iterator[WebClient]:
+    yield from make_client(create_app(services, WebConfig(matcher_refresh_seconds=0)))
+
+
+@pytest.fixture
+def auth(services: Services) -> dict[str, str]:
+    return {"Authorization": f"Bearer {create_api_token(services, 'partner-be')}"}
+
+
+# -- reports -----------------------------------------------------------------------------------------
+
+
+def test_reports_need_a_valid_token(client: WebClient, services: Services) -> None:
+    body = {"urls": ["https://example.invalid/x"]}
+    for headers in ({}, {"Authorization": "Bearer mp_nonsense"}, {"Authorization": "Basic eDp5"}):
+        r = client.post("/api/v1/reports", json=body, headers=headers)
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+        assert r.json() == {"detail": "a valid API token is required"}
+    assert list_items(services) == []
+
+
+def test_a_report_by_api(client: WebClient, services: Services, auth: dict[str, str]) -> None:
+    urls = ["https://example.invalid/a", "https://example.invalid/b"]
+    body = {
+        "urls": urls,
+        "seen_on": "social",
+        "description": "found by our classifier",
+        "urgent": True,
+    }
+    r = client.post("/api/v1/reports", json=body, headers=auth)
+    assert r.status_code == 201, r.text
+    out = r.json()
+    assert set(out) == {"receipt", "report_id", "item_ids", "linked"}
+    assert len(out["item_ids"]) == 2 and out["linked"] == []
+    items = list_items(services)
+    assert {i.url for i in items} == set(urls) and all(i.urgent for i in items)
+    with services.engine.connect() as conn:
+        source, seen_on = conn.execute(select(Report.source, Report.seen_on)).one()
+    assert source == "api:partner-be" and seen_on == "social"
+    # the same URL again joins the open item
+    again = client.post("/api/v1/reports", json={"urls": ["https://example.invalid/a"]}, headers=auth)
+    assert again.status_code == 201 and again.json()["linked"] == [out["item_ids"][0]]
+    # its receipt works on the public status page
+    assert client.get(f"/status/{out['receipt']}").status_code == 200
+
+
+def test_the_same_idempotency_key_gives_the_same_receipt(
+    client: WebClient, services: Services, auth: dict[str, str]
+) -> None:
+    body = {"urls": ["https://example.invalid/once"], "idempotency_key": "batch-17"}
+    first = client.post("/api/v1/reports", json=body, headers=auth)
+    second = client.post("/api/v1/reports", json=body, headers=auth)
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert first.json() == second.json()
+    header = {**auth, "Idempotency-Key": "batch-18"}
+    h1 = client.post("/api/v1/reports", json={"urls": ["https://example.invalid/h"]}, headers=header)
+    h2 = client.post("/api/v1/reports", json={"urls": ["https://example.invalid/h"]}, headers=header)
+    assert (h1.status_code, h2.status_code) == (201, 200) and h1.json() == h2.json()
+    # another client's key is its own
+    other = {"Authorization": f"Bearer {create_api_token(services, 'partner-fr')}"}
+    third = client.post("/api/v1/reports", json=body, headers=other)
+    assert third.status_code == 201 and third.json()["receipt"] != first.json()["receipt"]
+    assert len(list_items(services)) == 2
+
+
+def test_invalid_reports_are_refused_without_echoing_them(client: WebClient, auth: dict[str, str]) -> None:
+    bad = client.post("/api/v1/reports", json={"urls": ["ftp://example.invalid/secret"]}, headers=auth)
+    assert bad.status_code == 422 and bad.json()["detail"] == ["URL 1: not an http(s) URL"]
+    bodies: list[dict[str, object]] = [
+        {"urls": []},
+        {"urls": ["https://example.invalid/"], "seen_on": "moon"},
+        {"urls": "x"},
+    ]
+    for body in bodies:
+        r = client.post("/api/v1/reports", json=body, headers=auth)
+        assert r.status_code == 422 and "moon" not in r.text
+    many = {"urls": [f"https://example.invalid/{i}" for i in range(101)]}
+    assert client.post("/api/v1/reports", json=many, headers=auth).status_code == 422
+    huge = client.post(
+        "/api/v1/reports",
+        content=b'{"urls": ["' + b"a" * 2_000_000 + b'"]}',
+        headers={**auth, "Content-Type": "application/json"},
+    )
+    assert huge.status_code == 413 and "larger than" in huge.json()["detail"]
+
+
+# -- match -------------------------------------------------------------------------------------------
+
+
+def _png(seed: int, size: tuple[int, int] = (640, 480)) -> bytes:
+    buf = io.BytesIO()
+    scene(seed).resize(size).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def known_png(services: Services) -> bytes:
+    """A benign generated picture whose SHA-256 and PDQ are in a bank called "demo-known"."""
+    data = _png(7)
+    s = hash_bytes(data, "known.png")
+    assert s.pdq is not None
+    labels = Labels(category="demo-A", source="test")
+    records = [
+        HashRecord(SignalType.SHA256, s.sha256, labels, 1),
+        HashRecord(SignalType.PDQ, s.pdq, labels, 2),
+    ]
+    services.banks.import_records(
+        "demo-known", records, source_name="t.csv", source_sha256="ab" * 32, fmt="csv"
+    )
+    md5 = [HashRecord(SignalType.MD5, "0" * 31 + "1", Labels(category="demo-B"), 1)]
+    services.banks.import_records(
+        "demo-md5", md5, source_name="m.txt", source_sha256="cd" * 32, fmt="plain", policy="hint"
+    )
+    return data
+
+
+def test_match_needs_a_token(client: WebClient) -> None:
+    r = client.post("/api/v1/match", json={"hashes": [{"type": "md5", "value": "0" * 32}]})
+    assert r.status_code == 401
+
+
+def test_match_by_hashes(
+    client: WebClient, services: Services, auth: dict[str, str], known_png: bytes
+) -> None:
+    s = hash_bytes(known_png, "k.png")
+    assert s.pdq is not None
+    near = _flip_bits(s.pdq, 5)
+    queries = [
+        {"type": "sha256", "value": s.sha256.upper()},
+        {"type": "pdq", "value": near},
+        {"type": "md5", "value": "0" * 31 + "1"},
+        {"type": "sha1", "value": "f" * 40},
+        {"type": "md5", "value": "not-hex"},
+    ]
+    r = client.post("/api/v1/match", json={"hashes": queries}, headers=auth)
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert [q["query"] for q in results] == queries
+    sha, pdq, md5, none, bad = results
+    assert [(m["bank"], m["signal_type"], m["distance"]) for m in sha["matches"]] == [
+        ("demo-known", "sha256", 0)
+    ]
+    assert sha["matches"][0]["labels"]["category"] == "demo-A" and sha["matches"][0]["policy"] == "auto"
+    assert [(m["bank"], m["signal_type"], m["distance"]) for m in pdq["matches"]] == [
+        ("demo-known", "pdq", 5)
+    ]
+    assert [(m["bank"], m["policy"]) for m in md5["matches"]] == [("demo-md5", "hint")]
+    assert none["matches"] == [] and none["error"] is None
+    assert bad["matches"] == [] and "32 hex digits" in bad["error"]
+
+
+def test_a_banks_own_pdq_threshold_counts(
+    client: WebClient, services: Services, auth: dict[str, str], known_png: bytes
+) -> None:
+    pdq = hash_bytes(known_png, "k.png").pdq
+    assert pdq is not None
+    tight = [HashRecord(SignalType.PDQ, pdq, Labels(category="demo-C"), 1)]
+    services.banks.import_records(
+        "tight", tight, source_name="t.txt", source_sha256="ef" * 32, fmt="plain", pdq_threshold=3
+    )
+    queries = [{"type": "pdq", "value": pdq}, {"type": "pdq", "value": _flip_bits(pdq, 5)}]
+    exact, near = client.post("/api/v1/match", json={"hashes": queries}, headers=auth).json()["results"]
+    assert [(m["bank"], m["distance"]) for m in exact["matches"]] == [("demo-known", 0), ("tight", 0)]
+    assert [(m["bank"], m["distance"]) for m in near["matches"]] == [("demo-known", 5)]
+
+
+def _flip_bits(hex_hash: str, n: int) -> str:
+    value = int(hex_hash, 16)
+    for bit in range(n):
+        value ^= 1 << (bit * 37 % 256)
+    return f"{value:064x}"
+
+
+def test_match_by_upload(
+    client: WebClient, services: Services, auth: dict[str, str], known_png: bytes
+) -> None:
+    smaller = _png(7, (320, 240))  # the same picture, resized: another file, the same PDQ within a few bits
+    other = _png(99)
+    files = [
+        ("file", ("known.png", known_png, "image/png")),
+        ("file", ("small.png", smaller, "image/png")),
+        ("file", ("other.png", other, "image/png")),
+        ("file", ("notes.txt", b"just text", "text/plain")),
+    ]
+    r = client.post("/api/v1/match", files=files, headers=auth)
+    assert r.status_code == 200, r.text
+    known, small, unrelated, text = r.json()["results"]
+    assert (
+        known["query"]["file"] == "known.png"
+        and known["query"]["sha256"] == hash_bytes(known_png, "k").sha256
+    )
+    assert {m["signal_type"] for m in known["matches"]} == {"sha256", "pdq"}
+    assert [m["signal_type"] for m in small["matches"]] == ["pdq"] and small["matches"][0]["distance"] <= 31
+    assert unrelated["matches"] == [] and text["matches"] == [] and "pdq" not in text["query"]
+    assert client.post("/api/v1/match", files={"nothing": (None, "x")}, headers=auth).status_code == 422
+
+
+def test_match_keeps_nothing_it_is_sent(client: WebClient, services: Services, auth: dict[str, str]) -> None:
+    probe = "ab" * 32
+    before = _database_text(services)
+    client.post("/api/v1/match", json={"hashes": [{"type": "sha256", "value": probe}]}, headers=auth)
+    data = _png(3)
+    client.post("/api/v1/match", files={"file": ("p.png", data, "image/png")}, headers=auth)
+    after = _database_text(services)
+    assert probe not in after and hash_bytes(data, "p").sha256 not in after
+    assert len(after) == len(before)
+
+
+def test_match_limits(client: WebClient, services: Services, auth: dict[str, str]) -> None:
+    cap = {"hashes": [{"type": "md5", "value": "0" * 32}] * 1001}
+    assert client.post("/api/v1/match", json=cap, headers=auth).status_code == 422
+    bad_json = {**auth, "Content-Type": "application/json"}
+    assert client.post("/api/v1/match", content=b"{nope", headers=bad_json).status_code == 422
+    config = WebConfig(max_match_queries=3, max_upload_bytes=50_000)
+    for small in make_client(create_app(services, config)):
+        four = {"hashes": [{"type": "md5", "value": "0" * 32}] * 4}
+        assert small.post("/api/v1/match", json=four, headers=auth).status_code == 422
+        big = small.post("/api/v1/match", files={"file": ("big.bin", b"\0" * 60_000)}, headers=auth)
+        assert big.status_code == 413 and "larger than" in big.json()["detail"]
+        files = [("file", (f"{i}.txt", b"x")) for i in range(4)]
+        assert small.post("/api/v1/match", files=files, headers=auth).status_code == 400
+
+
+# -- documentation -------------------------------------------------------------------------------------
+
+
+def test_openapi_documents_the_api(client: WebClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert {"/api/v1/reports", "/api/v1/match", "/health"} <= set(spec["paths"])
+    assert not any(p.startswith(("/report", "/status", "/internal", "/receipt")) for p in spec["paths"])
+    match = spec["paths"]["/api/v1/match"]["post"]
+    assert {"application/json", "multipart/form-data"} <= set(match["requestBody"]["content"])
+    assert "HTTPBearer" in spec["components"]["securitySchemes"]
+    reports = spec["paths"]["/api/v1/reports"]["post"]
+    assert {"201", "200", "401"} <= set(reports["responses"])
+    assert any(p["name"] == "idempotency-key" for p in reports["parameters"])
+    docs = client.get("/api/docs")
+    assert docs.status_code == 200 and "/openapi.json" in docs.text
+    assert "sha256-" in docs.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in docs.headers["content-security-policy"]

@@ -1,0 +1,166 @@
+"""The public form in a real browser with JavaScript off (as in Tor Browser's safest mode): Debian's
+Chromium driven by Playwright against the app served by uvicorn on loopback.
+
+Skipped when Chromium or Playwright is missing, unless MELDPUNT_REQUIRE_BROWSER=1.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from meldpunt.bootstrap import Services
+from meldpunt.pipeline.intake import list_items
+from meldpunt.settings import Settings
+from meldpunt.web import WebConfig, create_app, uvicorn_log_config
+from tests.test_web_public import _database_text
+
+CHROMIUM = "/usr/bin/chromium"
+REQUIRE = os.environ.get("MELDPUNT_REQUIRE_BROWSER") == "1"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _missing() -> str | None:
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        return f"{CHROMIUM} not found (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (pip install playwright; never `playwright install`)"
+    return None
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{record.name} {record.getMessage()}")
+
+
+@pytest.fixture
+def logs() -> _Records:
+    """Every log record of the app and of uvicorn (access log included, were it on); attached by
+    ``server`` once uvicorn has configured its loggers (which drops handlers added before)."""
+    return _Records()
+
+
+LOGGERS = ["", "uvicorn", "uvicorn.error", "uvicorn.access", "meldpunt"]
+
+
+@pytest.fixture
+def server(sqlite_db: str, logs: _Records) -> Iterator[tuple[str, Services]]:
+    import uvicorn
+
+    services = Services(Settings.from_env({}, db=sqlite_db))
+    app = create_app(services, WebConfig(emergency_numbers=("112 (EU emergency number)",)))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        access_log=False,
+        log_config=uvicorn_log_config(),
+        log_level="warning",
+    )
+    for name in LOGGERS:
+        logging.getLogger(name).addHandler(logs)
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", services
+    srv.should_exit = True
+    thread.join(timeout=10)
+    for name in LOGGERS:
+        logging.getLogger(name).removeHandler(logs)
+    services.close()
+
+
+def test_report_in_dutch_with_javascript_off(
+    server: tuple[str, Services], logs: _Records, tmp_path: Path
+) -> None:
+    reason = _missing()
+    if reason:
+        if REQUIRE:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    base, services = server
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            context = browser.new_context(java_script_enabled=False, locale="nl-NL")
+            page = context.new_page()
+            outside: list[str] = []
+            page.on("request", lambda r: None if r.url.startswith(base) else outside.append(r.url))
+            page.goto(f"{base}/", wait_until="load")
+            assert page.locator("html").get_attribute("lang") == "nl"  # from Accept-Language
+            assert "112 (Europees alarmnummer)" in page.inner_text(".emergency")
+            page.screenshot(path=str(tmp_path / "form-nl.png"), full_page=True)
+            shots = os.environ.get("MELDPUNT_SCREENSHOTS")
+            if shots:
+                Path(shots).mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(Path(shots) / "form-nl.png"), full_page=True)
+
+            page.get_by_label("Webadressen (één per regel)").fill(
+                "https://voorbeeld.invalid/pagina\nvoorbeeld.invalid/andere"
+            )
+            page.get_by_label("Een chat- of berichtenapp").check()
+            page.get_by_label("Wilt u nog iets kwijt? (niet verplicht)").fill("Gezien in een groepsgesprek.")
+            page.get_by_label("Dringend: een kind is nu in gevaar, of dit gebeurt live").check()
+            # CSS alone shows the urgent advice once ticked (no JavaScript)
+            assert page.locator(".urgent-now").is_visible()
+            page.get_by_role("button", name="Melding versturen").click()
+            page.wait_for_load_state("load")
+
+            assert "/receipt/" in page.url and "lang=nl" in page.url
+            assert page.get_by_role("heading", name="Bedankt voor uw melding").is_visible()
+            code = page.inner_text(".code strong").strip()
+            if shots:
+                page.screenshot(path=str(Path(shots) / "receipt-nl.png"), full_page=True)
+            assert re.fullmatch(r"[A-Z2-7]{5}(-[A-Z2-7]{5}){3}", code)
+            assert "112 (Europees alarmnummer)" in page.inner_text(".emergency")
+
+            page.get_by_role("link", name="Bekijk de status van deze melding").click()
+            page.wait_for_load_state("load")
+            assert page.url.startswith(f"{base}/status/{code}")
+            assert "Wij hebben uw melding ontvangen." in page.inner_text("main")
+            assert outside == []  # nothing was fetched from anywhere else
+            assert context.cookies() == []  # and nothing was set
+        finally:
+            browser.close()
+
+    items = list_items(services)
+    assert {i.url for i in items} == {"https://voorbeeld.invalid/pagina", "http://voorbeeld.invalid/andere"}
+    assert all(i.urgent for i in items)
+    assert "127.0.0.1" not in _database_text(services)  # the reporter came from 127.0.0.1
+    # the logs name the server's own address at most, never the browser's
+    said = "\n".join(logs.lines).replace(base.removeprefix("http://"), "")
+    assert "127.0.0.1" not in said, said

@@ -1,0 +1,459 @@
+"""The public web pages, in-process: the form in three languages, posting, receipts, status, form
+tokens, size and rate limits, security headers, and that no visitor's address is kept anywhere."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio.from_thread
+import httpx
+import pytest
+from sqlalchemy import MetaData, select
+
+from meldpunt.bootstrap import Services
+from meldpunt.pipeline.intake import create_api_token, list_items
+from meldpunt.settings import Settings
+from meldpunt.web import WebConfig, create_app, uvicorn_log_config
+from meldpunt.web.i18n import LANGUAGES, catalog_ids, pick_language
+from meldpunt.web.security import FormTokens
+
+WEB = Path(__file__).parents[1] / "src" / "meldpunt" / "web"
+#: The address httpx's ASGI transport gives as the client's.
+CLIENT_ADDRESSES = ("127.0.0.1", "testclient")
+
+
+class WebClient:
+    """httpx's async client on the app, driven from sync tests through an anyio portal."""
+
+    def __init__(self, portal: Any, client: httpx.AsyncClient) -> None:
+        self._portal = portal
+        self._client = client
+
+    def request(self, method: str, url: str, **kw: Any) -> httpx.Response:
+        response: httpx.Response = self._portal.call(
+            functools.partial(self._client.request, method, url, **kw)
+        )
+        return response
+
+    def get(self, url: str, **kw: Any) -> httpx.Response:
+        return self.request("GET", url, **kw)
+
+    def post(self, url: str, **kw: Any) -> httpx.Response:
+        return self.request("POST", url, **kw)
+
+
+def make_client(app: Any) -> Iterator[WebClient]:
+    with anyio.from_thread.start_blocking_portal() as portal:
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://meldpunt.test")
+        yield WebClient(portal, client)
+        portal.call(client.aclose)
+
+
+@pytest.fixture
+def services(sqlite_db: str) -> Iterator[Services]:
+    s = Services(Settings.from_env({}, db=sqlite_db))
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def config() -> WebConfig:
+    return WebConfig(
+        emergency_numbers=("112 (EU emergency number)", "116 000 (missing children)"),
+        help_service_url="https://help-service.test/",
+    )
+
+
+@pytest.fixture
+def client(services: Services, config: WebConfig) -> Iterator[WebClient]:
+    yield from make_client(create_app(services, config))
+
+
+def token_of(html: str) -> str:
+    m = re.search(r'name="token" value="([^"]+)"', html)
+    assert m, "no form token on the page"
+    return m.group(1)
+
+
+def form(client: WebClient, lang: str = "en", **fields: str) -> httpx.Response:
+    page = client.get(f"/report?lang={lang}")
+    data = {"token": token_of(page.text), "lang": lang, "seen_on": "website", **fields}
+    return client.post("/report", data=data)
+
+
+def receipt_code(response: httpx.Response) -> str:
+    assert response.status_code == 303, response.text
+    m = re.match(r"/receipt/([A-Z2-7-]+)\?", response.headers["location"])
+    assert m, response.headers["location"]
+    return m.group(1)
+
+
+# -- the form ---------------------------------------------------------------------------------------
+
+EMERGENCY = {
+    "nl": "112 (Europees alarmnummer)",
+    "fr": "112 (numéro d&#39;urgence européen)",
+    "en": "112 (EU emergency number)",
+}
+
+
+@pytest.mark.parametrize(
+    ("lang", "title", "urgent"),
+    [
+        ("nl", "Meld online seksueel misbruik van kinderen", "Dringend: een kind is nu in gevaar"),
+        (
+            "fr",
+            "Signaler des contenus d&#39;abus sexuels sur enfants en ligne",
+            "Urgent : un enfant est en danger",
+        ),
+        ("en", "Report online child sexual abuse material", "Urgent: a child is in danger now"),
+    ],
+)
+def test_the_form_in_three_languages(client: WebClient, lang: str, title: str, urgent: str) -> None:
+    for url in (f"/?lang={lang}", f"/report?lang={lang}"):
+        r = client.get(url)
+        assert r.status_code == 200
+        html = r.text
+        assert f'<html lang="{lang}">' in html and title in html and urgent in html
+        assert f'name="lang" value="{lang}"' in html  # the language travels with the form, no cookie
+        assert '<form method="post" action="/report"' in html and "<script" not in html
+        for field in ('name="urls"', 'name="seen_on" value="social"', 'name="description"', 'name="contact"'):
+            assert field in html
+        assert 'type="checkbox" id="urgent" name="urgent"' in html
+        # the emergency numbers and the help service are always on the form
+        assert EMERGENCY[lang] in html and "116 000 (missing children)" in html
+        assert 'href="https://help-service.test/"' in html and "Stop it Now" in html
+        assert "set-cookie" not in r.headers
+
+
+def test_the_language_comes_from_accept_language_when_not_chosen(client: WebClient) -> None:
+    assert (
+        '<html lang="fr">' in client.get("/", headers={"Accept-Language": "de-DE,fr-BE;q=0.8,en;q=0.5"}).text
+    )
+    assert '<html lang="nl">' in client.get("/", headers={"Accept-Language": "nl-BE"}).text
+    assert '<html lang="en">' in client.get("/", headers={"Accept-Language": "de"}).text
+    assert '<html lang="nl">' in client.get("/?lang=nl", headers={"Accept-Language": "fr"}).text
+    assert pick_language("xx", "fr;q=0.1, nl;q=0.9") == "nl"
+    assert pick_language(None, "en;q=0, fr") == "fr"
+
+
+def test_every_message_is_translated() -> None:
+    used: set[str] = set()
+    for p in [*WEB.joinpath("templates").glob("*.html"), *WEB.glob("*.py")]:
+        used |= {m[1] for m in re.findall(r"""\bt\(\s*(["'])((?:(?!\1).)*)\1""", p.read_text())}
+    assert len(used) > 40
+    for lang in LANGUAGES:
+        ids = catalog_ids(lang)
+        missing = sorted(used - ids.keys())
+        assert not missing, f"{lang}: not in the catalogue: {missing}"
+        if lang != "en":
+            untranslated = sorted(m for m in used if not ids[m])
+            assert not untranslated, f"{lang}: untranslated: {untranslated}"
+            for m in used:  # placeholders kept
+                assert set(re.findall(r"\{\w+\}", m)) == set(re.findall(r"\{\w+\}", ids[m])), (lang, m)
+
+
+# -- posting -----------------------------------------------------------------------------------------
+
+
+def test_a_valid_report_redirects_to_its_receipt_and_status(client: WebClient, services: Services) -> None:
+    r = form(client, "nl", urls="https://example.invalid/a\r\nexample.invalid/b\r\n", seen_on="chat")
+    code = receipt_code(r)
+    assert "urgent" not in r.headers["location"] and "lang=nl" in r.headers["location"]
+    receipt = client.get(r.headers["location"])
+    assert receipt.status_code == 200 and code in receipt.text
+    assert f'href="/status/{code}?lang=nl"' in receipt.text
+    assert "Bedankt voor uw melding" in receipt.text
+    assert "Is een kind nu in gevaar?" not in receipt.text  # only after an urgent report
+    items = list_items(services)
+    assert sorted(i.url for i in items) == ["http://example.invalid/b", "https://example.invalid/a"]
+    assert not any(i.urgent for i in items)
+    status = client.get(f"/status/{code}?lang=en")
+    assert status.status_code == 200
+    assert "We have received your report. It is waiting to be looked at." in status.text
+    assert "example.invalid" not in status.text  # nothing about content
+    # the code is accepted in lower case and from the lookup form
+    assert client.get(f"/status/{code.lower()}").status_code == 200
+    lookup = client.get("/status", params={"code": code.lower().replace("-", " "), "lang": "fr"})
+    assert lookup.status_code == 303 and lookup.headers["location"].startswith(f"/status/{code}?")
+    assert client.get(lookup.headers["location"]).status_code == 200
+
+
+def test_an_urgent_report_is_raised_and_shows_the_emergency_numbers(
+    client: WebClient, services: Services
+) -> None:
+    form(client, urls="https://example.invalid/calm")
+    r = form(client, "fr", urls="https://example.invalid/now", urgent="1", description="en direct")
+    code = receipt_code(r)
+    assert "urgent=1" in r.headers["location"]
+    receipt = client.get(r.headers["location"]).text
+    assert code in receipt and "Un enfant est-il en danger maintenant ?" in receipt
+    assert EMERGENCY["fr"] in receipt and "116 000 (missing children)" in receipt
+    items = list_items(services)
+    assert items[0].url == "https://example.invalid/now" and items[0].urgent  # first in the list
+    assert not items[1].urgent
+
+
+def test_invalid_input_is_kept_with_clear_messages(client: WebClient, services: Services) -> None:
+    r = form(
+        client,
+        "nl",
+        urls="https://example.invalid/ok\nftp://example.invalid/x\n\nnot an address at all",
+        seen_on="social",
+        description="zag het <b>gisteren</b>",
+        contact="iemand@example.invalid",
+        urgent="1",
+    )
+    assert r.status_code == 400
+    html = r.text
+    assert "Controleer het formulier" in html
+    assert "Regel 2: dit is geen webadres" in html and "Regel 4: dit is geen webadres" in html
+    assert "Regel 1:" not in html
+    # what was typed is kept (escaped), the choices too
+    assert "https://example.invalid/ok\nftp://example.invalid/x\n\nnot an address at all</textarea>" in html
+    assert "zag het &lt;b&gt;gisteren&lt;/b&gt;</textarea>" in html
+    assert 'value="iemand@example.invalid"' in html
+    assert 'value="social" checked' in html and 'name="urgent" value="1" checked' in html
+    assert 'name="lang" value="nl"' in html
+    assert list_items(services) == []
+    empty = form(client, urls="  \n ")
+    assert empty.status_code == 400 and "Please give at least one web address." in empty.text
+    where = form(client, urls="https://example.invalid/", seen_on="moon")
+    assert where.status_code == 400 and "Please choose where you saw it." in where.text
+
+
+def test_too_many_urls_or_too_large_a_post_is_refused_clearly(client: WebClient, services: Services) -> None:
+    many = "\n".join(f"https://example.invalid/{i}" for i in range(101))
+    r = form(client, urls=many)
+    assert r.status_code == 400 and "Please give at most 100 web addresses in one report." in r.text
+    assert "https://example.invalid/100</textarea>" in r.text
+    big = form(client, "fr", urls="https://example.invalid/", description="x" * 70_000)
+    assert (
+        big.status_code == 413 and "Votre signalement est trop volumineux" not in big.text
+    )  # lang is in the body
+    assert "Your report is too large" in big.text
+    big_nl = client.post(
+        "/report?lang=nl",
+        content=b"urls=" + b"a" * 70_000,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert big_nl.status_code == 413 and "Uw melding is te groot" in big_nl.text
+    assert big_nl.headers["content-security-policy"].startswith("default-src 'self'")
+    assert list_items(services) == []
+
+
+def test_a_malformed_post_gets_a_clear_page(client: WebClient, services: Services) -> None:
+    token = token_of(client.get("/report").text)
+    fields = {f"f{i}": "x" for i in range(30)}
+    r = client.post("/report", data={"token": token, "urls": "https://example.invalid/", **fields})
+    assert r.status_code == 400 and "We could not read what was sent." in r.text
+    upload = client.post(
+        "/report", data={"token": token}, files={"urls": ("a.txt", b"https://example.invalid/")}
+    )
+    assert upload.status_code == 400 and "We could not read what was sent." in upload.text
+    assert list_items(services) == []
+
+
+# -- form tokens -------------------------------------------------------------------------------------
+
+
+def test_a_missing_forged_or_expired_token_is_refused(client: WebClient, services: Services) -> None:
+    data = {"lang": "en", "urls": "https://example.invalid/", "seen_on": "website"}
+    missing = client.post("/report", data=data)
+    assert missing.status_code == 400 and "This form has expired" in missing.text
+    good = token_of(client.get("/report").text)
+    issued, nonce, sig = good.split(".")
+    for forged in (f"{issued}.{nonce}.{sig[:-2]}AA", f"{int(issued) + 5}.{nonce}.{sig}", "1.2.3", "x" * 500):
+        r = client.post("/report", data={**data, "token": forged})
+        assert r.status_code == 400 and "This form has expired" in r.text
+    cross = client.post("/report", data={**data, "token": good}, headers={"Sec-Fetch-Site": "cross-site"})
+    assert cross.status_code == 400
+    assert list_items(services) == []
+    assert client.post("/report", data={**data, "token": good}).status_code == 303
+
+
+def test_a_form_left_open_too_long_keeps_what_was_typed(services: Services, config: WebConfig) -> None:
+    now = [1_000_000.0]
+    app = create_app(services, config)
+    app.state.ctx.tokens = FormTokens(b"k" * 32, max_age=600, clock=lambda: now[0])
+    for client in make_client(app):
+        old = token_of(client.get("/report?lang=nl").text)
+        now[0] += 601
+        data = {"token": old, "lang": "nl", "urls": "https://example.invalid/slow", "seen_on": "chat"}
+        r = client.post("/report", data=data)
+        assert r.status_code == 400 and "Dit formulier stond lang open" in r.text
+        assert "https://example.invalid/slow</textarea>" in r.text and 'value="chat" checked' in r.text
+        assert list_items(services) == []
+        fresh = token_of(r.text)
+        assert fresh != old
+        assert receipt_code(client.post("/report", data={**data, "token": fresh}))
+
+
+def test_form_tokens_expire() -> None:
+    now = [1_000_000.0]
+    tokens = FormTokens(b"k" * 32, max_age=60, clock=lambda: now[0])
+    t = tokens.issue("report")
+    assert tokens.check("report", t) is not None
+    assert tokens.check("other-form", t) is None
+    now[0] += 61
+    assert tokens.check("report", t) is None
+    assert FormTokens(b"j" * 32, 60, clock=lambda: now[0]).check("report", tokens.issue("report")) is None
+
+
+# -- status ------------------------------------------------------------------------------------------
+
+
+def test_an_unknown_code_is_a_plain_404(client: WebClient) -> None:
+    wording = "We have no report with this code."
+    for code in ("AAAAA-AAAAA-AAAAA-AAAAA", "not-a-code", "x" * 300):
+        r = client.get(f"/status/{code}")
+        assert r.status_code == 404 and wording in r.text
+    assert client.get("/receipt/not-a-code").status_code == 404
+    assert client.get("/status", params={"code": "nonsense!"}).status_code == 404
+    assert client.get("/status").status_code == 200
+
+
+# -- rate limits -------------------------------------------------------------------------------------
+
+
+def test_posts_and_status_look_ups_are_rate_limited(services: Services) -> None:
+    config = WebConfig(report_rate=2, status_rate=3)
+    for client in make_client(create_app(services, config)):
+        assert receipt_code(form(client, urls="https://example.invalid/1"))
+        r = form(client, urls="https://example.invalid/2")
+        code = receipt_code(r)
+        third = form(client, "nl", urls="https://example.invalid/3")
+        assert third.status_code == 429 and "Wacht even" in third.text
+        assert 1 <= int(third.headers["retry-after"]) <= config.rate_window_seconds
+        assert len(list_items(services)) == 2
+        for _ in range(3):
+            assert client.get(f"/status/{code}").status_code == 200
+        limited = client.get(f"/status/{code}")
+        assert limited.status_code == 429 and "retry-after" in limited.headers
+        # the form itself stays readable
+        assert client.get("/report").status_code == 200
+
+
+# -- headers, health, internal page --------------------------------------------------------------------
+
+
+def test_security_headers_everywhere(client: WebClient) -> None:
+    code = receipt_code(form(client, urls="https://example.invalid/h"))
+    for url in ("/", "/report", f"/receipt/{code}", f"/status/{code}", "/status/ZZZZZ", "/health", "/nope"):
+        r = client.get(url)
+        h = r.headers
+        csp = h["content-security-policy"]
+        assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+        assert h["referrer-policy"] == "no-referrer" and h["x-content-type-options"] == "nosniff"
+        assert h["cache-control"] == "no-store", url
+        assert "server" not in h
+    css = client.get("/static/style.css")
+    assert css.status_code == 200 and "text/css" in css.headers["content-type"]
+    assert "@import" not in css.text and "url(" not in css.text  # nothing from elsewhere
+
+
+def test_health(client: WebClient) -> None:
+    assert client.get("/health").json() == {"status": "ok"}
+    assert client.get("/favicon.ico").status_code == 204
+
+
+def test_building_the_app_opens_no_database(tmp_path: Path) -> None:
+    services = Services(Settings.from_env({}, db=str(tmp_path / "later.db")))
+    create_app(services, WebConfig())
+    assert not any(tmp_path.iterdir())
+
+
+def test_internal_items_need_the_token_as_basic_or_bearer(client: WebClient, services: Services) -> None:
+    form(client, urls="https://example.invalid/one")
+    form(client, urls="https://example.invalid/two", urgent="1")
+    token = create_api_token(services, "analysts")
+    r = client.get("/internal/items")
+    assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Basic")
+    assert client.get("/internal/items", params={"token": token}).status_code == 401
+    assert client.get("/internal/items", auth=("anyone", "wrong")).status_code == 401
+    page = client.get("/internal/items", auth=("anyone", token))
+    assert page.status_code == 200
+    assert "https://example.invalid/one" in page.text and "https://example.invalid/two" in page.text
+    assert page.text.index("/two") < page.text.index("/one")  # urgent first
+    assert 'href="https://example.invalid' not in page.text  # reported URLs are never links
+    bearer = client.get("/internal/items?state=received", headers={"Authorization": f"Bearer {token}"})
+    assert bearer.status_code == 200 and "https://example.invalid/one" in bearer.text
+    none = client.get("/internal/items?state=known", headers={"Authorization": f"Bearer {token}"})
+    assert none.status_code == 200 and "example.invalid" not in none.text and "No items." in none.text
+
+
+# -- no address kept anywhere --------------------------------------------------------------------------
+
+
+def _database_text(services: Services) -> str:
+    meta = MetaData()
+    meta.reflect(services.engine)
+    parts: list[str] = []
+    with services.engine.connect() as conn:
+        for table in meta.sorted_tables:
+            for row in conn.execute(select(table)):
+                parts.append(repr(tuple(row)))
+    return "\n".join(parts)
+
+
+def test_no_address_is_kept_in_the_database_or_the_logs(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    config = WebConfig(forwarded_header="X-Forwarded-For", report_rate=5)
+    proxied = {"X-Forwarded-For": "203.0.113.77, 10.0.0.1"}
+    for client in make_client(create_app(services, config)):
+        code = receipt_code(
+            form(client, "nl", urls="https://example.invalid/p", urgent="1", contact="a@b.invalid")
+        )
+        page = client.get("/report")
+        client.post(
+            "/report", data={"token": token_of(page.text), "urls": "example.invalid/q"}, headers=proxied
+        )
+        form(client, urls="bad url")
+        client.get(f"/status/{code}")
+        client.get("/status/AAAAA-AAAAA-AAAAA-AAAAA", headers=proxied)
+        token = create_api_token(services, "partner")
+        auth = {"Authorization": f"Bearer {token}"}
+        client.post("/api/v1/reports", json={"urls": ["https://example.invalid/api"]}, headers=auth)
+        client.get("/internal/items", auth=("x", token))
+    db = _database_text(services)
+    assert "example.invalid/p" in db and "example.invalid/api" in db  # the reports are there
+    logs = "\n".join(f"{r.name} {r.getMessage()} {r.args!r}" for r in caplog.records)
+    for address in (*CLIENT_ADDRESSES, "203.0.113.77", "10.0.0.1"):
+        assert address not in db, address
+        assert address not in logs, address
+
+
+def test_rate_limit_counters_hold_no_address() -> None:
+    from meldpunt.web.security import RateLimiter
+
+    limiter = RateLimiter(limit=1, window=60)
+    assert limiter.hit("198.51.100.4") is None
+    assert limiter.hit("198.51.100.4") is not None
+    assert limiter.hit("198.51.100.5") is None
+    keys = list(limiter.keys())
+    assert len(keys) == 2 and all(len(k) == 32 and b"198.51" not in k for k in keys)
+
+
+def test_web_settings_are_documented_and_come_from_the_environment() -> None:
+    for name, help_text, _default in WebConfig.documented():
+        assert len(help_text) > 15, name
+    c = WebConfig.from_env(
+        {"MELDPUNT_WEB_EMERGENCY_NUMBERS": "112, 113 (help line)", "MELDPUNT_WEB_REPORT_RATE": "3"}
+    )
+    assert c.emergency_numbers == ("112", "113 (help line)") and c.report_rate == 3
+    with pytest.raises(ValueError, match="MELDPUNT_WEB_STATUS_RATE"):
+        WebConfig.from_env({"MELDPUNT_WEB_STATUS_RATE": "many"})
+
+
+def test_the_uvicorn_log_config_has_no_access_log() -> None:
+    cfg = uvicorn_log_config()
+    assert "access" not in cfg["handlers"]
+    assert cfg["loggers"]["uvicorn.access"]["handlers"] == []
+    assert cfg["loggers"]["uvicorn.access"]["propagate"] is False
