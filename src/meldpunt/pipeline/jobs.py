@@ -17,9 +17,10 @@ import os
 import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -64,7 +65,7 @@ def enqueue(
     """Add a job unless one of the same (kind, key) exists; True when added. Runs in the caller's
     transaction: the job commits with the state that asked for it, or not at all."""
     now = _now()
-    values = {
+    params = {
         "kind": kind,
         "key": key,
         "payload": json.dumps(payload or {}),
@@ -74,10 +75,21 @@ def enqueue(
         "created_at": now,
         "updated_at": now,
     }
-    # One statement, whichever process gets there first: no read-then-write race, one round trip.
-    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    stmt = dialect_insert(Job).values(**values).on_conflict_do_nothing(index_elements=["kind", "key"])
-    return conn.execute(stmt.returning(Job.id)).first() is not None
+    return conn.execute(_enqueue_statement(conn.dialect.name), params).first() is not None
+
+
+@cache
+def _enqueue_statement(dialect: str) -> Any:
+    """One INSERT ... ON CONFLICT DO NOTHING, whichever process gets there first: no read-then-write
+    race, one round trip; built once per dialect (intake is a hot path)."""
+    dialect_insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    columns = ("kind", "key", "payload", "priority", "max_attempts", "run_after", "created_at", "updated_at")
+    return (
+        dialect_insert(Job)
+        .values({c: bindparam(c) for c in columns})
+        .on_conflict_do_nothing(index_elements=["kind", "key"])
+        .returning(Job.id)
+    )
 
 
 class JobQueue:
