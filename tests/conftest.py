@@ -35,7 +35,9 @@ class PostgresCluster:
     """A PostgreSQL server owned by this test run: initdb into a temp dir, listening only on a
     Unix socket, stopped at the end. As root it runs as the ``postgres`` user (initdb refuses root)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = False) -> None:
+        #: durable: PostgreSQL's defaults (fsync on), for benchmarks; tests turn fsync off for speed
+        self.durable = durable
         found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
         if not found:
             raise RuntimeError("PostgreSQL server binaries not found (apt-get install postgresql)")
@@ -58,7 +60,9 @@ class PostgresCluster:
         self._run(
             str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8"
         )
-        opts = f"-k {self.sock} -p {self.port} -c listen_addresses='' -c fsync=off -c full_page_writes=off"
+        opts = f"-k {self.sock} -p {self.port} -c listen_addresses=''"
+        if not self.durable:
+            opts += " -c fsync=off -c full_page_writes=off"
         self._run(
             str(self.bin / "pg_ctl"),
             "-D",

@@ -1,5 +1,6 @@
 """Kill the server with SIGKILL while reports pour in: after a restart every acknowledged report is
-there and every item finishes its walk exactly once. Real processes, a real HTTP server, SQLite."""
+there and every item finishes its walk exactly once. Real processes, a real HTTP server, SQLite
+and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -53,8 +54,8 @@ def _start(db: str, port: int, tmp: Path) -> subprocess.Popen[bytes]:
     raise AssertionError("the server did not start")
 
 
-def test_sigkill_loses_no_acknowledged_report_and_repeats_no_effect(tmp_path: Path) -> None:
-    db = str(tmp_path / "crash.db")
+def test_sigkill_loses_no_acknowledged_report_and_repeats_no_effect(db_url: str, tmp_path: Path) -> None:
+    db = db_url
     services = Services(Settings.from_env({}, db=db))
     token = create_api_token(services, "load")
     port = _port()
