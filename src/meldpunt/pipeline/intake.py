@@ -178,7 +178,7 @@ def submit_report(services: Services, report: ReportIn) -> Receipt:
         raise InvalidReport(errors)
     engine = services.engine
     if report.idempotency_key:
-        earlier = _by_idempotency_key(services, report)
+        earlier = find_receipt(services, report.source, report.idempotency_key)
         if earlier is not None:
             return earlier
     urls = list(dict.fromkeys(normalise_url(u) for u in report.urls if u.strip()))
@@ -241,18 +241,19 @@ def submit_report(services: Services, report: ReportIn) -> Receipt:
     except IntegrityError:
         # A concurrent request with the same idempotency key won the race: answer as it did.
         if report.idempotency_key:
-            earlier = _by_idempotency_key(services, report)
+            earlier = find_receipt(services, report.source, report.idempotency_key)
             if earlier is not None:
                 return earlier
         raise
     return Receipt(code=code, report_id=int(report_id), item_ids=item_ids, linked=linked)
 
 
-def _by_idempotency_key(services: Services, report: ReportIn) -> Receipt | None:
+def find_receipt(services: Services, source: str, idempotency_key: str) -> Receipt | None:
+    """The receipt of an earlier report from ``source`` with this idempotency key, if any."""
     with services.engine.connect() as conn:
         row = conn.execute(
             select(Report.id, Report.receipt_code).where(
-                Report.source == report.source, Report.idempotency_key == report.idempotency_key
+                Report.source == source, Report.idempotency_key == idempotency_key
             )
         ).first()
         if row is None:

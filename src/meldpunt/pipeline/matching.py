@@ -94,23 +94,45 @@ class Matcher:
 
     def _exact(self, s: Signals) -> list[Match]:
         pairs = [(SignalType.MD5, s.md5), (SignalType.SHA1, s.sha1), (SignalType.SHA256, s.sha256)]
-        return [
-            Match(h.bank, h.entry_id, h.signal_type, 0, h.labels, h.policy)
-            for h in self.repo.lookup_exact(pairs, self.banks)
-        ]
+        return [m for ms in self.exact_batch(pairs).values() for m in ms]
+
+    def exact_batch(self, pairs: Sequence[tuple[SignalType, str]]) -> dict[tuple[str, str], list[Match]]:
+        """Matches of many exact hashes in one look-up, by (signal type, value)."""
+        out: dict[tuple[str, str], list[Match]] = {}
+        for h in self.repo.lookup_exact([p for p in pairs if p[1]], self.banks):
+            out.setdefault((h.signal_type, h.value), []).append(
+                Match(h.bank, h.entry_id, h.signal_type, 0, h.labels, h.policy)
+            )
+        return out
 
     def _pdq(self, queries: list[str]) -> list[Match]:
-        best: dict[int, int] = {}
-        for row in self.pdq_index.search(queries, max_distance=self.max_radius):
+        """One image: its hash and any rotated/flipped variants; the closest variant per entry."""
+        best: dict[int, Match] = {}
+        for matches in self.pdq_batch(queries):
+            for m in matches:
+                if m.entry_id not in best or m.distance < best[m.entry_id].distance:
+                    best[m.entry_id] = m
+        return list(best.values())
+
+    def pdq_batch(self, hashes: list[str]) -> list[list[Match]]:
+        """For each PDQ hash, its matches: one index search for all of them, the closest distance
+        per entry, kept when within that entry's bank threshold; sorted by distance."""
+        bests: list[dict[int, int]] = []
+        for row in self.pdq_index.search(hashes, max_distance=self.max_radius):
+            best: dict[int, int] = {}
             for entry_id, d in row:
-                if d < best.get(entry_id, 257):
-                    best[entry_id] = d
-        hits = self.repo.entries_by_id(best, self.banks)
-        return [
-            Match(h.bank, h.entry_id, "pdq", best[h.entry_id], h.labels, h.policy)
-            for h in hits.values()
-            if best[h.entry_id] <= self._threshold(h)
-        ]
+                best[int(entry_id)] = min(int(d), best.get(int(entry_id), 257))
+            bests.append(best)
+        hits = self.repo.entries_by_id({e for b in bests for e in b}, self.banks)
+        out = []
+        for best in bests:
+            found = [
+                Match(h.bank, h.entry_id, "pdq", best[e], h.labels, h.policy)
+                for e, h in ((e, hits.get(e)) for e in best)
+                if h is not None and best[e] <= self._threshold(h)
+            ]
+            out.append(sorted(found, key=lambda m: (m.distance, m.bank, m.entry_id)))
+        return out
 
     def _vpdq(self, s: Signals) -> list[Match]:
         frames = [f for f in s.vpdq or [] if f.quality >= self.settings.pdq_min_quality]

@@ -121,8 +121,7 @@ def create_report(
 def _earlier(c: WebContext, report: ReportIn) -> intake.Receipt | None:
     if not report.idempotency_key:
         return None
-    # TODO(lead): a public intake.find_receipt(services, source, key) would replace this private call.
-    return intake._by_idempotency_key(c.services, report)
+    return intake.find_receipt(c.services, report.source, report.idempotency_key)
 
 
 def _receipt_json(r: intake.Receipt) -> dict[str, Any]:
@@ -243,8 +242,7 @@ def _out(m: Match) -> MatchOut:
 
 
 def _match_hashes(c: WebContext, queries: list[HashQuery]) -> list[MatchResult]:
-    """Exact hashes in one look-up; PDQ hashes in one index search (as ``Matcher`` does for one
-    file's PDQ: the best distance per entry, kept within the entry's bank threshold)."""
+    """Exact hashes in one look-up, PDQ hashes in one index search (``Matcher``'s batch methods)."""
     matcher = c.matchers.get()
     per_query: list[list[MatchOut]] = [[] for _ in queries]
     errors: list[str | None] = [None] * len(queries)
@@ -262,29 +260,11 @@ def _match_hashes(c: WebContext, queries: list[HashQuery]) -> list[MatchResult]:
         else:
             exact.append((i, st, value))
     if exact:
-        by_key: dict[tuple[str, str], list[MatchOut]] = {}
-        for h in c.services.banks.lookup_exact([(st, v) for _, st, v in exact], matcher.banks):
-            m = Match(h.bank, h.entry_id, h.signal_type, 0, h.labels, h.policy)
-            by_key.setdefault((h.signal_type, h.value), []).append(_out(m))
+        by_key = matcher.exact_batch([(st, v) for _, st, v in exact])
         for i, st, v in exact:
-            per_query[i] = by_key.get((st.value, v), [])
+            per_query[i] = [_out(m) for m in by_key.get((st.value, v), [])]
     if pdq:
-        rows = matcher.pdq_index.search([v for _, v in pdq], max_distance=matcher.max_radius)
-        best_per_query: list[dict[int, int]] = []
-        for row in rows:
-            best: dict[int, int] = {}
-            for entry_id, d in row:
-                best[int(entry_id)] = min(int(d), best.get(int(entry_id), 257))
-            best_per_query.append(best)
-        hits = c.services.banks.entries_by_id({e for b in best_per_query for e in b}, matcher.banks)
-        default = c.services.settings.pdq_threshold
-        for (i, _), best in zip(pdq, best_per_query, strict=True):
-            found = [
-                Match(h.bank, h.entry_id, "pdq", best[e], h.labels, h.policy)
-                for e, h in ((e, hits.get(e)) for e in best)
-                if h is not None and best[e] <= (h.pdq_threshold if h.pdq_threshold is not None else default)
-            ]
-            found.sort(key=lambda m: (m.distance, m.bank, m.entry_id))
+        for (i, _), found in zip(pdq, matcher.pdq_batch([v for _, v in pdq]), strict=True):
             per_query[i] = [_out(m) for m in found]
     return [
         MatchResult(query={"type": q.type, "value": q.value}, matches=matches, error=error)
