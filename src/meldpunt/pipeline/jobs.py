@@ -92,6 +92,16 @@ def _enqueue_statement(dialect: str) -> Any:
     )
 
 
+def _held(job: ClaimedJob) -> tuple[Any, ...]:
+    """The condition that this worker's claim of ``job`` still stands."""
+    return (
+        Job.id == job.id,
+        Job.state == "running",
+        Job.locked_by == job.worker,
+        Job.attempts == job.attempt,
+    )
+
+
 class JobQueue:
     def __init__(self, engine: Engine, *, worker: str | None = None, lease_s: float = 120.0) -> None:
         self.engine = engine
@@ -135,16 +145,16 @@ class JobQueue:
         another worker took it meanwhile (the caller's transaction then rolls back)."""
         done = conn.execute(
             update(Job)
-            .where(
-                Job.id == job.id,
-                Job.state == "running",
-                Job.locked_by == job.worker,
-                Job.attempts == job.attempt,
-            )
+            .where(*_held(job))
             .values(state="done", locked_until=None, updated_at=_now(), last_error="")
         )
         if done.rowcount != 1:
             raise LeaseLost(f"job {job.id} ({job.kind} {job.key}) was taken over by another worker")
+
+    def still_held(self, conn: Connection, job: ClaimedJob) -> bool:
+        """Whether this worker still holds ``job``; being an UPDATE, it also locks the job's row
+        until the caller's transaction ends."""
+        return conn.execute(update(Job).where(*_held(job)).values(updated_at=_now())).rowcount == 1
 
     def fail(self, job: ClaimedJob, error: str, *, retry: bool = True) -> str:
         """Record a failed attempt: back to the queue after a backoff, or dead with its reason.

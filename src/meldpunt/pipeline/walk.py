@@ -61,7 +61,7 @@ from meldpunt.pipeline.review_store import ReviewStore
 from meldpunt.settings import Settings
 from meldpunt.signals import MediaKind, Signals, hash_bytes
 from meldpunt.store.banks import BankRepository
-from meldpunt.store.reports import Item, Job, Medium
+from meldpunt.store.reports import Item, Medium
 
 log = logging.getLogger(__name__)
 
@@ -314,7 +314,7 @@ class Walker:
             return
         final = [s.value for s in FINAL_STATES]
         with self.engine.begin() as conn:
-            if not _still_held(conn, job):
+            if not self.queue.still_held(conn, job):
                 return
             conn.execute(
                 update(Item)
@@ -460,23 +460,6 @@ class Walker:
             self.queue.finish(conn, job)
         del data
         return outcome.value
-
-
-def _still_held(conn: Connection, job: ClaimedJob) -> bool:
-    """Whether this worker still holds ``job`` (and, being an UPDATE, locks the job's row)."""
-    return (
-        conn.execute(
-            update(Job)
-            .where(
-                Job.id == job.id,
-                Job.state == "running",
-                Job.locked_by == job.worker,
-                Job.attempts == job.attempt,
-            )
-            .values(updated_at=_now())
-        ).rowcount
-        == 1
-    )
 
 
 def _lock_item(conn: Connection, item_id: int) -> None:
