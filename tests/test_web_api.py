@@ -269,3 +269,22 @@ def test_openapi_documents_the_api(client: WebClient) -> None:
     assert docs.status_code == 200 and "/openapi.json" in docs.text
     assert "sha256-" in docs.headers["content-security-policy"]
     assert "frame-ancestors 'none'" in docs.headers["content-security-policy"]
+
+
+def test_match_opens_a_report_only_when_asked(
+    client: WebClient, services: Services, auth: dict[str, str]
+) -> None:
+    body = {
+        "hashes": [{"type": "md5", "value": "0" * 32}],
+        "report": {"urls": ["https://upload.example/u/123"], "seen_on": "filesharing"},
+    }
+    r = client.post("/api/v1/match", json=body, headers=auth)
+    assert r.status_code == 200, r.text
+    receipt = r.json()["receipt"]
+    assert receipt["receipt"] and len(receipt["item_ids"]) == 1
+    bad = {"hashes": body["hashes"], "report": {"urls": ["ftp://x"], "seen_on": "website"}}
+    assert client.post("/api/v1/match", json=bad, headers=auth).status_code == 422
+    assert (
+        client.post("/api/v1/match", json={"hashes": body["hashes"]}, headers=auth).json().get("receipt")
+        is None
+    )

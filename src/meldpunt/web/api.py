@@ -97,16 +97,7 @@ def create_report(
 ) -> JSONResponse:
     """Report one or more URLs. Durable when this answers: the receipt stands for work on disk."""
     c = ctx(request)
-    report = ReportIn(
-        urls=body.urls,
-        seen_on=body.seen_on,
-        description=body.description,
-        contact=body.contact,
-        urgent=body.urgent,
-        source=f"api:{client}",
-        idempotency_key=body.idempotency_key or idempotency_key,
-        language=body.language,
-    )
+    report = _report_in(body, client, idempotency_key)
     earlier = _earlier(c, report)
     if earlier is not None:
         return JSONResponse(_receipt_json(earlier), status_code=200)
@@ -116,6 +107,19 @@ def create_report(
         raise HTTPException(status_code=422, detail=e.errors) from None
     log.info("api report %d from %s: %d item(s)", receipt.report_id, client, len(receipt.item_ids))
     return JSONResponse(_receipt_json(receipt), status_code=201)
+
+
+def _report_in(body: ReportRequest, client: str, idempotency_key: str | None) -> ReportIn:
+    return ReportIn(
+        urls=body.urls,
+        seen_on=body.seen_on,
+        description=body.description,
+        contact=body.contact,
+        urgent=body.urgent,
+        source=f"api:{client}",
+        idempotency_key=body.idempotency_key or idempotency_key,
+        language=body.language,
+    )
 
 
 def _earlier(c: WebContext, report: ReportIn) -> intake.Receipt | None:
@@ -138,6 +142,11 @@ class HashQuery(BaseModel):
 
 class MatchRequest(BaseModel):
     hashes: list[HashQuery] = Field(min_length=1, max_length=1000)
+    report: ReportRequest | None = Field(
+        default=None,
+        description="Also report where these were found: a report is opened with these URLs and its "
+        "receipt returned. Without it, nothing sent is kept.",
+    )
 
 
 class MatchOut(BaseModel):
@@ -157,6 +166,7 @@ class MatchResult(BaseModel):
 
 class MatchResponse(BaseModel):
     results: list[MatchResult]
+    receipt: ReportResponse | None = Field(default=None, description="The report opened, when asked.")
 
 
 _MATCH_BODY = {
@@ -208,6 +218,13 @@ async def match(request: Request, client: Annotated[str, Depends(api_client)]) -
         if len(body.hashes) > c.config.max_match_queries:
             raise HTTPException(422, f"at most {c.config.max_match_queries} hashes per call")
         results = await run_in_threadpool(_match_hashes, c, body.hashes)
+        if body.report is not None:
+            report = _report_in(body.report, client, None)
+            try:
+                receipt = await run_in_threadpool(submit_report, c.services, report)
+            except InvalidReport as e:
+                raise HTTPException(status_code=422, detail=e.errors) from None
+            return MatchResponse(results=results, receipt=ReportResponse(**_receipt_json(receipt)))
     return MatchResponse(results=results)
 
 
