@@ -21,6 +21,7 @@ ALLOWED = {
     "banks": {"domain"},
     "store": {"domain"},
     "fetch": {"domain", "settings"},
+    "audit": {"domain", "settings", "store"},
     "web": {"domain", "settings", "signals", "pipeline", "store", "bootstrap", "index", "banks"},
     "pipeline": {"domain", "settings", "signals", "index", "banks", "store", "fetch"},
 }

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from meldpunt import __version__
+from meldpunt.cli import audit as audit_cli
 from meldpunt.cli import banks as banks_cli
 from meldpunt.cli import demo as demo_cli
 from meldpunt.cli import scan as scan_cli
@@ -70,6 +71,7 @@ app.command("serve")(serve_cli.serve_command)
 app.command("worker")(serve_cli.worker_command)
 app.add_typer(banks_cli.app, name="bank")
 app.add_typer(tokens_cli.app, name="token")
+app.add_typer(audit_cli.app, name="audit")
 
 
 @app.command("settings")
