@@ -22,7 +22,8 @@ ALLOWED = {
     "store": {"domain"},
     "fetch": {"domain", "settings"},
     "audit": {"domain", "settings", "store"},
-    "web": {"domain", "settings", "signals", "pipeline", "store", "bootstrap", "index", "banks"},
+    "accounts": {"domain", "settings", "store"},
+    "web": {"domain", "settings", "signals", "pipeline", "store", "bootstrap", "index", "banks", "accounts"},
     "pipeline": {"domain", "settings", "signals", "index", "banks", "store", "fetch"},
 }
 

@@ -15,6 +15,7 @@ from meldpunt.cli import demo as demo_cli
 from meldpunt.cli import scan as scan_cli
 from meldpunt.cli import serve as serve_cli
 from meldpunt.cli import tokens as tokens_cli
+from meldpunt.cli import users as users_cli
 from meldpunt.cli.common import State, stderr
 from meldpunt.settings import Settings
 
@@ -72,6 +73,7 @@ app.command("worker")(serve_cli.worker_command)
 app.add_typer(banks_cli.app, name="bank")
 app.add_typer(tokens_cli.app, name="token")
 app.add_typer(audit_cli.app, name="audit")
+app.add_typer(users_cli.app, name="user")
 
 
 @app.command("settings")

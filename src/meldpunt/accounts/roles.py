@@ -1,0 +1,37 @@
+"""Who may do what, as data: role -> the set of permission names it holds.
+
+Administering is not viewing: ``admin`` manages users and settings and reads the audit log, but
+cannot reveal an item. The police liaison reads facts and hashes of classified items, never the
+media. Code asks :func:`allowed` (or the web dependency ``require``), never compares role names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+#: What anyone may do without an account (for completeness; the public pages need no check).
+ANONYMOUS: frozenset[str] = frozenset({"report.submit", "status.view", "health.view"})
+
+_ANALYST = frozenset(
+    {"queue.view", "item.view", "item.reveal", "item.classify", "prefs.own"},
+)
+
+PERMISSIONS: Mapping[str, frozenset[str]] = {
+    "analyst": _ANALYST,
+    "senior": _ANALYST | {"disagreement.resolve", "classification.correct", "banks.manage", "stats.view"},
+    "police": frozenset({"item.facts", "urgent.view", "prefs.own"}),
+    "admin": frozenset({"users.manage", "settings.manage", "audit.read", "prefs.own"}),
+}
+
+#: The role names, in order of the table above.
+ROLES: tuple[str, ...] = tuple(PERMISSIONS)
+
+#: Every permission name that exists (a typo in ``require("...")`` is caught at start-up).
+ALL_PERMISSIONS: frozenset[str] = frozenset().union(ANONYMOUS, *PERMISSIONS.values())
+
+
+def allowed(role: str | None, permission: str) -> bool:
+    """Whether ``role`` (None: anonymous) holds ``permission``."""
+    if permission in ANONYMOUS:
+        return True
+    return role is not None and permission in PERMISSIONS.get(role, frozenset())

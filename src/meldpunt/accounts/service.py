@@ -1,0 +1,492 @@
+"""The account services: users, argon2 passwords, TOTP with replay protection, recovery codes,
+server-side sessions and lock-out. Storage is :mod:`meldpunt.store.accounts`.
+
+- Passwords: argon2id (argon2-cffi's ``PasswordHasher`` defaults), re-hashed on the next good
+  login when the parameters change.
+- TOTP: 30-second steps, 6 digits, one step either side accepted (``valid_window=1``); the step of
+  the last accepted code is stored and no code of that step or an earlier one is accepted again.
+- Recovery codes: 10 at enrolment, shown once, stored as SHA-256 (each has 60 random bits), each
+  usable once.
+- Sessions: a random id of 256 bits in the cookie, its SHA-256 in the database, with an absolute
+  expiry, an idle expiry and a stage: ``password`` (first factor only: grants nothing but the second
+  step) or ``full``. The id changes when the stage does.
+- Lock-out per account (never per address): ``max_failures`` failed passwords or second factors in
+  a row lock the account for ``lock_minutes``; the counter restarts after a success or a lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
+from datetime import UTC, datetime, timedelta
+from enum import Enum
+from typing import Any
+
+import pyotp
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Engine, delete, insert, or_, select, update
+
+from meldpunt.accounts.roles import ROLES
+from meldpunt.store.accounts import RecoveryCode, StaffSession, User
+
+TOTP_STEP = 30
+TOTP_DIGITS = 6
+TOTP_WINDOW = 1
+RECOVERY_CODES = 10
+#: Recovery codes are written in this alphabet (no 0/O, 1/I/L) in groups of four.
+_RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything here is UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def _sha256(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class AccountsPolicy:
+    """Settings of staff sign-in; ``MELDPUNT_STAFF_<NAME>`` overrides each."""
+
+    #: failures in a row (password or second factor) that lock an account
+    max_failures: int = 5
+    #: how long a lock lasts
+    lock_minutes: int = 15
+    #: a signed-in session ends this long after sign-in, whatever happens
+    session_hours: int = 12
+    #: ... or after this long without a request
+    idle_minutes: int = 60
+    #: the half-signed-in state (password given, second factor not yet) lasts this long
+    half_session_minutes: int = 10
+    #: the Secure flag of the session cookie: "auto" (when the request came over https), "always",
+    #: "never". Behind a TLS-terminating proxy, set "always".
+    cookie_secure: str = "auto"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AccountsPolicy:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"MELDPUNT_STAFF_{f.name.upper()}")
+            if not raw:
+                continue
+            values[f.name] = raw.strip().lower() if f.name == "cookie_secure" else int(raw)
+        policy = replace(cls(), **values)
+        if policy.cookie_secure not in ("auto", "always", "never"):
+            raise ValueError("MELDPUNT_STAFF_COOKIE_SECURE: auto, always or never")
+        return policy
+
+
+class LoginError(Enum):
+    BAD = "bad"  # unknown user, wrong password or wrong code: the same answer for all
+    LOCKED = "locked"
+    DISABLED = "disabled"
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    id: int
+    name: str
+    role: str
+    enrolled: bool
+    disabled: bool
+    locked_until: datetime | None
+
+
+@dataclass(frozen=True)
+class CurrentUser:
+    """The user behind a session, as the web layer sees it."""
+
+    id: int
+    name: str
+    role: str
+    #: "password" (half signed in) or "full"
+    stage: str
+    enrolled: bool
+    #: SHA-256 of the session id: binds form tokens to this session
+    session_hash: str
+
+    @property
+    def signed_in(self) -> bool:
+        return self.stage == "full"
+
+
+@dataclass(frozen=True)
+class PasswordResult:
+    user_id: int | None
+    error: LoginError | None
+
+
+def new_password() -> str:
+    """A generated password: 20 characters of base64url, 120 bits."""
+    return secrets.token_urlsafe(15)
+
+
+def _new_recovery_code() -> str:
+    raw = "".join(secrets.choice(_RECOVERY_ALPHABET) for _ in range(12))
+    return "-".join(raw[i : i + 4] for i in range(0, 12, 4))
+
+
+def _normal_recovery_code(code: str) -> str:
+    return "".join(code.split()).replace("-", "").lower()
+
+
+class Accounts:
+    def __init__(
+        self,
+        engine: Engine,
+        policy: AccountsPolicy | None = None,
+        clock: Clock = _utcnow,
+        hasher: PasswordHasher | None = None,
+    ) -> None:
+        self.engine = engine
+        self.policy = policy or AccountsPolicy()
+        self.clock = clock
+        self.hasher = hasher or PasswordHasher()
+        self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
+
+    # -- users ----------------------------------------------------------------------------------
+
+    def create_user(self, name: str, role: str, password: str | None = None) -> str:
+        """Create a user (no second factor yet: enrolment happens at the first sign-in); returns the
+        password, generated when none is given. Raises ValueError on a bad role or name."""
+        name = name.strip()
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+        if not name or len(name) > 120:
+            raise ValueError("a user name has 1 to 120 characters")
+        password = password if password is not None else new_password()
+        if len(password) < 12:
+            raise ValueError("a password has at least 12 characters")
+        now = self.clock()
+        with self.engine.begin() as conn:
+            if conn.execute(select(User.id).where(User.name == name)).first() is not None:
+                raise ValueError(f"a user named {name!r} exists already")
+            conn.execute(
+                insert(User).values(
+                    name=name,
+                    role=role,
+                    password_hash=self.hasher.hash(password),
+                    totp_secret=None,
+                    totp_enrolled=False,
+                    totp_last_step=None,
+                    disabled=False,
+                    failed_count=0,
+                    locked_until=None,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        return password
+
+    def list_users(self) -> list[UserInfo]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    User.id, User.name, User.role, User.totp_enrolled, User.disabled, User.locked_until
+                ).order_by(User.name)
+            ).all()
+        return [
+            UserInfo(r.id, r.name, r.role, bool(r.totp_enrolled), bool(r.disabled), _aware(r.locked_until))
+            for r in rows
+        ]
+
+    def user(self, name: str) -> UserInfo | None:
+        return next((u for u in self.list_users() if u.name == name), None)
+
+    def _set(self, name: str, **values: Any) -> bool:
+        """Update a user by name and end all their sessions; False when there is no such user."""
+        with self.engine.begin() as conn:
+            user_id = conn.execute(select(User.id).where(User.name == name)).scalar()
+            if user_id is None:
+                return False
+            conn.execute(update(User).where(User.id == user_id).values(updated_at=self.clock(), **values))
+            conn.execute(delete(StaffSession).where(StaffSession.user_id == user_id))
+            if "totp_secret" in values:
+                conn.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
+        return True
+
+    def disable(self, name: str) -> bool:
+        """Disable a user: they cannot sign in and every session of theirs ends now."""
+        return self._set(name, disabled=True)
+
+    def reset_2fa(self, name: str) -> bool:
+        """Forget the user's second factor and recovery codes, end their sessions: they enrol again
+        at their next sign-in (with their password)."""
+        return self._set(name, totp_secret=None, totp_enrolled=False, totp_last_step=None)
+
+    # -- first factor ---------------------------------------------------------------------------
+
+    def _locked(self, locked_until: datetime | None) -> bool:
+        until = _aware(locked_until)
+        return until is not None and until > self.clock()
+
+    def _fail(self, user_id: int) -> None:
+        """Count a failure; lock the account when there were too many in a row."""
+        with self.engine.begin() as conn:
+            conn.execute(update(User).where(User.id == user_id).values(failed_count=User.failed_count + 1))
+            count = conn.execute(select(User.failed_count).where(User.id == user_id)).scalar_one()
+            if count >= self.policy.max_failures:
+                conn.execute(
+                    update(User)
+                    .where(User.id == user_id)
+                    .values(
+                        failed_count=0,
+                        locked_until=self.clock() + timedelta(minutes=self.policy.lock_minutes),
+                    )
+                )
+
+    def _succeed(self, user_id: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(User).where(User.id == user_id).values(failed_count=0, locked_until=None))
+
+    def check_password(self, name: str, password: str) -> PasswordResult:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(User.id, User.password_hash, User.disabled, User.locked_until).where(
+                    User.name == name.strip()
+                )
+            ).first()
+        if row is None:
+            # the same work as for a real user: the answer's timing tells nothing
+            with contextlib.suppress(VerificationError, InvalidHashError):
+                self.hasher.verify(self._dummy_hash, password + "x")
+            return PasswordResult(None, LoginError.BAD)
+        if self._locked(row.locked_until):
+            return PasswordResult(None, LoginError.LOCKED)
+        try:
+            self.hasher.verify(row.password_hash, password)
+        except (VerificationError, InvalidHashError):
+            self._fail(row.id)
+            return PasswordResult(None, LoginError.BAD)
+        if row.disabled:
+            return PasswordResult(None, LoginError.DISABLED)
+        if self.hasher.check_needs_rehash(row.password_hash):
+            with self.engine.begin() as conn:
+                conn.execute(
+                    update(User).where(User.id == row.id).values(password_hash=self.hasher.hash(password))
+                )
+        return PasswordResult(row.id, None)
+
+    # -- second factor --------------------------------------------------------------------------
+
+    def _step(self) -> int:
+        return int(self.clock().timestamp()) // TOTP_STEP
+
+    def begin_enrolment(self, user_id: int) -> str | None:
+        """The pending TOTP secret of a user who has not enrolled yet (made on first call); None
+        when the user has enrolled already."""
+        with self.engine.begin() as conn:
+            row = conn.execute(select(User.totp_secret, User.totp_enrolled).where(User.id == user_id)).first()
+            if row is None or row.totp_enrolled:
+                return None
+            if row.totp_secret:
+                return str(row.totp_secret)
+            secret = pyotp.random_base32()
+            conn.execute(update(User).where(User.id == user_id).values(totp_secret=secret))
+            return secret
+
+    def _accept_totp(self, user_id: int, secret: str, code: str) -> bool:
+        """Accept a code of the current step or one either side, never of a step already used."""
+        code = code.strip().replace(" ", "")
+        if len(code) != TOTP_DIGITS or not code.isdigit():
+            return False
+        totp = pyotp.TOTP(secret, digits=TOTP_DIGITS, interval=TOTP_STEP)
+        now = self._step()
+        for step in range(now - TOTP_WINDOW, now + TOTP_WINDOW + 1):
+            if not hmac.compare_digest(totp.at(step * TOTP_STEP), code):
+                continue
+            with self.engine.begin() as conn:  # atomic: two requests with one code, one wins
+                done = conn.execute(
+                    update(User)
+                    .where(
+                        User.id == user_id,
+                        or_(User.totp_last_step.is_(None), User.totp_last_step < step),
+                    )
+                    .values(totp_last_step=step)
+                )
+            return done.rowcount == 1
+        return False
+
+    def finish_enrolment(self, user_id: int, code: str) -> list[str] | None:
+        """Confirm the pending secret with a code from the app: the user is enrolled and gets their
+        recovery codes (returned once, stored hashed). None when the code is wrong."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(User.totp_secret, User.totp_enrolled).where(User.id == user_id)).first()
+        if row is None or row.totp_enrolled or not row.totp_secret:
+            return None
+        if not self._accept_totp(user_id, row.totp_secret, code):
+            self._fail(user_id)
+            return None
+        codes = [_new_recovery_code() for _ in range(RECOVERY_CODES)]
+        with self.engine.begin() as conn:
+            conn.execute(update(User).where(User.id == user_id).values(totp_enrolled=True))
+            conn.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
+            conn.execute(
+                insert(RecoveryCode),
+                [
+                    {"user_id": user_id, "code_hash": _sha256(_normal_recovery_code(c)), "used_at": None}
+                    for c in codes
+                ],
+            )
+        self._succeed(user_id)
+        return codes
+
+    def check_second_factor(self, user_id: int, code: str) -> LoginError | None:
+        """A TOTP code (6 digits) or a recovery code; None when accepted."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(User.totp_secret, User.totp_enrolled, User.disabled, User.locked_until).where(
+                    User.id == user_id
+                )
+            ).first()
+        if row is None or row.disabled:
+            return LoginError.DISABLED
+        if self._locked(row.locked_until):
+            return LoginError.LOCKED
+        if not row.totp_enrolled or not row.totp_secret:
+            return LoginError.BAD
+        bare = code.strip().replace(" ", "")
+        if bare.isdigit() and len(bare) == TOTP_DIGITS:
+            ok = self._accept_totp(user_id, row.totp_secret, bare)
+        else:
+            ok = self._use_recovery_code(user_id, code)
+        if not ok:
+            self._fail(user_id)
+            return LoginError.BAD
+        self._succeed(user_id)
+        return None
+
+    def _use_recovery_code(self, user_id: int, code: str) -> bool:
+        normal = _normal_recovery_code(code)
+        if not normal or len(normal) > 64:
+            return False
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(RecoveryCode)
+                .where(
+                    RecoveryCode.user_id == user_id,
+                    RecoveryCode.code_hash == _sha256(normal),
+                    RecoveryCode.used_at.is_(None),
+                )
+                .values(used_at=self.clock())
+            )
+        return done.rowcount == 1
+
+    def recovery_codes_left(self, user_id: int) -> int:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(RecoveryCode.id).where(RecoveryCode.user_id == user_id, RecoveryCode.used_at.is_(None))
+            ).all()
+        return len(rows)
+
+    # -- sessions -------------------------------------------------------------------------------
+
+    def start_session(self, user_id: int, stage: str) -> str:
+        """A new session; returns its id (for the cookie), of which only the hash is stored."""
+        assert stage in ("password", "full")
+        token = secrets.token_urlsafe(32)
+        now = self.clock()
+        lifetime = (
+            timedelta(hours=self.policy.session_hours)
+            if stage == "full"
+            else timedelta(minutes=self.policy.half_session_minutes)
+        )
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(StaffSession).values(
+                    id_hash=_sha256(token),
+                    user_id=user_id,
+                    stage=stage,
+                    created_at=now,
+                    last_seen_at=now,
+                    expires_at=now + lifetime,
+                )
+            )
+        return token
+
+    def promote(self, token: str) -> str | None:
+        """Turn a half session into a full one under a new id (the old id stops working)."""
+        found = self.session(token)
+        if found is None or found.stage != "password":
+            return None
+        self.end_session(token)
+        return self.start_session(found.id, "full")
+
+    def session(self, token: str | None) -> CurrentUser | None:
+        """The user of a live session, and note that it was seen; None for anything else (expired,
+        idle too long, user disabled, unknown)."""
+        if not token or len(token) > 200:
+            return None
+        id_hash = _sha256(token)
+        now = self.clock()
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(
+                    StaffSession.stage,
+                    StaffSession.last_seen_at,
+                    StaffSession.expires_at,
+                    User.id,
+                    User.name,
+                    User.role,
+                    User.disabled,
+                    User.totp_enrolled,
+                )
+                .join(User, User.id == StaffSession.user_id)
+                .where(StaffSession.id_hash == id_hash)
+            ).first()
+            if row is None:
+                return None
+            expires = _aware(row.expires_at)
+            seen = _aware(row.last_seen_at)
+            idle = timedelta(minutes=self.policy.idle_minutes)
+            if row.disabled or expires is None or expires <= now or seen is None or now - seen > idle:
+                conn.execute(delete(StaffSession).where(StaffSession.id_hash == id_hash))
+                return None
+            conn.execute(update(StaffSession).where(StaffSession.id_hash == id_hash).values(last_seen_at=now))
+        return CurrentUser(
+            id=row.id,
+            name=row.name,
+            role=row.role,
+            stage=row.stage,
+            enrolled=bool(row.totp_enrolled),
+            session_hash=id_hash,
+        )
+
+    def end_session(self, token: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(StaffSession).where(StaffSession.id_hash == _sha256(token)))
+
+    def end_all_sessions(self, user_id: int) -> int:
+        """Log out everywhere: every session of the user ends; returns how many there were."""
+        with self.engine.begin() as conn:
+            done = conn.execute(delete(StaffSession).where(StaffSession.user_id == user_id))
+        return int(done.rowcount)
+
+    def purge_expired(self) -> int:
+        with self.engine.begin() as conn:
+            done = conn.execute(delete(StaffSession).where(StaffSession.expires_at <= self.clock()))
+        return int(done.rowcount)
+
+
+def totp_uri(secret: str, name: str, issuer: str) -> str:
+    """The otpauth:// URI an authenticator app reads (typed in or from a QR code)."""
+    return pyotp.TOTP(secret, digits=TOTP_DIGITS, interval=TOTP_STEP).provisioning_uri(
+        name=name, issuer_name=issuer
+    )

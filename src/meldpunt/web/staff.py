@@ -1,0 +1,381 @@
+"""Staff sign-in: password, then a TOTP code (or a recovery code); TOTP enrolment at the first
+sign-in; logout and logout everywhere; ``/me``. And :func:`require`, the dependency every staff
+page uses: ``user: CurrentUser = Depends(require("queue.view"))``.
+
+The session id lives in an HttpOnly, SameSite=Strict cookie (Secure over https, or always by
+setting); the server keeps only its hash. Every form carries a signed token bound to the session
+(or, for the password form, to its purpose). Nothing here looks at or keeps the client's address:
+failures are counted per account. The staff pages are English only for now.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
+from starlette.responses import RedirectResponse, Response
+
+from meldpunt.accounts import PERMISSIONS, Accounts, AccountsPolicy, CurrentUser, LoginError, allowed
+from meldpunt.accounts.roles import ALL_PERMISSIONS
+from meldpunt.accounts.service import totp_uri
+from meldpunt.web.context import WebContext, ctx
+
+log = logging.getLogger(__name__)
+router = APIRouter(include_in_schema=False)
+
+COOKIE = "mp_staff"
+LANG = "en"
+LOGIN_FORM = "staff-login"
+
+
+class LoginRequired(Exception):
+    """Not signed in (or only half): HTML pages answer with a redirect to /login."""
+
+
+class Forbidden(Exception):
+    """Signed in, but the role does not hold the permission."""
+
+
+# -- plumbing ---------------------------------------------------------------------------------------
+
+
+def accounts(request: Request) -> Accounts:
+    """The app's account service (made on first use; tests may put their own on app.state)."""
+    found = getattr(request.app.state, "accounts", None)
+    if isinstance(found, Accounts):
+        return found
+    made = Accounts(ctx(request).services.engine, AccountsPolicy.from_env())
+    request.app.state.accounts = made
+    return made
+
+
+def _session_token(request: Request) -> str | None:
+    return request.cookies.get(COOKIE)
+
+
+def current_user(request: Request) -> CurrentUser | None:
+    """The user of the request's session, half or fully signed in (looked up once per request).
+    Blocking: call it from a thread (sync dependencies and ``run_in_threadpool`` do)."""
+    found = getattr(request.state, "staff_user", _UNKNOWN)
+    if found is _UNKNOWN:
+        found = accounts(request).session(_session_token(request))
+        request.state.staff_user = found
+    return found if isinstance(found, CurrentUser) else None
+
+
+def require(permission: str) -> Callable[[Request], CurrentUser]:
+    """A FastAPI dependency: the signed-in user when their role holds ``permission``; else 401
+    (HTML pages: a redirect to /login) when not (fully) signed in, 403 when the role lacks it."""
+    if permission not in ALL_PERMISSIONS:
+        raise ValueError(f"unknown permission {permission!r}")
+
+    def dependency(request: Request) -> CurrentUser:
+        user = current_user(request)
+        if user is None or not user.signed_in:
+            if request.url.path.startswith("/api/"):
+                raise HTTPException(401, "sign in required")
+            raise LoginRequired()
+        if not allowed(user.role, permission):
+            if request.url.path.startswith("/api/"):
+                raise HTTPException(403, "not allowed")
+            raise Forbidden()
+        return user
+
+    return dependency
+
+
+def _secure(request: Request, policy: AccountsPolicy) -> bool:
+    if policy.cookie_secure == "auto":
+        return request.url.scheme == "https"
+    return policy.cookie_secure == "always"
+
+
+def _set_cookie(request: Request, response: Response, token: str) -> None:
+    response.set_cookie(
+        COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request, accounts(request).policy),
+        path="/",
+    )
+
+
+def _clear_cookie(request: Request, response: Response) -> None:
+    response.delete_cookie(
+        COOKIE, path="/", httponly=True, samesite="strict", secure=_secure(request, accounts(request).policy)
+    )
+
+
+def _redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def _purpose(form: str, user: CurrentUser) -> str:
+    """Form tokens of a signed-in form are bound to the session: useless with any other."""
+    return f"staff-{form}:{user.session_hash}"
+
+
+async def _read_form(request: Request) -> FormData | None:
+    try:
+        return await request.form(max_files=0, max_fields=10)
+    except (HTTPException, MultiPartException):
+        return None
+
+
+def _field(form: FormData, name: str, limit: int = 1024) -> str:
+    value = form.get(name)
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def _token_ok(request: Request, c: WebContext, form: FormData, purpose: str) -> bool:
+    if request.headers.get("sec-fetch-site") == "cross-site":
+        return False
+    return c.tokens.check(purpose, _field(form, "token")) is not None
+
+
+def _bad_form(request: Request, c: WebContext) -> Response:
+    return c.render(request, "error.html", LANG, status=400, kind="bad_form")
+
+
+def _login_page(request: Request, message: str = "", status: int = 200, name: str = "") -> Response:
+    c = ctx(request)
+    return c.render(
+        request,
+        "staff_login.html",
+        LANG,
+        status=status,
+        token=c.tokens.issue(LOGIN_FORM),
+        message=message,
+        name=name,
+    )
+
+
+_UNKNOWN = object()
+FAILED = "Sign-in failed. Check your details, or wait if the account was locked after repeated failures."
+
+
+# -- sign-in ----------------------------------------------------------------------------------------
+
+
+@router.get("/login")
+async def login_form(request: Request) -> Response:
+    user = await run_in_threadpool(current_user, request)
+    if user is not None and user.signed_in:
+        return _redirect("/me")
+    return _login_page(request)
+
+
+@router.post("/login")
+async def login_post(request: Request) -> Response:
+    c = ctx(request)
+    form = await _read_form(request)
+    if form is None:
+        return _bad_form(request, c)
+    if not _token_ok(request, c, form, LOGIN_FORM):
+        return c.render(request, "error.html", LANG, status=400, kind="token")
+    name = _field(form, "name", 120)
+    service = accounts(request)
+    result = await run_in_threadpool(service.check_password, name, _field(form, "password"))
+    if result.user_id is None:
+        return _login_page(request, FAILED, 400, name)
+    old = _session_token(request)
+    if old:
+        await run_in_threadpool(service.end_session, old)
+    token = await run_in_threadpool(service.start_session, result.user_id, "password")
+    half = await run_in_threadpool(service.session, token)
+    response = _redirect("/login/totp" if half is not None and half.enrolled else "/enrol")
+    _set_cookie(request, response, token)
+    return response
+
+
+async def _half_user(request: Request) -> CurrentUser | None:
+    user = await run_in_threadpool(current_user, request)
+    return user if user is not None and user.stage == "password" else None
+
+
+def _totp_page(request: Request, user: CurrentUser, message: str = "", status: int = 200) -> Response:
+    c = ctx(request)
+    return c.render(
+        request,
+        "staff_totp.html",
+        LANG,
+        status=status,
+        token=c.tokens.issue(_purpose("totp", user)),
+        message=message,
+    )
+
+
+@router.get("/login/totp")
+async def totp_form(request: Request) -> Response:
+    user = await _half_user(request)
+    if user is None:
+        return _redirect("/login")
+    if not user.enrolled:
+        return _redirect("/enrol")
+    return _totp_page(request, user)
+
+
+async def _signed_in(request: Request, response: Response) -> Response:
+    """Swap the half session for a full one under a new id."""
+    service = accounts(request)
+    token = _session_token(request) or ""
+    new = await run_in_threadpool(service.promote, token)
+    if new is None:
+        return _redirect("/login")
+    _set_cookie(request, response, new)
+    return response
+
+
+@router.post("/login/totp")
+async def totp_post(request: Request) -> Response:
+    c = ctx(request)
+    user = await _half_user(request)
+    if user is None or not user.enrolled:
+        return _redirect("/login")
+    form = await _read_form(request)
+    if form is None:
+        return _bad_form(request, c)
+    if not _token_ok(request, c, form, _purpose("totp", user)):
+        return c.render(request, "error.html", LANG, status=400, kind="token")
+    service = accounts(request)
+    error = await run_in_threadpool(service.check_second_factor, user.id, _field(form, "code", 64))
+    if error is LoginError.BAD:
+        return _totp_page(request, user, "That code was not accepted.", 400)
+    if error is not None:  # locked or disabled meanwhile: start again
+        await run_in_threadpool(service.end_session, _session_token(request) or "")
+        response = _login_page(request, FAILED, 400)
+        _clear_cookie(request, response)
+        return response
+    log.info("staff user %d signed in", user.id)
+    return await _signed_in(request, _redirect("/me"))
+
+
+# -- enrolment --------------------------------------------------------------------------------------
+
+
+def _enrol_page(
+    request: Request, user: CurrentUser, secret: str, message: str = "", status: int = 200
+) -> Response:
+    c = ctx(request)
+    uri = totp_uri(secret, user.name, c.config.hotline_name)
+    spaced = " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+    return c.render(
+        request,
+        "staff_enrol.html",
+        LANG,
+        status=status,
+        token=c.tokens.issue(_purpose("enrol", user)),
+        secret=spaced,
+        uri=uri,
+        message=message,
+    )
+
+
+@router.get("/enrol")
+async def enrol_form(request: Request) -> Response:
+    user = await _half_user(request)
+    if user is None or user.enrolled:
+        return _redirect("/login")
+    secret = await run_in_threadpool(accounts(request).begin_enrolment, user.id)
+    if secret is None:
+        return _redirect("/login")
+    return _enrol_page(request, user, secret)
+
+
+@router.post("/enrol")
+async def enrol_post(request: Request) -> Response:
+    c = ctx(request)
+    user = await _half_user(request)
+    if user is None or user.enrolled:
+        return _redirect("/login")
+    form = await _read_form(request)
+    if form is None:
+        return _bad_form(request, c)
+    if not _token_ok(request, c, form, _purpose("enrol", user)):
+        return c.render(request, "error.html", LANG, status=400, kind="token")
+    service = accounts(request)
+    codes = await run_in_threadpool(service.finish_enrolment, user.id, _field(form, "code", 64))
+    if codes is None:
+        secret = await run_in_threadpool(service.begin_enrolment, user.id)
+        if secret is None:
+            return _redirect("/login")
+        return _enrol_page(request, user, secret, "That code was not accepted. Check the app's clock.", 400)
+    log.info("staff user %d enrolled a second factor", user.id)
+    page = c.render(request, "staff_recovery.html", LANG, codes=codes)
+    return await _signed_in(request, page)
+
+
+# -- signed in --------------------------------------------------------------------------------------
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    c = ctx(request)
+    user = await run_in_threadpool(current_user, request)
+    response = _redirect("/login")
+    if user is None:
+        _clear_cookie(request, response)
+        return response
+    form = await _read_form(request)
+    if form is None or not _token_ok(request, c, form, _purpose("logout", user)):
+        return c.render(request, "error.html", LANG, status=400, kind="token")
+    await run_in_threadpool(accounts(request).end_session, _session_token(request) or "")
+    _clear_cookie(request, response)
+    return response
+
+
+@router.post("/logout-everywhere")
+async def logout_everywhere(request: Request) -> Response:
+    c = ctx(request)
+    user = await run_in_threadpool(current_user, request)
+    if user is None or not user.signed_in:
+        return _redirect("/login")
+    form = await _read_form(request)
+    if form is None or not _token_ok(request, c, form, _purpose("logout-everywhere", user)):
+        return c.render(request, "error.html", LANG, status=400, kind="token")
+    ended = await run_in_threadpool(accounts(request).end_all_sessions, user.id)
+    log.info("staff user %d logged out everywhere (%d sessions)", user.id, ended)
+    response = _redirect("/login")
+    _clear_cookie(request, response)
+    return response
+
+
+@router.get("/me")
+async def me(request: Request, user: Annotated[CurrentUser, Depends(require("prefs.own"))]) -> Response:
+    c = ctx(request)
+    left = await run_in_threadpool(accounts(request).recovery_codes_left, user.id)
+    return c.render(
+        request,
+        "staff_me.html",
+        LANG,
+        user=user,
+        permissions=sorted(PERMISSIONS.get(user.role, frozenset())),
+        recovery_left=left,
+        logout_token=c.tokens.issue(_purpose("logout", user)),
+        everywhere_token=c.tokens.issue(_purpose("logout-everywhere", user)),
+    )
+
+
+# -- wiring -----------------------------------------------------------------------------------------
+
+
+async def _login_required(request: Request, exc: Exception) -> Response:
+    return _redirect("/login")
+
+
+async def _forbidden(request: Request, exc: Exception) -> Response:
+    return ctx(request).render(request, "staff_forbidden.html", LANG, status=403)
+
+
+def install(app: FastAPI) -> None:
+    """Add the staff pages and the answers of :func:`require` to the app."""
+    app.include_router(router)
+    app.add_exception_handler(LoginRequired, _login_required)
+    app.add_exception_handler(Forbidden, _forbidden)

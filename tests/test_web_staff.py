@@ -1,0 +1,282 @@
+"""Staff sign-in through the web app, in-process, on SQLite and PostgreSQL: password then TOTP,
+enrolment, recovery codes, replay, lock-out, disabled users, logout (everywhere), CSRF, and the
+``require`` dependency on a test route."""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterator
+from contextlib import ExitStack
+from typing import Annotated, Any
+
+import anyio.from_thread
+import httpx
+import pyotp
+import pytest
+from fastapi import Depends, FastAPI
+
+from meldpunt.accounts import Accounts, AccountsPolicy, CurrentUser
+from meldpunt.bootstrap import Services
+from meldpunt.settings import Settings
+from meldpunt.web import WebConfig, create_app
+from meldpunt.web.staff import COOKIE, require
+from tests.test_accounts import FAST, PASSWORD, Clock
+
+
+class Browser:
+    """httpx's async client on the app (it keeps cookies), driven from sync tests via a portal."""
+
+    def __init__(self, portal: Any, app: FastAPI) -> None:
+        self._portal = portal
+        self._client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://meldpunt.test"
+        )
+        self.cookies = self._client.cookies
+
+    def request(self, method: str, url: str, **kw: Any) -> httpx.Response:
+        response: httpx.Response = self._portal.call(
+            functools.partial(self._client.request, method, url, **kw)
+        )
+        return response
+
+    def get(self, url: str, **kw: Any) -> httpx.Response:
+        return self.request("GET", url, **kw)
+
+    def post(self, url: str, **kw: Any) -> httpx.Response:
+        return self.request("POST", url, **kw)
+
+    def close(self) -> None:
+        self._portal.call(self._client.aclose)
+
+
+class Staff:
+    """The app with an injected clock, a route that needs ``queue.view`` and one for the API."""
+
+    def __init__(self, services: Services, stack: ExitStack) -> None:
+        self.stack = stack
+        self.portal = stack.enter_context(anyio.from_thread.start_blocking_portal())
+        self.clock = Clock()
+        self.app: FastAPI = create_app(services, WebConfig.from_env({}, secret="test secret"))
+        self.accounts = Accounts(services.engine, AccountsPolicy(), clock=self.clock, hasher=FAST)
+        self.app.state.accounts = self.accounts
+
+        @self.app.get("/test/queue")
+        def queue(user: Annotated[CurrentUser, Depends(require("queue.view"))]) -> dict[str, str]:
+            return {"name": user.name, "role": user.role}
+
+        @self.app.get("/api/test/queue")
+        def api_queue(user: Annotated[CurrentUser, Depends(require("queue.view"))]) -> dict[str, str]:
+            return {"name": user.name}
+
+    def client(self) -> Browser:
+        client = Browser(self.portal, self.app)
+        self.stack.callback(client.close)
+        return client
+
+    def code(self, secret: str) -> str:
+        return pyotp.TOTP(secret).at(self.clock.now)
+
+
+@pytest.fixture
+def staff(db_url: str) -> Iterator[Staff]:
+    services = Services(Settings.from_env({}, db=db_url))
+    with ExitStack() as stack:
+        yield Staff(services, stack)
+    services.close()
+
+
+def token(html: str) -> str:
+    found = re.search(r'name="token" value="([^"]+)"', html)
+    assert found, html
+    return found.group(1)
+
+
+def password_step(client: Browser, name: str = "ana", password: str = PASSWORD) -> str:
+    """Post the password form; returns where it sends us."""
+    page = client.get("/login")
+    r = client.post("/login", data={"token": token(page.text), "name": name, "password": password})
+    return str(r.headers.get("location", f"status {r.status_code}"))
+
+
+def second_step(client: Browser, code: str) -> int:
+    page = client.get("/login/totp")
+    assert page.status_code == 200
+    r = client.post("/login/totp", data={"token": token(page.text), "code": code})
+    return r.status_code
+
+
+def enrol(staff: Staff, client: Browser, name: str = "ana") -> tuple[str, list[str]]:
+    """First sign-in of a new user: password, then set up the app; (secret, recovery codes)."""
+    assert password_step(client, name) == "/enrol"
+    page = client.get("/enrol")
+    assert page.status_code == 200
+    secret_match = re.search(r'<code id="secret">([A-Z2-7 ]+)</code>', page.text)
+    assert secret_match
+    secret = secret_match.group(1).replace(" ", "")
+    assert f"otpauth://totp/{staff.app.state.ctx.config.hotline_name}:{name}?secret={secret}" in page.text
+    wrong = client.post("/enrol", data={"token": token(page.text), "code": "000000"})
+    assert wrong.status_code == 400 and "not accepted" in wrong.text
+    r = client.post("/enrol", data={"token": token(wrong.text), "code": staff.code(secret)})
+    assert r.status_code == 200
+    codes = re.findall(r"<li><code>([a-z0-9-]+)</code></li>", r.text)
+    assert len(codes) == 10
+    staff.clock.tick()
+    return secret, codes
+
+
+def sign_in(staff: Staff, client: Browser, secret: str, name: str = "ana") -> None:
+    assert password_step(client, name) == "/login/totp"
+    assert second_step(client, staff.code(secret)) == 303
+    staff.clock.tick()
+
+
+def test_the_whole_journey(staff: Staff) -> None:
+    staff.accounts.create_user("ana", "analyst", PASSWORD)
+    client = staff.client()
+    r = client.get("/test/queue")
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+    assert client.get("/api/test/queue").status_code == 401
+    assert client.get("/me").headers["location"] == "/login"
+
+    assert password_step(client, password="not the password") == "status 400"
+    page = client.get("/login")
+    r = client.post("/login", data={"token": token(page.text), "name": "ana", "password": PASSWORD})
+    assert r.headers["location"] == "/enrol"
+    cookie = r.headers["set-cookie"]
+    assert cookie.startswith(f"{COOKIE}=") and "HttpOnly" in cookie and "SameSite=strict" in cookie
+    assert "Path=/" in cookie and "Secure" not in cookie  # plain http in the tests
+    half_id = client.cookies[COOKIE]
+    # half signed in: nothing but the second step
+    assert client.get("/test/queue").headers["location"] == "/login"
+    assert client.get("/api/test/queue").status_code == 401
+    assert client.get("/me").headers["location"] == "/login"
+
+    secret, codes = enrol(staff, client)
+    assert client.cookies[COOKIE] != half_id  # a new id once signed in
+    assert client.get("/test/queue").json() == {"name": "ana", "role": "analyst"}
+    me = client.get("/me")
+    assert me.status_code == 200 and "item.reveal" in me.text and "Recovery codes left: 10" in me.text
+
+    # log out: the cookie's session is gone
+    old_id = client.cookies[COOKIE]
+    r = client.post("/logout", data={"token": token(me.text)})
+    assert r.headers["location"] == "/login"
+    assert staff.accounts.session(old_id) is None
+    stale = staff.client()
+    stale.cookies.set(COOKIE, old_id)
+    assert stale.get("/test/queue").headers["location"] == "/login"
+
+    # again: password, wrong TOTP, right TOTP
+    assert password_step(client) == "/login/totp"
+    assert second_step(client, "123456" if staff.code(secret) != "123456" else "654321") == 400
+    code = staff.code(secret)
+    assert second_step(client, code) == 303
+    assert client.get("/test/queue").status_code == 200
+
+    # the same code again, same step, another sign-in: refused
+    other = staff.client()
+    assert password_step(other) == "/login/totp"
+    assert second_step(other, code) == 400
+    staff.clock.tick()
+    assert second_step(other, staff.code(secret)) == 303
+    assert other.get("/test/queue").status_code == 200
+
+    # a recovery code works once
+    third = staff.client()
+    assert password_step(third) == "/login/totp"
+    assert second_step(third, codes[0]) == 303
+    assert "Recovery codes left: 9" in third.get("/me").text
+    fourth = staff.client()
+    assert password_step(fourth) == "/login/totp"
+    assert second_step(fourth, codes[0]) == 400
+
+
+def test_lock_out_after_five_failures_and_unlock_later(staff: Staff) -> None:
+    staff.accounts.create_user("ana", "analyst", PASSWORD)
+    setup = staff.client()
+    secret, _ = enrol(staff, setup)
+    client = staff.client()
+    for _ in range(3):
+        assert password_step(client, password="not the password") == "status 400"
+    assert password_step(client) == "/login/totp"
+    assert second_step(client, "xxxx-xxxx-xxxx") == 400
+    page = client.get("/login/totp")
+    r = client.post("/login/totp", data={"token": token(page.text), "code": "yyyy-yyyy-yyyy"})
+    assert r.status_code == 400 and "not accepted" in r.text  # the fifth failure: locked now
+    r = client.post("/login/totp", data={"token": token(r.text), "code": staff.code(secret)})
+    assert r.status_code == 400 and "Sign-in failed" in r.text  # even the right code: back to the start
+    assert COOKIE not in client.cookies
+    assert password_step(client) == "status 400"  # the right password, but locked
+    staff.clock.tick(15 * 60 + 1)
+    sign_in(staff, client, secret)
+    assert client.get("/test/queue").status_code == 200
+
+
+def test_disabled_users_cannot_sign_in_and_their_sessions_die(staff: Staff) -> None:
+    staff.accounts.create_user("ana", "analyst", PASSWORD)
+    client = staff.client()
+    enrol(staff, client)
+    assert client.get("/test/queue").status_code == 200
+    assert staff.accounts.disable("ana")
+    assert client.get("/test/queue").headers["location"] == "/login"
+    assert password_step(staff.client()) == "status 400"
+
+
+def test_logout_everywhere_ends_the_other_sessions(staff: Staff) -> None:
+    staff.accounts.create_user("ana", "analyst", PASSWORD)
+    staff.accounts.create_user("bob", "analyst", PASSWORD)
+    laptop = staff.client()
+    secret, _ = enrol(staff, laptop)
+    phone = staff.client()
+    sign_in(staff, phone, secret)
+    bob = staff.client()
+    enrol(staff, bob, "bob")
+    assert laptop.get("/test/queue").status_code == phone.get("/test/queue").status_code == 200
+    me = phone.get("/me").text
+    everywhere = re.findall(r'name="token" value="([^"]+)"', me)[1]
+    r = phone.post("/logout-everywhere", data={"token": everywhere})
+    assert r.headers["location"] == "/login"
+    assert laptop.get("/test/queue").headers["location"] == "/login"
+    assert phone.get("/test/queue").headers["location"] == "/login"
+    assert bob.get("/test/queue").status_code == 200  # only ana's sessions
+
+
+def test_forged_or_foreign_form_tokens_are_refused(staff: Staff) -> None:
+    staff.accounts.create_user("ana", "analyst", PASSWORD)
+    client = staff.client()
+    r = client.post("/login", data={"token": "1700000000.abc.forged", "name": "ana", "password": PASSWORD})
+    assert r.status_code == 400 and COOKIE not in client.cookies
+    page = client.get("/login")
+    r = client.post(
+        "/login",
+        data={"token": token(page.text), "name": "ana", "password": PASSWORD},
+        headers={"Sec-Fetch-Site": "cross-site"},
+    )
+    assert r.status_code == 400 and COOKIE not in client.cookies
+    secret, _ = enrol(staff, client)
+    other = staff.client()
+    sign_in(staff, other, secret)
+    # a token of the other session's form does not work with this session
+    foreign = re.findall(r'name="token" value="([^"]+)"', other.get("/me").text)[1]
+    assert client.post("/logout-everywhere", data={"token": foreign}).status_code == 400
+    assert client.post("/logout-everywhere", data={}).status_code == 400
+    assert client.post("/logout", data={"token": foreign}).status_code == 400
+    assert client.get("/test/queue").status_code == other.get("/test/queue").status_code == 200
+
+
+def test_roles_without_the_permission_get_403(staff: Staff) -> None:
+    staff.accounts.create_user("pol", "police", PASSWORD)
+    staff.accounts.create_user("adm", "admin", PASSWORD)
+    for name in ("pol", "adm"):
+        client = staff.client()
+        enrol(staff, client, name)
+        r = client.get("/test/queue")
+        assert r.status_code == 403 and "Not allowed" in r.text
+        assert client.get("/api/test/queue").status_code == 403
+        assert client.get("/me").status_code == 200
+
+
+def test_require_refuses_unknown_permissions() -> None:
+    with pytest.raises(ValueError, match="unknown permission"):
+        require("queue.veiw")
