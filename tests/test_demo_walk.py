@@ -30,3 +30,16 @@ def test_demo_reports_reach_every_state(tmp_path: Path) -> None:
     assert all(report_status(demo.services, code) is not None for code in demo.receipts)
     # the urgent report comes first
     assert list_items(demo.services)[0].urgent
+
+
+def test_demo_has_one_enrolled_account_per_role(tmp_path: Path) -> None:
+    from meldpunt.accounts.service import Accounts
+
+    demo = prepare(Settings.from_env({}), tmp_path / "demo.db")
+    demo.web.stop()
+    assert sorted(login.role for login in demo.logins) == ["admin", "analyst", "police", "senior"]
+    accounts = Accounts(demo.services.engine)
+    login = demo.logins[0]
+    result = accounts.check_password(login.name, login.password)
+    assert result.error is None and result.user_id is not None
+    assert accounts.check_second_factor(result.user_id, login.next_code) is None

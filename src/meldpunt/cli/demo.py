@@ -84,8 +84,15 @@ def _server_demo(ctx: typer.Context, path: Path, host: str, port: int) -> None:
   demo web           {demo.web.base}/gallery/mixed.html and more: report them yourself
   receipts           {", ".join(demo.receipts[:3])} … → {base}/status/<receipt>
 
-{len(demo.receipts)} reports are walking now: known, needs review, unavailable, a slow host, a redirect.
-Ctrl-C stops.""")
+{len(demo.receipts)} reports are walking now: known, needs review, unavailable, a slow host, a redirect.""")
+    stderr.print(f"staff sign-in at {base}/login (password [bold]{demo.logins[0].password}[/] for all):")
+    for login in demo.logins:
+        stderr.print(
+            f"  {login.name:<14} {login.role:<8} TOTP secret {login.totp_secret}  next code {login.next_code}"
+        )
+    stderr.print(
+        f"  later codes: {sys.executable} -c \"import pyotp; print(pyotp.TOTP('SECRET').now())\"\nCtrl-C stops."
+    )
     try:
         run(demo.services, host=host, port=port)
     finally:

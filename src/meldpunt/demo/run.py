@@ -4,6 +4,7 @@ loopback, a few reports already walking, and an API token — everything ``meldp
 from __future__ import annotations
 
 import shutil
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -43,12 +44,48 @@ def reset_database(db: Path) -> None:
         shutil.rmtree(p) if p.is_dir() else p.unlink()
 
 
+DEMO_PASSWORD = "demo-password-not-for-production"
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    name: str
+    role: str
+    password: str
+    totp_secret: str
+    #: a code for the next 30-second step (the current one was used to enrol the account)
+    next_code: str
+
+
 @dataclass
 class Demo:
     services: Services
     web: DemoWeb
     token: str
     receipts: list[str]
+    logins: list[DemoLogin]
+
+
+def demo_accounts(services: Services) -> list[DemoLogin]:
+    """One enrolled account per role, so a newcomer can sign in at once."""
+    import pyotp
+
+    from meldpunt.accounts.roles import ROLES
+    from meldpunt.accounts.service import Accounts
+
+    accounts = Accounts(services.engine)
+    logins = []
+    for role in ROLES:
+        name = f"demo-{role}"
+        accounts.create_user(name, role, DEMO_PASSWORD)
+        info = accounts.user(name)
+        assert info is not None
+        secret = accounts.begin_enrolment(info.id)
+        assert secret is not None
+        totp = pyotp.TOTP(secret)
+        accounts.finish_enrolment(info.id, totp.now())
+        logins.append(DemoLogin(name, role, DEMO_PASSWORD, secret, totp.at(time.time() + 30)))
+    return logins
 
 
 def prepare(settings: Settings, db: Path, *, web_port: int = 0) -> Demo:
@@ -67,4 +104,4 @@ def prepare(settings: Settings, db: Path, *, web_port: int = 0) -> Demo:
         for urls, urgent in demo_reports(web)
     ]
     token = create_api_token(services, "demo")
-    return Demo(services, web, token, receipts)
+    return Demo(services, web, token, receipts, demo_accounts(services))
