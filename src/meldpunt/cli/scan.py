@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import io
 import json
-import os
 import shutil
 import sys
 from collections import Counter
@@ -93,12 +93,13 @@ def hash_command(
 
 
 def _render(table: Table) -> str:
+    """A table as plain text for stdout (its width: the terminal's, or 160 columns in a pipe)."""
     from rich.console import Console
 
     width = shutil.get_terminal_size((160, 40)).columns if sys.stdout.isatty() else 160
-    console = Console(width=width, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
-    console.print(table)
-    return console.export_text().rstrip()
+    out = io.StringIO()
+    Console(width=width, file=out).print(table)
+    return out.getvalue().rstrip()
 
 
 def scan_command(

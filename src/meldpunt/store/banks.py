@@ -1,7 +1,8 @@
 """The bank repository: hash lists in the database — create, import in bulk, look up, export, delete.
 
-Imports run in one transaction (nothing half-imported) and insert in batches through the driver's
-executemany with an upsert, so a 10-million-line list is minutes of work. Entries already in the bank
+Imports run in one transaction (nothing half-imported) and insert in batches — executemany of an
+upsert on SQLite, COPY into a staging table and one upsert on PostgreSQL — so a 10-million-line list
+is minutes of work. Entries already in the bank
 (same signal type and value) are relabelled by a later import rather than duplicated.
 """
 
