@@ -267,8 +267,9 @@ def test_openapi_documents_the_api(client: WebClient) -> None:
     assert any(p["name"] == "idempotency-key" for p in reports["parameters"])
     docs = client.get("/api/docs")
     assert docs.status_code == 200 and "/openapi.json" in docs.text
-    assert "sha256-" in docs.headers["content-security-policy"]
-    assert "frame-ancestors 'none'" in docs.headers["content-security-policy"]
+    assert "POST /api/v1/reports" in docs.text and "POST /api/v1/match" in docs.text
+    csp = docs.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in csp and "http" not in csp and "<script" not in docs.text
 
 
 def test_match_opens_a_report_only_when_asked(
