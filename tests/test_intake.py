@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -185,3 +186,16 @@ def test_outcomes_and_public_words() -> None:
     assert item_outcome([]) is ItemState.UNAVAILABLE
     assert public_status([ItemState.RECEIVED]) == "received"
     assert public_status([ItemState.FETCHED, ItemState.RECEIVED]) == "assessing"
+
+
+def test_a_long_step_keeps_its_lease(services: Services) -> None:
+    with services.engine.begin() as conn:
+        enqueue(conn, "media", "medium:1")
+    worker = JobQueue(services.engine, worker="slow", lease_s=0.6)
+    job = worker.claim()
+    assert job is not None
+    with worker.keep_alive(job, every_s=0.1):
+        time.sleep(1.5)  # well past the lease: renewed meanwhile
+        assert JobQueue(services.engine, worker="other").claim() is None
+    with services.engine.begin() as conn:
+        worker.finish(conn, job)

@@ -13,8 +13,12 @@ backoff and end in ``dead`` with a readable reason after ``max_attempts``.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -27,6 +31,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from meldpunt.store.reports import Job
 
 BACKOFF_MAX_S = 300.0
+log = logging.getLogger(__name__)
 
 
 class LeaseLost(RuntimeError):
@@ -155,6 +160,35 @@ class JobQueue:
         """Whether this worker still holds ``job``; being an UPDATE, it also locks the job's row
         until the caller's transaction ends."""
         return conn.execute(update(Job).where(*_held(job)).values(updated_at=_now())).rowcount == 1
+
+    def extend(self, job: ClaimedJob) -> bool:
+        """Push out the lease of a job this worker still holds; False when it holds it no more."""
+        with self.engine.begin() as conn:
+            moved = conn.execute(update(Job).where(*_held(job)).values(locked_until=_now() + self.lease))
+            return moved.rowcount == 1
+
+    @contextmanager
+    def keep_alive(self, job: ClaimedJob, every_s: float | None = None) -> Iterator[None]:
+        """While the block runs, renew the job's lease every third of its length, so a long step
+        (a long video) is not taken for a dead worker's and run twice."""
+        stop = threading.Event()
+        interval = every_s if every_s is not None else self.lease.total_seconds() / 3
+
+        def beat() -> None:
+            while not stop.wait(interval):
+                try:
+                    if not self.extend(job):
+                        return
+                except Exception:  # the database is away: the lease may run out; finish will tell
+                    log.warning("could not renew the lease of job %s", job.id, exc_info=True)
+
+        thread = threading.Thread(target=beat, name=f"lease-{job.id}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
     def fail(self, job: ClaimedJob, error: str, *, retry: bool = True) -> str:
         """Record a failed attempt: back to the queue after a backoff, or dead with its reason.

@@ -280,12 +280,10 @@ class Walker:
                     f"gave up after {job.max_attempts} attempts (the worker stopped during each)",
                     retry=False,
                 )
-            if job.kind == FETCH:
-                outcome = self.step_fetch(job)
-            elif job.kind == MEDIA:
-                outcome = self.step_media(job)
-            else:
+            if job.kind not in (FETCH, MEDIA):
                 raise StepError(f"no handler for job kind {job.kind!r}", retry=False)
+            with self.queue.keep_alive(job):
+                outcome = self.step_fetch(job) if job.kind == FETCH else self.step_media(job)
             return StepResult(job, outcome)
         except LeaseLost as exc:
             log.warning("%s; its effects were rolled back", exc)
