@@ -28,8 +28,9 @@ class FormTokens:
 
     The signature covers the purpose (which form), the time it was issued and a random nonce; a
     token is good for ``max_age`` seconds. No session, no cookie: the token is a hidden field, so the
-    form works with JavaScript and cookies off (Tor Browser). The nonce doubles as the form's
-    idempotency key: sending the same form twice gives the same receipt.
+    form works with JavaScript and cookies off (Tor Browser). A form sent twice makes two reports
+    whose URLs join the same open items (intake's dedupe window); the public form does not use an
+    idempotency key, which would mean keeping its receipt code in clear.
     """
 
     def __init__(self, key: bytes, max_age: int, clock: Callable[[], float] = time.time) -> None:
