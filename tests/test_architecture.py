@@ -23,6 +23,7 @@ ALLOWED = {
     "fetch": {"domain", "settings"},
     "audit": {"domain", "settings", "store"},
     "accounts": {"domain", "settings", "store"},
+    "review": {"domain", "settings", "signals"},
     "web": {"domain", "settings", "signals", "pipeline", "store", "bootstrap", "index", "banks", "accounts"},
     "pipeline": {"domain", "settings", "signals", "index", "banks", "store", "fetch"},
 }
