@@ -24,6 +24,7 @@ ALLOWED = {
     "audit": {"domain", "settings", "store"},
     "accounts": {"domain", "settings", "store"},
     "review": {"domain", "settings", "signals"},
+    "triage": {"domain", "settings", "store", "audit", "pipeline", "accounts", "index"},
     "web": {"domain", "settings", "signals", "pipeline", "store", "bootstrap", "index", "banks", "accounts"},
     "pipeline": {"domain", "settings", "signals", "index", "banks", "store", "fetch"},
 }
