@@ -25,7 +25,20 @@ ALLOWED = {
     "accounts": {"domain", "settings", "store"},
     "review": {"domain", "settings", "signals"},
     "triage": {"domain", "settings", "store", "audit", "pipeline", "accounts", "index"},
-    "web": {"domain", "settings", "signals", "pipeline", "store", "bootstrap", "index", "banks", "accounts"},
+    "web": {
+        "domain",
+        "settings",
+        "signals",
+        "pipeline",
+        "store",
+        "bootstrap",
+        "index",
+        "banks",
+        "accounts",
+        "triage",
+        "review",
+        "audit",
+    },
     "pipeline": {"domain", "settings", "signals", "index", "banks", "store", "fetch"},
 }
 

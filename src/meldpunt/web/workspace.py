@@ -1,0 +1,517 @@
+"""The analyst workspace: the triage queue, an item's page (claim, context as text, blurred greyscale
+thumbnails, reveal on purpose, the classification form), and seniors' disagreements.
+
+Wellness by default: the browser only ever gets renderings made on the server
+(:func:`meldpunt.review.render.render_for_review`), never a medium's original bytes; thumbnails are
+blurred and greyscale. A reveal is a POST (with the page's form token) that is written to the audit
+log and answered with a short-lived, single-use grant: the sharp rendering is served only with it.
+Every answer carries ``Cache-Control: no-store`` (the app's :class:`SecurityHeaders` sets it on all
+but /static/). The second analyst's page is built from :meth:`Triage.item_for_review`, which never
+holds an opinion: the second opinion is given blind.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy import or_, select
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
+from starlette.responses import RedirectResponse, Response
+
+from meldpunt.accounts import CurrentUser, allowed
+from meldpunt.audit import AuditEvent, record
+from meldpunt.review.render import RenderError, render_for_review
+from meldpunt.store.reports import Item, Medium, Report
+from meldpunt.triage import (
+    ClaimConflict,
+    ClassificationError,
+    NotAllowed,
+    ReviewView,
+    Triage,
+    TriageConfig,
+    TriageError,
+)
+from meldpunt.web.context import WebContext, ctx
+from meldpunt.web.staff import require
+
+log = logging.getLogger(__name__)
+router = APIRouter(include_in_schema=False)
+
+LANG = "en"
+#: how long a reveal grant lasts (seconds), and it is good for one rendering only
+REVEAL_SECONDS = 60
+#: what ``?msg=`` may say on the queue (never text taken from the request)
+MESSAGES = {
+    "classified": "Classification saved.",
+    "group": "Classification saved for the item and its group.",
+    "resolved": "Disagreement resolved.",
+    "released": "Item released.",
+}
+#: accesskeys of the first queue rows
+ROW_KEYS = "123456789"
+
+QueueView = Annotated[CurrentUser, Depends(require("queue.view"))]
+ItemView = Annotated[CurrentUser, Depends(require("item.view"))]
+Reveal = Annotated[CurrentUser, Depends(require("item.reveal"))]
+Classify = Annotated[CurrentUser, Depends(require("item.classify"))]
+Resolve = Annotated[CurrentUser, Depends(require("disagreement.resolve"))]
+
+
+# -- plumbing ---------------------------------------------------------------------------------------
+
+
+def triage(request: Request) -> Triage:
+    """The app's triage service (made on first use; tests may put their own on app.state)."""
+    found = getattr(request.app.state, "triage", None)
+    if isinstance(found, Triage):
+        return found
+    services = ctx(request).services
+    made = Triage(services.engine, settings=services.settings, config=TriageConfig.from_env())
+    request.app.state.triage = made
+    return made
+
+
+class RevealGrants:
+    """Which reveal grants were used already (a grant renders once). Grants themselves are signed
+    form tokens (any web process can check them); this memory only refuses a second use here."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._used: dict[str, float] = {}
+
+    def use(self, nonce: str, now: float) -> bool:
+        with self._lock:
+            for k in [k for k, t in self._used.items() if now - t > 2 * REVEAL_SECONDS]:
+                del self._used[k]
+            if nonce in self._used:
+                return False
+            self._used[nonce] = now
+            return True
+
+
+def _grants(request: Request) -> RevealGrants:
+    found = getattr(request.app.state, "reveal_grants", None)
+    if isinstance(found, RevealGrants):
+        return found
+    made = RevealGrants()
+    request.app.state.reveal_grants = made
+    return made
+
+
+def _item_purpose(item_id: int, user: CurrentUser) -> str:
+    return f"ws-item:{item_id}:{user.session_hash}"
+
+
+def _grant_purpose(item_id: int, medium_id: int, user: CurrentUser) -> str:
+    return f"ws-reveal:{item_id}:{medium_id}:{user.session_hash}"
+
+
+def _grant_nonce(c: WebContext, item_id: int, medium_id: int, user: CurrentUser, grant: str) -> str | None:
+    """The grant's nonce when it is genuine, this session's, for this medium and young enough."""
+    nonce = c.tokens.check(_grant_purpose(item_id, medium_id, user), grant)
+    if nonce is None:
+        return None
+    issued = int(grant.split(".", 1)[0])  # signed: check() verified it
+    return nonce if 0 <= time.time() - issued <= REVEAL_SECONDS else None
+
+
+async def _read_form(request: Request) -> FormData | None:
+    try:
+        return await request.form(max_files=0, max_fields=60)
+    except (HTTPException, MultiPartException):
+        return None
+
+
+def _field(form: FormData, name: str, limit: int = 1024) -> str:
+    value = form.get(name)
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def _token_ok(request: Request, form: FormData | None, purpose: str) -> bool:
+    if form is None or request.headers.get("sec-fetch-site") == "cross-site":
+        return False
+    return ctx(request).tokens.check(purpose, _field(form, "token")) is not None
+
+
+def _redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def _page(request: Request, template: str, user: CurrentUser, status: int = 200, **values: Any) -> Response:
+    return ctx(request).render(
+        request,
+        template,
+        LANG,
+        status=status,
+        user=user,
+        can_resolve=allowed(user.role, "disagreement.resolve"),
+        when=_when,
+        **values,
+    )
+
+
+def _bad_token(request: Request, user: CurrentUser) -> Response:
+    return _page(
+        request,
+        "ws_message.html",
+        user,
+        400,
+        heading="This form has expired",
+        message="Nothing was saved. Open the item again and repeat what you did.",
+    )
+
+
+def _conflict(request: Request, user: CurrentUser, e: ClaimConflict) -> Response:
+    return _page(
+        request, "ws_claimed.html", user, 409, item_id=e.item_id, holder=e.holder, until=e.expires_at
+    )
+
+
+def _when(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+# -- the queue ----------------------------------------------------------------------------------------
+
+
+@router.get("/queue")
+def queue_page(request: Request, user: QueueView, source: str = "", msg: str = "") -> Response:
+    t = triage(request)
+    chosen = source.strip()[:200] or None
+    entries = t.entries(user.name, source=chosen)
+    sources = sorted({e.source for e in t.entries(user.name, limit=500)} | {"public", "api:*"})
+    counts = t.resolved_without_viewing() if allowed(user.role, "stats.view") else None
+    return _page(
+        request,
+        "ws_queue.html",
+        user,
+        entries=entries,
+        keys=ROW_KEYS,
+        sources=sources,
+        source=chosen or "",
+        counts=counts,
+        message=MESSAGES.get(msg, ""),
+    )
+
+
+# -- an item ------------------------------------------------------------------------------------------
+
+
+def _context(t: Triage, item_id: int) -> dict[str, Any]:
+    """What the review view does not carry: the server's address, the report, the item's
+    neighbours (other items of the same report or host). Facts only; no opinion."""
+    with t.engine.connect() as conn:
+        row = conn.execute(
+            select(Item.server_ip, Item.host, Item.report_id).where(Item.id == item_id)
+        ).first()
+        if row is None:
+            return {"server_ip": "", "others": []}
+        others = conn.execute(
+            select(Item.id, Item.url, Item.host, Item.state, Item.report_id)
+            .where(Item.id != item_id)
+            .where(
+                or_(Item.report_id == row.report_id, Item.host == row.host)
+                if row.host
+                else Item.report_id == row.report_id
+            )
+            .order_by(Item.id.desc())
+            .limit(20)
+        ).all()
+        seen_on = conn.execute(select(Report.seen_on).where(Report.id == row.report_id)).scalar()
+    return {
+        "server_ip": row.server_ip,
+        "seen_on": seen_on or "",
+        "others": [
+            {
+                "id": int(o.id),
+                "url": o.url,
+                "state": o.state,
+                "why": "same report" if o.report_id == row.report_id else "same host",
+            }
+            for o in others
+        ],
+    }
+
+
+def _item_page(
+    request: Request,
+    user: CurrentUser,
+    item_id: int,
+    *,
+    note: str = "",
+    errors: list[str] | None = None,
+    chosen: dict[str, Any] | None = None,
+    status: int = 200,
+) -> Response:
+    t = triage(request)
+    try:
+        view: ReviewView = t.item_for_review(item_id, user.name)
+    except TriageError:
+        raise HTTPException(404) from None
+    group = t.group_of(item_id) if view.can_classify else [item_id]
+    return _page(
+        request,
+        "ws_item.html",
+        user,
+        status,
+        item=view,
+        context=_context(t, item_id),
+        schemes=t.schemes.describe(),
+        group=[g for g in group if g != item_id],
+        token=ctx(request).tokens.issue(_item_purpose(item_id, user)),
+        can_reveal=allowed(user.role, "item.reveal"),
+        note=note,
+        errors=errors or [],
+        chosen=chosen or {},
+    )
+
+
+@router.get("/items/{item_id}")
+def item_page(request: Request, item_id: int, user: ItemView) -> Response:
+    t = triage(request)
+    if allowed(user.role, "disagreement.resolve") and t.stage(item_id) == "disagreement":
+        return _redirect(f"/disagreements/{item_id}")  # seniors decide it there, with both opinions
+    note = ""
+    try:
+        claim = t.claim(item_id, user.name)
+        note = f"Claimed for you until {_when(claim.expires_at)}."
+    except ClaimConflict as e:
+        return _conflict(request, user, e)
+    except NotAllowed:
+        note = "You may look at this item but not classify it."
+    except TriageError:  # no such item (404 below), or not waiting for this user
+        note = "This item is not waiting for you: you may look at it, not classify it."
+    return _item_page(request, user, item_id, note=note)
+
+
+def _medium(t: Triage, item_id: int, medium_id: int) -> tuple[bytes, str]:
+    """The medium's stored bytes and a name for it; 404 when it is not this item's or is gone."""
+    with t.engine.connect() as conn:
+        url = conn.execute(
+            select(Medium.url).where(Medium.id == medium_id, Medium.item_id == item_id)
+        ).scalar()
+        if url is None:
+            raise HTTPException(404)
+        try:
+            data = t.review_store.get(conn, medium_id)
+        except KeyError:
+            raise HTTPException(404) from None
+    return data, str(url).rsplit("/", 1)[-1][:100]
+
+
+def _rendering(t: Triage, item_id: int, medium_id: int, reveal: bool) -> Response:
+    data, name = _medium(t, item_id, medium_id)
+    try:
+        out, content_type = render_for_review(data, name, reveal=reveal, settings=t.settings)
+    except RenderError:
+        return Response("cannot be shown", status_code=415, media_type="text/plain")
+    return Response(out, media_type=content_type)
+
+
+@router.get("/items/{item_id}/media/{medium_id}/thumb")
+def thumbnail(request: Request, item_id: int, medium_id: int, user: ItemView) -> Response:
+    return _rendering(triage(request), item_id, medium_id, reveal=False)
+
+
+@router.post("/items/{item_id}/media/{medium_id}/reveal")
+async def reveal(request: Request, item_id: int, medium_id: int, user: Reveal) -> Response:
+    form = await _read_form(request)
+    if not _token_ok(request, form, _item_purpose(item_id, user)):
+        return _bad_token(request, user)
+    t = triage(request)
+    await run_in_threadpool(_medium, t, item_id, medium_id)  # 404 unless it is there to reveal
+
+    def audit() -> None:
+        with t.engine.begin() as conn:
+            record(
+                conn,
+                AuditEvent(user.name, "item.reveal", f"item:{item_id}", details={"medium": medium_id}),
+            )
+
+    await run_in_threadpool(audit)
+    grant = ctx(request).tokens.issue(_grant_purpose(item_id, medium_id, user))
+    return _redirect(f"/items/{item_id}/media/{medium_id}/revealed?grant={grant}")
+
+
+@router.get("/items/{item_id}/media/{medium_id}/revealed")
+def revealed_page(request: Request, item_id: int, medium_id: int, user: Reveal, grant: str = "") -> Response:
+    if _grant_nonce(ctx(request), item_id, medium_id, user, grant) is None:
+        return _page(
+            request,
+            "ws_message.html",
+            user,
+            403,
+            heading="Reveal first",
+            message="A revealed image is shown only right after you ask for it on the item's page.",
+            back=f"/items/{item_id}",
+        )
+    return _page(request, "ws_revealed.html", user, item_id=item_id, medium_id=medium_id, grant=grant)
+
+
+@router.get("/items/{item_id}/media/{medium_id}/revealed.jpg")
+def revealed_image(request: Request, item_id: int, medium_id: int, user: Reveal, grant: str = "") -> Response:
+    nonce = _grant_nonce(ctx(request), item_id, medium_id, user, grant)
+    if nonce is None or not _grants(request).use(nonce, time.time()):
+        return Response("reveal first", status_code=403, media_type="text/plain")
+    return _rendering(triage(request), item_id, medium_id, reveal=True)
+
+
+@router.post("/items/{item_id}/release")
+async def release(request: Request, item_id: int, user: ItemView) -> Response:
+    """Give the item back to the queue (your claim ends now)."""
+    form = await _read_form(request)
+    if not _token_ok(request, form, _item_purpose(item_id, user)):
+        return _bad_token(request, user)
+    await run_in_threadpool(triage(request).release, item_id, user.name)
+    return _redirect("/queue?msg=released")
+
+
+# -- classifying ------------------------------------------------------------------------------------
+
+
+def _classification(t: Triage, form: FormData) -> dict[str, Any]:
+    described = t.schemes.describe()
+    out: dict[str, Any] = {}
+    for s in described["schemes"]:
+        value = _field(form, f"scheme.{s['name']}", 100)
+        if value:
+            out[s["name"]] = value
+    flags = [f for f in form.getlist("flag") if isinstance(f, str)][:50]
+    if flags:
+        out["flags"] = flags
+    series = _field(form, "series", 300).strip()
+    if series:
+        out["series"] = series
+    return out
+
+
+@router.post("/items/{item_id}/classify")
+async def classify(request: Request, item_id: int, user: Classify) -> Response:
+    form = await _read_form(request)
+    if form is None or not _token_ok(request, form, _item_purpose(item_id, user)):
+        return _bad_token(request, user)
+    t = triage(request)
+    data = _classification(t, form)
+    group = _field(form, "group") == "1"
+    try:
+        t.schemes.validate(data)
+        outcomes = await run_in_threadpool(lambda: t.classify(item_id, user.name, data, group=group))
+    except ClassificationError as e:
+        problems = e.problems
+        return await run_in_threadpool(
+            lambda: _item_page(request, user, item_id, errors=problems, chosen=data, status=400)
+        )
+    except ClaimConflict as e:
+        return _conflict(request, user, e)
+    except NotAllowed:
+        return _page(request, "staff_forbidden.html", user, 403)
+    except TriageError:
+        return _page(
+            request,
+            "ws_message.html",
+            user,
+            409,
+            heading="Not saved",
+            message="This item is not waiting for your classification (any more).",
+            back="/queue",
+        )
+    log.info("item %d classified by %s (%d items)", item_id, user.name, len(outcomes))
+    return _redirect("/queue?msg=" + ("group" if len(outcomes) > 1 else "classified"))
+
+
+# -- disagreements (seniors) ------------------------------------------------------------------------
+
+
+@router.get("/disagreements")
+def disagreements(request: Request, user: Resolve) -> Response:
+    entries = triage(request).entries(user.name, state="disagreement")
+    return _page(request, "ws_disagreements.html", user, entries=entries, keys=ROW_KEYS)
+
+
+def _disagreement_page(
+    request: Request,
+    user: CurrentUser,
+    item_id: int,
+    *,
+    errors: list[str] | None = None,
+    chosen: dict[str, Any] | None = None,
+    status: int = 200,
+) -> Response:
+    t = triage(request)
+    try:
+        view = t.item_for_review(item_id, user.name)
+    except TriageError:
+        raise HTTPException(404) from None
+    return _page(
+        request,
+        "ws_disagreement.html",
+        user,
+        status,
+        item=view,
+        opinions=t.opinions(item_id, user.name),
+        can_reveal=allowed(user.role, "item.reveal"),
+        schemes=t.schemes.describe(),
+        token=ctx(request).tokens.issue(_item_purpose(item_id, user)),
+        errors=errors or [],
+        chosen=chosen or {},
+    )
+
+
+@router.get("/disagreements/{item_id}")
+def disagreement(request: Request, item_id: int, user: Resolve) -> Response:
+    t = triage(request)
+    if t.stage(item_id) != "disagreement":
+        raise HTTPException(404)
+    try:
+        t.claim(item_id, user.name)
+    except ClaimConflict as e:
+        return _conflict(request, user, e)
+    except TriageError:
+        return _page(
+            request,
+            "ws_message.html",
+            user,
+            409,
+            heading="Not for you",
+            message="You gave an opinion on this item: another senior resolves it.",
+            back="/disagreements",
+        )
+    return _disagreement_page(request, user, item_id)
+
+
+@router.post("/items/{item_id}/resolve")
+async def resolve(request: Request, item_id: int, user: Resolve) -> Response:
+    form = await _read_form(request)
+    if form is None or not _token_ok(request, form, _item_purpose(item_id, user)):
+        return _bad_token(request, user)
+    t = triage(request)
+    data = _classification(t, form)
+    try:
+        t.schemes.validate(data)
+        await run_in_threadpool(lambda: t.resolve(item_id, user.name, data))
+    except ClassificationError as e:
+        problems = e.problems
+        return await run_in_threadpool(
+            lambda: _disagreement_page(request, user, item_id, errors=problems, chosen=data, status=400)
+        )
+    except ClaimConflict as e:
+        return _conflict(request, user, e)
+    except (TriageError, NotAllowed):
+        return _page(
+            request,
+            "ws_message.html",
+            user,
+            409,
+            heading="Not saved",
+            message="This item is not a disagreement you may resolve (any more).",
+            back="/disagreements",
+        )
+    return _redirect("/queue?msg=resolved")

@@ -1,0 +1,384 @@
+"""The analyst workspace, in-process: queue, item page (claim, context, blurred thumbnails), reveal
+(audited, short-lived single-use grant), blind second opinion, seniors' disagreements, roles,
+CSRF and claim conflicts. Every image is a benign generated scene; nothing reaches the internet."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import secrets
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from PIL import Image
+from sqlalchemy import delete, select, update
+
+from meldpunt.audit import entries as audit_entries
+from meldpunt.bootstrap import Services
+from meldpunt.pipeline.review_store import ReviewStore
+from meldpunt.settings import Settings
+from meldpunt.store.reports import Item, Medium, ReviewBlob
+from meldpunt.triage import Triage, TriageConfig
+from meldpunt.web import workspace
+from tests.imagegen import scene
+from tests.test_accounts import PASSWORD
+from tests.test_triage import ILLEGAL, NOT_ILLEGAL, Clock, World
+from tests.test_web_staff import Browser, Staff, enrol, token
+
+
+def png(seed: int) -> bytes:
+    out = io.BytesIO()
+    scene(seed, 320, 240).save(out, format="PNG")
+    return out.getvalue()
+
+
+@dataclass
+class Workspace:
+    staff: Staff
+    world: World
+    triage: Triage
+
+    def user(self, name: str, role: str) -> Browser:
+        """A new user of ``role``, signed in (enrolment signs in)."""
+        self.staff.accounts.create_user(name, role, PASSWORD)
+        client = self.staff.client()
+        enrol(self.staff, client, name)
+        return client
+
+    def item(
+        self, *, images: int = 2, urgent: bool = False, source: str = "public", pdqs: tuple[str, ...] = ()
+    ) -> int:
+        """An item awaiting review with ``images`` benign generated images in the review store
+        (synthetic PDQ hashes: ``pdqs``, else random ones)."""
+        pdqs = pdqs or tuple(self.world.pdq() for _ in range(images))
+        iid = self.world.item(pdqs=pdqs, blobs=False, urgent=urgent, source=source)
+        with self.world.engine.begin() as conn:
+            conn.execute(update(Item).where(Item.id == iid).values(server_ip="192.0.2.7"))
+            for n, mid in enumerate(conn.execute(select(Medium.id).where(Medium.item_id == iid)).scalars()):
+                self.world.store.put(conn, int(mid), png(iid * 10 + n))
+        return iid
+
+    def media(self, item_id: int) -> list[int]:
+        with self.world.engine.connect() as conn:
+            return [
+                int(m)
+                for m in conn.execute(
+                    select(Medium.id).where(Medium.item_id == item_id).order_by(Medium.id)
+                ).scalars()
+            ]
+
+    def stored(self, medium_id: int) -> bytes:
+        with self.world.engine.connect() as conn:
+            return self.world.store.get(conn, medium_id)
+
+    def audit(self, action: str) -> list[tuple[str, str, dict[str, object]]]:
+        with self.world.engine.connect() as conn:
+            return [(e.actor, e.subject, dict(e.details)) for e in audit_entries(conn, action=action)]
+
+
+def _workspace(db_url: str, stack: ExitStack) -> Workspace:
+    services = Services(Settings.from_env({}, db=db_url))
+    stack.callback(services.close)
+    staff = Staff(services, stack)
+    store = ReviewStore(secrets.token_bytes(32))
+    world = World(services.engine, services.settings, Clock(), store)
+    t = Triage(
+        services.engine, settings=services.settings, config=TriageConfig(hotline="test"), review_store=store
+    )
+    staff.app.state.triage = t
+    return Workspace(staff, world, t)
+
+
+@pytest.fixture
+def ws(sqlite_db: str) -> Iterator[Workspace]:
+    with ExitStack() as stack:
+        yield _workspace(sqlite_db, stack)
+
+
+@pytest.fixture
+def ws_any(db_url: str) -> Iterator[Workspace]:
+    with ExitStack() as stack:
+        yield _workspace(db_url, stack)
+
+
+def classify(client: Browser, item_id: int, page_html: str, data: Mapping[str, Any]) -> int:
+    body: dict[str, str | list[str]] = {"token": token(page_html)}
+    for k, v in data.items():
+        if k == "flags":
+            body["flag"] = [str(f) for f in v]
+        elif k == "series":
+            body["series"] = str(v)
+        else:
+            body[f"scheme.{k}"] = str(v)
+    r = client.post(f"/items/{item_id}/classify", data=body)
+    return r.status_code
+
+
+def reveal(client: Browser, item_id: int, medium_id: int, page_html: str) -> str:
+    r = client.post(f"/items/{item_id}/media/{medium_id}/reveal", data={"token": token(page_html)})
+    assert r.status_code == 303, r.text
+    return str(r.headers["location"])
+
+
+def the_whole_flow(ws: Workspace) -> None:
+    ana = ws.user("ana", "analyst")
+    ben = ws.user("ben", "analyst")
+    old = ws.item()
+    urgent = ws.item(urgent=True, source="api:partner")
+
+    # the queue: urgent first, then age; filter by source; keyboard links
+    q = ana.get("/queue")
+    assert q.status_code == 200 and q.headers["cache-control"] == "no-store"
+    rows = re.findall(r'<a href="/items/(\d+)" accesskey="(\d)"', q.text)
+    assert rows == [(str(urgent), "1"), (str(old), "2")]
+    assert "Resolved without anyone viewing" not in q.text  # analysts: no stats
+    only = ana.get("/queue", params={"source": "api:*"})
+    assert re.findall(r'<a href="/items/(\d+)"', only.text) == [str(urgent)]
+
+    # the item: claimed, context as text, blurred thumbnails
+    page = ana.get(f"/items/{old}")
+    assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
+    claim = ws.triage.claim_of(old)
+    assert claim is not None and claim.user == "ana"
+    assert "https://example.test/" in page.text and '<a href="https://example.test' not in page.text
+    assert "192.0.2.7" in page.text and "public" in page.text
+    m1, m2 = ws.media(old)
+    assert f'<img class="ws-thumb" src="/items/{old}/media/{m1}/thumb"' in page.text
+    thumb = ana.get(f"/items/{old}/media/{m1}/thumb")
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+    assert thumb.headers["cache-control"] == "no-store"
+    assert thumb.content != ws.stored(m1)
+    picture = Image.open(io.BytesIO(thumb.content))
+    assert picture.format == "JPEG" and max(picture.size) <= 320
+    assert picture.mode == "L" or len(set(picture.convert("RGB").getpixel((10, 10)))) == 1  # type: ignore[arg-type]
+    assert ana.get(f"/items/{urgent}/media/{m1}/thumb").status_code == 404  # not that item's
+
+    # reveal: refused before the POST, audited, works once with its grant
+    assert ana.get(f"/items/{old}/media/{m1}/revealed").status_code == 403
+    assert ana.get(f"/items/{old}/media/{m1}/revealed.jpg", params={"grant": "1.2.3"}).status_code == 403
+    where = reveal(ana, old, m1, page.text)
+    assert where.startswith(f"/items/{old}/media/{m1}/revealed?grant=")
+    assert ws.audit("item.reveal") == [("ana", f"item:{old}", {"medium": m1})]
+    shown = ana.get(where)
+    assert shown.status_code == 200 and shown.headers["cache-control"] == "no-store"
+    src = re.search(r'<img src="([^"]+)"', shown.text)
+    assert src is not None
+    image_url = src.group(1).replace("&amp;", "&")
+    assert ben.get(image_url).status_code == 403  # another session cannot use the grant
+    sharp = ana.get(image_url)
+    assert sharp.status_code == 200 and sharp.headers["content-type"] == "image/jpeg"
+    assert sharp.headers["cache-control"] == "no-store"
+    assert sharp.content not in (ws.stored(m1), thumb.content)
+    assert Image.open(io.BytesIO(sharp.content)).mode == "RGB"
+    assert ana.get(image_url).status_code == 403  # used once
+    other = image_url.replace(f"/media/{m1}/", f"/media/{m2}/")
+    assert ana.get(other).status_code == 403  # a grant is for one medium
+
+    # a second analyst cannot take ana's claim
+    conflict = ben.get(f"/items/{old}")
+    assert conflict.status_code == 409 and "ana" in conflict.text and "until" in conflict.text
+
+    # classify: a bad classification re-renders the form; then illegal
+    assert classify(ana, old, page.text, {"us": "A1"}) == 400
+    r = ana.post(
+        f"/items/{old}/classify",
+        data={
+            "token": token(page.text),
+            "scheme.status": "baseline",
+            "scheme.us": "A1",
+            "flag": ["series_known"],
+        },
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/queue?msg=classified"
+    assert "Classification saved." in ana.get("/queue?msg=classified").text
+    assert str(old) not in re.findall(r'<a href="/items/(\d+)"', ana.get("/queue").text)
+
+    # the second opinion is blind
+    blind = ben.get(f"/items/{old}")
+    assert blind.status_code == 200
+    assert "baseline" not in re.sub(
+        r'<fieldset class="field ws-scheme">.*?</fieldset>', "", blind.text, flags=re.S
+    )
+    checked = re.findall(r"<input[^>]*checked[^>]*>", blind.text)
+    assert checked and all('value=""' in c for c in checked)  # nothing pre-chosen but "none"
+    assert "series_known" not in re.sub(
+        r'<fieldset class="field ws-flags">.*?</fieldset>', "", blind.text, flags=re.S
+    )
+    assert ws.world.own_entries() == []
+    r = ben.post(
+        f"/items/{old}/classify",
+        data={"token": token(blind.text), "scheme.status": "baseline", "scheme.us": "A1"},
+    )
+    assert r.status_code == 303
+    assert ws.triage.stage(old) == "final"
+    assert ws.world.own_entries() != []
+
+
+def test_the_analyst_flow(ws: Workspace) -> None:
+    the_whole_flow(ws)
+
+
+def test_the_analyst_flow_on_every_engine(ws_any: Workspace) -> None:
+    the_whole_flow(ws_any)
+
+
+def test_roles_and_anonymous(ws: Workspace) -> None:
+    iid = ws.item(images=1)
+    (mid,) = ws.media(iid)
+    anonymous = ws.staff.client()
+    for url in ("/queue", f"/items/{iid}", f"/items/{iid}/media/{mid}/thumb", "/disagreements"):
+        r = anonymous.get(url)
+        assert r.status_code == 303 and r.headers["location"] == "/login", url
+    assert (
+        anonymous.post(f"/items/{iid}/media/{mid}/reveal", data={"token": "x"}).headers["location"]
+        == "/login"
+    )
+
+    ana = ws.user("ana", "analyst")
+    assert ana.get(f"/items/{iid}").status_code == 200
+    for role in ("police", "admin"):
+        client = ws.user(f"{role}-user", role)
+        me = client.get("/me")
+        r = client.post(f"/items/{iid}/media/{mid}/reveal", data={"token": token(me.text)})
+        assert r.status_code == 403, role
+        assert client.get(f"/items/{iid}/media/{mid}/revealed").status_code == 403
+        assert client.get(f"/items/{iid}/media/{mid}/revealed.jpg").status_code == 403
+        assert client.get(f"/items/{iid}").status_code == 403
+        assert client.get(f"/items/{iid}/media/{mid}/thumb").status_code == 403
+        assert client.get("/queue").status_code == 403
+    assert ws.audit("item.reveal") == []
+    claim = ws.triage.claim_of(iid)
+    assert claim is not None and claim.user == "ana"
+
+
+def test_forged_csrf_tokens_are_refused(ws: Workspace) -> None:
+    iid = ws.item(images=1)
+    (mid,) = ws.media(iid)
+    ana = ws.user("ana", "analyst")
+    page = ana.get(f"/items/{iid}")
+    good = token(page.text)
+    issued, nonce, sig = good.split(".")
+    forged = f"{issued}.{nonce}.{sig[::-1]}"
+    assert ana.post(f"/items/{iid}/media/{mid}/reveal", data={"token": forged}).status_code == 400
+    assert ana.post(f"/items/{iid}/media/{mid}/reveal", data={}).status_code == 400
+    body = {"token": forged, "scheme.status": "not_illegal"}
+    assert ana.post(f"/items/{iid}/classify", data=body).status_code == 400
+    # a token of another item's page does not do either
+    other = ws.item(images=1)
+    other_page = ana.get(f"/items/{other}")
+    body["token"] = token(other_page.text)
+    assert ana.post(f"/items/{iid}/classify", data=body).status_code == 400
+    # cross-site requests are refused even with a good token
+    r = ana.post(
+        f"/items/{iid}/classify", data={**body, "token": good}, headers={"sec-fetch-site": "cross-site"}
+    )
+    assert r.status_code == 400
+    assert ws.audit("item.reveal") == [] and ws.triage.stage(iid) is None
+
+
+def test_seniors_see_counts_and_resolve_disagreements(ws: Workspace) -> None:
+    ana = ws.user("ana", "analyst")
+    ben = ws.user("ben", "analyst")
+    sue = ws.user("sue", "senior")
+    iid = ws.item(images=1)
+    assert ana.get("/disagreements").status_code == 403
+
+    page = ana.get(f"/items/{iid}")
+    assert classify(ana, iid, page.text, ILLEGAL) == 303
+    page = ben.get(f"/items/{iid}")
+    assert classify(ben, iid, page.text, NOT_ILLEGAL) == 303
+    assert ws.triage.stage(iid) == "disagreement"
+
+    q = sue.get("/queue")
+    assert "Resolved without anyone viewing them" in q.text
+    listing = sue.get("/disagreements")
+    assert f'href="/disagreements/{iid}"' in listing.text
+    d = sue.get(f"/disagreements/{iid}")
+    assert d.status_code == 200 and "ana" in d.text and "ben" in d.text and "not_illegal" in d.text
+    assert sue.get(f"/items/{iid}").headers["location"] == f"/disagreements/{iid}"
+    (mid,) = ws.media(iid)
+    assert f"/items/{iid}/media/{mid}/revealed?grant=" in reveal(sue, iid, mid, d.text)
+    bad = sue.post(f"/items/{iid}/resolve", data={"token": token(d.text), "scheme.us": "A1"})
+    assert bad.status_code == 400 and "required" in bad.text
+    r = sue.post(f"/items/{iid}/resolve", data={"token": token(d.text), "scheme.status": "baseline"})
+    assert r.status_code == 303 and r.headers["location"] == "/queue?msg=resolved"
+    assert ws.triage.stage(iid) == "final"
+
+
+def test_near_matches_and_a_group_decision(ws: Workspace) -> None:
+    shared = ws.world.pdq()
+    first = ws.item(pdqs=(shared,))
+    twin = ws.item(pdqs=(shared,))
+    (mid,) = ws.media(first)
+    hint = {
+        "bank": "partner-hints",
+        "entry_id": 4,
+        "signal_type": "pdq",
+        "distance": 12,
+        "policy": "hint",
+        "labels": {"category": "synthetic-cat", "tags": ["tag-one", "tag-two"]},
+    }
+    with ws.world.engine.begin() as conn:
+        conn.execute(update(Medium).where(Medium.id == mid).values(matches=json.dumps([hint])))
+    ana = ws.user("ana", "analyst")
+    page = ana.get(f"/items/{first}")
+    assert "partner-hints" in page.text and "<td>12</td>" in page.text
+    assert "category=synthetic-cat" in page.text and "tags=tag-one,tag-two" in page.text
+    assert 'name="group" value="1"' in page.text and f"#{twin}" in page.text
+    r = ana.post(
+        f"/items/{first}/classify",
+        data={"token": token(page.text), "scheme.status": "not_illegal", "group": "1"},
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/queue?msg=group"
+    assert ws.triage.stage(first) == ws.triage.stage(twin) == "final"  # not illegal: final at once
+    assert len(ws.audit("item.classify")) == 2
+
+
+class LaterTime:
+    """Stands in for the ``time`` module of the workspace: ``seconds`` later than now."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def time(self) -> float:
+        return time.time() + self.seconds
+
+
+def test_a_reveal_grant_is_short_lived_and_release_gives_the_item_back(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    iid = ws.item(images=1)
+    (mid,) = ws.media(iid)
+    ana = ws.user("ana", "analyst")
+    page = ana.get(f"/items/{iid}")
+    where = reveal(ana, iid, mid, page.text)
+    image_url = where.replace("/revealed?", "/revealed.jpg?")
+    monkeypatch.setattr(workspace, "time", LaterTime(workspace.REVEAL_SECONDS + 5))
+    assert ana.get(where).status_code == 403
+    assert ana.get(image_url).status_code == 403
+    monkeypatch.undo()
+    assert ana.get(image_url).status_code == 200
+
+    ben = ws.user("ben", "analyst")
+    assert ben.get(f"/items/{iid}").status_code == 409
+    r = ana.post(f"/items/{iid}/release", data={"token": token(page.text)})
+    assert r.status_code == 303 and r.headers["location"] == "/queue?msg=released"
+    assert ws.triage.claim_of(iid) is None
+    assert ben.get(f"/items/{iid}").status_code == 200
+
+
+def test_what_cannot_be_rendered_is_not_sent(ws: Workspace) -> None:
+    iid = ws.item(images=1)
+    (mid,) = ws.media(iid)
+    with ws.world.engine.begin() as conn:
+        conn.execute(delete(ReviewBlob).where(ReviewBlob.medium_id == mid))
+        ws.world.store.put(conn, mid, b"benign text, not an image")
+    ana = ws.user("ana", "analyst")
+    r = ana.get(f"/items/{iid}/media/{mid}/thumb")
+    assert r.status_code == 415 and b"benign text" not in r.content
+    assert ana.get(f"/items/{iid}/media/{mid + 99}/thumb").status_code == 404
