@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sqlalchemy import select
+
 from meldpunt.demo.run import prepare
 from meldpunt.pipeline.intake import list_items, report_status
 from meldpunt.pipeline.worker import drain
 from meldpunt.settings import Settings
+from meldpunt.store.reports import Item
 
 
 def test_demo_reports_reach_every_state(tmp_path: Path) -> None:
@@ -30,6 +33,11 @@ def test_demo_reports_reach_every_state(tmp_path: Path) -> None:
     assert all(report_status(demo.services, code) is not None for code in demo.receipts)
     # the urgent report comes first
     assert list_items(demo.services)[0].urgent
+    # the hosting server's address is recorded, also from a server that closes every connection
+    # (the demo web speaks HTTP/1.0)
+    with demo.services.engine.connect() as conn:
+        ips = dict(conn.execute(select(Item.url, Item.server_ip).where(Item.state == "known")).all())
+    assert ips and all(ip == "127.0.0.1" for ip in ips.values()), ips
 
 
 def test_demo_has_one_enrolled_account_per_role(tmp_path: Path) -> None:

@@ -373,6 +373,9 @@ class Fetcher:
                     continue
                 if not 200 <= response.status_code < 300:
                     raise FetchError("http_status", f"HTTP {response.status_code}", url, response.status_code)
+                # Read while the connection is open: a server that closes it after the body (HTTP/1.0,
+                # "Connection: close") would otherwise leave no address to record.
+                server_ip = _server_ip(response)
                 body, wire = await self._read(response, limit)
                 return _Raw(
                     url=url,
@@ -381,7 +384,7 @@ class Fetcher:
                     content_type=_media_type(response),
                     charset=_charset(response),
                     body=body,
-                    server_ip=_server_ip(response),
+                    server_ip=server_ip,
                     redirects=tuple(chain),
                     fetched_bytes=wire,
                 )
