@@ -24,6 +24,7 @@ ALLOWED = {
     "audit": {"domain", "settings", "store"},
     "accounts": {"domain", "settings", "store"},
     "review": {"domain", "settings", "signals"},
+    "wellness": {"domain", "settings", "store"},
     "triage": {"domain", "settings", "store", "audit", "pipeline", "accounts", "index"},
     "web": {
         "domain",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import io
 import sys
@@ -13,6 +14,7 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from meldpunt.audit import AuditLog
 from meldpunt.banks.formats import FORMATS, HashRecord, detect_format, get_format
 from meldpunt.cli.common import EXIT_FAILED, state, stderr, usage_error
 from meldpunt.cli.scan import _render
@@ -23,6 +25,19 @@ from meldpunt.store.banks import POLICIES, BankError, ImportRejected
 app = typer.Typer(help="Hash lists (banks): import, export, list, show, set, delete.", no_args_is_help=True)
 
 FORMAT_HELP = f"List format: {', '.join(FORMATS)} (default: detected from the file)."
+
+
+def _actor() -> str:
+    """``cli:<OS user name>``: who ran the command, as the audit log records it."""
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):
+        who = "unknown"
+    return f"cli:{who or 'unknown'}"[:200]
+
+
+def _audit(ctx: typer.Context, action: str, name: str, **details: object) -> None:
+    AuditLog(state(ctx).services.engine).append(_actor(), action, f"bank:{name}"[:200], details)
 
 
 class _Sha256Reader(io.RawIOBase):
@@ -143,6 +158,17 @@ def import_command(
         )
     if result.skipped > 50:
         stderr.print(f"… and {result.skipped - 50:,} more malformed line(s)")
+    _audit(
+        ctx,
+        "bank.import",
+        name,
+        entries=result.entries,
+        skipped=result.skipped,
+        format=list_format.name,
+        source=str(file),
+        sha256=reader.digest.hexdigest(),
+        replace=bool(replace),
+    )
     kinds = ", ".join(f"{k} {v:,}" for k, v in sorted(result.by_type.items()))
     stderr.print(
         f"imported {result.entries:,} entr{'y' if result.entries == 1 else 'ies'} into [bold]{name}[/]"
@@ -181,6 +207,7 @@ def export_command(
     else:
         with output.open("wb") as fp:
             n = list_format.write(records, fp)
+    _audit(ctx, "bank.export", name, entries=n, format=list_format.name, output=str(output or "-"))
     stderr.print(f"exported {n:,} entr{'y' if n == 1 else 'ies'} from [bold]{name}[/] as {list_format.name}")
 
 
@@ -246,6 +273,8 @@ def set_command(
         )
     except BankError as e:
         usage_error(str(e))
+    changed = {"policy": policy, "description": description, "pdq_threshold": threshold}
+    _audit(ctx, "bank.set", name, **{k: v for k, v in changed.items() if v is not None})
     stderr.print(f"updated [bold]{name}[/]")
 
 
@@ -259,4 +288,5 @@ def delete_command(
         n = state(ctx).services.banks.delete_bank(name)
     except BankError as e:
         usage_error(str(e))
+    _audit(ctx, "bank.delete", name, entries=n)
     stderr.print(f"deleted bank [bold]{name}[/] and its {n:,} entr{'y' if n == 1 else 'ies'}")

@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from meldpunt.bootstrap import Services
-from meldpunt.web import api, internal, public, staff, workspace
+from meldpunt.web import api, internal, oversight, prefs, public, staff, workspace
 from meldpunt.web.config import WebConfig
 from meldpunt.web.context import WebContext, ctx, request_language
 from meldpunt.web.i18n import pick_language
@@ -67,6 +67,8 @@ def create_app(services: Services, config: WebConfig | None = None) -> FastAPI:
     app.include_router(internal.router)
     staff.install(app)
     app.include_router(workspace.router)
+    app.include_router(prefs.router)
+    app.include_router(oversight.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(StarletteHTTPException)

@@ -24,6 +24,7 @@ from starlette.responses import RedirectResponse, Response
 from meldpunt.accounts import PERMISSIONS, Accounts, AccountsPolicy, CurrentUser, LoginError, allowed
 from meldpunt.accounts.roles import ALL_PERMISSIONS
 from meldpunt.accounts.service import totp_uri
+from meldpunt.audit import AuditLog
 from meldpunt.web.context import WebContext, ctx
 
 log = logging.getLogger(__name__)
@@ -140,6 +141,12 @@ def _token_ok(request: Request, c: WebContext, form: FormData, purpose: str) -> 
     return c.tokens.check(purpose, _field(form, "token")) is not None
 
 
+async def _audit(request: Request, actor: str, action: str, **details: object) -> None:
+    """Write a sign-in event to the audit log (never the client's address)."""
+    log_ = AuditLog(ctx(request).services.engine)
+    await run_in_threadpool(log_.append, actor[:200] or "?", action, "", details)
+
+
 def _bad_form(request: Request, c: WebContext) -> Response:
     return c.render(request, "error.html", LANG, status=400, kind="bad_form")
 
@@ -184,6 +191,7 @@ async def login_post(request: Request) -> Response:
     service = accounts(request)
     result = await run_in_threadpool(service.check_password, name, _field(form, "password"))
     if result.user_id is None:
+        await _audit(request, name, "staff.login_failed", step="password")
         return _login_page(request, FAILED, 400, name)
     old = _session_token(request)
     if old:
@@ -246,6 +254,8 @@ async def totp_post(request: Request) -> Response:
         return c.render(request, "error.html", LANG, status=400, kind="token")
     service = accounts(request)
     error = await run_in_threadpool(service.check_second_factor, user.id, _field(form, "code", 64))
+    if error is not None:
+        await _audit(request, user.name, "staff.login_failed", step="second_factor")
     if error is LoginError.BAD:
         return _totp_page(request, user, "That code was not accepted.", 400)
     if error is not None:  # locked or disabled meanwhile: start again
@@ -254,6 +264,7 @@ async def totp_post(request: Request) -> Response:
         _clear_cookie(request, response)
         return response
     log.info("staff user %d signed in", user.id)
+    await _audit(request, user.name, "staff.login")
     return await _signed_in(request, _redirect("/me"))
 
 
@@ -308,6 +319,8 @@ async def enrol_post(request: Request) -> Response:
             return _redirect("/login")
         return _enrol_page(request, user, secret, "That code was not accepted. Check the app's clock.", 400)
     log.info("staff user %d enrolled a second factor", user.id)
+    await _audit(request, user.name, "staff.enrol")
+    await _audit(request, user.name, "staff.login", via="enrol")
     page = c.render(request, "staff_recovery.html", LANG, codes=codes)
     return await _signed_in(request, page)
 
@@ -327,6 +340,7 @@ async def logout(request: Request) -> Response:
     if form is None or not _token_ok(request, c, form, _purpose("logout", user)):
         return c.render(request, "error.html", LANG, status=400, kind="token")
     await run_in_threadpool(accounts(request).end_session, _session_token(request) or "")
+    await _audit(request, user.name, "staff.logout")
     _clear_cookie(request, response)
     return response
 
@@ -342,6 +356,7 @@ async def logout_everywhere(request: Request) -> Response:
         return c.render(request, "error.html", LANG, status=400, kind="token")
     ended = await run_in_threadpool(accounts(request).end_all_sessions, user.id)
     log.info("staff user %d logged out everywhere (%d sessions)", user.id, ended)
+    await _audit(request, user.name, "staff.logout_everywhere", sessions=ended)
     response = _redirect("/login")
     _clear_cookie(request, response)
     return response

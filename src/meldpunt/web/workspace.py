@@ -8,6 +8,12 @@ log and answered with a short-lived, single-use grant: the sharp rendering is se
 Every answer carries ``Cache-Control: no-store`` (the app's :class:`SecurityHeaders` sets it on all
 but /static/). The second analyst's page is built from :meth:`Triage.item_for_review`, which never
 holds an opinion: the second opinion is given blind.
+
+Thumbnails follow the analyst's preferences (:mod:`meldpunt.wellness`: blurred, greyscale, 320
+pixels unless the analyst or the administrator's defaults say otherwise; video is always silent).
+Each item page and each reveal counts toward the analyst's viewing time of the day; every workspace
+page shows it, with a break reminder or, past the daily limit, advice to stop (and reveals refused
+when the administrator's defaults say so).
 """
 
 from __future__ import annotations
@@ -28,7 +34,10 @@ from starlette.responses import RedirectResponse, Response
 
 from meldpunt.accounts import CurrentUser, allowed
 from meldpunt.audit import AuditEvent, record
-from meldpunt.review.render import RenderError, render_for_review
+from meldpunt.review.render import RenderError, contact_sheet, render_for_review
+from meldpunt.review.render import thumbnail as render_thumbnail
+from meldpunt.signals.model import MediaKind
+from meldpunt.signals.sniff import HEAD_BYTES, detect
 from meldpunt.store.reports import Item, Medium, Report
 from meldpunt.triage import (
     ClaimConflict,
@@ -40,7 +49,10 @@ from meldpunt.triage import (
     TriageError,
 )
 from meldpunt.web.context import WebContext, ctx
+from meldpunt.web.prefs import wellness
 from meldpunt.web.staff import require
+from meldpunt.wellness import PAGE_SECONDS, Prefs, Today
+from meldpunt.wellness import REVEAL_SECONDS as REVEAL_VIEWING_SECONDS
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -145,15 +157,27 @@ def _redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
-def _page(request: Request, template: str, user: CurrentUser, status: int = 200, **values: Any) -> Response:
+def _page(
+    request: Request,
+    template: str,
+    user: CurrentUser,
+    status: int = 200,
+    *,
+    today: Today | None = None,
+    **values: Any,
+) -> Response:
+    """A workspace page, with the viewing-time counter and any break or limit banner above it
+    (``wl_frame.html`` wraps ``template``'s main block)."""
     return ctx(request).render(
         request,
-        template,
+        "wl_frame.html",
         LANG,
         status=status,
+        inner=template,
         user=user,
         can_resolve=allowed(user.role, "disagreement.resolve"),
         when=_when,
+        wellness=today or wellness(request).today(user.name),
         **values,
     )
 
@@ -250,6 +274,7 @@ def _item_page(
     errors: list[str] | None = None,
     chosen: dict[str, Any] | None = None,
     status: int = 200,
+    count: bool = False,
 ) -> Response:
     t = triage(request)
     try:
@@ -257,17 +282,20 @@ def _item_page(
     except TriageError:
         raise HTTPException(404) from None
     group = t.group_of(item_id) if view.can_classify else [item_id]
+    w = wellness(request)
+    today = w.add(user.name, PAGE_SECONDS) if count else w.today(user.name)
     return _page(
         request,
         "ws_item.html",
         user,
         status,
+        today=today,
         item=view,
         context=_context(t, item_id),
         schemes=t.schemes.describe(),
         group=[g for g in group if g != item_id],
         token=ctx(request).tokens.issue(_item_purpose(item_id, user)),
-        can_reveal=allowed(user.role, "item.reveal"),
+        can_reveal=allowed(user.role, "item.reveal") and not today.reveal_blocked,
         note=note,
         errors=errors or [],
         chosen=chosen or {},
@@ -289,7 +317,7 @@ def item_page(request: Request, item_id: int, user: ItemView) -> Response:
         note = "You may look at this item but not classify it."
     except TriageError:  # no such item (404 below), or not waiting for this user
         note = "This item is not waiting for you: you may look at it, not classify it."
-    return _item_page(request, user, item_id, note=note)
+    return _item_page(request, user, item_id, note=note, count=True)
 
 
 def _medium(t: Triage, item_id: int, medium_id: int) -> tuple[bytes, str]:
@@ -307,10 +335,28 @@ def _medium(t: Triage, item_id: int, medium_id: int) -> tuple[bytes, str]:
     return data, str(url).rsplit("/", 1)[-1][:100]
 
 
-def _rendering(t: Triage, item_id: int, medium_id: int, reveal: bool) -> Response:
+def _rendering(t: Triage, item_id: int, medium_id: int, reveal: bool, prefs: Prefs | None = None) -> Response:
+    """The reveal rendering, or the thumbnail as ``prefs`` ask (blur, greyscale, size; the
+    built-in defaults without them). Video is always a silent contact sheet."""
     data, name = _medium(t, item_id, medium_id)
     try:
-        out, content_type = render_for_review(data, name, reveal=reveal, settings=t.settings)
+        if reveal or prefs is None:
+            out, content_type = render_for_review(data, name, reveal=reveal, settings=t.settings)
+        else:
+            kind = detect(data[:HEAD_BYTES], name).kind
+            look: dict[str, Any] = {
+                "size": prefs.thumb_size,
+                "blur": prefs.blur,
+                "greyscale": prefs.greyscale,
+                "settings": t.settings,
+            }
+            if kind is MediaKind.IMAGE:
+                out = render_thumbnail(data, name, **look)
+            elif kind is MediaKind.VIDEO:
+                out = contact_sheet(data, name, **look)
+            else:
+                raise RenderError("neither an image nor a video")
+            content_type = "image/jpeg"
     except RenderError:
         return Response("cannot be shown", status_code=415, media_type="text/plain")
     return Response(out, media_type=content_type)
@@ -318,7 +364,8 @@ def _rendering(t: Triage, item_id: int, medium_id: int, reveal: bool) -> Respons
 
 @router.get("/items/{item_id}/media/{medium_id}/thumb")
 def thumbnail(request: Request, item_id: int, medium_id: int, user: ItemView) -> Response:
-    return _rendering(triage(request), item_id, medium_id, reveal=False)
+    prefs = wellness(request).prefs(user.name)
+    return _rendering(triage(request), item_id, medium_id, reveal=False, prefs=prefs)
 
 
 @router.post("/items/{item_id}/media/{medium_id}/reveal")
@@ -328,6 +375,25 @@ async def reveal(request: Request, item_id: int, medium_id: int, user: Reveal) -
         return _bad_token(request, user)
     t = triage(request)
     await run_in_threadpool(_medium, t, item_id, medium_id)  # 404 unless it is there to reveal
+    w = wellness(request)
+    today = await run_in_threadpool(w.today, user.name)
+    if today.reveal_blocked:
+        return _page(
+            request,
+            "ws_message.html",
+            user,
+            403,
+            today=today,
+            heading="Daily viewing limit reached",
+            message=(
+                f"You have viewed for {today.minutes} minutes today, past your limit of "
+                f"{today.limit_minutes}. Reveals are switched off until 00:00 UTC; nothing was "
+                "revealed. Please finish what you are doing and take the rest of the day off the "
+                "screen, or ask a colleague to take this item over."
+            ),
+            back=f"/items/{item_id}",
+        )
+    await run_in_threadpool(w.add, user.name, REVEAL_VIEWING_SECONDS)
 
     def audit() -> None:
         with t.engine.begin() as conn:
@@ -450,14 +516,16 @@ def _disagreement_page(
         view = t.item_for_review(item_id, user.name)
     except TriageError:
         raise HTTPException(404) from None
+    today = wellness(request).today(user.name)
     return _page(
         request,
         "ws_disagreement.html",
         user,
         status,
+        today=today,
         item=view,
         opinions=t.opinions(item_id, user.name),
-        can_reveal=allowed(user.role, "item.reveal"),
+        can_reveal=allowed(user.role, "item.reveal") and not today.reveal_blocked,
         schemes=t.schemes.describe(),
         token=ctx(request).tokens.issue(_item_purpose(item_id, user)),
         errors=errors or [],

@@ -1,0 +1,193 @@
+"""Wellness preferences: ``/me/preferences`` (every signed-in user's own, ``prefs.own``) and
+``/admin/wellness-defaults`` (the administrator's defaults, ``settings.manage``, audited as
+``settings.change``). What the values mean and how viewing time is counted: :mod:`meldpunt.wellness`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
+from starlette.responses import RedirectResponse, Response
+
+from meldpunt.accounts import CurrentUser
+from meldpunt.audit import AuditEvent, record
+from meldpunt.web.context import ctx
+from meldpunt.web.staff import require
+from meldpunt.wellness import (
+    BREAK_WINDOW_SECONDS,
+    PAGE_SECONDS,
+    REVEAL_SECONDS,
+    THUMB_SIZES,
+    USER_FIELDS,
+    Defaults,
+    PrefsError,
+    Wellness,
+)
+
+router = APIRouter(include_in_schema=False)
+LANG = "en"
+
+Own = Annotated[CurrentUser, Depends(require("prefs.own"))]
+Manage = Annotated[CurrentUser, Depends(require("settings.manage"))]
+
+_BOOLS = ("blur", "greyscale", "block_reveal_over_limit")
+_INTS = ("thumb_size", "daily_limit_minutes", "break_every_minutes")
+
+
+def wellness(request: Request) -> Wellness:
+    """The app's wellness service (made on first use; tests may put their own on app.state)."""
+    found = getattr(request.app.state, "wellness", None)
+    if isinstance(found, Wellness):
+        return found
+    made = Wellness(ctx(request).services.engine)
+    request.app.state.wellness = made
+    return made
+
+
+def _purpose(form: str, user: CurrentUser) -> str:
+    return f"wl-{form}:{user.session_hash}"
+
+
+async def _read_form(request: Request) -> FormData | None:
+    try:
+        return await request.form(max_files=0, max_fields=20)
+    except (HTTPException, MultiPartException):
+        return None
+
+
+def _field(form: FormData, name: str, limit: int = 40) -> str:
+    value = form.get(name)
+    return value[:limit].strip() if isinstance(value, str) else ""
+
+
+def _token_ok(request: Request, form: FormData | None, purpose: str) -> bool:
+    if form is None or request.headers.get("sec-fetch-site") == "cross-site":
+        return False
+    return ctx(request).tokens.check(purpose, _field(form, "token", 1024)) is not None
+
+
+def _value(form: FormData, name: str, *, blank_ok: bool) -> bool | int | None:
+    """A form value: "" (the default) -> None, "on"/"off" -> bool, digits -> int."""
+    raw = _field(form, name)
+    if raw == "" and blank_ok:
+        return None
+    if name in _BOOLS:
+        if raw in ("on", "off"):
+            return raw == "on"
+        raise PrefsError(f"{name.replace('_', ' ')}: choose on or off")
+    if raw.isdigit() and len(raw) <= 6:
+        return int(raw)
+    raise PrefsError(f"{name.replace('_', ' ')}: a whole number, please")
+
+
+def _render(request: Request, template: str, user: CurrentUser, status: int = 200, **values: Any) -> Response:
+    return ctx(request).render(
+        request,
+        template,
+        LANG,
+        status=status,
+        user=user,
+        sizes=THUMB_SIZES,
+        page_seconds=PAGE_SECONDS,
+        reveal_seconds=REVEAL_SECONDS,
+        window_minutes=BREAK_WINDOW_SECONDS // 60,
+        **values,
+    )
+
+
+def _bad_form(request: Request) -> Response:
+    return ctx(request).render(request, "error.html", LANG, status=400, kind="bad_form")
+
+
+# -- a user's own ---------------------------------------------------------------------------------
+
+
+def _prefs_page(
+    request: Request, user: CurrentUser, *, error: str = "", saved: bool = False, status: int = 200
+) -> Response:
+    w = wellness(request)
+    return _render(
+        request,
+        "wl_prefs.html",
+        user,
+        status,
+        prefs=w.prefs(user.name),
+        defaults=w.defaults(),
+        today=w.today(user.name),
+        token=ctx(request).tokens.issue(_purpose("prefs", user)),
+        error=error,
+        saved=saved,
+    )
+
+
+@router.get("/me/preferences")
+def prefs_page(request: Request, user: Own, saved: str = "") -> Response:
+    return _prefs_page(request, user, saved=saved == "1")
+
+
+@router.post("/me/preferences")
+async def prefs_post(request: Request, user: Own) -> Response:
+    form = await _read_form(request)
+    if form is None or not _token_ok(request, form, _purpose("prefs", user)):
+        return _bad_form(request)
+    try:
+        values = {k: _value(form, k, blank_ok=True) for k in USER_FIELDS}
+        await run_in_threadpool(wellness(request).set_prefs, user.name, values)
+    except PrefsError as e:
+        message = str(e)
+        return await run_in_threadpool(lambda: _prefs_page(request, user, error=message, status=400))
+    return RedirectResponse("/me/preferences?saved=1", status_code=303)
+
+
+# -- the administrator's defaults -----------------------------------------------------------------
+
+
+def _defaults_page(
+    request: Request, user: CurrentUser, *, error: str = "", saved: bool = False, status: int = 200
+) -> Response:
+    return _render(
+        request,
+        "wl_defaults.html",
+        user,
+        status,
+        defaults=wellness(request).defaults(),
+        token=ctx(request).tokens.issue(_purpose("defaults", user)),
+        error=error,
+        saved=saved,
+    )
+
+
+@router.get("/admin/wellness-defaults")
+def defaults_page(request: Request, user: Manage, saved: str = "") -> Response:
+    return _defaults_page(request, user, saved=saved == "1")
+
+
+@router.post("/admin/wellness-defaults")
+async def defaults_post(request: Request, user: Manage) -> Response:
+    form = await _read_form(request)
+    if form is None or not _token_ok(request, form, _purpose("defaults", user)):
+        return _bad_form(request)
+    w = wellness(request)
+    try:
+        values: dict[str, Any] = {k: _value(form, k, blank_ok=False) for k in (*_BOOLS, *_INTS)}
+        new = Defaults(**values)
+
+        def save() -> None:
+            with w.engine.begin() as conn:
+                changed = w.set_defaults(conn, user.name, new)
+                if changed:
+                    record(
+                        conn,
+                        AuditEvent(user.name, "settings.change", "wellness:defaults", details=changed),
+                    )
+
+        await run_in_threadpool(save)
+    except PrefsError as e:
+        message = str(e)
+        return await run_in_threadpool(lambda: _defaults_page(request, user, error=message, status=400))
+    return RedirectResponse("/admin/wellness-defaults?saved=1", status_code=303)

@@ -1,0 +1,209 @@
+"""Every route of the app × every role (and anonymous), against a table written out by hand here —
+not derived from ``roles.py`` nor from the routes' declarations, so a route that slips its guard,
+a permission given to the wrong role, or a new route nobody thought about fails this test.
+
+"Granted" means the answer is not a refusal: not 401, not 403, not a redirect to /login. A 400,
+404, 409 or 422 (a form without its token, a dummy id) is an answer the role was allowed to get.
+API routes answer to the API token, not to staff roles: they must answer 401 to every staff
+session that brings no token, and not 401 with one. Every image is a benign generated scene."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from contextlib import ExitStack
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from starlette.routing import BaseRoute, Mount
+
+from meldpunt.pipeline.intake import create_api_token
+from tests.test_web_staff import Browser
+from tests.test_web_workspace import Workspace, _workspace
+
+ANON = "anonymous"
+ROLES = ("analyst", "senior", "police", "admin")
+#: everyone, signed in or not
+EVERYONE = frozenset({ANON, *ROLES})
+#: answers to the API token only (never to a staff session)
+TOKEN = "token"
+#: the sign-in steps themselves: open to everyone; each step decides by the session's stage
+SIGN_IN = "sign-in"
+
+ANALYST_UP = frozenset({"analyst", "senior"})
+SENIOR = frozenset({"senior"})
+POLICE = frozenset({"police"})
+ADMIN = frozenset({"admin"})
+STAFF = frozenset(ROLES)
+
+#: (method, path) -> who may. Written by hand from the issue's table:
+#: anonymous — public form, status page, health; analyst — queue, items (blurred), reveal,
+#: classify, own preferences; senior — all an analyst may + disagreements, statistics;
+#: police — classified items' facts and hashes, urgent list (no reveal, no item pages);
+#: admin — users, settings, audit log (no item pages, no reveal).
+EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
+    # public
+    ("GET", "/"): EVERYONE,
+    ("GET", "/report"): EVERYONE,
+    ("POST", "/report"): EVERYONE,
+    ("GET", "/receipt/{code}"): EVERYONE,
+    ("GET", "/status"): EVERYONE,
+    ("GET", "/status/{code}"): EVERYONE,
+    ("GET", "/health"): EVERYONE,
+    ("GET", "/favicon.ico"): EVERYONE,
+    ("GET", "/openapi.json"): EVERYONE,
+    ("GET", "/api/docs"): EVERYONE,
+    ("GET", "/static"): EVERYONE,
+    # the API token
+    ("POST", "/api/v1/reports"): TOKEN,
+    ("POST", "/api/v1/match"): TOKEN,
+    ("GET", "/internal/items"): TOKEN,
+    # signing in and out
+    ("GET", "/login"): SIGN_IN,
+    ("POST", "/login"): SIGN_IN,
+    ("GET", "/login/totp"): SIGN_IN,
+    ("POST", "/login/totp"): SIGN_IN,
+    ("GET", "/enrol"): SIGN_IN,
+    ("POST", "/enrol"): SIGN_IN,
+    ("POST", "/logout"): SIGN_IN,
+    ("POST", "/logout-everywhere"): SIGN_IN,
+    # own preferences
+    ("GET", "/me"): STAFF,
+    ("GET", "/me/preferences"): STAFF,
+    ("POST", "/me/preferences"): STAFF,
+    # the analyst workspace
+    ("GET", "/queue"): ANALYST_UP,
+    ("GET", "/items/{item_id}"): ANALYST_UP,
+    ("GET", "/items/{item_id}/media/{medium_id}/thumb"): ANALYST_UP,
+    ("POST", "/items/{item_id}/media/{medium_id}/reveal"): ANALYST_UP,
+    ("GET", "/items/{item_id}/media/{medium_id}/revealed"): ANALYST_UP,
+    ("GET", "/items/{item_id}/media/{medium_id}/revealed.jpg"): ANALYST_UP,
+    ("POST", "/items/{item_id}/release"): ANALYST_UP,
+    ("POST", "/items/{item_id}/classify"): ANALYST_UP,
+    # seniors
+    ("GET", "/disagreements"): SENIOR,
+    ("GET", "/disagreements/{item_id}"): SENIOR,
+    ("POST", "/items/{item_id}/resolve"): SENIOR,
+    ("GET", "/stats"): SENIOR,
+    # police liaison
+    ("GET", "/police/urgent"): POLICE,
+    ("GET", "/police/items/{item_id}"): POLICE,
+    # administrator
+    ("GET", "/admin/users"): ADMIN,
+    ("POST", "/admin/users/disable"): ADMIN,
+    ("GET", "/admin/audit"): ADMIN,
+    ("GET", "/admin/wellness-defaults"): ADMIN,
+    ("POST", "/admin/wellness-defaults"): ADMIN,
+    # routes the test harness (tests.test_web_staff.Staff) adds to the app it builds
+    ("GET", "/test/queue"): ANALYST_UP,
+    ("GET", "/api/test/queue"): ANALYST_UP,
+}
+
+
+def _walk(routes: list[BaseRoute], prefix: str = "") -> Iterator[tuple[str, str]]:
+    """(method, path) of every route, into included routers (FastAPI keeps them nested)."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            context = getattr(route, "include_context", None)
+            yield from _walk(included.routes, prefix + str(getattr(context, "prefix", "") or ""))
+        elif isinstance(route, Mount):
+            yield "GET", prefix + route.path
+        else:
+            path = prefix + str(getattr(route, "path", ""))
+            for method in sorted(getattr(route, "methods", None) or {"GET"}):
+                if method != "HEAD":
+                    yield method, path
+
+
+def app_routes(app: FastAPI) -> set[tuple[str, str]]:
+    return set(_walk(list(app.routes)))
+
+
+#: what :func:`meldpunt.web.staff.require` answers a signed-in role that lacks the permission
+ROLE_FORBIDDEN = "Your role does not allow this page."
+
+
+def _to_login(r: httpx.Response) -> bool:
+    return r.status_code in (302, 303, 307) and r.headers.get("location", "").split("?")[0] == "/login"
+
+
+def denied(r: httpx.Response) -> bool:
+    """Any refusal at all (strict: used to prove a role is kept out)."""
+    return r.status_code in (401, 403) or _to_login(r)
+
+
+def role_refused(r: httpx.Response) -> bool:
+    """A refusal for want of a role (a 403 for a missing or stale reveal grant is an answer the
+    role was allowed to get: only the role check's own page counts)."""
+    return r.status_code == 401 or _to_login(r) or (r.status_code == 403 and ROLE_FORBIDDEN in r.text)
+
+
+@pytest.fixture
+def world(sqlite_db: str) -> Iterator[Workspace]:
+    with ExitStack() as stack:
+        yield _workspace(sqlite_db, stack)
+
+
+def _url(path: str, ids: dict[str, str]) -> str:
+    if path == "/static":
+        return "/static/style.css"
+    for name, value in ids.items():
+        path = path.replace("{" + name + "}", value)
+    assert "{" not in path, f"no value for a parameter of {path}: add it to the test"
+    return path
+
+
+def _call(client: Browser, method: str, url: str, **kw: Any) -> httpx.Response:
+    if method == "POST":
+        kw.setdefault("data", {})
+    return client.request(method, url, **kw)
+
+
+def test_every_route_is_in_the_table(world: Workspace) -> None:
+    found = app_routes(world.staff.app)
+    missing = sorted(found - EXPECTED.keys())
+    stale = sorted(EXPECTED.keys() - found)
+    assert not missing, f"routes with no line in the hand-written table: {missing}"
+    assert not stale, f"table lines for routes that no longer exist: {stale}"
+
+
+def test_every_route_by_every_role(world: Workspace) -> None:
+    item = world.item(images=1, urgent=True)
+    medium = world.media(item)[0]
+    ids = {"item_id": str(item), "medium_id": str(medium), "code": "nosuchcode"}
+    clients: dict[str, Browser] = {ANON: world.staff.client()}
+    for role in ROLES:
+        clients[role] = world.user(f"user-{role}", role)
+    api_token = create_api_token(world.staff.app.state.ctx.services, "roles-test")
+
+    problems: list[str] = []
+    for (method, path), who in sorted(EXPECTED.items()):
+        url = _url(path, ids)
+        for principal, client in clients.items():
+            r = _call(client, method, url)
+            where = f"{principal} {method} {path} -> {r.status_code} {r.headers.get('location', '')}"
+            if r.status_code >= 500:
+                problems.append(f"server error: {where}")
+            elif who == SIGN_IN:
+                if r.status_code in (401, 403):
+                    problems.append(f"sign-in step refused: {where}")
+            elif who == TOKEN:
+                if r.status_code != 401:
+                    problems.append(f"token route answered without a token: {where}")
+            elif isinstance(who, frozenset):
+                if principal in who and role_refused(r):
+                    problems.append(f"refused, the table grants it: {where}")
+                if principal not in who and not denied(r):
+                    problems.append(f"GRANTED, the table does not: {where}")
+        if who == TOKEN:  # with the token (and a staff session beside it): not refused
+            bearer = {"Authorization": f"Bearer {api_token}"}
+            if path == "/internal/items":
+                basic = base64.b64encode(f"roles-test:{api_token}".encode()).decode()
+                bearer = {"Authorization": f"Basic {basic}"}
+            r = _call(clients["analyst"], method, url, headers=bearer)
+            if r.status_code in (401, 403) or r.status_code >= 500:
+                problems.append(f"token refused: {method} {path} -> {r.status_code}")
+    assert not problems, "\n".join(problems)
