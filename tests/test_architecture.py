@@ -39,6 +39,7 @@ ALLOWED = {
         "triage",
         "review",
         "audit",
+        "wellness",
     },
     "pipeline": {"domain", "settings", "signals", "index", "banks", "store", "fetch"},
 }
