@@ -262,5 +262,16 @@ def test_cli_user_add_list_disable_reset(tmp_path: Path) -> None:
         assert accounts.check_password("ana", PASSWORD).error is LoginError.DISABLED
         assert run("disable", "nobody")[0] == 2
         assert run("reset-2fa", "nobody")[0] == 2
+        from meldpunt.audit import AuditLog
+
+        log = AuditLog(services.engine)
+        actions = [(e.action, e.subject) for e in log.entries(limit=50, action="user.*", newest=False)]
+        assert actions == [
+            ("user.add", "user:root"),
+            ("user.add", "user:ana"),
+            ("user.reset_2fa", "user:root"),
+            ("user.disable", "user:ana"),
+        ]
+        assert log.verify().ok
     finally:
         services.close()

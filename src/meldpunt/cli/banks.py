@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import io
 import sys
@@ -14,9 +13,8 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from meldpunt.audit import AuditLog
 from meldpunt.banks.formats import FORMATS, HashRecord, detect_format, get_format
-from meldpunt.cli.common import EXIT_FAILED, state, stderr, usage_error
+from meldpunt.cli.common import EXIT_FAILED, audit, state, stderr, usage_error
 from meldpunt.cli.scan import _render
 from meldpunt.domain import LabelError, Labels
 from meldpunt.domain.signals import InvalidSignal, signal_type_from_name
@@ -27,17 +25,8 @@ app = typer.Typer(help="Hash lists (banks): import, export, list, show, set, del
 FORMAT_HELP = f"List format: {', '.join(FORMATS)} (default: detected from the file)."
 
 
-def _actor() -> str:
-    """``cli:<OS user name>``: who ran the command, as the audit log records it."""
-    try:
-        who = getpass.getuser()
-    except (KeyError, OSError):
-        who = "unknown"
-    return f"cli:{who or 'unknown'}"[:200]
-
-
 def _audit(ctx: typer.Context, action: str, name: str, **details: object) -> None:
-    AuditLog(state(ctx).services.engine).append(_actor(), action, f"bank:{name}"[:200], details)
+    audit(ctx, action, f"bank:{name}", **details)
 
 
 class _Sha256Reader(io.RawIOBase):

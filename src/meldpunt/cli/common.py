@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from typing import NoReturn
 
 import typer
@@ -29,6 +30,22 @@ def state(ctx: typer.Context) -> State:
     obj = ctx.find_root().obj
     assert isinstance(obj, State)
     return obj
+
+
+def cli_actor() -> str:
+    """``cli:<OS user name>``: who ran the command, as the audit log records it."""
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):
+        who = "unknown"
+    return f"cli:{who or 'unknown'}"[:200]
+
+
+def audit(ctx: typer.Context, action: str, subject: str, **details: object) -> None:
+    """Record what a command did in the audit log, as the person who ran it."""
+    from meldpunt.audit import AuditLog
+
+    AuditLog(state(ctx).services.engine).append(cli_actor(), action, subject[:200], details)
 
 
 def usage_error(message: str) -> NoReturn:

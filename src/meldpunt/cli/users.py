@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from meldpunt.cli.common import state, stderr, usage_error
+from meldpunt.cli.common import audit, state, stderr, usage_error
 
 if TYPE_CHECKING:
     from meldpunt.accounts import Accounts
@@ -41,6 +41,7 @@ def add_command(
         made = _accounts(ctx).create_user(name, role, password)
     except ValueError as e:
         usage_error(str(e))
+    audit(ctx, "user.add", f"user:{name}", role=role)
     if password is None:
         typer.echo(made)
         stderr.print(f"user [bold]{name}[/] ({role}) added; the password is shown only now")
@@ -70,6 +71,7 @@ def disable_command(
     """Disable a user: they cannot sign in, and their sessions end now."""
     if not _accounts(ctx).disable(name):
         usage_error(f"no user named {name!r}")
+    audit(ctx, "user.disable", f"user:{name}")
     stderr.print(f"user [bold]{name}[/] disabled; their sessions have ended")
 
 
@@ -81,4 +83,5 @@ def reset_2fa_command(
     their next sign-in. Their sessions end now."""
     if not _accounts(ctx).reset_2fa(name):
         usage_error(f"no user named {name!r}")
+    audit(ctx, "user.reset_2fa", f"user:{name}")
     stderr.print(f"second factor of [bold]{name}[/] reset; they enrol again at their next sign-in")
