@@ -12,15 +12,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
-from starlette.formparsers import MultiPartException
 from starlette.responses import RedirectResponse, Response
 
 from meldpunt.accounts import CurrentUser, allowed
 from meldpunt.audit import AuditLog
 from meldpunt.store.reports import Item, Medium
 from meldpunt.web.context import ctx
+from meldpunt.web.forms import field, read_form, token_ok
 from meldpunt.web.staff import accounts, require
 from meldpunt.web.workspace import triage
 
@@ -196,26 +195,12 @@ def users_page(request: Request, user: Users) -> Response:
     return _users_page(request, user)
 
 
-async def _read_form(request: Request) -> FormData | None:
-    try:
-        return await request.form(max_files=0, max_fields=10)
-    except (HTTPException, MultiPartException):
-        return None
-
-
 @router.post("/admin/users/disable")
 async def disable_user(request: Request, user: Users) -> Response:
     """Disable a user (CSRF-checked, audited): they cannot sign in and their sessions end now."""
-    form = await _read_form(request)
-    raw = form.get("name") if form is not None else None
-    name = raw[:120] if isinstance(raw, str) else ""
-    raw_token = form.get("token") if form is not None else None
-    token = raw_token if isinstance(raw_token, str) else ""
-    if (
-        form is None
-        or request.headers.get("sec-fetch-site") == "cross-site"
-        or ctx(request).tokens.check(_disable_purpose(user), token) is None
-    ):
+    form = await read_form(request, max_fields=10)
+    name = field(form, "name", 120) if form is not None else ""
+    if not token_ok(request, form, _disable_purpose(user)):
         return await run_in_threadpool(
             _users_page, request, user, "This form has expired; nothing was done.", 400
         )

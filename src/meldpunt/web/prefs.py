@@ -10,13 +10,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
-from starlette.exceptions import HTTPException
-from starlette.formparsers import MultiPartException
 from starlette.responses import RedirectResponse, Response
 
 from meldpunt.accounts import CurrentUser
 from meldpunt.audit import AuditEvent, record
 from meldpunt.web.context import ctx
+from meldpunt.web.forms import field, read_form, token_ok
 from meldpunt.web.staff import require
 from meldpunt.wellness import (
     BREAK_WINDOW_SECONDS,
@@ -53,22 +52,8 @@ def _purpose(form: str, user: CurrentUser) -> str:
     return f"wl-{form}:{user.session_hash}"
 
 
-async def _read_form(request: Request) -> FormData | None:
-    try:
-        return await request.form(max_files=0, max_fields=20)
-    except (HTTPException, MultiPartException):
-        return None
-
-
 def _field(form: FormData, name: str, limit: int = 40) -> str:
-    value = form.get(name)
-    return value[:limit].strip() if isinstance(value, str) else ""
-
-
-def _token_ok(request: Request, form: FormData | None, purpose: str) -> bool:
-    if form is None or request.headers.get("sec-fetch-site") == "cross-site":
-        return False
-    return ctx(request).tokens.check(purpose, _field(form, "token", 1024)) is not None
+    return field(form, name, limit).strip()
 
 
 def _value(form: FormData, name: str, *, blank_ok: bool) -> bool | int | None:
@@ -132,8 +117,8 @@ def prefs_page(request: Request, user: Own, saved: str = "") -> Response:
 
 @router.post("/me/preferences")
 async def prefs_post(request: Request, user: Own) -> Response:
-    form = await _read_form(request)
-    if form is None or not _token_ok(request, form, _purpose("prefs", user)):
+    form = await read_form(request, max_fields=20)
+    if form is None or not token_ok(request, form, _purpose("prefs", user)):
         return _bad_form(request)
     try:
         values = {k: _value(form, k, blank_ok=True) for k in USER_FIELDS}
@@ -169,8 +154,8 @@ def defaults_page(request: Request, user: Manage, saved: str = "") -> Response:
 
 @router.post("/admin/wellness-defaults")
 async def defaults_post(request: Request, user: Manage) -> Response:
-    form = await _read_form(request)
-    if form is None or not _token_ok(request, form, _purpose("defaults", user)):
+    form = await read_form(request, max_fields=20)
+    if form is None or not token_ok(request, form, _purpose("defaults", user)):
         return _bad_form(request)
     w = wellness(request)
     try:

@@ -16,9 +16,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
-from starlette.formparsers import MultiPartException
 from starlette.responses import RedirectResponse, Response
 
 from meldpunt.accounts import PERMISSIONS, Accounts, AccountsPolicy, CurrentUser, LoginError, allowed
@@ -26,6 +24,7 @@ from meldpunt.accounts.roles import ALL_PERMISSIONS
 from meldpunt.accounts.service import totp_uri
 from meldpunt.audit import AuditLog
 from meldpunt.web.context import WebContext, ctx
+from meldpunt.web.forms import field, read_form, token_ok
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -123,24 +122,6 @@ def _purpose(form: str, user: CurrentUser) -> str:
     return f"staff-{form}:{user.session_hash}"
 
 
-async def _read_form(request: Request) -> FormData | None:
-    try:
-        return await request.form(max_files=0, max_fields=10)
-    except (HTTPException, MultiPartException):
-        return None
-
-
-def _field(form: FormData, name: str, limit: int = 1024) -> str:
-    value = form.get(name)
-    return value[:limit] if isinstance(value, str) else ""
-
-
-def _token_ok(request: Request, c: WebContext, form: FormData, purpose: str) -> bool:
-    if request.headers.get("sec-fetch-site") == "cross-site":
-        return False
-    return c.tokens.check(purpose, _field(form, "token")) is not None
-
-
 async def _audit(request: Request, actor: str, action: str, **details: object) -> None:
     """Write a sign-in event to the audit log (never the client's address)."""
     log_ = AuditLog(ctx(request).services.engine)
@@ -182,14 +163,14 @@ async def login_form(request: Request) -> Response:
 @router.post("/login")
 async def login_post(request: Request) -> Response:
     c = ctx(request)
-    form = await _read_form(request)
+    form = await read_form(request, max_fields=10)
     if form is None:
         return _bad_form(request, c)
-    if not _token_ok(request, c, form, LOGIN_FORM):
+    if not token_ok(request, form, LOGIN_FORM):
         return c.render(request, "error.html", LANG, status=400, kind="token")
-    name = _field(form, "name", 120)
+    name = field(form, "name", 120)
     service = accounts(request)
-    result = await run_in_threadpool(service.check_password, name, _field(form, "password"))
+    result = await run_in_threadpool(service.check_password, name, field(form, "password"))
     if result.user_id is None:
         await _audit(request, name, "staff.login_failed", step="password")
         return _login_page(request, FAILED, 400, name)
@@ -247,13 +228,13 @@ async def totp_post(request: Request) -> Response:
     user = await _half_user(request)
     if user is None or not user.enrolled:
         return _redirect("/login")
-    form = await _read_form(request)
+    form = await read_form(request, max_fields=10)
     if form is None:
         return _bad_form(request, c)
-    if not _token_ok(request, c, form, _purpose("totp", user)):
+    if not token_ok(request, form, _purpose("totp", user)):
         return c.render(request, "error.html", LANG, status=400, kind="token")
     service = accounts(request)
-    error = await run_in_threadpool(service.check_second_factor, user.id, _field(form, "code", 64))
+    error = await run_in_threadpool(service.check_second_factor, user.id, field(form, "code", 64))
     if error is not None:
         await _audit(request, user.name, "staff.login_failed", step="second_factor")
     if error is LoginError.BAD:
@@ -306,13 +287,13 @@ async def enrol_post(request: Request) -> Response:
     user = await _half_user(request)
     if user is None or user.enrolled:
         return _redirect("/login")
-    form = await _read_form(request)
+    form = await read_form(request, max_fields=10)
     if form is None:
         return _bad_form(request, c)
-    if not _token_ok(request, c, form, _purpose("enrol", user)):
+    if not token_ok(request, form, _purpose("enrol", user)):
         return c.render(request, "error.html", LANG, status=400, kind="token")
     service = accounts(request)
-    codes = await run_in_threadpool(service.finish_enrolment, user.id, _field(form, "code", 64))
+    codes = await run_in_threadpool(service.finish_enrolment, user.id, field(form, "code", 64))
     if codes is None:
         secret = await run_in_threadpool(service.begin_enrolment, user.id)
         if secret is None:
@@ -336,8 +317,8 @@ async def logout(request: Request) -> Response:
     if user is None:
         _clear_cookie(request, response)
         return response
-    form = await _read_form(request)
-    if form is None or not _token_ok(request, c, form, _purpose("logout", user)):
+    form = await read_form(request, max_fields=10)
+    if form is None or not token_ok(request, form, _purpose("logout", user)):
         return c.render(request, "error.html", LANG, status=400, kind="token")
     await run_in_threadpool(accounts(request).end_session, _session_token(request) or "")
     await _audit(request, user.name, "staff.logout")
@@ -351,8 +332,8 @@ async def logout_everywhere(request: Request) -> Response:
     user = await run_in_threadpool(current_user, request)
     if user is None or not user.signed_in:
         return _redirect("/login")
-    form = await _read_form(request)
-    if form is None or not _token_ok(request, c, form, _purpose("logout-everywhere", user)):
+    form = await read_form(request, max_fields=10)
+    if form is None or not token_ok(request, form, _purpose("logout-everywhere", user)):
         return c.render(request, "error.html", LANG, status=400, kind="token")
     ended = await run_in_threadpool(accounts(request).end_all_sessions, user.id)
     log.info("staff user %d logged out everywhere (%d sessions)", user.id, ended)

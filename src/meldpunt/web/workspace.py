@@ -29,7 +29,6 @@ from sqlalchemy import or_, select
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
-from starlette.formparsers import MultiPartException
 from starlette.responses import RedirectResponse, Response
 
 from meldpunt.accounts import CurrentUser, allowed
@@ -49,6 +48,7 @@ from meldpunt.triage import (
     TriageError,
 )
 from meldpunt.web.context import WebContext, ctx
+from meldpunt.web.forms import field, read_form, token_ok
 from meldpunt.web.prefs import wellness
 from meldpunt.web.staff import require
 from meldpunt.wellness import PAGE_SECONDS, Prefs, Today
@@ -133,24 +133,6 @@ def _grant_nonce(c: WebContext, item_id: int, medium_id: int, user: CurrentUser,
         return None
     issued = int(grant.split(".", 1)[0])  # signed: check() verified it
     return nonce if 0 <= time.time() - issued <= REVEAL_SECONDS else None
-
-
-async def _read_form(request: Request) -> FormData | None:
-    try:
-        return await request.form(max_files=0, max_fields=60)
-    except (HTTPException, MultiPartException):
-        return None
-
-
-def _field(form: FormData, name: str, limit: int = 1024) -> str:
-    value = form.get(name)
-    return value[:limit] if isinstance(value, str) else ""
-
-
-def _token_ok(request: Request, form: FormData | None, purpose: str) -> bool:
-    if form is None or request.headers.get("sec-fetch-site") == "cross-site":
-        return False
-    return ctx(request).tokens.check(purpose, _field(form, "token")) is not None
 
 
 def _redirect(url: str) -> RedirectResponse:
@@ -370,8 +352,8 @@ def thumbnail(request: Request, item_id: int, medium_id: int, user: ItemView) ->
 
 @router.post("/items/{item_id}/media/{medium_id}/reveal")
 async def reveal(request: Request, item_id: int, medium_id: int, user: Reveal) -> Response:
-    form = await _read_form(request)
-    if not _token_ok(request, form, _item_purpose(item_id, user)):
+    form = await read_form(request, max_fields=60)
+    if not token_ok(request, form, _item_purpose(item_id, user)):
         return _bad_token(request, user)
     t = triage(request)
     await run_in_threadpool(_medium, t, item_id, medium_id)  # 404 unless it is there to reveal
@@ -433,8 +415,8 @@ def revealed_image(request: Request, item_id: int, medium_id: int, user: Reveal,
 @router.post("/items/{item_id}/release")
 async def release(request: Request, item_id: int, user: ItemView) -> Response:
     """Give the item back to the queue (your claim ends now)."""
-    form = await _read_form(request)
-    if not _token_ok(request, form, _item_purpose(item_id, user)):
+    form = await read_form(request, max_fields=60)
+    if not token_ok(request, form, _item_purpose(item_id, user)):
         return _bad_token(request, user)
     await run_in_threadpool(triage(request).release, item_id, user.name)
     return _redirect("/queue?msg=released")
@@ -447,13 +429,13 @@ def _classification(t: Triage, form: FormData) -> dict[str, Any]:
     described = t.schemes.describe()
     out: dict[str, Any] = {}
     for s in described["schemes"]:
-        value = _field(form, f"scheme.{s['name']}", 100)
+        value = field(form, f"scheme.{s['name']}", 100)
         if value:
             out[s["name"]] = value
     flags = [f for f in form.getlist("flag") if isinstance(f, str)][:50]
     if flags:
         out["flags"] = flags
-    series = _field(form, "series", 300).strip()
+    series = field(form, "series", 300).strip()
     if series:
         out["series"] = series
     return out
@@ -461,12 +443,12 @@ def _classification(t: Triage, form: FormData) -> dict[str, Any]:
 
 @router.post("/items/{item_id}/classify")
 async def classify(request: Request, item_id: int, user: Classify) -> Response:
-    form = await _read_form(request)
-    if form is None or not _token_ok(request, form, _item_purpose(item_id, user)):
+    form = await read_form(request, max_fields=60)
+    if form is None or not token_ok(request, form, _item_purpose(item_id, user)):
         return _bad_token(request, user)
     t = triage(request)
     data = _classification(t, form)
-    group = _field(form, "group") == "1"
+    group = field(form, "group") == "1"
     try:
         t.schemes.validate(data)
         outcomes = await run_in_threadpool(lambda: t.classify(item_id, user.name, data, group=group))
@@ -557,8 +539,8 @@ def disagreement(request: Request, item_id: int, user: Resolve) -> Response:
 
 @router.post("/items/{item_id}/resolve")
 async def resolve(request: Request, item_id: int, user: Resolve) -> Response:
-    form = await _read_form(request)
-    if form is None or not _token_ok(request, form, _item_purpose(item_id, user)):
+    form = await read_form(request, max_fields=60)
+    if form is None or not token_ok(request, form, _item_purpose(item_id, user)):
         return _bad_token(request, user)
     t = triage(request)
     data = _classification(t, form)
