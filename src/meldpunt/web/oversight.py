@@ -6,7 +6,6 @@ a reveal."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -21,7 +20,7 @@ from meldpunt.store.reports import Item, Medium
 from meldpunt.web.context import ctx
 from meldpunt.web.forms import field, read_form, token_ok
 from meldpunt.web.staff import accounts, require
-from meldpunt.web.workspace import triage
+from meldpunt.web.workspace import format_when, triage
 
 router = APIRouter(include_in_schema=False)
 
@@ -38,13 +37,6 @@ AuditRead = Annotated[CurrentUser, Depends(require("audit.read"))]
 Stats = Annotated[CurrentUser, Depends(require("stats.view"))]
 
 
-def _when(value: datetime | None) -> str:
-    if value is None:
-        return ""
-    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value
-    return aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
 def _page(request: Request, template: str, user: CurrentUser, status: int = 200, **values: Any) -> Response:
     return ctx(request).render(
         request,
@@ -53,7 +45,7 @@ def _page(request: Request, template: str, user: CurrentUser, status: int = 200,
         status=status,
         user=user,
         can_resolve=allowed(user.role, "disagreement.resolve"),
-        when=_when,
+        when=format_when,
         **values,
     )
 
@@ -86,7 +78,7 @@ def urgent_page(request: Request, user: Urgent) -> Response:
             "host": r.host,
             "server_ip": r.server_ip,
             "state": r.state,
-            "received": _when(r.created_at),
+            "received": format_when(r.created_at),
         }
         for r in rows
     ]
@@ -152,7 +144,7 @@ def facts_page(request: Request, item_id: int, user: Facts) -> Response:
             "server_ip": item.server_ip,
             "state": item.state,
             "urgent": bool(item.urgent),
-            "received": _when(item.created_at),
+            "received": format_when(item.created_at),
         },
         final=classification,
         media=media,
@@ -233,7 +225,7 @@ def audit_page(
     entries = [
         {
             "seq": e.seq,
-            "at": _when(e.at),
+            "at": format_when(e.at),
             "actor": e.actor,
             "action": e.action,
             "subject": e.subject,

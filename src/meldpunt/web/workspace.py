@@ -158,7 +158,7 @@ def _page(
         inner=template,
         user=user,
         can_resolve=allowed(user.role, "disagreement.resolve"),
-        when=_when,
+        when=format_when,
         wellness=today or wellness(request).today(user.name),
         **values,
     )
@@ -181,8 +181,12 @@ def _conflict(request: Request, user: CurrentUser, e: ClaimConflict) -> Response
     )
 
 
-def _when(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+def format_when(value: datetime | None) -> str:
+    """A time for staff pages, in UTC. SQLite gives times back without their zone: they are UTC."""
+    if value is None:
+        return ""
+    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value
+    return aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 # -- the queue ----------------------------------------------------------------------------------------
@@ -292,7 +296,7 @@ def item_page(request: Request, item_id: int, user: ItemView) -> Response:
     note = ""
     try:
         claim = t.claim(item_id, user.name)
-        note = f"Claimed for you until {_when(claim.expires_at)}."
+        note = f"Claimed for you until {format_when(claim.expires_at)}."
     except ClaimConflict as e:
         return _conflict(request, user, e)
     except NotAllowed:
