@@ -1,0 +1,372 @@
+"""The analyst's journey in a real browser, against real processes: ``meldpunt serve`` (web only)
+and a separate ``meldpunt worker`` walking the reports, sharing one SQLite database, a benign
+"web" on loopback, and Debian's Chromium driven by Playwright.
+
+Two analysts enrol with TOTP and sign in; the first sees the blurred greyscale thumbnail of a new
+image, reveals it on purpose (audited), classifies it; the second gives a blind second opinion
+that agrees, so the item is final and its hashes go into the hotline's own bank. Then a copy of
+the image (scaled and re-compressed, so only PDQ can know it) is reported on another page: the
+worker process, which never saw the classification happen, auto-classifies it and nobody views it.
+
+Skipped when Chromium or Playwright is missing, unless MELDPUNT_REQUIRE_BROWSER=1. Every image is
+a benign generated scene.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pyotp
+import pytest
+from PIL import Image
+from sqlalchemy import select
+
+from meldpunt.accounts import Accounts
+from meldpunt.audit import entries as audit_entries
+from meldpunt.bootstrap import Services
+from meldpunt.domain.reports import FINAL_STATES
+from meldpunt.pipeline.intake import create_api_token
+from meldpunt.settings import Settings
+from meldpunt.store.reports import Item, Medium, ReviewBlob
+from tests.imagegen import scene
+from tests.test_web_browser import ARGS, CHROMIUM, REQUIRE, _missing
+
+PASSWORD = "a long benign test passphrase 42"
+
+
+def _jpeg(img: Image.Image, quality: int) -> bytes:
+    out = io.BytesIO()
+    img.save(out, format="JPEG", quality=quality)
+    return out.getvalue()
+
+
+ORIGINAL = scene(20261122, 640, 480)
+#: the pages of the loopback "web": a gallery with a new image, and later a copy of it elsewhere
+FILES: dict[str, tuple[str, bytes]] = {
+    "/gallery.html": ("text/html", b'<h1>Gallery</h1><img src="/img/valley.jpg" alt="">'),
+    "/img/valley.jpg": ("image/jpeg", _jpeg(ORIGINAL, 90)),
+    "/mirror/page.html": ("text/html", b'<p>mirror</p><img src="/mirror/copy.jpg">'),
+    "/mirror/copy.jpg": ("image/jpeg", _jpeg(ORIGINAL.resize((600, 450), Image.Resampling.LANCZOS), 75)),
+}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+    def do_GET(self) -> None:
+        found = FILES.get(self.path.split("?", 1)[0])
+        if found is None:
+            self.send_error(404)
+            return
+        kind, body = found
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _sharpness(data: bytes) -> float:
+    """Variance of a discrete Laplacian of the greyscale image (low: blurred)."""
+    g = np.asarray(Image.open(io.BytesIO(data)).convert("L"), dtype=float)
+    lap = 4 * g[1:-1, 1:-1] - g[:-2, 1:-1] - g[2:, 1:-1] - g[1:-1, :-2] - g[1:-1, 2:]
+    return float(lap.var())
+
+
+def _is_greyscale(data: bytes) -> bool:
+    img = Image.open(io.BytesIO(data))
+    if img.mode in ("L", "LA"):
+        return True
+    rgb = np.asarray(img.convert("RGB"), dtype=int)
+    return (
+        int(np.abs(rgb[..., 0] - rgb[..., 1]).max()) <= 2
+        and int(np.abs(rgb[..., 1] - rgb[..., 2]).max()) <= 2
+    )
+
+
+def _wait(what: str, check: Callable[[], Any], timeout: float = 90) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = check()
+        if got:
+            return got
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@dataclass
+class Stack:
+    base: str
+    web: str
+    services: Services
+    token: str
+    env: dict[str, str]
+    logs: Path
+
+    def report(self, path: str) -> int:
+        r = httpx.post(
+            f"{self.base}/api/v1/reports",
+            json={"urls": [f"{self.web}{path}"], "seen_on": "website"},
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=10,
+        )
+        assert r.status_code == 201, r.text
+        return int(r.json()["item_ids"][0])
+
+    def item_state(self, item_id: int) -> str:
+        with self.services.engine.connect() as conn:
+            return str(conn.execute(select(Item.state).where(Item.id == item_id)).scalar_one())
+
+    def walked(self, item_id: int) -> str:
+        return str(
+            _wait(
+                f"the worker to walk item {item_id}",
+                lambda: (s := self.item_state(item_id)) in {x.value for x in FINAL_STATES} and s,
+            )
+        )
+
+
+@pytest.fixture
+def stack(sqlite_db: str, tmp_path: Path) -> Iterator[Stack]:
+    reason = _missing()
+    if reason:
+        if REQUIRE:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    web = f"http://127.0.0.1:{httpd.server_address[1]}"
+    env = {
+        **os.environ,
+        "MELDPUNT_FETCH_ALLOWED_NETWORKS": "127.0.0.0/8",
+        "MELDPUNT_WORKER_POLL_S": "0.1",
+        "MELDPUNT_REVIEW_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "MELDPUNT_WEB_SECRET": secrets.token_hex(32),
+    }
+    services = Services(Settings.from_env(env, db=sqlite_db))
+    services.engine  # noqa: B018 - migrated before the processes start
+    token = create_api_token(services, "journey")
+    port = _port()
+    cli = [sys.executable, "-m", "meldpunt.cli", "--db", sqlite_db]
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        with open(logs / "serve.log", "wb") as out:
+            procs.append(
+                subprocess.Popen(
+                    [*cli, "serve", "--port", str(port), "--workers", "0"], env=env, stdout=out, stderr=out
+                )
+            )
+        with open(logs / "worker.log", "wb") as out:
+            procs.append(subprocess.Popen([*cli, "worker"], env=env, stdout=out, stderr=out))
+        base = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            try:
+                return httpx.get(f"{base}/health", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        _wait("the web process", up, 60)
+        yield Stack(base, web, services, token, env, logs)
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        httpd.shutdown()
+        services.close()
+
+
+def _enrol_and_sign_in(page: Any, base: str, name: str) -> pyotp.TOTP:
+    """Password, then the enrolment page: type the shown key into "the app" (pyotp), confirm, keep
+    the recovery codes. Returns the app."""
+    page.goto(f"{base}/login")
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Continue").click()
+    assert page.url.endswith("/enrol")
+    secret = page.inner_text("#secret").replace(" ", "")
+    app = pyotp.TOTP(secret)
+    page.get_by_label("Then enter the 6-digit code the app shows").fill(app.now())
+    page.get_by_role("button", name="Confirm").click()
+    assert page.get_by_role("heading", name="Your recovery codes").is_visible()
+    assert len(page.locator(".recovery-codes li").all()) >= 8
+    page.get_by_role("link", name="I have kept them: continue").click()
+    assert page.url.endswith("/me")
+    return app
+
+
+def _sign_in_again(page: Any, base: str, name: str, app: pyotp.TOTP) -> None:
+    """Sign out and in with password and a fresh code (the enrolment's code cannot be replayed)."""
+    used = app.now()
+    page.get_by_role("button", name="Log out", exact=True).click()
+    page.goto(f"{base}/login")
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Continue").click()
+    assert page.url.endswith("/login/totp")
+    page.get_by_label(re.compile("6-digit code")).fill(used)  # the code of the enrolment: refused
+    page.get_by_role("button", name="Sign in").click()
+    assert "That code was not accepted." in page.inner_text("main")
+    # the next step's code (the server accepts one step either side, each step once)
+    page.get_by_label(re.compile("6-digit code")).fill(app.at(time.time() + 30))
+    page.get_by_role("button", name="Sign in").click()
+    assert page.url.endswith("/me")
+
+
+def test_enrol_review_reveal_classify_second_opinion_and_the_copy_is_known(
+    stack: Stack, tmp_path: Path
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    accounts = Accounts(stack.services.engine)
+    for name in ("ana", "ben"):
+        accounts.create_user(name, "analyst", PASSWORD)
+
+    first = stack.report("/gallery.html")
+    assert stack.walked(first) == "needs_review"
+    shots = os.environ.get("MELDPUNT_SCREENSHOTS")
+
+    def shot(page: Any, name: str) -> None:
+        page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
+        if shots:
+            Path(shots).mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(Path(shots) / f"{name}.png"), full_page=True)
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            outside: list[str] = []
+            ana_ctx = browser.new_context()
+            ana = ana_ctx.new_page()
+            ana.on("request", lambda r: None if r.url.startswith(stack.base) else outside.append(r.url))
+            ana_app = _enrol_and_sign_in(ana, stack.base, "ana")
+            _sign_in_again(ana, stack.base, "ana", ana_app)
+
+            # the queue: the new item, nothing resolved without viewing yet
+            ana.goto(f"{stack.base}/queue")
+            assert ana.get_by_role("heading", name="Queue").is_visible(), ana.inner_text("body")
+            row = ana.locator("table.ws-queue tbody tr")
+            assert row.count() == 1
+            assert "/gallery.html" in row.inner_text()
+            shot(ana, "journey-queue")
+
+            # the item: a blurred greyscale thumbnail, never the original bytes
+            with ana.expect_response(re.compile(r"/thumb$")) as thumb_info:
+                ana.get_by_role("link", name=re.compile(f"#{first}")).click()
+            thumb = thumb_info.value
+            assert thumb.status == 200
+            assert thumb.headers["cache-control"] == "no-store"
+            blurred = thumb.body()
+            assert blurred != FILES["/img/valley.jpg"][1]
+            assert _is_greyscale(blurred)
+            assert ana.evaluate("() => document.querySelector('img.ws-thumb').naturalWidth") > 0
+            assert f"{stack.web}/gallery.html" in ana.inner_text(".ws-context")
+            shot(ana, "journey-item")
+
+            # reveal one medium on purpose: a sharp, coloured rendering, shown once
+            with ana.expect_response(re.compile(r"/revealed\.jpg")) as revealed_info:
+                ana.get_by_role("button", name=re.compile("^Reveal medium")).click()
+            sharp = revealed_info.value.body()
+            assert revealed_info.value.status == 200
+            assert not _is_greyscale(sharp)
+            assert _sharpness(sharp) > 4 * _sharpness(blurred)
+            again = ana.request.get(revealed_info.value.url)
+            assert again.status in (403, 410), "a reveal grant renders once"
+            shot(ana, "journey-revealed")
+
+            # classify: illegal, so a second analyst must agree
+            ana.get_by_role("link", name=re.compile("Back to the item")).click()
+            ana.get_by_label(re.compile("^Baseline")).check()
+            ana.get_by_label("Prepubescent", exact=True).check()
+            ana.get_by_role("button", name="Save classification").click()
+            assert "Classification saved." in ana.inner_text("main")
+
+            # the second analyst classifies blind
+            ben_ctx = browser.new_context()
+            ben = ben_ctx.new_page()
+            ben.on("request", lambda r: None if r.url.startswith(stack.base) else outside.append(r.url))
+            _enrol_and_sign_in(ben, stack.base, "ben")
+            ben.goto(f"{stack.base}/queue")
+            ben.get_by_role("link", name=re.compile(f"#{first}")).click()
+            assert not ben.get_by_label(re.compile("^Baseline")).is_checked()
+            assert "ana" not in ben.inner_text("main")
+            ben.get_by_label(re.compile("^Baseline")).check()
+            ben.get_by_label("Prepubescent", exact=True).check()
+            ben.get_by_role("button", name="Save classification").click()
+            assert "Classification saved." in ben.inner_text("main")
+            assert ben.locator("table.ws-queue tbody tr").count() == 0
+            shot(ben, "journey-final")
+
+            # the copy, on another page: the worker process knows it from the own bank
+            copy = stack.report("/mirror/page.html")
+            assert stack.walked(copy) == "known"
+            with stack.services.engine.connect() as conn:
+                media = conn.execute(
+                    select(Medium.outcome, Medium.matches).where(Medium.item_id == copy)
+                ).all()
+                blobs = conn.execute(select(ReviewBlob.medium_id)).scalars().all()
+            assert [m.outcome for m in media] == ["known"]
+            assert "hotline-own" in str(media[0].matches)
+            assert blobs == []  # the first item's blob was purged at the final classification
+
+            ana.goto(f"{stack.base}/queue")
+            assert ana.locator("table.ws-queue tbody tr").count() == 0
+            stats = ana.inner_text(".ws-stats")
+            assert re.search(r"Resolved without anyone viewing them: 1 ", stats), stats
+            shot(ana, "journey-queue-after")
+            assert outside == []  # the staff pages fetched nothing from anywhere else
+        finally:
+            browser.close()
+
+    with stack.services.engine.connect() as conn:
+        events = [(e.actor, e.action, e.subject) for e in audit_entries(conn)]
+    actions = [(a, act) for a, act, _ in events]
+    for expected in [
+        ("ana", "staff.enrol"),
+        ("ana", "staff.login"),
+        ("ana", "item.view"),
+        ("ana", "item.reveal"),
+        ("ana", "item.classify"),
+        ("ben", "item.classify"),
+    ]:
+        assert expected in actions, expected
+    assert not any(a == "ben" and act == "item.reveal" for a, act in actions)
+    seen_copy = [s for _, act, s in events if act in ("item.view", "item.reveal") and s == f"item:{copy}"]
+    assert seen_copy == [], "nobody viewed the copy"
+    verify = subprocess.run(
+        [sys.executable, "-m", "meldpunt.cli", "--db", str(stack.services.settings.db), "audit", "verify"],
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert verify.returncode == 0, verify.stdout + verify.stderr
