@@ -41,7 +41,7 @@ ALLOWED = {
         "audit",
         "wellness",
     },
-    "pipeline": {"domain", "settings", "signals", "index", "banks", "store", "fetch"},
+    "pipeline": {"domain", "settings", "signals", "index", "banks", "store", "fetch", "audit"},
 }
 
 

@@ -56,6 +56,21 @@ class Settings:
         "File holding the review key (base64), created with a new random key if missing; empty: "
         "beside a SQLite database (<db>.reviewkey), else in the user data directory.",
     )
+    evidence_key: str = _doc(
+        "",
+        "AES-256 key (base64 of 32 bytes) encrypting media kept as evidence; must differ from the "
+        "review key; empty: use evidence_key_file.",
+    )
+    evidence_key_file: str = _doc(
+        "",
+        "File holding the evidence key (base64), created with a new random key if missing; empty: "
+        "beside a SQLite database (<db>.evidencekey), else evidence.key in the user data directory.",
+    )
+    evidence_retention_days: int = _doc(
+        730,
+        "Days media kept as evidence are retained before 'meldpunt evidence purge' deletes them: "
+        "set it to the hotline's legal retention period.",
+    )
     fetch_allowed_networks: str = _doc(
         "",
         "Comma-separated CIDRs the fetcher may contact despite the SSRF guard (e.g. 127.0.0.0/8 for "

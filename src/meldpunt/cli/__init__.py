@@ -12,6 +12,7 @@ from meldpunt import __version__
 from meldpunt.cli import audit as audit_cli
 from meldpunt.cli import banks as banks_cli
 from meldpunt.cli import demo as demo_cli
+from meldpunt.cli import evidence as evidence_cli
 from meldpunt.cli import scan as scan_cli
 from meldpunt.cli import serve as serve_cli
 from meldpunt.cli import tokens as tokens_cli
@@ -73,6 +74,7 @@ app.command("worker")(serve_cli.worker_command)
 app.add_typer(banks_cli.app, name="bank")
 app.add_typer(tokens_cli.app, name="token")
 app.add_typer(audit_cli.app, name="audit")
+app.add_typer(evidence_cli.app, name="evidence")
 app.add_typer(users_cli.app, name="user")
 
 

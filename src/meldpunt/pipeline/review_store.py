@@ -2,7 +2,8 @@
 
 Only media whose outcome is ``new`` are kept (known and ignored media are dropped at once). Each
 blob is AES-256-GCM with a random 96-bit nonce and the medium's id as associated data, so a blob
-copied onto another medium's row does not decrypt. Blobs are purged once a medium is classified.
+copied onto another medium's row does not decrypt. Blobs are purged once a medium is classified,
+or moved to the evidence store (``pipeline.evidence_store``, its own key) when a flag keeps them.
 
 The key: ``settings.review_key`` (base64 of 32 bytes) if set; otherwise the key file
 ``settings.review_key_file``, by default beside a SQLite database (``<db>.reviewkey``) or in the
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import logging
 import os
 import secrets
@@ -36,7 +38,11 @@ NONCE_BYTES = 12
 _AAD_PREFIX = b"meldpunt-review-blob:v1:medium:"
 
 
-class ReviewKeyError(ValueError):
+class StoreKeyError(ValueError):
+    """A store's key is malformed, or a blob does not decrypt under it."""
+
+
+class ReviewKeyError(StoreKeyError):
     """The review key is malformed, or a blob does not decrypt under it."""
 
 
@@ -44,33 +50,48 @@ def _aad(medium_id: int) -> bytes:
     return _AAD_PREFIX + str(int(medium_id)).encode()
 
 
-def parse_key(text: str) -> bytes:
+def parse_key(text: str, *, what: str = "review", error: type[StoreKeyError] = ReviewKeyError) -> bytes:
+    """A key from its base64 text; ``what`` names it in the error (``error``)."""
     try:
         key = base64.b64decode(text.strip(), validate=True)
     except (binascii.Error, ValueError):
-        raise ReviewKeyError("the review key is not valid base64") from None
+        raise error(f"the {what} key is not valid base64") from None
     if len(key) != KEY_BYTES:
-        raise ReviewKeyError(f"the review key must be {KEY_BYTES} bytes (base64), not {len(key)}")
+        raise error(f"the {what} key must be {KEY_BYTES} bytes (base64), not {len(key)}")
     return key
 
 
-def default_key_file(settings: Settings) -> Path:
-    if settings.review_key_file:
-        return Path(settings.review_key_file).expanduser()
-    db_file = sqlite_path(database_url(settings.db))
+def key_file_path(configured: str, db: str, *, suffix: str, data_name: str) -> Path:
+    """Where a store's key file is: ``configured`` if set; else beside a SQLite database
+    (``<db><suffix>``); else ``data_name`` in the user data directory."""
+    if configured:
+        return Path(configured).expanduser()
+    db_file = sqlite_path(database_url(db))
     if db_file is not None:
-        return db_file.with_name(db_file.name + ".reviewkey")
+        return db_file.with_name(db_file.name + suffix)
     import platformdirs
 
-    return Path(platformdirs.user_data_dir("meldpunt")) / "review.key"
+    return Path(platformdirs.user_data_dir("meldpunt")) / data_name
 
 
-def load_or_create_key_file(path: Path) -> bytes:
+def default_key_file(settings: Settings) -> Path:
+    return key_file_path(settings.review_key_file, settings.db, suffix=".reviewkey", data_name="review.key")
+
+
+def load_or_create_key_file(
+    path: Path,
+    *,
+    what: str = "review",
+    env: str = "MELDPUNT_REVIEW_KEY",
+    lost: str = "media awaiting review",
+    error: type[StoreKeyError] = ReviewKeyError,
+) -> bytes:
     """The key in ``path``; a new random key written there (atomically, 0600) if there is none.
     Two processes creating it at once agree on one key (the file is linked into place, never
-    overwritten)."""
+    overwritten). ``what``, ``env`` and ``lost`` word the warning: which key, its setting, and what
+    cannot be read without it."""
     try:
-        return parse_key(path.read_text())
+        return parse_key(path.read_text(), what=what, error=error)
     except FileNotFoundError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -84,16 +105,24 @@ def load_or_create_key_file(path: Path) -> bytes:
         try:
             os.link(tmp, path)
             log.warning(
-                "created a NEW review key in %s: back it up, and give every worker and web process "
-                "this key (MELDPUNT_REVIEW_KEY or MELDPUNT_REVIEW_KEY_FILE); media awaiting review "
-                "cannot be decrypted without it",
+                "created a NEW %s key in %s: back it up, and give every worker and web process "
+                "this key (%s or %s_FILE); %s cannot be decrypted without it",
+                what,
                 path,
+                env,
+                env,
+                lost,
             )
         except FileExistsError:
             pass  # another process won the race: use its key
     finally:
         tmp.unlink(missing_ok=True)
-    return parse_key(path.read_text())
+    return parse_key(path.read_text(), what=what, error=error)
+
+
+def key_fingerprint(key: bytes) -> bytes:
+    """A digest of a key, kept to tell two stores' keys apart without keeping the key itself."""
+    return hashlib.sha256(b"meldpunt-key-fingerprint:" + key).digest()
 
 
 class ReviewStore:
@@ -104,6 +133,8 @@ class ReviewStore:
         if len(key) != KEY_BYTES:
             raise ReviewKeyError(f"the review key must be {KEY_BYTES} bytes")
         self._aead = AESGCM(key)
+        #: tells this store's key from another store's (which must not be the same)
+        self.fingerprint = key_fingerprint(key)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ReviewStore:

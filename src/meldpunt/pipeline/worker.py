@@ -2,18 +2,26 @@
 
 Run as many workers as you like, in processes on any number of machines (or threads: one
 ``run_worker`` per thread); the queue hands each job to one worker at a time under a lease. Within
-a worker one job runs at a time on one event loop whose fetcher is reused across jobs.
+a worker one job runs at a time on one event loop whose fetcher is reused across jobs. An idle
+worker also deletes evidence past its retention, at most hourly (``evidence_store.purge_expired``:
+no key needed, each purge audited).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from datetime import UTC, datetime
 
+from meldpunt.pipeline.evidence_store import purge_expired
 from meldpunt.pipeline.jobs import worker_name
 from meldpunt.pipeline.walk import Services, Walker
 
 log = logging.getLogger(__name__)
+
+#: an idle worker deletes evidence past its retention at most this often (seconds)
+EVIDENCE_PURGE_EVERY_S = 3600.0
 
 
 def run_worker(
@@ -31,6 +39,7 @@ def run_worker(
     stop = stop or threading.Event()
     poll = max(0.01, services.settings.worker_poll_s)
     ran = 0
+    next_purge = time.monotonic()
     if worker is None:  # host:pid, and the thread when several workers share a process
         thread = threading.current_thread()
         worker = worker_name() + ("" if thread is threading.main_thread() else f":{thread.name}")
@@ -48,12 +57,25 @@ def run_worker(
             if job is None:
                 if idle_exit:
                     break
+                if time.monotonic() >= next_purge:
+                    next_purge = time.monotonic() + EVIDENCE_PURGE_EVERY_S
+                    _purge_evidence(services)
                 stop.wait(poll)
                 continue
             walker.run_job(job)
             ran += 1
         log.info("worker %s stopped after %d jobs", walker.queue.worker, ran)
     return ran
+
+
+def _purge_evidence(services: Services) -> None:
+    try:
+        with services.engine.begin() as conn:
+            n = purge_expired(conn, datetime.now(UTC))
+        if n:
+            log.info("purged %d expired evidence blob(s)", n)
+    except Exception:
+        log.exception("could not purge expired evidence; trying again later")
 
 
 def drain(services: Services, *, max_jobs: int = 100_000) -> int:
