@@ -87,6 +87,12 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/disagreements/{item_id}"): SENIOR,
     ("POST", "/items/{item_id}/resolve"): SENIOR,
     ("GET", "/stats"): SENIOR,
+    ("GET", "/banks"): SENIOR,
+    ("GET", "/banks/{name}"): SENIOR,
+    ("POST", "/banks/import"): SENIOR,
+    ("POST", "/banks/{name}/settings"): SENIOR,
+    ("POST", "/banks/{name}/delete"): SENIOR,
+    ("POST", "/banks/{name}/lookup"): SENIOR,
     # police liaison
     ("GET", "/police/urgent"): POLICE,
     ("GET", "/police/items/{item_id}"): POLICE,
@@ -173,7 +179,7 @@ def test_every_route_is_in_the_table(world: Workspace) -> None:
 def test_every_route_by_every_role(world: Workspace) -> None:
     item = world.item(images=1, urgent=True)
     medium = world.media(item)[0]
-    ids = {"item_id": str(item), "medium_id": str(medium), "code": "nosuchcode"}
+    ids = {"item_id": str(item), "medium_id": str(medium), "code": "nosuchcode", "name": "nosuchbank"}
     clients: dict[str, Browser] = {ANON: world.staff.client()}
     for role in ROLES:
         clients[role] = world.user(f"user-{role}", role)

@@ -19,8 +19,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import Scope
 
+from meldpunt.accounts import allowed
 from meldpunt.bootstrap import Services
-from meldpunt.web import api, internal, oversight, prefs, public, staff, workspace
+from meldpunt.web import api, banks, internal, oversight, prefs, public, staff, workspace
 from meldpunt.web.config import WebConfig
 from meldpunt.web.context import WebContext, ctx, request_language
 from meldpunt.web.i18n import pick_language
@@ -46,6 +47,7 @@ def create_app(services: Services, config: WebConfig | None = None) -> FastAPI:
         openapi_url=OPENAPI_URL,
     )
     app.state.ctx = WebContext.build(services, config)
+    app.state.ctx.env.globals["allowed"] = allowed  # the staff navigation asks it
 
     @app.get(DOCS_URL, include_in_schema=False)
     def api_docs(request: Request) -> HTMLResponse:
@@ -69,6 +71,7 @@ def create_app(services: Services, config: WebConfig | None = None) -> FastAPI:
     app.include_router(workspace.router)
     app.include_router(prefs.router)
     app.include_router(oversight.router)
+    app.include_router(banks.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(StarletteHTTPException)
@@ -91,6 +94,8 @@ def create_app(services: Services, config: WebConfig | None = None) -> FastAPI:
     def limit_for(path: str) -> int:
         if path == "/api/v1/match":
             return config.max_upload_bytes
+        if path == banks.IMPORT_PATH:
+            return config.max_import_bytes
         if _is_api(path):
             return config.max_api_bytes
         return config.max_form_bytes
@@ -101,6 +106,8 @@ def create_app(services: Services, config: WebConfig | None = None) -> FastAPI:
             body = json.dumps({"detail": f"request body larger than {limit} bytes"}).encode()
             return 413, [(b"content-type", b"application/json")], body
         request = Request(scope)
+        if path == banks.IMPORT_PATH:
+            return 413, [(b"content-type", b"text/html; charset=utf-8")], banks.too_large(request, limit)
         lang = pick_language(request.query_params.get("lang"), request.headers.get("accept-language"))
         response = app.state.ctx.render(request, "error.html", lang, 413, kind="too_large")
         return 413, [(b"content-type", b"text/html; charset=utf-8")], bytes(response.body)

@@ -38,6 +38,9 @@ class WebConfig:
     max_form_bytes: int = _doc(64 * 1024, "Largest public form post, in bytes (bigger: 413).")
     max_api_bytes: int = _doc(1024 * 1024, "Largest JSON body of an API call, in bytes.")
     max_upload_bytes: int = _doc(32 * 1024 * 1024, "Largest upload to /api/v1/match (all files).")
+    max_import_bytes: int = _doc(
+        512 * 1024 * 1024, "Largest hash-list upload to /banks/import, in bytes (bigger: 413)."
+    )
     max_match_queries: int = _doc(1000, "Most hashes (or files) in one /api/v1/match call.")
     report_rate: int = _doc(10, "Reports one visitor may send per rate window.")
     status_rate: int = _doc(30, "Status look-ups one visitor may make per rate window.")

@@ -188,11 +188,23 @@ class SecurityHeaders:
 TooLarge = Callable[[Scope, int], Awaitable[tuple[int, list[tuple[bytes, bytes]], bytes]]]
 
 
-class BodyLimit:
-    """Reads a request body up to the limit for its path and refuses it (413) when larger.
+class _BodyTooLarge(Exception):
+    """Raised into the app from ``receive`` when a streamed body passes its limit."""
 
-    The body is held in memory and replayed to the app; nothing is written to disk. ``limit_for``
-    gives the limit of a path; ``too_large`` renders the refusal (HTML or JSON, by path).
+
+#: bodies allowed to be larger than this are streamed through and counted, not held in memory
+STREAM_ABOVE = 4 * 1024 * 1024
+
+
+class BodyLimit:
+    """Refuses (413) a request body larger than the limit for its path.
+
+    Up to ``STREAM_ABOVE`` the body is read first, held in memory and replayed to the app, so the
+    app never sees part of a refused body. Paths allowed more (bank imports) are streamed through
+    and counted: past the limit the app's next read fails, the app is abandoned and the refusal is
+    sent if the app has not answered yet (a multipart upload is then only partly in a temporary file
+    the form parser removes). ``limit_for`` gives the limit of a path; ``too_large`` renders the
+    refusal (HTML or JSON, by path).
     """
 
     def __init__(self, app: ASGIApp, limit_for: Callable[[str], int], too_large: TooLarge) -> None:
@@ -208,6 +220,9 @@ class BodyLimit:
         declared = next((v for k, v in scope.get("headers", []) if k == b"content-length"), None)
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await self._refuse(scope, send, limit)
+            return
+        if limit > STREAM_ABOVE:
+            await self._stream(scope, receive, send, limit)
             return
         chunks: list[bytes] = []
         size = 0
@@ -234,6 +249,31 @@ class BodyLimit:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    async def _stream(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        size = 0
+        started = False
+
+        async def counting() -> Message:
+            nonlocal size
+            message = await receive()
+            if message["type"] == "http.request":
+                size += len(message.get("body", b""))
+                if size > limit:
+                    raise _BodyTooLarge
+            return message
+
+        async def watching(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting, watching)
+        except _BodyTooLarge:
+            if not started:
+                await self._refuse(scope, send, limit)
 
     async def _refuse(self, scope: Scope, send: Send, limit: int) -> None:
         status, headers, content = await self.too_large(scope, limit)
