@@ -186,6 +186,11 @@ def test_outcomes_and_public_words() -> None:
     assert item_outcome([]) is ItemState.UNAVAILABLE
     assert public_status([ItemState.RECEIVED]) == "received"
     assert public_status([ItemState.FETCHED, ItemState.RECEIVED]) == "assessing"
+    review, known = ItemState.NEEDS_REVIEW, ItemState.KNOWN
+    assert public_status([review, review], assessed=1) == "assessing"  # one still waits for an analyst
+    assert public_status([review, review], assessed=2) == "assessed"
+    assert public_status([review, known], assessed=1) == "action_taken"
+    assert public_status([ItemState.UNAVAILABLE]) == "assessing"
 
 
 def test_a_long_step_keeps_its_lease(services: Services) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, func, insert, select, update
 
 from meldpunt.audit import AuditLog
 from meldpunt.bootstrap import Services
@@ -503,7 +503,7 @@ def test_not_illegal_is_final_at_once_and_evidence_keeps_media(sqlite_world: Wor
     t.classify(b, anna, {**ILLEGAL, "flags": ["evidence"]})
     t.classify(b, bert, ILLEGAL)
     assert t.stage(b) == "final"
-    assert w.blobs_of(b) == 1  # kept for the evidence store
+    assert w.blobs_of(b) == 0  # moved to the evidence store (tests/test_evidence.py)
     assert "evidence" not in w.own_entries()[0][2]  # evidence is not a bank tag
 
     # everything needs a second opinion when configured; nothing does with second_opinion off
@@ -538,6 +538,85 @@ def test_group_decision_covers_near_duplicates(sqlite_world: World) -> None:
     ]
     assert t.stage(c) is None and t.stage(other) is None
     assert len({k for st, k, _ in w.own_entries() if st == "pdq"}) == 2
+    assert AuditLog(w.engine).verify().ok
+
+
+def _media_of(w: World, item_id: int) -> list[int]:
+    with w.engine.connect() as conn:
+        return [
+            int(m)
+            for m in conn.execute(
+                select(Medium.id).where(Medium.item_id == item_id).order_by(Medium.id)
+            ).scalars()
+        ]
+
+
+def _hashes(w: World, medium_id: int) -> set[str]:
+    with w.engine.connect() as conn:
+        r = conn.execute(
+            select(Medium.md5, Medium.sha1, Medium.sha256, Medium.pdq).where(Medium.id == medium_id)
+        ).one()
+    return {r.md5, r.sha1, r.sha256, r.pdq}
+
+
+def test_a_decision_covers_the_media_chosen_and_only_those_are_banked(sqlite_world: World) -> None:
+    w = sqlite_world
+    anna, bert = w.user("anna", "analyst"), w.user("bert", "analyst")
+    t = w.triage()
+    rng = random.Random(11)
+    photo_pdq = w.pdq()
+    a = w.item(pdqs=(photo_pdq, w.pdq()))  # the photo, and a site logo beside it
+    photo, logo = _media_of(w, a)
+    other = w.item(pdqs=(w.pdq(),))
+
+    with pytest.raises(ClassificationError, match="not among this item's media"):
+        t.classify(a, anna, {**ILLEGAL, "media": [_media_of(w, other)[0]]})
+    with pytest.raises(ClassificationError, match="at least one"):
+        t.classify(a, anna, {**ILLEGAL, "media": []})
+    assert t.stage(a) is None
+
+    # a near-duplicate item in the group: the choice carries over to its copy of the photo only
+    b = w.item(pdqs=(flip_bits(photo_pdq, 3, rng), w.pdq()))
+    b_photo, b_logo = _media_of(w, b)
+    out = t.classify(a, anna, {**ILLEGAL, "media": [photo]}, group=True)
+    assert sorted(o.item_id for o in out) == [a, b]
+    t.classify(a, bert, {**ILLEGAL, "media": [photo, logo]})  # both chose the photo
+    t.classify(b, bert, ILLEGAL)  # no choice given: the first's choice stands
+    assert t.stage(a) == t.stage(b) == "final"
+    final = t.final_classification(a)
+    assert final is not None and final.media == (photo,)
+    banked = {k for _, k, _ in w.own_entries()}
+    assert _hashes(w, photo) <= banked and _hashes(w, b_photo) <= banked
+    assert not (_hashes(w, logo) | _hashes(w, b_logo)) & banked
+
+    # two analysts who chose different media do not agree
+    c = w.item(pdqs=(w.pdq(), w.pdq()))
+    c1, c2 = _media_of(w, c)
+    t.classify(c, anna, {**ILLEGAL, "media": [c1]})
+    assert t.classify(c, bert, {**ILLEGAL, "media": [c2]})[0].stage == "disagreement"
+
+
+def test_a_correction_leaves_entries_another_item_banked_too(sqlite_world: World) -> None:
+    w = sqlite_world
+    sara = w.user("sara", "senior")
+    t = w.triage(second_opinion=False)
+    x = w.item(pdqs=(w.pdq(),))
+    y = w.item(pdqs=(w.pdq(),))
+    [mx], [my] = _media_of(w, x), _media_of(w, y)
+    with w.engine.begin() as conn:  # the same file reached through two reports
+        r = conn.execute(
+            select(Medium.md5, Medium.sha1, Medium.sha256, Medium.pdq).where(Medium.id == mx)
+        ).one()
+        conn.execute(
+            update(Medium).where(Medium.id == my).values(md5=r.md5, sha1=r.sha1, sha256=r.sha256, pdq=r.pdq)
+        )
+    t.classify(x, sara, ILLEGAL)
+    t.classify(y, sara, ILLEGAL)
+    assert len(w.own_entries()) == 4
+    t.correct(x, sara, NOT_ILLEGAL)
+    assert len(w.own_entries()) == 4  # y's decision still stands behind them
+    t.correct(y, sara, NOT_ILLEGAL)
+    assert w.own_entries() == []
     assert AuditLog(w.engine).verify().ok
 
 

@@ -41,7 +41,7 @@ from meldpunt.accounts import Accounts
 from meldpunt.audit import entries as audit_entries
 from meldpunt.bootstrap import Services
 from meldpunt.domain.reports import FINAL_STATES
-from meldpunt.pipeline.intake import create_api_token
+from meldpunt.pipeline.intake import create_api_token, report_status
 from meldpunt.settings import Settings
 from meldpunt.store.reports import Item, Medium, ReviewBlob
 from tests.imagegen import scene
@@ -126,7 +126,7 @@ class Stack:
     env: dict[str, str]
     logs: Path
 
-    def report(self, path: str) -> int:
+    def report(self, path: str) -> tuple[int, str]:
         r = httpx.post(
             f"{self.base}/api/v1/reports",
             json={"urls": [f"{self.web}{path}"], "seen_on": "website"},
@@ -134,7 +134,12 @@ class Stack:
             timeout=10,
         )
         assert r.status_code == 201, r.text
-        return int(r.json()["item_ids"][0])
+        return int(r.json()["item_ids"][0]), str(r.json()["receipt"])
+
+    def public_words(self, receipt: str) -> str:
+        view = report_status(self.services, receipt)
+        assert view is not None
+        return view.state
 
     def item_state(self, item_id: int) -> str:
         with self.services.engine.connect() as conn:
@@ -251,7 +256,7 @@ def test_enrol_review_reveal_classify_second_opinion_and_the_copy_is_known(
     for name in ("ana", "ben"):
         accounts.create_user(name, "analyst", PASSWORD)
 
-    first = stack.report("/gallery.html")
+    first, first_receipt = stack.report("/gallery.html")
     assert stack.walked(first) == "needs_review"
     shots = os.environ.get("MELDPUNT_SCREENSHOTS")
 
@@ -327,8 +332,10 @@ def test_enrol_review_reveal_classify_second_opinion_and_the_copy_is_known(
             shot(ben, "journey-final")
 
             # the copy, on another page: the worker process knows it from the own bank
-            copy = stack.report("/mirror/page.html")
+            assert stack.public_words(first_receipt) == "assessed"  # what the reporter may learn
+            copy, copy_receipt = stack.report("/mirror/page.html")
             assert stack.walked(copy) == "known"
+            assert stack.public_words(copy_receipt) == "action_taken"
             with stack.services.engine.connect() as conn:
                 media = conn.execute(
                     select(Medium.outcome, Medium.matches).where(Medium.item_id == copy)

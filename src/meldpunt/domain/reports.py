@@ -67,10 +67,14 @@ def item_outcome(media: list[MediumOutcome]) -> ItemState:
     return ItemState.KNOWN
 
 
-def public_status(states: list[ItemState]) -> str:
-    """What a reporter may be told, in the words of /status: nothing about content."""
+def public_status(states: list[ItemState], assessed: int = 0) -> str:
+    """What a reporter may be told, in the words of /status: nothing about content. ``assessed``:
+    how many of the items that needed review have a final classification (an analyst's decision
+    is not an item state: triage keeps it)."""
     if not states or any(s not in FINAL_STATES for s in states):
         return "received" if all(s is ItemState.RECEIVED for s in states) else "assessing"
-    if any(s in (ItemState.KNOWN, ItemState.NEEDS_REVIEW) for s in states):
-        return "assessing" if any(s is ItemState.NEEDS_REVIEW for s in states) else "action_taken"
-    return "assessing"
+    if sum(s is ItemState.NEEDS_REVIEW for s in states) > assessed:
+        return "assessing"
+    if any(s is ItemState.KNOWN for s in states):
+        return "action_taken"
+    return "assessed" if assessed else "assessing"

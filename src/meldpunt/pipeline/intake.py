@@ -22,6 +22,8 @@ from sqlalchemy.exc import IntegrityError
 from meldpunt.domain.reports import OPEN_STATES, ItemState, SeenOn, public_status
 from meldpunt.pipeline.jobs import enqueue
 from meldpunt.store.reports import ApiToken, Item, Medium, Report, ReportItem
+from meldpunt.store.triage import FINAL as FINAL_STAGE
+from meldpunt.store.triage import TriageStatus
 
 
 class Services(Protocol):
@@ -280,15 +282,15 @@ def report_status(services: Services, code: str) -> StatusView | None:
         ).first()
         if row is None:
             return None
-        states = [
-            ItemState(s)
-            for s in conn.execute(
-                select(Item.state)
-                .join(ReportItem, ReportItem.item_id == Item.id)
-                .where(ReportItem.report_id == row.id)
-            ).scalars()
-        ]
-    return StatusView(state=public_status(states), received_at=row.created_at, items=len(states))
+        rows = conn.execute(
+            select(Item.state, TriageStatus.stage)
+            .join(ReportItem, ReportItem.item_id == Item.id)
+            .outerjoin(TriageStatus, TriageStatus.item_id == Item.id)
+            .where(ReportItem.report_id == row.id)
+        ).all()
+    states = [ItemState(r.state) for r in rows]
+    assessed = sum(r.state == ItemState.NEEDS_REVIEW.value and r.stage == FINAL_STAGE for r in rows)
+    return StatusView(state=public_status(states, assessed), received_at=row.created_at, items=len(states))
 
 
 def list_items(services: Services, state: str | None = None, limit: int = 200) -> list[ItemView]:

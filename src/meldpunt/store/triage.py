@@ -35,6 +35,10 @@ class TriageClassification(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+#: stages of ``triage_status``
+SECOND, DISAGREEMENT, FINAL = "second", "disagreement", "final"
+
+
 class TriageStatus(Base):
     """Where an item stands: ``second`` (awaiting a second opinion), ``disagreement`` or ``final``."""
 

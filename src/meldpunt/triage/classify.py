@@ -17,15 +17,15 @@ Banking runs after the classification commits (``BankRepository.import_records``
 its own): ``triage_status.bank_pending`` marks what is still to be written, and :meth:`sync_bank`
 (called after every final decision, safe to call any time) writes it, so a crash in between is
 caught up by the next call. Review blobs are purged in the classification's transaction unless a
-``keep_media`` flag (``evidence``) is set: those stay in the review store until the evidence store
-(a later task) takes them.
+``keep_media`` flag (``evidence``) is set: those move, in the same transaction, to the evidence store
+(``pipeline.evidence_store``: its own key and retention, every access audited).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from meldpunt.audit import AuditEvent, record
 from meldpunt.domain import InvalidSignal, Labels, SignalType, normalise_signal
 from meldpunt.domain.reports import ItemState, MediumOutcome
+from meldpunt.pipeline.evidence_store import EvidenceStore
 from meldpunt.pipeline.review_store import ReviewStore
 from meldpunt.settings import Settings
 from meldpunt.store.banks import BankRepository, bump_counter, entry_key
@@ -58,7 +59,7 @@ from meldpunt.triage.queue import (
     users_table_role,
     utc,
 )
-from meldpunt.triage.schemes import Classification, Schemes
+from meldpunt.triage.schemes import Classification, ClassificationError, Schemes
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,7 @@ class Triage(Queue):
         config: TriageConfig | None = None,
         schemes: Schemes | None = None,
         review_store: ReviewStore | None = None,
+        evidence_store: EvidenceStore | None = None,
         clock: Clock = _utcnow,
         role_of: RoleLookup = users_table_role,
     ) -> None:
@@ -151,6 +153,7 @@ class Triage(Queue):
             Schemes.load(self.config.schemes_file) if self.config.schemes_file else Schemes.load()
         )
         self._review_store = review_store
+        self._evidence_store = evidence_store
         self.banks = BankRepository(engine)
 
     @property
@@ -158,6 +161,12 @@ class Triage(Queue):
         if self._review_store is None:
             self._review_store = ReviewStore.from_settings(self.settings)
         return self._review_store
+
+    @property
+    def evidence_store(self) -> EvidenceStore:
+        if self._evidence_store is None:
+            self._evidence_store = EvidenceStore.from_settings(self.settings, self.review_store)
+        return self._evidence_store
 
     @property
     def source_label(self) -> str:
@@ -265,6 +274,8 @@ class Triage(Queue):
         targets = self.group_of(item_id) if group else [item_id]
         out: list[Outcome] = []
         with self.engine.begin() as conn:
+            if c.media is not None:
+                self._check_media(conn, item_id, c.media)
             for iid in [item_id, *(t for t in targets if t != item_id)]:
                 try:
                     stage = self._claimable(conn, iid, user)
@@ -277,7 +288,14 @@ class Triage(Queue):
                     if iid == item_id:
                         raise TriageError(f"item {iid} is in disagreement: a senior resolves it")
                     continue
-                out.append(self._opinion(conn, iid, user, c, stage, now))
+                mine = c
+                if iid != item_id and c.media is not None:
+                    # the group member's own copies of the chosen media; none: left alone
+                    twins = self._twins(conn, c.media, iid)
+                    if not twins:
+                        continue
+                    mine = replace(c, media=twins)
+                out.append(self._opinion(conn, iid, user, mine, stage, now))
             self._audit_outcomes(conn, user, "item.classify", out, c, now, group=group)
         self.sync_bank()
         return out
@@ -293,6 +311,8 @@ class Triage(Queue):
             if stage != DISAGREEMENT:
                 raise TriageError(f"item {item_id} is not in disagreement")
             self._check_claim(conn, item_id, senior_user, now)
+            if c.media is not None:
+                self._check_media(conn, item_id, c.media)
             self._add_opinion(conn, item_id, senior_user, RESOLUTION, c, now)
             self._finalize(conn, item_id, c, now, expect=DISAGREEMENT)
             self._release(conn, item_id, senior_user)
@@ -310,13 +330,22 @@ class Triage(Queue):
         now = self.now()
         with self.engine.begin() as conn:
             self._require(conn, senior_user, "classification.correct")
-            stage = conn.execute(select(TriageStatus.stage).where(TriageStatus.item_id == item_id)).scalar()
-            if stage != FINAL:
+            row = conn.execute(
+                select(TriageStatus.stage, TriageStatus.final).where(TriageStatus.item_id == item_id)
+            ).first()
+            if row is None or row.stage != FINAL:
                 raise TriageError(f"item {item_id} has no final classification to correct")
+            if c.media is not None:
+                self._check_media(conn, item_id, c.media)
             self._add_opinion(conn, item_id, senior_user, CORRECTION, c, now)
-            deleted = 0
-            if not self._bankable(c):
-                deleted = delete_entries(conn, self.config.own_bank, self._item_pairs(conn, item_id))
+            old = Classification.from_json(row.final)
+            # retract what the old decision banked and the new one does not (relabelling the rest
+            # is sync_bank's re-import), but never what another item's final decision banked too
+            before = set(self._item_pairs(conn, item_id, old.media)) if self._bankable(old) else set()
+            after = set(self._item_pairs(conn, item_id, c.media)) if self._bankable(c) else set()
+            gone = before - after
+            gone -= self._banked_elsewhere(conn, item_id, gone)
+            deleted = delete_entries(conn, self.config.own_bank, sorted(gone)) if gone else 0
             self._finalize(conn, item_id, c, now, expect=FINAL)
             out = Outcome(item_id, CORRECTION, FINAL)
             self._audit_outcomes(conn, senior_user, "item.correct", [out], c, now, retracted=deleted)
@@ -423,7 +452,20 @@ class Triage(Queue):
             .values(**values)
         ).rowcount:
             raise TriageError(f"item {item_id} was classified by someone else meanwhile")
-        if self.config.purge_media and not self.schemes.keeps_media(c):
+        keeping = [f for f in c.flags if f in self.schemes.flags and self.schemes.flags[f].keep_media]
+        if keeping:  # evidence: moved to the evidence store whatever purge_media says
+            decider = conn.execute(  # the opinion just added in this transaction
+                select(TriageClassification.user)
+                .where(TriageClassification.item_id == item_id)
+                .order_by(TriageClassification.id.desc())
+                .limit(1)
+            ).scalar_one()
+            blobs = select(ReviewBlob.medium_id).join(Medium, Medium.id == ReviewBlob.medium_id)
+            for mid in conn.execute(blobs.where(Medium.item_id == item_id)).scalars().all():
+                self.evidence_store.keep_from_review(
+                    conn, self.review_store, int(mid), reason=keeping, user=decider, now=now
+                )
+        elif self.config.purge_media:
             for mid in conn.execute(select(Medium.id).where(Medium.item_id == item_id)).scalars():
                 self.review_store.purge(conn, int(mid))
 
@@ -451,15 +493,58 @@ class Triage(Queue):
                 ),
             )
 
-    def _item_pairs(self, conn: Connection, item_id: int) -> list[tuple[SignalType, str]]:
-        """The (type, value) of the item's new media's hashes, as they go into the own bank. PDQ
-        hashes below the quality the matcher needs are left out (flat images match too widely)."""
-        pairs: list[tuple[SignalType, str]] = []
-        rows = conn.execute(
-            select(Medium.md5, Medium.sha1, Medium.sha256, Medium.pdq, Medium.pdq_quality, Medium.vpdq).where(
-                Medium.item_id == item_id, Medium.outcome == MediumOutcome.NEW.value
+    def _new_media(self, conn: Connection, item_id: int) -> list[Any]:
+        return list(
+            conn.execute(
+                select(Medium.id, Medium.sha256, Medium.pdq, Medium.pdq_quality).where(
+                    Medium.item_id == item_id, Medium.outcome == MediumOutcome.NEW.value
+                )
             )
         )
+
+    def _check_media(self, conn: Connection, item_id: int, media: tuple[int, ...]) -> None:
+        """A classification's media must be the item's own media that needed review."""
+        new = {int(r.id) for r in self._new_media(conn, item_id)}
+        stray = sorted(set(media) - new)
+        if stray:
+            raise ClassificationError(
+                [f"media: {', '.join(map(str, stray))} not among this item's media that need review"]
+            )
+
+    def _twins(self, conn: Connection, chosen: tuple[int, ...], item_id: int) -> tuple[int, ...]:
+        """The media of ``item_id`` that are copies of the ``chosen`` media (same SHA-256, or PDQ
+        within the group distance): how a group decision carries the choice of media over."""
+        rows = conn.execute(
+            select(Medium.sha256, Medium.pdq, Medium.pdq_quality).where(Medium.id.in_(chosen))
+        ).all()
+        shas = {r.sha256 for r in rows if r.sha256}
+        pdqs = [int(r.pdq, 16) for r in rows if r.pdq and self._pdq_usable(r.pdq, r.pdq_quality)]
+        out = []
+        for m in self._new_media(conn, item_id):
+            if m.sha256 in shas or (
+                m.pdq
+                and self._pdq_usable(m.pdq, m.pdq_quality)
+                and any((int(m.pdq, 16) ^ p).bit_count() <= self.config.group_distance for p in pdqs)
+            ):
+                out.append(int(m.id))
+        return tuple(sorted(out))
+
+    def _pdq_usable(self, pdq: str, quality: int | None) -> bool:
+        return len(pdq) == 64 and (quality is None or quality >= self.settings.pdq_min_quality)
+
+    def _item_pairs(
+        self, conn: Connection, item_id: int, media: tuple[int, ...] | None = None
+    ) -> list[tuple[SignalType, str]]:
+        """The (type, value) of the item's new media's hashes (only ``media`` when given), as they
+        go into the own bank. PDQ hashes below the quality the matcher needs are left out (flat
+        images match too widely)."""
+        pairs: list[tuple[SignalType, str]] = []
+        query = select(
+            Medium.md5, Medium.sha1, Medium.sha256, Medium.pdq, Medium.pdq_quality, Medium.vpdq
+        ).where(Medium.item_id == item_id, Medium.outcome == MediumOutcome.NEW.value)
+        if media is not None:
+            query = query.where(Medium.id.in_(media))
+        rows = conn.execute(query)
         for r in rows:
             candidates = [(SignalType.MD5, r.md5), (SignalType.SHA1, r.sha1), (SignalType.SHA256, r.sha256)]
             if r.pdq and (r.pdq_quality is None or r.pdq_quality >= self.settings.pdq_min_quality):
@@ -474,6 +559,41 @@ class Triage(Queue):
                 except InvalidSignal:
                     continue
         return list(dict.fromkeys(pairs))
+
+    def _banked_elsewhere(
+        self, conn: Connection, item_id: int, pairs: set[tuple[SignalType, str]]
+    ) -> set[tuple[SignalType, str]]:
+        """Which of ``pairs`` other items' final, banked decisions put into the own bank too."""
+        if not pairs:
+            return set()
+        column = {
+            SignalType.MD5: Medium.md5,
+            SignalType.SHA1: Medium.sha1,
+            SignalType.SHA256: Medium.sha256,
+            SignalType.PDQ: Medium.pdq,
+            SignalType.VPDQ: Medium.vpdq,
+        }
+        others: set[int] = set()
+        for st, col in column.items():
+            values = [v for t, v in pairs if t is st]
+            if not values:
+                continue
+            for chunk in range(0, len(values), 500):
+                others.update(
+                    int(i)
+                    for i in conn.execute(
+                        select(Medium.item_id)
+                        .join(TriageStatus, TriageStatus.item_id == Medium.item_id)
+                        .where(col.in_(values[chunk : chunk + 500]), Medium.item_id != item_id)
+                        .where(TriageStatus.stage == FINAL, TriageStatus.bank_import_id.is_not(None))
+                    ).scalars()
+                )
+        shared: set[tuple[SignalType, str]] = set()
+        for other in sorted(others):
+            final = conn.execute(select(TriageStatus.final).where(TriageStatus.item_id == other)).scalar()
+            if final:
+                shared |= pairs & set(self._item_pairs(conn, other, Classification.from_json(final).media))
+        return shared
 
     def sync_bank(self) -> int:
         """Write every final classification still pending to the own bank; returns items banked."""
@@ -491,7 +611,7 @@ class Triage(Queue):
             c = Classification.from_json(final)
             labels = self.schemes.labels(c, self.source_label)
             with self.engine.connect() as conn:
-                pairs = self._item_pairs(conn, item_id)
+                pairs = self._item_pairs(conn, item_id, c.media)
             import_id: int | None = None
             if pairs:
                 digest = hashlib.sha256(f"item:{item_id}\n{final}".encode()).hexdigest()

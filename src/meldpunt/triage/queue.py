@@ -25,14 +25,17 @@ from meldpunt.domain.reports import ItemState, MediumOutcome
 from meldpunt.settings import Settings
 from meldpunt.store.accounts import User
 from meldpunt.store.reports import Item, Medium, Report, ReportItem
+from meldpunt.store.triage import DISAGREEMENT as STAGE_DISAGREEMENT
+from meldpunt.store.triage import FINAL as STAGE_FINAL
+from meldpunt.store.triage import SECOND as STAGE_SECOND
 from meldpunt.store.triage import TriageClaim, TriageClassification, TriageStatus
 
 Clock = Callable[[], datetime]
 #: Looks up a user's role (None: no such user, or disabled). The default reads ``users``.
 RoleLookup = Callable[[Connection, str], "str | None"]
 
-#: stages of ``triage_status``
-SECOND, DISAGREEMENT, FINAL = "second", "disagreement", "final"
+#: stages of ``triage_status`` (re-exported from the store)
+SECOND, DISAGREEMENT, FINAL = STAGE_SECOND, STAGE_DISAGREEMENT, STAGE_FINAL
 #: roles of ``triage_classifications``
 FIRST, SECOND_OPINION, RESOLUTION, CORRECTION = "first", "second", "resolution", "correction"
 QUEUE_STATES = ("open", DISAGREEMENT)
@@ -176,14 +179,19 @@ class Queue:
         *,
         source: str | None = None,
         state: str = "open",
+        needs: str | None = None,
         limit: int = 100,
         offset: int = 0,
     ) -> list[QueueEntry]:
         """Items awaiting ``user``: ``state="open"`` (a classification is wanted) or
         ``"disagreement"`` (seniors); urgent first, then oldest. ``source``: only items reported
-        by that source (``"api:*"``: any source starting with ``api:``)."""
+        by that source (``"api:*"``: any source starting with ``api:``). ``needs`` narrows the open
+        queue: ``"first"`` (nobody has classified it yet) or ``"second"`` (a second opinion is
+        wanted)."""
         if state not in QUEUE_STATES:
             raise TriageError(f"state must be one of {', '.join(QUEUE_STATES)}, not {state!r}")
+        if needs not in (None, "first", "second"):
+            raise TriageError(f"needs must be first or second, not {needs!r}")
         now = self.now()
         with self.engine.connect() as conn:
             if state == DISAGREEMENT:
@@ -214,6 +222,10 @@ class Queue:
             mine = exists().where(TriageClassification.item_id == Item.id, TriageClassification.user == user)
             if state == DISAGREEMENT:
                 q = q.where(TriageStatus.stage == DISAGREEMENT, ~mine)
+            elif needs == "first":
+                q = q.where(TriageStatus.stage.is_(None))
+            elif needs == "second":
+                q = q.where(TriageStatus.stage == SECOND, ~mine)
             else:
                 q = q.where(
                     or_(TriageStatus.stage.is_(None), and_(TriageStatus.stage == SECOND, ~mine)),

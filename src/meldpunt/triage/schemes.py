@@ -21,7 +21,9 @@ from meldpunt.domain import Labels
 DEFAULT_FILE = Path(__file__).with_name("schemes.yaml")
 LABEL_MODES = ("category", "tag", "none")
 #: keys of a classification that are not scheme names
-RESERVED = frozenset({"flags", "series"})
+RESERVED = frozenset({"flags", "series", "media"})
+#: most media one classification may name
+MAX_MEDIA = 1000
 MAX_SERIES = 200
 
 
@@ -70,11 +72,16 @@ class Flag:
 
 @dataclass(frozen=True)
 class Classification:
-    """Scheme values, flags and an optional series name."""
+    """Scheme values, flags, an optional series name, and the media it covers.
+
+    ``media`` names the item's media the decision is about (ids, sorted); None means every medium
+    of the item that needed review. An analyst leaves out what is not the point of the report (a
+    site's logo, a banner) so that it does not go into the hotline's bank with the item."""
 
     values: Mapping[str, str] = field(default_factory=dict)
     flags: tuple[str, ...] = ()
     series: str | None = None
+    media: tuple[int, ...] | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Classification:
@@ -98,9 +105,24 @@ class Classification:
         if series is not None and not isinstance(series, str):
             problems.append("series: a string")
             series = None
+        media: tuple[int, ...] | None = None
+        raw_media = data.get("media")
+        if raw_media is not None:
+            if isinstance(raw_media, str) or not isinstance(raw_media, Iterable):
+                problems.append("media: a list of medium ids")
+            else:
+                ids = list(raw_media)
+                if not all(isinstance(m, int) and not isinstance(m, bool) and m > 0 for m in ids):
+                    problems.append("media: medium ids are positive whole numbers")
+                elif not ids:
+                    problems.append("media: choose at least one medium")
+                elif len(ids) > MAX_MEDIA:
+                    problems.append(f"media: at most {MAX_MEDIA}")
+                else:
+                    media = tuple(sorted(set(ids)))
         if problems:
             raise ClassificationError(problems)
-        return cls(dict(sorted(values.items())), flags, (series or "").strip() or None)
+        return cls(dict(sorted(values.items())), flags, (series or "").strip() or None, media)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = dict(sorted(self.values.items()))
@@ -108,6 +130,8 @@ class Classification:
             out["flags"] = list(self.flags)
         if self.series:
             out["series"] = self.series
+        if self.media is not None:
+            out["media"] = list(self.media)
         return out
 
     def to_json(self) -> str:
@@ -199,19 +223,28 @@ class Schemes:
         return any(self.flags[f].keep_media for f in c.flags if f in self.flags)
 
     def agree(self, a: Classification, b: Classification) -> bool:
-        """Whether two opinions agree: the same value (or none) in every ``must_agree`` scheme."""
+        """Whether two opinions agree: the same value (or none) in every ``must_agree`` scheme, and
+        at least one medium chosen by both."""
+        if a.media is not None and b.media is not None and not set(a.media) & set(b.media):
+            return False
         return all(
             a.values.get(s.name) == b.values.get(s.name) for s in self.schemes.values() if s.must_agree
         )
 
     def combine(self, first: Classification, second: Classification) -> Classification:
         """The final classification of two agreeing opinions: the second's values where it gave one
-        (the first's otherwise), the flags of both, the series either named (the second's first)."""
+        (the first's otherwise), the flags of both, the series either named (the second's first),
+        and only the media both chose (None: all)."""
         values = {**first.values, **second.values}
+        if first.media is None or second.media is None:
+            media = second.media if first.media is None else first.media
+        else:
+            media = tuple(sorted(set(first.media) & set(second.media)))
         return Classification(
             dict(sorted(values.items())),
             tuple(sorted({*first.flags, *second.flags})),
             second.series or first.series,
+            media,
         )
 
     def labels(self, c: Classification, source: str) -> Labels:

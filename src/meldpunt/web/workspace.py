@@ -47,6 +47,7 @@ from meldpunt.triage import (
     TriageConfig,
     TriageError,
 )
+from meldpunt.triage.schemes import MAX_MEDIA
 from meldpunt.web.context import WebContext, ctx
 from meldpunt.web.forms import field, read_form, token_ok
 from meldpunt.web.prefs import wellness
@@ -67,6 +68,8 @@ MESSAGES = {
     "resolved": "Disagreement resolved.",
     "released": "Item released.",
 }
+#: the queue's filter by what an item still needs
+NEEDS = {"first": "a first opinion", "second": "a second opinion"}
 #: accesskeys of the first queue rows
 ROW_KEYS = "123456789"
 
@@ -193,10 +196,13 @@ def format_when(value: datetime | None) -> str:
 
 
 @router.get("/queue")
-def queue_page(request: Request, user: QueueView, source: str = "", msg: str = "") -> Response:
+def queue_page(
+    request: Request, user: QueueView, source: str = "", needs: str = "", msg: str = ""
+) -> Response:
     t = triage(request)
     chosen = source.strip()[:200] or None
-    entries = t.entries(user.name, source=chosen)
+    wanted = needs if needs in NEEDS else None
+    entries = t.entries(user.name, source=chosen, needs=wanted)
     sources = sorted({e.source for e in t.entries(user.name, limit=500)} | {"public", "api:*"})
     # the workspace's headline figure, for everyone who works the queue: what nobody had to see
     counts = t.resolved_without_viewing()
@@ -208,6 +214,8 @@ def queue_page(request: Request, user: QueueView, source: str = "", msg: str = "
         keys=ROW_KEYS,
         sources=sources,
         source=chosen or "",
+        needs=wanted or "",
+        needs_choices=NEEDS,
         counts=counts,
         message=MESSAGES.get(msg, ""),
     )
@@ -271,6 +279,7 @@ def _item_page(
     group = t.group_of(item_id) if view.can_classify else [item_id]
     w = wellness(request)
     today = w.add(user.name, PAGE_SECONDS) if count else w.today(user.name)
+    prefs = w.prefs(user.name)
     return _page(
         request,
         "ws_item.html",
@@ -279,6 +288,8 @@ def _item_page(
         today=today,
         item=view,
         context=_context(t, item_id),
+        prefs=prefs,
+        thumb_words=_thumb_words(prefs),
         schemes=t.schemes.describe(),
         group=[g for g in group if g != item_id],
         token=ctx(request).tokens.issue(_item_purpose(item_id, user)),
@@ -287,6 +298,12 @@ def _item_page(
         errors=errors or [],
         chosen=chosen or {},
     )
+
+
+def _thumb_words(prefs: Prefs) -> str:
+    """What the thumbnail is, in the words of the analyst's preferences (for its alt text)."""
+    looks = [w for w, on in (("Blurred", prefs.blur), ("greyscale", prefs.greyscale)) if on]
+    return " ".join([*looks, "thumbnail"]).capitalize() if looks else "Thumbnail"
 
 
 @router.get("/items/{item_id}")
@@ -443,12 +460,15 @@ def _classification(t: Triage, form: FormData) -> dict[str, Any]:
     series = field(form, "series", 300).strip()
     if series:
         out["series"] = series
+    if field(form, "media_shown") == "1":  # the form offered a choice of media: keep what was ticked
+        ticked = [m for m in form.getlist("medium") if isinstance(m, str) and m.isdigit() and len(m) < 19]
+        out["media"] = sorted({int(m) for m in ticked[:MAX_MEDIA]})
     return out
 
 
 @router.post("/items/{item_id}/classify")
 async def classify(request: Request, item_id: int, user: Classify) -> Response:
-    form = await read_form(request, max_fields=60)
+    form = await read_form(request, max_fields=60 + MAX_MEDIA)
     if form is None or not token_ok(request, form, _item_purpose(item_id, user)):
         return _bad_token(request, user)
     t = triage(request)
