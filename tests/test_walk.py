@@ -240,6 +240,7 @@ def test_walk_end_to_end(
 
     it = item(services, redirect)
     assert it["state"] == "needs_review"
+    assert it["final_url"] == served.url("/target")  # the page the media came from, kept for the analyst
     m = media(services, redirect)
     assert {str(v["url"]) for v in m.values()} == {
         served.url("/img/new-too.png"),

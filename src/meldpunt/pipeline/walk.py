@@ -349,6 +349,7 @@ class Walker:
                 ItemState.UNAVAILABLE,
                 "no_media: the page has no images or videos",
                 server_ip=page.server_ip or "",
+                final_url=page.final_url,
             )
             return ItemState.UNAVAILABLE.value
         priority = URGENT_PRIORITY if item.urgent else 0
@@ -360,6 +361,7 @@ class Walker:
                 .values(
                     state=ItemState.FETCHED.value,
                     server_ip=page.server_ip or "",
+                    final_url=page.final_url,
                     error="media_truncated: only the first media URLs were taken"
                     if page.media_truncated
                     else "",
@@ -387,13 +389,26 @@ class Walker:
         return ItemState.FETCHED.value
 
     def _end_item(
-        self, job: ClaimedJob, item_id: int, state: ItemState, error: str, *, server_ip: str = ""
+        self,
+        job: ClaimedJob,
+        item_id: int,
+        state: ItemState,
+        error: str,
+        *,
+        server_ip: str = "",
+        final_url: str = "",
     ) -> None:
         with self.engine.begin() as conn:
             conn.execute(
                 update(Item)
                 .where(Item.id == item_id, Item.state == ItemState.RECEIVED.value)
-                .values(state=state.value, error=error[:4000], server_ip=server_ip, updated_at=_now())
+                .values(
+                    state=state.value,
+                    error=error[:4000],
+                    server_ip=server_ip,
+                    final_url=final_url,
+                    updated_at=_now(),
+                )
             )
             self.queue.finish(conn, job)
 

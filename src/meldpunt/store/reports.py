@@ -54,6 +54,8 @@ class Item(Base):
     error: Mapped[str] = mapped_column(Text, default="")
     #: the hosting server's address as seen by the fetcher (not a person's)
     server_ip: Mapped[str] = mapped_column(String(64), default="")
+    #: the page the media came from, after redirects ("" until fetched, or when it was not)
+    final_url: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 

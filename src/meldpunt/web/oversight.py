@@ -92,7 +92,14 @@ def facts_page(request: Request, item_id: int, user: Facts) -> Response:
     with ctx(request).services.engine.connect() as conn:
         item = conn.execute(
             select(
-                Item.id, Item.url, Item.host, Item.server_ip, Item.state, Item.urgent, Item.created_at
+                Item.id,
+                Item.url,
+                Item.final_url,
+                Item.host,
+                Item.server_ip,
+                Item.state,
+                Item.urgent,
+                Item.created_at,
             ).where(Item.id == item_id)
         ).first()
         if item is None:
@@ -140,6 +147,7 @@ def facts_page(request: Request, item_id: int, user: Facts) -> Response:
         item={
             "id": int(item.id),
             "url": item.url,
+            "final_url": item.final_url if item.final_url != item.url else "",
             "host": item.host,
             "server_ip": item.server_ip,
             "state": item.state,

@@ -229,7 +229,9 @@ def _context(t: Triage, item_id: int) -> dict[str, Any]:
     neighbours (other items of the same report or host). Facts only; no opinion."""
     with t.engine.connect() as conn:
         row = conn.execute(
-            select(Item.server_ip, Item.host, Item.report_id).where(Item.id == item_id)
+            select(Item.server_ip, Item.host, Item.report_id, Item.url, Item.final_url).where(
+                Item.id == item_id
+            )
         ).first()
         if row is None:
             return {"server_ip": "", "others": []}
@@ -247,6 +249,7 @@ def _context(t: Triage, item_id: int) -> dict[str, Any]:
         seen_on = conn.execute(select(Report.seen_on).where(Report.id == row.report_id)).scalar()
     return {
         "server_ip": row.server_ip,
+        "final_url": row.final_url if row.final_url != row.url else "",
         "seen_on": seen_on or "",
         "others": [
             {
