@@ -244,3 +244,21 @@ def test_preferences_apply_to_thumbnails(well: Setup) -> None:
     assert np.abs(rgb[..., 0] - rgb[..., 1]).max() > 10  # colour kept
     default = Image.open(io.BytesIO(blurred.content))
     assert max(default.size) == 320 and default.mode == "L"
+
+
+def test_saves_at_the_same_moment_do_not_collide(well_any: Setup) -> None:
+    """Preferences and defaults are one upsert each: saved from many threads at once, none fails and
+    the last word stands."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    w = well_any.wellness
+
+    def save(n: int) -> None:
+        w.set_prefs("ana", {"thumb_size": 160 if n % 2 else 320})
+        with w.engine.begin() as conn:
+            w.set_defaults(conn, "adm", Defaults(daily_limit_minutes=60 + n % 2))
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(save, range(40)))
+    assert w.prefs("ana").thumb_size in (160, 320)
+    assert w.prefs("bob").daily_limit_minutes in (60, 61)

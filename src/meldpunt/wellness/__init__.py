@@ -23,7 +23,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -163,11 +163,7 @@ class Wellness:
         }
         values = {f.name: getattr(new, f.name) for f in fields(new)}
         values.update(updated_by=actor, updated_at=self.clock())
-        exists = conn.execute(select(WellnessDefaults.id).where(WellnessDefaults.id == DEFAULTS_ID)).first()
-        if exists is None:
-            conn.execute(insert(WellnessDefaults).values(id=DEFAULTS_ID, **values))
-        else:
-            conn.execute(update(WellnessDefaults).where(WellnessDefaults.id == DEFAULTS_ID).values(**values))
+        _upsert(conn, WellnessDefaults, {"id": DEFAULTS_ID}, values)
         return changed
 
     # -- a user's preferences ----------------------------------------------------------------------
@@ -191,9 +187,8 @@ class Wellness:
             raise PrefsError(f"not a preference: {', '.join(sorted(unknown))}")
         check(values)
         row = {k: values.get(k) for k in USER_FIELDS}
-        with self.engine.begin() as conn:
-            conn.execute(delete(WellnessPrefs).where(WellnessPrefs.user == user))
-            conn.execute(insert(WellnessPrefs).values(user=user, updated_at=self.clock(), **row))
+        with self.engine.begin() as conn:  # one statement: two saves at once cannot collide
+            _upsert(conn, WellnessPrefs, {"user": user}, {"updated_at": self.clock(), **row})
             return self.prefs(user, conn)
 
     # -- viewing time ------------------------------------------------------------------------------
@@ -210,20 +205,37 @@ class Wellness:
         """Add ``seconds`` of viewing to ``user``'s total of today (UTC); the new standing."""
         day = self.clock().astimezone(UTC).date()
         with self.engine.begin() as conn:
-            dialect = conn.dialect.name
-            if dialect in ("postgresql", "sqlite"):
-                ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(ViewingTime)
-                conn.execute(
-                    ins.values(user=user, day=day, seconds=seconds).on_conflict_do_update(
-                        index_elements=["user", "day"], set_={"seconds": ViewingTime.seconds + seconds}
-                    )
-                )
-            else:  # pragma: no cover - meldpunt supports SQLite and PostgreSQL
-                raise NotImplementedError(dialect)
+            _upsert(
+                conn,
+                ViewingTime,
+                {"user": user, "day": day},
+                {"seconds": seconds},
+                on_conflict={"seconds": ViewingTime.seconds + seconds},
+            )
             total = conn.execute(
                 select(ViewingTime.seconds).where(ViewingTime.user == user, ViewingTime.day == day)
             ).scalar_one()
             return Today(day, int(total), self.prefs(user, conn))
+
+
+def _upsert(
+    conn: Connection,
+    table: Any,
+    keys: dict[str, Any],
+    values: dict[str, Any],
+    on_conflict: dict[str, Any] | None = None,
+) -> None:
+    """Insert ``keys`` + ``values``, or on a conflict of ``keys`` set ``on_conflict`` (default:
+    ``values``) — one statement on SQLite and PostgreSQL alike."""
+    dialect = conn.dialect.name
+    if dialect not in ("postgresql", "sqlite"):  # pragma: no cover - meldpunt supports these two
+        raise NotImplementedError(dialect)
+    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    conn.execute(
+        ins.values(**keys, **values).on_conflict_do_update(
+            index_elements=list(keys), set_=values if on_conflict is None else on_conflict
+        )
+    )
 
 
 __all__ = [
