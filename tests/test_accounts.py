@@ -275,3 +275,54 @@ def test_cli_user_add_list_disable_reset(tmp_path: Path) -> None:
         assert log.verify().ok
     finally:
         services.close()
+
+
+def test_second_factor_secrets_are_sealed_at_rest(sqlite_db: str) -> None:
+    """With a sealer the users table holds no TOTP secret in the clear; sign-in works; a secret
+    stored in the clear before is sealed at the next sign-in; another key cannot open them."""
+    import secrets as _secrets
+    import time
+
+    import pyotp
+    from sqlalchemy import select, update
+
+    from meldpunt.accounts import Accounts, SecretSealer
+    from meldpunt.store.accounts import User
+    from meldpunt.store.db import create_db_engine
+
+    engine = create_db_engine(sqlite_db)
+    sealer = SecretSealer.derived_from(_secrets.token_bytes(32))
+    accounts = Accounts(engine, sealer=sealer)
+    accounts.create_user("ana", "analyst", PASSWORD)
+    uid = accounts.user("ana").id  # type: ignore[union-attr]
+    secret = accounts.begin_enrolment(uid)
+    assert secret is not None and accounts.begin_enrolment(uid) == secret
+    with engine.connect() as conn:
+        stored = conn.execute(select(User.totp_secret).where(User.id == uid)).scalar_one()
+    assert stored != secret and secret not in stored and len(stored) <= 64
+    totp = pyotp.TOTP(secret)
+    assert accounts.finish_enrolment(uid, totp.now())
+    assert accounts.check_second_factor(uid, totp.at(time.time() + 30)) is None
+
+    other = Accounts(engine, sealer=SecretSealer.derived_from(_secrets.token_bytes(32)))
+    with pytest.raises(ValueError, match="does not open"):
+        other.check_second_factor(uid, totp.at(time.time() - 30))
+    with pytest.raises(ValueError, match="needs the sealing key"):
+        Accounts(engine).check_second_factor(uid, totp.at(time.time() - 30))
+
+    # a secret stored in the clear (before sealing was switched on) is sealed at the next sign-in
+    accounts.create_user("ben", "analyst", PASSWORD)
+    bid = accounts.user("ben").id  # type: ignore[union-attr]
+    clear = Accounts(engine)
+    ben_secret = clear.begin_enrolment(bid)
+    assert ben_secret is not None
+    ben = pyotp.TOTP(ben_secret)
+    assert clear.finish_enrolment(bid, ben.now())
+    assert accounts.check_second_factor(bid, ben.at(time.time() + 30)) is None
+    with engine.connect() as conn:
+        now_stored = conn.execute(select(User.totp_secret).where(User.id == bid)).scalar_one()
+    assert SecretSealer.is_sealed(now_stored) and sealer.open(bid, now_stored) == ben_secret
+    with engine.begin() as conn:  # a sealed secret copied onto another user does not open
+        conn.execute(update(User).where(User.id == uid).values(totp_secret=now_stored))
+    with pytest.raises(ValueError, match="does not open"):
+        accounts.check_second_factor(uid, totp.now())

@@ -41,12 +41,10 @@ def test_demo_reports_reach_every_state(tmp_path: Path) -> None:
 
 
 def test_demo_has_one_enrolled_account_per_role(tmp_path: Path) -> None:
-    from meldpunt.accounts.service import Accounts
-
     demo = prepare(Settings.from_env({}), tmp_path / "demo.db")
     demo.web.stop()
     assert sorted(login.role for login in demo.logins) == ["admin", "analyst", "police", "senior"]
-    accounts = Accounts(demo.services.engine)
+    accounts = demo.services.accounts()  # the secrets are sealed: the same key opens them
     login = demo.logins[0]
     result = accounts.check_password(login.name, login.password)
     assert result.error is None and result.user_id is not None

@@ -16,6 +16,7 @@ from meldpunt.settings import Settings
 if TYPE_CHECKING:  # the heavy modules (numba, SQLAlchemy) load only when a command needs them
     from sqlalchemy import Engine
 
+    from meldpunt.accounts import Accounts, AccountsPolicy
     from meldpunt.index import PDQIndex
     from meldpunt.pipeline.index_sync import PersistentPDQIndex, SyncReport
     from meldpunt.pipeline.matching import Matcher
@@ -53,6 +54,14 @@ class Services:
         if index is None:
             index, _ = self.pdq_index()
         return Matcher(self.banks, index, self.settings, banks)
+
+    def accounts(self, policy: AccountsPolicy | None = None) -> Accounts:
+        """Staff accounts, their TOTP secrets sealed under a key derived from the review key (kept
+        outside the database, shared by every process already)."""
+        from meldpunt.accounts import Accounts, SecretSealer
+        from meldpunt.pipeline.review_store import review_key
+
+        return Accounts(self.engine, policy, sealer=SecretSealer.derived_from(review_key(self.settings)))
 
     def close(self) -> None:
         if "engine" in self.__dict__:

@@ -7,6 +7,7 @@ from meldpunt.accounts.service import (
     AccountsPolicy,
     CurrentUser,
     LoginError,
+    SecretSealer,
     UserInfo,
 )
 
@@ -18,6 +19,7 @@ __all__ = [
     "AccountsPolicy",
     "CurrentUser",
     "LoginError",
+    "SecretSealer",
     "UserInfo",
     "allowed",
 ]

@@ -5,6 +5,10 @@ server-side sessions and lock-out. Storage is :mod:`meldpunt.store.accounts`.
   login when the parameters change.
 - TOTP: 30-second steps, 6 digits, one step either side accepted (``valid_window=1``); the step of
   the last accepted code is stored and no code of that step or an earlier one is accepted again.
+- TOTP secrets at rest: sealed with AES-256-GCM (:class:`SecretSealer`, the user id as associated
+  data) under a key kept outside the database, so a copy of the database alone gives neither the
+  passwords nor the second factors. Without a sealer (tests) they are stored as they are; a secret
+  stored before sealing was switched on is sealed at its owner's next sign-in.
 - Recovery codes: 10 at enrolment, shown once, stored as SHA-256 (each has 60 random bits), each
   usable once.
 - Sessions: a random id of 256 bits in the cookie, its SHA-256 in the database, with an absolute
@@ -16,6 +20,8 @@ server-side sessions and lock-out. Storage is :mod:`meldpunt.store.accounts`.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import hashlib
 import hmac
@@ -30,10 +36,63 @@ from typing import Any
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Engine, delete, insert, or_, select, update
 
 from meldpunt.accounts.roles import ROLES
 from meldpunt.store.accounts import RecoveryCode, StaffSession, User
+
+
+class SecretSealer:
+    """Seals TOTP secrets for the ``users`` table: the secret's 20 bytes, AES-256-GCM with a random
+    nonce and the user id as associated data, stored as 64 characters of URL-safe base64 (a secret
+    stored in the clear is 32 base32 characters: the two cannot be confused)."""
+
+    SEALED_LENGTH = 64
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != 32:
+            raise ValueError("the sealing key must be 32 bytes")
+        self._aead = AESGCM(key)
+
+    @classmethod
+    def derived_from(cls, master: bytes) -> SecretSealer:
+        """A sealer under a key derived (HKDF-SHA256) from another 32-byte key, e.g. the review
+        store's: one key fewer to keep, and neither key reveals the other."""
+        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"meldpunt:totp-secrets:v1").derive(
+            master
+        )
+        return cls(key)
+
+    @staticmethod
+    def _aad(user_id: int) -> bytes:
+        return b"meldpunt-totp:v1:user:" + str(int(user_id)).encode()
+
+    def seal(self, user_id: int, secret: str) -> str:
+        raw = base64.b32decode(secret)
+        nonce = secrets.token_bytes(12)
+        sealed = nonce + self._aead.encrypt(nonce, raw, self._aad(user_id))
+        return base64.urlsafe_b64encode(sealed).decode().rstrip("=")
+
+    @classmethod
+    def is_sealed(cls, stored: str) -> bool:
+        return len(stored) == cls.SEALED_LENGTH
+
+    def open(self, user_id: int, stored: str) -> str:
+        if not self.is_sealed(stored):
+            return stored  # stored before sealing was switched on
+        try:
+            blob = base64.urlsafe_b64decode(stored + "=" * (-len(stored) % 4))
+            raw = self._aead.decrypt(blob[:12], blob[12:], self._aad(user_id))
+        except (InvalidTag, binascii.Error, ValueError):
+            raise ValueError(
+                f"the second-factor secret of user {user_id} does not open (wrong key?)"
+            ) from None
+        return base64.b32encode(raw).decode()
+
 
 TOTP_STEP = 30
 TOTP_DIGITS = 6
@@ -154,8 +213,10 @@ class Accounts:
         policy: AccountsPolicy | None = None,
         clock: Clock = _utcnow,
         hasher: PasswordHasher | None = None,
+        sealer: SecretSealer | None = None,
     ) -> None:
         self.engine = engine
+        self.sealer = sealer
         self.policy = policy or AccountsPolicy()
         self.clock = clock
         self.hasher = hasher or PasswordHasher()
@@ -297,10 +358,22 @@ class Accounts:
             if row is None or row.totp_enrolled:
                 return None
             if row.totp_secret:
-                return str(row.totp_secret)
+                return self._open(user_id, str(row.totp_secret))
             secret = pyotp.random_base32()
-            conn.execute(update(User).where(User.id == user_id).values(totp_secret=secret))
+            conn.execute(
+                update(User).where(User.id == user_id).values(totp_secret=self._seal(user_id, secret))
+            )
             return secret
+
+    def _seal(self, user_id: int, secret: str) -> str:
+        return self.sealer.seal(user_id, secret) if self.sealer is not None else secret
+
+    def _open(self, user_id: int, stored: str) -> str:
+        if self.sealer is None:
+            if SecretSealer.is_sealed(stored):
+                raise ValueError("second-factor secrets are sealed: this service needs the sealing key")
+            return stored
+        return self.sealer.open(user_id, stored)
 
     def _accept_totp(self, user_id: int, secret: str, code: str) -> bool:
         """Accept a code of the current step or one either side, never of a step already used."""
@@ -331,7 +404,7 @@ class Accounts:
             row = conn.execute(select(User.totp_secret, User.totp_enrolled).where(User.id == user_id)).first()
         if row is None or row.totp_enrolled or not row.totp_secret:
             return None
-        if not self._accept_totp(user_id, row.totp_secret, code):
+        if not self._accept_totp(user_id, self._open(user_id, row.totp_secret), code):
             self._fail(user_id)
             return None
         codes = [_new_recovery_code() for _ in range(RECOVERY_CODES)]
@@ -364,13 +437,21 @@ class Accounts:
             return LoginError.BAD
         bare = code.strip().replace(" ", "")
         if bare.isdigit() and len(bare) == TOTP_DIGITS:
-            ok = self._accept_totp(user_id, row.totp_secret, bare)
+            ok = self._accept_totp(user_id, self._open(user_id, row.totp_secret), bare)
         else:
             ok = self._use_recovery_code(user_id, code)
         if not ok:
             self._fail(user_id)
             return LoginError.BAD
         self._succeed(user_id)
+        if self.sealer is not None and not SecretSealer.is_sealed(row.totp_secret):
+            sealed = self.sealer.seal(user_id, row.totp_secret)
+            with self.engine.begin() as conn:  # a secret from before sealing: sealed now
+                conn.execute(
+                    update(User)
+                    .where(User.id == user_id, User.totp_secret == row.totp_secret)
+                    .values(totp_secret=sealed)
+                )
         return None
 
     def _use_recovery_code(self, user_id: int, code: str) -> bool:

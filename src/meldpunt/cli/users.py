@@ -18,6 +18,7 @@ app = typer.Typer(help="Staff accounts: add, list, disable, reset the second fac
 def _accounts(ctx: typer.Context) -> Accounts:
     from meldpunt.accounts import Accounts
 
+    # add, list, disable and reset-2fa never read a second-factor secret: no sealing key needed
     return Accounts(state(ctx).services.engine)
 
 

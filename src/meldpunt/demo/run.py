@@ -71,9 +71,8 @@ def demo_accounts(services: Services) -> list[DemoLogin]:
     import pyotp
 
     from meldpunt.accounts.roles import ROLES
-    from meldpunt.accounts.service import Accounts
 
-    accounts = Accounts(services.engine)
+    accounts = services.accounts()
     logins = []
     for role in ROLES:
         name = f"demo-{role}"

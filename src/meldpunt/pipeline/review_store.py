@@ -125,6 +125,13 @@ def key_fingerprint(key: bytes) -> bytes:
     return hashlib.sha256(b"meldpunt-key-fingerprint:" + key).digest()
 
 
+def review_key(settings: Settings) -> bytes:
+    """The review key: ``settings.review_key``, else the key file (created when missing)."""
+    if settings.review_key:
+        return parse_key(settings.review_key)
+    return load_or_create_key_file(default_key_file(settings))
+
+
 class ReviewStore:
     """AES-GCM blobs in ``review_blobs``, one per medium; every method runs in the caller's
     transaction (``conn``), so a blob commits with the medium's outcome or not at all."""
@@ -138,9 +145,7 @@ class ReviewStore:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ReviewStore:
-        if settings.review_key:
-            return cls(parse_key(settings.review_key))
-        return cls(load_or_create_key_file(default_key_file(settings)))
+        return cls(review_key(settings))
 
     def put(self, conn: Connection, medium_id: int, data: bytes) -> bool:
         """Store ``data`` for the medium unless a blob is there already; True when written."""

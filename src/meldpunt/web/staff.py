@@ -50,7 +50,7 @@ def accounts(request: Request) -> Accounts:
     found = getattr(request.app.state, "accounts", None)
     if isinstance(found, Accounts):
         return found
-    made = Accounts(ctx(request).services.engine, AccountsPolicy.from_env())
+    made = ctx(request).services.accounts(AccountsPolicy.from_env())
     request.app.state.accounts = made
     return made
 
