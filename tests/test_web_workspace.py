@@ -438,3 +438,19 @@ def test_the_navigation_offers_only_what_the_role_may_open(ws: Workspace) -> Non
     assert urgent.status_code == 200 and 'href="/queue"' not in urgent.text
     users = adm.get("/admin/users")
     assert users.status_code == 200 and 'href="/queue"' not in users.text
+
+
+def test_a_reveal_grant_renders_once_whichever_process_it_reaches(sqlite_db: str) -> None:
+    """Two web processes (two engines on one database) share the record of used grants."""
+    from datetime import UTC, datetime, timedelta
+
+    from meldpunt.store.db import create_db_engine
+
+    first, second = create_db_engine(sqlite_db), create_db_engine(sqlite_db)
+    now = datetime.now(UTC)
+    assert workspace.use_grant(first, "nonce-a", now)
+    assert not workspace.use_grant(second, "nonce-a", now)
+    assert workspace.use_grant(second, "nonce-b", now)
+    # old uses are dropped as new ones come (a grant lives 60 s: its nonce cannot come back)
+    assert workspace.use_grant(first, "nonce-c", now + timedelta(minutes=5))
+    assert workspace.use_grant(first, "nonce-a", now + timedelta(minutes=5))

@@ -54,3 +54,13 @@ class TriageStatus(Base):
     bank_import_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     finalized_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RevealGrantUse(Base):
+    """A reveal grant that has rendered its image: a second use of the same grant is refused by
+    this table's key, whichever web process it reaches. Rows older than a grant's life are
+    deleted as new ones come."""
+
+    __tablename__ = "reveal_grant_uses"
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    used_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -19,13 +19,13 @@ when the administrator's defaults say so).
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import or_, select
+from sqlalchemy import Engine, delete, insert, or_, select
+from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
@@ -38,6 +38,7 @@ from meldpunt.review.render import thumbnail as render_thumbnail
 from meldpunt.signals.model import MediaKind
 from meldpunt.signals.sniff import HEAD_BYTES, detect
 from meldpunt.store.reports import Item, Medium, Report
+from meldpunt.store.triage import RevealGrantUse
 from meldpunt.triage import (
     ClaimConflict,
     ClassificationError,
@@ -94,31 +95,20 @@ def triage(request: Request) -> Triage:
     return made
 
 
-class RevealGrants:
-    """Which reveal grants were used already (a grant renders once). Grants themselves are signed
-    form tokens (any web process can check them); this memory only refuses a second use here."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._used: dict[str, float] = {}
-
-    def use(self, nonce: str, now: float) -> bool:
-        with self._lock:
-            for k in [k for k, t in self._used.items() if now - t > 2 * REVEAL_SECONDS]:
-                del self._used[k]
-            if nonce in self._used:
-                return False
-            self._used[nonce] = now
-            return True
-
-
-def _grants(request: Request) -> RevealGrants:
-    found = getattr(request.app.state, "reveal_grants", None)
-    if isinstance(found, RevealGrants):
-        return found
-    made = RevealGrants()
-    request.app.state.reveal_grants = made
-    return made
+def use_grant(engine: Engine, nonce: str, now: datetime) -> bool:
+    """Mark a reveal grant used; False when it was used already (by any web process: the
+    table's key decides). Uses older than twice a grant's life are dropped on the way."""
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                delete(RevealGrantUse).where(
+                    RevealGrantUse.used_at < now - timedelta(seconds=2 * REVEAL_SECONDS)
+                )
+            )
+            conn.execute(insert(RevealGrantUse).values(nonce=nonce[:64], used_at=now))
+    except IntegrityError:
+        return False
+    return True
 
 
 def _item_purpose(item_id: int, user: CurrentUser) -> str:
@@ -432,7 +422,7 @@ def revealed_page(request: Request, item_id: int, medium_id: int, user: Reveal, 
 @router.get("/items/{item_id}/media/{medium_id}/revealed.jpg")
 def revealed_image(request: Request, item_id: int, medium_id: int, user: Reveal, grant: str = "") -> Response:
     nonce = _grant_nonce(ctx(request), item_id, medium_id, user, grant)
-    if nonce is None or not _grants(request).use(nonce, time.time()):
+    if nonce is None or not use_grant(triage(request).engine, nonce, datetime.now(UTC)):
         return Response("reveal first", status_code=403, media_type="text/plain")
     return _rendering(triage(request), item_id, medium_id, reveal=True)
 
