@@ -1,0 +1,104 @@
+"""The saved PDQ index beside the database: small imports go to a small delta file, the big base
+is rewritten only when the delta has grown past its share (or entries were deleted); a delta cut
+short is read again from the database. Synthetic hashes only."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from meldpunt.banks.formats.base import HashRecord
+from meldpunt.domain import Labels, SignalType
+from meldpunt.pipeline import index_sync
+from meldpunt.pipeline.index_sync import PersistentPDQIndex
+from meldpunt.store.banks import BankRepository
+from meldpunt.store.db import create_db_engine
+
+RNG = random.Random(2026)
+
+
+def _hashes(n: int) -> list[str]:
+    return [f"{RNG.getrandbits(256):064x}" for _ in range(n)]
+
+
+def _import(repo: BankRepository, bank: str, hexes: list[str]) -> None:
+    repo.import_records(
+        bank,
+        [HashRecord(SignalType.PDQ, h, Labels()) for h in hexes],
+        source_name=f"{bank}.txt",
+        source_sha256=f"{RNG.getrandbits(256):064x}",
+        fmt="plain",
+    )
+
+
+def _base_times(store: PersistentPDQIndex) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in store.path.iterdir()}
+
+
+def _found(store: PersistentPDQIndex, hexes: list[str]) -> bool:
+    index, _ = store.open()
+    return all(hits and hits[0][1] == 0 for hits in index.search(hexes, 0))
+
+
+def test_small_imports_go_to_the_delta_and_the_base_stays(
+    sqlite_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = BankRepository(create_db_engine(sqlite_db))
+    base_hashes = _hashes(3000)
+    _import(repo, "big", base_hashes)
+    first = PersistentPDQIndex(repo)
+    index, report = first.open()
+    assert report.size == 3000 and not first.delta_path.exists()
+    base = _base_times(first)
+
+    # a final classification adds a few hashes: another process sees them, the base is untouched
+    own = _hashes(3)
+    _import(repo, "hotline-own", own)
+    other = PersistentPDQIndex(repo)
+    _, report = other.open()
+    assert report.added == 3 and report.size == 3003
+    assert _base_times(other) == base
+    assert len(np.load(other.delta_path)) == 3
+    more = _hashes(2)
+    _import(repo, "hotline-own", more)
+    assert _found(PersistentPDQIndex(repo), own + more + base_hashes[:5])
+    assert _base_times(other) == base and len(np.load(other.delta_path)) == 5
+
+    # nothing new: nothing written
+    delta_time = other.delta_path.stat().st_mtime_ns
+    _, report = PersistentPDQIndex(repo).open()
+    assert report.added == 0 and other.delta_path.stat().st_mtime_ns == delta_time
+
+    # a delta cut short (or overtaken by another process) is read again from the database
+    np.save(other.delta_path, np.load(other.delta_path)[:2])
+    assert _found(PersistentPDQIndex(repo), own + more)
+    assert len(np.load(other.delta_path)) == 5
+
+    # past its share the delta is folded into a new base
+    monkeypatch.setattr(index_sync, "DELTA_MIN", 10)
+    monkeypatch.setattr(index_sync, "DELTA_SHARE", 0.0)
+    extra = _hashes(8)
+    _import(repo, "hotline-own", extra)
+    store = PersistentPDQIndex(repo)
+    assert _found(store, extra + own + more + base_hashes[-5:])
+    assert not store.delta_path.exists() and _base_times(store) != base
+
+    # a deletion bumps the epoch: rebuilt from the database, the deleted bank's hashes gone
+    repo.delete_bank("big")
+    index, report = PersistentPDQIndex(repo).open()
+    assert report.size == 13 and index.search(base_hashes[:3], 0) == [[], [], []]
+
+
+def test_a_delta_file_is_never_unpickled(sqlite_db: str) -> None:
+    repo = BankRepository(create_db_engine(sqlite_db))
+    _import(repo, "a", _hashes(10))
+    store = PersistentPDQIndex(repo)
+    store.open()
+    _import(repo, "b", _hashes(2))
+    store.open()
+    Path(store.delta_path).write_bytes(b"\x80\x04not an array")  # hostile bytes where the delta was
+    index, _ = PersistentPDQIndex(repo).open()
+    assert len(index) == 12
