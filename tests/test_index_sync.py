@@ -102,3 +102,35 @@ def test_a_delta_file_is_never_unpickled(sqlite_db: str) -> None:
     Path(store.delta_path).write_bytes(b"\x80\x04not an array")  # hostile bytes where the delta was
     index, _ = PersistentPDQIndex(repo).open()
     assert len(index) == 12
+
+
+def _flip(pdq: str, bits: int) -> str:
+    value = int(pdq, 16)
+    for b in RNG.sample(range(256), bits):
+        value ^= 1 << b
+    return f"{value:064x}"
+
+
+def test_near_matches_beyond_a_banks_threshold_are_hints_only(sqlite_db: str) -> None:
+    """An image an analyst must review is shown with entries of any bank farther than that bank's
+    threshold but within the hint distance; they never make it known."""
+    from meldpunt.pipeline.matching import Matcher
+    from meldpunt.pipeline.walk import medium_outcome
+    from meldpunt.settings import Settings
+    from meldpunt.signals import MediaKind, Signals
+
+    repo = BankRepository(create_db_engine(sqlite_db))
+    [query] = _hashes(1)
+    close, farther, far = _flip(query, 38), _flip(query, 47), _flip(query, 70)
+    _import(repo, "auto-list", [close, farther, far])
+    repo.configure("auto-list", policy="auto")
+    index, _ = PersistentPDQIndex(repo).open()
+    settings = Settings(db=sqlite_db)
+    matcher = Matcher(repo, index, settings)
+    signals = Signals("x.png", 1, "", "", "", MediaKind.IMAGE, pdq=query, pdq_quality=100)
+    matches = matcher.match(signals)
+    assert matches == [] and medium_outcome(matches, signals)[0].value == "new"
+    hints = matcher.near(signals, settings.pdq_hint_distance)
+    assert [(h.distance, h.near, h.policy) for h in hints] == [(38, True, "auto"), (47, True, "auto")]
+    assert hints[0].to_json_dict()["near"] is True
+    assert matcher.near(signals, 0) == []

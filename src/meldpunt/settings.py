@@ -42,6 +42,11 @@ class Settings:
     vpdq_seconds_per_hash: float = _doc(1.0, "vPDQ hashes one frame per this many seconds of video.")
     pdq_threshold: int = _doc(31, "Default PDQ match distance (bits, of 256); a bank's own threshold wins.")
     pdq_min_quality: int = _doc(50, "PDQ hashes below this quality are not matched (too little detail).")
+    pdq_hint_distance: int = _doc(
+        50,
+        "Media that need review are shown with near matches in any bank up to this PDQ distance (beyond "
+        "the banks' own thresholds): hints for the analyst, never a classification. 0: none.",
+    )
     vpdq_frame_share: float = _doc(
         0.8, "A video matches when at least this share of its frames match one entry's frames."
     )

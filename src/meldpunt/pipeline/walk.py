@@ -443,8 +443,11 @@ class Walker:
         else:
             data = fetched.body
             signals = hash_bytes(data, _media_name(fetched.final_url), self.settings)
-            matches = self.matchers.get().match(signals)
+            matcher = self.matchers.get()
+            matches = matcher.match(signals)
             outcome, error = medium_outcome(matches, signals)
+            if outcome is MediumOutcome.NEW:  # an analyst will look: near matches as hints
+                matches += matcher.near(signals, self.settings.pdq_hint_distance)
             values = {
                 "kind": signals.kind.value,
                 "size": signals.size,
