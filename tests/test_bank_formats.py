@@ -529,6 +529,19 @@ def test_csv_write_header_and_cells() -> None:
     assert row.startswith(f"md5,{md5('a')},test-a,true,Synthetic series A,false,fixture,alpha|beta,1,US,")
 
 
+def test_csv_cells_a_spreadsheet_would_run_are_guarded_and_read_back() -> None:
+    """A label like ``=HYPERLINK(...)`` from a partner's list must not become a formula when an
+    analyst opens the export in a spreadsheet; meldpunt's own reader gives the label back whole."""
+    hostile = Labels(
+        series='=HYPERLINK("http://x.invalid","click")', source="@SUM(1+1)", tags=("+1", "-x", "ok")
+    )
+    _, data = write("csv", [HashRecord(T.MD5, md5("a"), hostile)])
+    row = data.decode().split("\r\n")[1]
+    assert ",\"'=HYPERLINK(" in row and ",'@SUM(1+1)," in row and "'+1|-x|ok" in row
+    [back] = CsvFormat().read(io.BytesIO(data))
+    assert isinstance(back, HashRecord) and back.labels == hostile
+
+
 def test_csv_leaves_the_callers_stream_open() -> None:
     fp = io.BytesIO(f"md5\n{md5('a')}\n".encode())
     list(CsvFormat().read(fp))

@@ -164,9 +164,10 @@ class CsvFormat:
         cols: _Columns | None = None
         label_cache: dict[tuple[str, ...], Labels | LabelError] = {}
         line_num = 0  # lines consumed before the current row
-        for cells in reader:
+        for raw_cells in reader:
             lineno = line_num + 1
             line_num = reader.line_num
+            cells = [_unguard(c) for c in raw_cells]
             if not cells or (len(cells) == 1 and not cells[0].strip()) or cells[0].startswith("#"):
                 continue
             if cols is None:
@@ -246,11 +247,25 @@ class CsvFormat:
             w.writerow(HEADER)
             n = 0
             for r in records:
-                w.writerow((r.signal_type.value, hex_value(r.signal_type, r.value), *_label_cells(r.labels)))
+                cells = (r.signal_type.value, hex_value(r.signal_type, r.value), *_label_cells(r.labels))
+                w.writerow([_guard(c) for c in cells])
                 n += 1
             return n
         finally:
             text.detach()
+
+
+#: what makes a spreadsheet read a cell as a formula (CSV injection): such cells are written with a
+#: leading apostrophe, which spreadsheets hide and this reader takes off again
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _guard(cell: str) -> str:
+    return "'" + cell if cell.startswith(FORMULA_START) else cell
+
+
+def _unguard(cell: str) -> str:
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_START) else cell
 
 
 def _bool(v: bool | None) -> str:
