@@ -542,6 +542,50 @@ def test_csv_cells_a_spreadsheet_would_run_are_guarded_and_read_back() -> None:
     assert isinstance(back, HashRecord) and back.labels == hostile
 
 
+def _big_vics(path: Path, media: int) -> None:
+    context = "http://github.com/VICSDATAMODEL/ProjectVic/DataModels/2.0.xml/US/$metadata#Media"
+    with path.open("w") as f:
+        f.write(f'{{"@odata.context": "{context}", "value": [')
+        for i in range(media):
+            sep = "," if i else ""
+            f.write(
+                f'{sep}{{"MediaID": {i}, "MD5": "{md5(str(i))}", "Category": 0, "Comments": "synthetic {i}"}}'
+            )
+        f.write("]}")
+
+
+def test_vics_is_streamed_one_media_at_a_time(tmp_path: Path) -> None:
+    """A big police hash set is read without holding the document: memory stays a small fraction
+    of the file however many Media it has."""
+    import tracemalloc
+
+    path = tmp_path / "big.json"
+    _big_vics(path, 60_000)
+    size = path.stat().st_size
+    tracemalloc.start()
+    try:
+        with path.open("rb") as fp:
+            n = sum(1 for r in VicsFormat().read(fp) if isinstance(r, HashRecord))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert n == 60_000
+    assert peak < size / 5, (peak, size)  # json.loads of the whole file needs several times its size
+
+
+def test_vics_broken_part_way_or_value_before_metadata() -> None:
+    good = '{{"@odata.context": "x/2.0.xml/US/$metadata#Media", "value": [{{"MD5": "{}"}}, {{"MD5": '.format(
+        md5("a")
+    )
+    reader = VicsFormat().read(io.BytesIO(good.encode()))
+    assert isinstance(next(reader), HashRecord)  # what came before the break
+    with pytest.raises(ListFormatError, match="not JSON"):
+        list(reader)
+    late = '{{"value": [{{"MD5": "{}"}}], "@odata.context": "x/2.0.xml/US/$metadata#Media"}}'.format(md5("a"))
+    with pytest.raises(ListFormatError, match="before its 'value'"):
+        list(VicsFormat().read(io.BytesIO(late.encode())))
+
+
 def test_csv_leaves_the_callers_stream_open() -> None:
     fp = io.BytesIO(f"md5\n{md5('a')}\n".encode())
     list(CsvFormat().read(fp))

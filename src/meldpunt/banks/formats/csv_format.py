@@ -260,12 +260,17 @@ class CsvFormat:
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+_ESCAPED = (*FORMULA_START, "'")
+
+
 def _guard(cell: str) -> str:
-    return "'" + cell if cell.startswith(FORMULA_START) else cell
+    """A formula-like cell, or one that starts with an apostrophe already, gets one more in front."""
+    return "'" + cell if cell.startswith(_ESCAPED) else cell
 
 
 def _unguard(cell: str) -> str:
-    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_START) else cell
+    """Undo :func:`_guard` (an apostrophe before a formula character or another apostrophe)."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(_ESCAPED) else cell
 
 
 def _bool(v: bool | None) -> str:

@@ -40,12 +40,14 @@ nothing a hotline should hold) and the OData link keys. Case-level fields are no
 labels given by the caller are defaults under these. ``signal_type`` is ignored.
 
 Errors: a bad hash or flag is a ``LineError`` whose ``line`` is the 1-based ordinal of the Media
-entry in the document (the JSON is parsed whole, so there are no line numbers). A file that is not
-UTF-8 JSON, or not a VICS document, raises ``ListFormatError``.
+entry in the document. A file that is not UTF-8 JSON, or not a VICS document, raises
+``ListFormatError`` — for a document broken part way, after the Media before the break were
+yielded (an import is one transaction: it then keeps nothing).
 
-Large files: the document is read with ``json.loads`` whole (police hash sets run to hundreds of
-MB; that costs memory several times the file size). No incremental JSON parser is installed; this
-is the place to add one.
+Large files: the document is streamed (``ijson``, its C backend): one Media entry is in memory at a
+time, whatever the file's size (police hash sets run to gigabytes). OData puts the metadata
+property (``odata.metadata`` / ``@odata.context``, which names the version) first; a document whose
+``value`` comes before it is refused.
 
 Writing (``VicsFormat(version=None | "2.0" | "1.1" | "1.2" | "1.3", profile=..., collection="Media"
 | "Cases")``; the registered ``vics`` has ``version=None``: 1.x if the records came from a 1.x
@@ -68,6 +70,8 @@ import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, BinaryIO, Literal
+
+import ijson
 
 from meldpunt.banks.formats.base import (
     NO_LABELS,
@@ -159,14 +163,8 @@ class VicsFormat:
     def read(
         self, fp: BinaryIO, *, signal_type: SignalType | None = None, labels: Labels = NO_LABELS
     ) -> Iterator[HashRecord | LineError]:
-        doc = _load(fp.read())
-        key = V2_KEY if V2_KEY in doc else V1_KEY
-        profile = _profile_of(key, doc[key])
-        items = doc.get("value")
-        if not isinstance(items, list):
-            raise ListFormatError("not a VICS document: no 'value' list")
         ordinal = 0
-        for item in items:
+        for profile, item in _stream(fp):
             media_list = item.get("Media") if isinstance(item, dict) else None
             for media in media_list if isinstance(media_list, list) else [item]:
                 ordinal += 1
@@ -220,20 +218,88 @@ class VicsFormat:
         return version, declared
 
 
-def _load(data: bytes) -> dict[str, Any]:
+class _NoBOM:
+    """A binary stream without its UTF-8 byte-order mark, if it had one."""
+
+    def __init__(self, fp: BinaryIO) -> None:
+        self._fp = fp
+        self._head: bytes | None = None
+
+    def read(self, n: int = -1) -> bytes:
+        if n == 0:  # ijson probes with read(0) whether the stream gives bytes
+            return b""
+        if self._head is None:
+            head = self._fp.read(3)
+            if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+                raise UnicodeDecodeError("utf-8", head, 0, 1, "a UTF-16 byte-order mark")
+            self._head = b"" if head == b"\xef\xbb\xbf" else head
+            rest = self._fp.read(n - len(self._head) if n > len(self._head) else (-1 if n < 0 else 0))
+            out, self._head = self._head + rest, b""
+            return out
+        return self._fp.read(n)
+
+
+def _stream(fp: BinaryIO) -> Iterator[tuple[str | None, Any]]:
+    """(profile, item) for each item of the document's ``value`` list, one at a time."""
+    events = ijson.parse(_NoBOM(fp), use_float=True)
+    profile: str | None = None
+    meta_key: str | None = None
+    saw_value = False
     try:
-        text = data.decode("utf-8-sig")
+        first = next(events, None)
+        if first is None or first[1] != "start_map":
+            raise ListFormatError(f"not a VICS document: no {V1_KEY!r} or {V2_KEY!r} at the top")
+        for prefix, event, value in events:
+            if prefix == "" and event == "map_key":
+                if value in (V1_KEY, V2_KEY):
+                    meta_key = str(value)
+                elif value == "value":
+                    if meta_key is None:
+                        raise ListFormatError(
+                            f"not a VICS document: no {V1_KEY!r} or {V2_KEY!r} before its 'value'"
+                        )
+                    saw_value = True
+            elif meta_key is not None and prefix == meta_key and event in ("string", "number", "null"):
+                profile = _profile_of(meta_key, value)
+            elif prefix == "value" and event != "start_array" and event != "end_array":
+                raise ListFormatError("not a VICS document: no 'value' list")
+            elif prefix == "value.item":
+                yield profile, _build(event, value, events)
+    except ijson.IncompleteJSONError as e:
+        raise ListFormatError(f"not a VICS file: not JSON ({_short(e)})") from None
+    except ijson.JSONError as e:
+        if "utf8" in str(e).lower() or "utf-8" in str(e).lower():
+            raise ListFormatError(f"not a VICS file: not UTF-8 ({_short(e)})") from None
+        raise ListFormatError(f"not a VICS file: not JSON ({_short(e)})") from None
     except UnicodeDecodeError as e:
         raise ListFormatError(f"not a VICS file: not UTF-8 (byte {e.start})") from None
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ListFormatError(
-            f"not a VICS file: not JSON ({e.msg} at line {e.lineno} column {e.colno})"
-        ) from None
-    if not isinstance(doc, dict) or (V1_KEY not in doc and V2_KEY not in doc):
+    if meta_key is None:
         raise ListFormatError(f"not a VICS document: no {V1_KEY!r} or {V2_KEY!r} at the top")
-    return doc
+    if not saw_value:
+        raise ListFormatError("not a VICS document: no 'value' list")
+
+
+def _build(event: str, value: Any, events: Iterator[tuple[str, str, Any]]) -> Any:
+    """The whole JSON value that starts with ``event`` (its later events taken from ``events``)."""
+    if event not in ("start_map", "start_array"):
+        return value
+    builder = ijson.ObjectBuilder()
+    builder.event(event, value)
+    depth = 1
+    for _, ev, val in events:
+        builder.event(ev, val)
+        if ev in ("start_map", "start_array"):
+            depth += 1
+        elif ev in ("end_map", "end_array"):
+            depth -= 1
+            if depth == 0:
+                return builder.value
+    raise ijson.IncompleteJSONError("the document ends inside a Media entry")
+
+
+def _short(e: Exception) -> str:
+    text = str(e).strip() or type(e).__name__
+    return text[:200]
 
 
 def _read_media(
