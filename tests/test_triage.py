@@ -469,6 +469,11 @@ def test_disagreement_is_resolved_by_a_senior_then_corrected(world: World) -> No
     assert len(entries) == 4 and all('"category":"nationally_illegal"' in e[2] for e in entries)
     with pytest.raises(TriageError):
         t.resolve(item, sam, NATIONAL)
+    [d] = t.decisions(sam)
+    assert (d.item_id, d.via, d.illegal, d.banked) == (item, "resolution", True, True)
+    assert d.classification.values["status"] == "nationally_illegal"
+    with pytest.raises(NotAllowed):
+        t.decisions(anna)
 
     # relabel: re-imported, nothing deleted, the epoch stays
     epoch = repo.counter("pdq_epoch")
@@ -481,6 +486,8 @@ def test_disagreement_is_resolved_by_a_senior_then_corrected(world: World) -> No
 
     # retract: not illegal after all -> the entries go and PDQ indexes must rebuild
     t.correct(item, sam, NOT_ILLEGAL)
+    [d] = t.decisions(sam)
+    assert (d.via, d.illegal, d.banked) == ("correction", False, False)
     assert w.own_entries() == []
     assert repo.counter("pdq_epoch") == epoch + 1
     final = t.final_classification(item)

@@ -3,6 +3,7 @@ data, blind second opinions, seniors' resolutions and corrections, and the hotli
 by final classifications. No web pages here: the analyst workspace builds on :class:`Triage`."""
 
 from meldpunt.triage.classify import (
+    Decision,
     MediumView,
     Opinion,
     Outcome,
@@ -35,6 +36,7 @@ __all__ = [
     "ClaimConflict",
     "Classification",
     "ClassificationError",
+    "Decision",
     "Flag",
     "MediumView",
     "NotAllowed",

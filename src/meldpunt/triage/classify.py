@@ -124,6 +124,22 @@ class Opinion:
 
 
 @dataclass(frozen=True)
+class Decision:
+    """A final classification, for the seniors' list of decisions."""
+
+    item_id: int
+    url: str
+    source: str
+    classification: Classification
+    illegal: bool
+    #: the own-bank import that holds its hashes (None: not banked, or still pending)
+    banked: bool
+    decided_at: datetime
+    #: how the decision was reached: the role of the last opinion (second, resolution, correction, first)
+    via: str
+
+
+@dataclass(frozen=True)
 class ResolutionCounts:
     #: items that ended ``known``: every medium was on a list, no one saw anything
     known: int
@@ -244,6 +260,49 @@ class Triage(Queue):
                 Opinion(r.user, r.role, Classification.from_json(r.classification), utc(r.created_at))
                 for r in rows
             ]
+
+    def decisions(self, senior_user: str, *, limit: int = 100, offset: int = 0) -> list[Decision]:
+        """Final classifications, newest first: what a senior may correct."""
+        with self.engine.connect() as conn:
+            self._require(conn, senior_user, "classification.correct")
+            last_role = (
+                select(TriageClassification.role)
+                .where(TriageClassification.item_id == TriageStatus.item_id)
+                .order_by(TriageClassification.id.desc())
+                .limit(1)
+                .scalar_subquery()
+            )
+            rows = conn.execute(
+                select(
+                    TriageStatus.item_id,
+                    TriageStatus.final,
+                    TriageStatus.illegal,
+                    TriageStatus.bank_import_id,
+                    TriageStatus.finalized_at,
+                    Item.url,
+                    Report.source,
+                    last_role.label("via"),
+                )
+                .join(Item, Item.id == TriageStatus.item_id)
+                .join(Report, Report.id == Item.report_id)
+                .where(TriageStatus.stage == FINAL)
+                .order_by(TriageStatus.finalized_at.desc(), TriageStatus.item_id.desc())
+                .limit(limit)
+                .offset(offset)
+            ).all()
+        return [
+            Decision(
+                item_id=int(r.item_id),
+                url=r.url,
+                source=r.source,
+                classification=Classification.from_json(r.final),
+                illegal=bool(r.illegal),
+                banked=r.bank_import_id is not None,
+                decided_at=utc(r.finalized_at),
+                via=str(r.via or ""),
+            )
+            for r in rows
+        ]
 
     def final_classification(self, item_id: int) -> Classification | None:
         with self.engine.connect() as conn:
