@@ -85,8 +85,12 @@ class Web:
         }
         self.flaky = 0
         self.lock = threading.Lock()
+        #: requests per full path (with the query), to see what was fetched how often
+        self.hits: dict[str, int] = {}
 
     def route(self, h: BaseHTTPRequestHandler) -> None:
+        with self.lock:
+            self.hits[h.path] = self.hits.get(h.path, 0) + 1
         path = h.path.split("?", 1)[0]
         if path in self.pages:
             _send(h, 200, self.pages[path], "text/html; charset=utf-8")
@@ -577,3 +581,27 @@ def test_job_whose_worker_keeps_dying_ends_dead(
     it = item(services, item_id)
     assert it["state"] == "failed" and "the worker stopped during each" in str(it["error"])
     assert media(services, item_id) == {}
+
+
+def test_a_direct_link_to_an_image_is_fetched_once(
+    sqlite_db: str, web: tuple[Web, Served], services_factory: Callable[[Settings], Services]
+) -> None:
+    """A report of an image's own address: the fetch step has the medium in hand and settles it
+    there, so the host is asked once, not once as a page and again as a medium."""
+    w, served = web
+    services = services_factory(make_settings(sqlite_db))
+    seed_banks(services)
+    new_url, known_url = served.url("/img/new.png?direct=1"), served.url("/img/known-md5.png?direct=1")
+    new, known = submit(services, new_url, known_url)
+    drain(services)
+    assert item(services, new)["state"] == "needs_review"
+    assert item(services, known)["state"] == "known"
+    assert w.hits["/img/new.png?direct=1"] == 1 and w.hits["/img/known-md5.png?direct=1"] == 1
+    with services.engine.connect() as conn:
+        media_jobs = conn.execute(
+            select(func.count()).select_from(Job).where(Job.kind == "media")
+        ).scalar_one()
+        blobs = conn.execute(select(func.count()).select_from(ReviewBlob)).scalar_one()
+    assert media_jobs == 0
+    assert blobs == 1  # the new image, kept for review; the known one dropped
+    assert media(services, new)["new.png?direct=1"]["md5"] == hashlib.md5(png(5)).hexdigest()

@@ -353,6 +353,9 @@ class Walker:
             )
             return ItemState.UNAVAILABLE.value
         priority = URGENT_PRIORITY if item.urgent else 0
+        # A direct link to an image or video: the page *is* the medium, already in hand. It is
+        # examined here and settled in the same transaction, not fetched a second time.
+        direct = self._examine(page) if page.direct_media else None
         now = _now()
         with self.engine.begin() as conn:
             moved = conn.execute(
@@ -368,7 +371,12 @@ class Walker:
                     updated_at=now,
                 )
             ).rowcount
-            if moved == 1:
+            if moved == 1 and direct is not None:
+                [medium_id] = _insert_media(conn, item_id, page.media_urls, now)
+                _lock_item(conn, item_id)
+                self._record_medium(conn, medium_id, *direct)
+                _settle_item(conn, item_id)
+            elif moved == 1:
                 for medium_id in _insert_media(conn, item_id, page.media_urls, now):
                     enqueue(
                         conn,
@@ -441,41 +449,58 @@ class Walker:
                 raise StepError(fetch_reason(exc), retry=True) from None
             outcome, values = MediumOutcome.FAILED, {"error": fetch_reason(exc)[:4000]}
         else:
-            data = fetched.body
-            signals = hash_bytes(data, _media_name(fetched.final_url), self.settings)
-            matcher = self.matchers.get()
-            matches = matcher.match(signals)
-            outcome, error = medium_outcome(matches, signals)
-            if outcome is MediumOutcome.NEW:  # an analyst will look: near matches as hints
-                matches += matcher.near(signals, self.settings.pdq_hint_distance)
-            values = {
-                "kind": signals.kind.value,
-                "size": signals.size,
-                "md5": signals.md5,
-                "sha1": signals.sha1,
-                "sha256": signals.sha256,
-                "pdq": signals.pdq or "",
-                "pdq_quality": signals.pdq_quality,
-                "vpdq": serialise_vpdq(signals.vpdq) if signals.vpdq else "",
-                "server_ip": fetched.server_ip or "",
-                "matches": json.dumps([x.to_json_dict() for x in matches]),
-                "error": error[:4000],
-            }
-            if outcome is not MediumOutcome.NEW:
-                data = None  # known, ignored or failed: the bytes are dropped here, never stored
+            outcome, values, data = self._examine(fetched)
         with self.engine.begin() as conn:
             _lock_item(conn, item_id)
-            written = conn.execute(
-                update(Medium)
-                .where(Medium.id == medium_id, Medium.outcome == "")
-                .values(outcome=outcome.value, **values)
-            ).rowcount
-            if written == 1 and data is not None:
-                self.review.put(conn, medium_id, data)
+            self._record_medium(conn, medium_id, outcome, values, data)
             _settle_item(conn, item_id)
             self.queue.finish(conn, job)
         del data
         return outcome.value
+
+    def _examine(self, fetched: FetchResult) -> tuple[MediumOutcome, dict[str, Any], bytes | None]:
+        """Hash and match fetched media bytes: the outcome, the medium's column values, and the
+        bytes to keep for review (only when new: known, ignored and failed bytes are dropped)."""
+        data: bytes | None = fetched.body
+        signals = hash_bytes(fetched.body, _media_name(fetched.final_url), self.settings)
+        matcher = self.matchers.get()
+        matches = matcher.match(signals)
+        outcome, error = medium_outcome(matches, signals)
+        if outcome is MediumOutcome.NEW:  # an analyst will look: near matches as hints
+            matches += matcher.near(signals, self.settings.pdq_hint_distance)
+        values = {
+            "kind": signals.kind.value,
+            "size": signals.size,
+            "md5": signals.md5,
+            "sha1": signals.sha1,
+            "sha256": signals.sha256,
+            "pdq": signals.pdq or "",
+            "pdq_quality": signals.pdq_quality,
+            "vpdq": serialise_vpdq(signals.vpdq) if signals.vpdq else "",
+            "server_ip": fetched.server_ip or "",
+            "matches": json.dumps([x.to_json_dict() for x in matches]),
+            "error": error[:4000],
+        }
+        if outcome is not MediumOutcome.NEW:
+            data = None
+        return outcome, values, data
+
+    def _record_medium(
+        self,
+        conn: Connection,
+        medium_id: int,
+        outcome: MediumOutcome,
+        values: dict[str, Any],
+        data: bytes | None,
+    ) -> None:
+        """Write a medium's outcome once (and its bytes to the review store when new)."""
+        written = conn.execute(
+            update(Medium)
+            .where(Medium.id == medium_id, Medium.outcome == "")
+            .values(outcome=outcome.value, **values)
+        ).rowcount
+        if written == 1 and data is not None:
+            self.review.put(conn, medium_id, data)
 
 
 def _lock_item(conn: Connection, item_id: int) -> None:
