@@ -19,7 +19,7 @@ from meldpunt.bootstrap import Services
 from meldpunt.pipeline.intake import create_api_token, list_items
 from meldpunt.settings import Settings
 from meldpunt.web import WebConfig, create_app, uvicorn_log_config
-from meldpunt.web.i18n import LANGUAGES, catalog_ids, pick_language
+from meldpunt.web.i18n import LANGUAGES, catalog_ids, catalog_plurals, pick_language
 from meldpunt.web.security import FormTokens
 
 WEB = Path(__file__).parents[1] / "src" / "meldpunt" / "web"
@@ -142,20 +142,40 @@ def test_the_language_comes_from_accept_language_when_not_chosen(client: WebClie
     assert pick_language(None, "en;q=0, fr") == "fr"
 
 
+#: a message id in a template (``t("…")``, ``t.markup("…")``) or in Python (``_("…")`` with a
+#: translator from ``staff_translator``, ``N_("…")`` where it is defined and translated when shown)
+MESSAGE = re.compile(r"""(?<![\w.])(?:t|t\.markup|_|N_)\(\s*(["'])((?:(?!\1).)*)\1""")
+#: a plural message: ``t.ngettext("…", "…", n)``
+PLURAL = re.compile(r"""\bngettext\(\s*(["'])((?:(?!\1).)*)\1,\s*(["'])((?:(?!\3).)*)\3""")
+
+
+def _placeholders(text: str) -> set[str]:
+    return set(re.findall(r"\{\w+\}", text))
+
+
 def test_every_message_is_translated() -> None:
     used: set[str] = set()
+    plurals: set[tuple[str, str]] = set()
     for p in [*WEB.joinpath("templates").glob("*.html"), *WEB.glob("*.py")]:
-        used |= {m[1] for m in re.findall(r"""\bt\(\s*(["'])((?:(?!\1).)*)\1""", p.read_text())}
-    assert len(used) > 40
+        text = p.read_text()
+        used |= {m[1] for m in MESSAGE.findall(text)}
+        plurals |= {(m[1], m[3]) for m in PLURAL.findall(text)}
+    assert len(used) > 300 and plurals  # the public pages and the staff pages
     for lang in LANGUAGES:
         ids = catalog_ids(lang)
         missing = sorted(used - ids.keys())
         assert not missing, f"{lang}: not in the catalogue: {missing}"
+        forms = catalog_plurals(lang)
+        assert not plurals - forms.keys(), f"{lang}: plurals not in the catalogue: {plurals - forms.keys()}"
         if lang != "en":
             untranslated = sorted(m for m in used if not ids[m])
             assert not untranslated, f"{lang}: untranslated: {untranslated}"
             for m in used:  # placeholders kept
-                assert set(re.findall(r"\{\w+\}", m)) == set(re.findall(r"\{\w+\}", ids[m])), (lang, m)
+                assert _placeholders(m) == _placeholders(ids[m]), (lang, m)
+            for singular, plural in plurals:
+                assert all(forms[singular, plural]), (lang, singular)
+                for form in forms[singular, plural]:
+                    assert _placeholders(form) <= _placeholders(plural) | {"{n}"}, (lang, singular, form)
 
 
 # -- posting -----------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ class Browser:
             transport=httpx.ASGITransport(app=app), base_url="http://meldpunt.test"
         )
         self.cookies = self._client.cookies
+        self.headers = self._client.headers  # e.g. Accept-Language, sent with every request
 
     def request(self, method: str, url: str, **kw: Any) -> httpx.Response:
         response: httpx.Response = self._portal.call(

@@ -33,15 +33,15 @@ from meldpunt.banks.formats import FORMATS, HashRecord, LineError, ListFormatErr
 from meldpunt.domain import Labels, SignalType
 from meldpunt.domain.signals import InvalidSignal, detect_signal_type, normalise_signal
 from meldpunt.store.banks import POLICIES, BankError, BankInfo, BankRepository
-from meldpunt.web.context import ctx
+from meldpunt.web.context import ctx, staff_language, staff_translator
 from meldpunt.web.forms import field, read_form, token_ok
+from meldpunt.web.i18n import N_, Translator
 from meldpunt.web.staff import require
 from meldpunt.web.workspace import format_when, triage
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 
-LANG = "en"
 IMPORT_PATH = "/banks/import"
 #: a bank name's longest (the column's size)
 NAME_MAX = 200
@@ -51,14 +51,14 @@ SNIFF_BYTES = 4096
 ERRORS_SHOWN = 20
 #: the bar chart's widest bar, in pixels
 BAR_WIDTH = 240
-#: what each policy means, for the pages
+#: what each policy means, for the pages (translated when shown)
 POLICY_HELP = {
-    "auto": "a match classifies the item with the entry's labels, without anyone viewing it",
-    "hint": "a match is shown to analysts as a hint; they still decide",
-    "ignore": "a list of known benign files: a match sets the file aside",
+    "auto": N_("a match classifies the item with the entry's labels, without anyone viewing it"),
+    "hint": N_("a match is shown to analysts as a hint; they still decide"),
+    "ignore": N_("a list of known benign files: a match sets the file aside"),
 }
-#: what ``?msg=`` may say (never text taken from the request)
-MESSAGES = {"saved": "Settings saved.", "deleted": "Bank deleted."}
+#: what ``?msg=`` may say (never text taken from the request; translated when shown)
+MESSAGES = {"saved": N_("Settings saved."), "deleted": N_("Bank deleted.")}
 
 Manage = Annotated[CurrentUser, Depends(require("banks.manage"))]
 
@@ -84,17 +84,18 @@ def _url(name: str) -> str:
 
 
 def _page(request: Request, template: str, user: CurrentUser, status: int = 200, **values: Any) -> Response:
+    _ = staff_translator(request)
     return ctx(request).render(
         request,
         template,
-        LANG,
+        staff_language(request),
         status=status,
         user=user,
         can_resolve=allowed(user.role, "disagreement.resolve"),
         when=format_when,
         bank_url=_url,
         policies=POLICIES,
-        policy_help=POLICY_HELP,
+        policy_help={p: _(words) for p, words in POLICY_HELP.items()},
         **values,
     )
 
@@ -117,8 +118,9 @@ def _result(
 
 
 def _expired(request: Request, user: CurrentUser, back: str = "/banks") -> Response:
+    _ = staff_translator(request)
     return _result(
-        request, user, 400, "This form has expired", "Nothing was changed. Open the page again.", back
+        request, user, 400, _("This form has expired"), _("Nothing was changed. Open the page again."), back
     )
 
 
@@ -128,13 +130,13 @@ def _import_form(request: Request, user: CurrentUser, bank: str = "") -> dict[st
         "bank": bank,
         "formats": sorted(FORMATS),
         "signal_types": [s.value for s in SignalType],
-        "limit": _size(ctx(request).config.max_import_bytes),
+        "limit": _size(ctx(request).config.max_import_bytes, staff_translator(request)),
     }
 
 
-def _size(n: int) -> str:
+def _size(n: int, _: Translator) -> str:
     mib = 1024 * 1024
-    return f"{n / mib:,.0f} MiB" if n >= mib else f"{n:,} bytes"
+    return _("{n} MiB", n=f"{n / mib:,.0f}") if n >= mib else _("{n} bytes", n=f"{n:,}")
 
 
 def _audit(request: Request, user: CurrentUser, action: str, name: str, **details: object) -> None:
@@ -143,7 +145,10 @@ def _audit(request: Request, user: CurrentUser, action: str, name: str, **detail
 
 def too_large(request: Request, limit: int) -> bytes:
     """The 413 page of an import bigger than ``max_import_bytes`` (the body guard has no user)."""
-    response = ctx(request).render(request, "bk_too_large.html", LANG, 413, limit=_size(limit))
+    lang = staff_language(request)
+    response = ctx(request).render(
+        request, "bk_too_large.html", lang, 413, limit=_size(limit, Translator(lang))
+    )
     return bytes(response.body)
 
 
@@ -180,7 +185,7 @@ def banks_page(request: Request, user: Manage, msg: str = "") -> Response:
         banks=rows,
         own=own,
         bar_width=BAR_WIDTH,
-        message=MESSAGES.get(msg, ""),
+        message=staff_translator(request)(MESSAGES[msg]) if msg in MESSAGES else "",
         form=_import_form(request, user),
     )
 
@@ -235,19 +240,20 @@ def _bank_page(
 @router.get("/banks/{name}")
 def bank_page(request: Request, name: str, user: Manage, msg: str = "") -> Response:
     """One bank: settings, import history (newest first), look-up, import, delete."""
-    return _bank_page(request, user, _bank_or_404(request, name), message=MESSAGES.get(msg, ""))
+    message = staff_translator(request)(MESSAGES[msg]) if msg in MESSAGES else ""
+    return _bank_page(request, user, _bank_or_404(request, name), message=message)
 
 
 # -- settings, delete, look-up ----------------------------------------------------------------------
 
 
-def _settings_changes(form: FormData, bank: BankInfo) -> dict[str, Any]:
+def _settings_changes(form: FormData, bank: BankInfo, _: Translator) -> dict[str, Any]:
     """The fields that differ from the bank's; ``BankError`` for a value that cannot be."""
     changes: dict[str, Any] = {}
     policy = field(form, "policy", 16)
     if policy and policy != bank.policy:
         if policy not in POLICIES:
-            raise BankError(f"policy must be one of {', '.join(POLICIES)}")
+            raise BankError(_("policy must be one of {policies}", policies=", ".join(POLICIES)))
         changes["policy"] = policy
     description = field(form, "description", 2000).strip()
     if "description" in form and description != bank.description:
@@ -255,7 +261,7 @@ def _settings_changes(form: FormData, bank: BankInfo) -> dict[str, Any]:
     raw = field(form, "pdq_threshold", 8).strip()
     if raw:
         if not raw.isdigit() or not 0 <= int(raw) <= 256:
-            raise BankError("a PDQ threshold is a whole number of bits, 0 to 256")
+            raise BankError(_("a PDQ threshold is a whole number of bits, 0 to 256"))
         if int(raw) != bank.pdq_threshold:
             changes["pdq_threshold"] = int(raw)
     return changes
@@ -268,10 +274,12 @@ async def settings_post(request: Request, name: str, user: Manage) -> Response:
     if not token_ok(request, form, _purpose("settings", user, name)) or form is None:
         return await run_in_threadpool(_expired, request, user, _url(name))
     bank = await run_in_threadpool(_bank_or_404, request, name)
+    _ = staff_translator(request)
     try:
-        changes = _settings_changes(form, bank)
+        changes = _settings_changes(form, bank, _)
     except BankError as e:
-        return await run_in_threadpool(_bank_page, request, user, bank, 400, f"{e}; nothing was changed.")
+        message = _("{problem}; nothing was changed.", problem=str(e))
+        return await run_in_threadpool(_bank_page, request, user, bank, 400, message)
 
     def save() -> None:
         if changes:
@@ -290,14 +298,14 @@ async def delete_post(request: Request, name: str, user: Manage) -> Response:
     if not token_ok(request, form, _purpose("delete", user, name)) or form is None:
         return await run_in_threadpool(_expired, request, user, _url(name))
     bank = await run_in_threadpool(_bank_or_404, request, name)
+    _ = staff_translator(request)
     if name == _own_bank(request):
-        message = (
-            "This is the hotline's own bank: final classifications are written into it, so it "
-            "cannot be deleted here. Nothing was deleted."
+        message = _(
+            "This is the hotline's own bank: final classifications are written into it, so it cannot be deleted here. Nothing was deleted."
         )
         return await run_in_threadpool(_bank_page, request, user, bank, 400, message)
     if field(form, "confirm", NAME_MAX + 10).strip() != name:
-        message = "To delete the bank, type its name exactly. Nothing was deleted."
+        message = _("To delete the bank, type its name exactly. Nothing was deleted.")
         return await run_in_threadpool(_bank_page, request, user, bank, 400, message)
 
     def delete() -> None:
@@ -311,7 +319,7 @@ async def delete_post(request: Request, name: str, user: Manage) -> Response:
     return RedirectResponse("/banks?msg=deleted", status_code=303)
 
 
-def _lookup_pairs(value: str, kind: str) -> list[tuple[SignalType, str]]:
+def _lookup_pairs(value: str, kind: str, _: Translator) -> list[tuple[SignalType, str]]:
     """(type, canonical value) pairs to look up; a 64-hex value of no stated type is tried both as
     SHA-256 and as PDQ (the value alone cannot tell them apart)."""
     if kind and kind != "auto":
@@ -319,7 +327,7 @@ def _lookup_pairs(value: str, kind: str) -> list[tuple[SignalType, str]]:
         return [(st, normalise_signal(st, value))]
     st_found = detect_signal_type(value)
     if st_found is None:
-        raise InvalidSignal("cannot tell the type of this value; choose it")
+        raise InvalidSignal(_("cannot tell the type of this value; choose it"))
     pairs = [(st_found, normalise_signal(st_found, value))]
     if st_found is SignalType.SHA256:
         pairs.append((SignalType.PDQ, pairs[0][1]))
@@ -339,7 +347,7 @@ async def lookup_post(request: Request, name: str, user: Manage) -> Response:
     if kind not in ("", "auto", *(s.value for s in SignalType)):
         kind = "auto"
     try:
-        pairs = _lookup_pairs(value, kind)
+        pairs = _lookup_pairs(value, kind, staff_translator(request))
     except InvalidSignal as e:
         lookup: dict[str, Any] = {"value": value, "error": str(e), "hits": []}
         return await run_in_threadpool(_bank_page, request, user, bank, 400, "", lookup)
@@ -402,13 +410,14 @@ class _ImportRequest:
     filename: str
 
 
-def _import_request(form: FormData, upload: UploadFile) -> _ImportRequest:
-    """The form's choices, checked; ``ValueError`` with a message to show when one is wrong."""
+def _import_request(form: FormData, upload: UploadFile, _: Translator) -> _ImportRequest:
+    """The form's choices, checked; ``ValueError`` with a message to show when one is wrong (in
+    the user's language where the message is ours; the list formats' and labels' own are English)."""
     bank = field(form, "bank", NAME_MAX + 1).strip()
     if not bank:
-        raise ValueError("Give the bank a name.")
+        raise ValueError(_("Give the bank a name."))
     if len(bank) > NAME_MAX or "/" in bank or not bank.isprintable():
-        raise ValueError(f"A bank name is at most {NAME_MAX} printable characters, without '/'.")
+        raise ValueError(_("A bank name is at most {n} printable characters, without '/'.", n=NAME_MAX))
     fmt = field(form, "format", 32) or "auto"
     if fmt != "auto":
         get_format(fmt)  # ValueError naming the known ones
@@ -418,7 +427,7 @@ def _import_request(form: FormData, upload: UploadFile) -> _ImportRequest:
     labels = Labels.from_options(lines)  # LabelError is a ValueError
     policy = field(form, "policy", 16) or None
     if policy is not None and policy not in POLICIES:
-        raise ValueError(f"A policy is one of {', '.join(POLICIES)}.")
+        raise ValueError(_("A policy is one of {policies}.", policies=", ".join(POLICIES)))
     filename = (upload.filename or "upload")[:300]
     return _ImportRequest(bank, fmt, signal_type, labels, policy, field(form, "lenient", 8) != "on", filename)
 
@@ -498,17 +507,23 @@ def _run_import(request: Request, user: CurrentUser, job: _ImportRequest, fp: Bi
 
 
 def _import_failed(request: Request, user: CurrentUser, e: Exception) -> Response:
-    nothing = "Nothing was imported; the bank is as it was."
+    _ = staff_translator(request)
     detail = ""
-    if isinstance(e, _Malformed):
-        where = f"Line {e.error.line}: " if e.error.line else ""
-        text = f"{where}{e.error.message}. {nothing}"
+    if isinstance(e, _Malformed) and e.error.line:
+        text = _(
+            "Line {line}: {problem}. Nothing was imported; the bank is as it was.",
+            line=e.error.line,
+            problem=e.error.message,
+        )
+        detail = e.error.text
+    elif isinstance(e, _Malformed):
+        text = _("{problem}. Nothing was imported; the bank is as it was.", problem=e.error.message)
         detail = e.error.text
     elif isinstance(e, _Empty):
-        text = f"The file holds no hashes. {nothing}"
+        text = _("The file holds no hashes. Nothing was imported; the bank is as it was.")
     else:
-        text = f"{str(e).rstrip('.')}. {nothing}"
-    return _result(request, user, 400, "The file was not imported", text, detail=detail)
+        text = _("{problem}. Nothing was imported; the bank is as it was.", problem=str(e).rstrip("."))
+    return _result(request, user, 400, _("The file was not imported"), text, detail=detail)
 
 
 async def _read_upload(request: Request) -> FormData | None:
@@ -527,16 +542,17 @@ async def import_post(request: Request, user: Manage) -> Response:
         if form is not None:
             await form.close()
         return await run_in_threadpool(_expired, request, user)
+    _ = staff_translator(request)
     try:
         upload = form.get("file")
         if not isinstance(upload, UploadFile) or not upload.filename:
             return await run_in_threadpool(
-                _result, request, user, 400, "Nothing was imported", "Choose a list file to upload."
+                _result, request, user, 400, _("Nothing was imported"), _("Choose a list file to upload.")
             )
         try:
-            job = _import_request(form, upload)
+            job = _import_request(form, upload, _)
         except ValueError as e:
-            return await run_in_threadpool(_result, request, user, 400, "Nothing was imported", str(e))
+            return await run_in_threadpool(_result, request, user, 400, _("Nothing was imported"), str(e))
         try:
             outcome = await run_in_threadpool(_run_import, request, user, job, upload.file)
         except (_Malformed, _Empty, ListFormatError, BankError, ValueError) as e:
@@ -546,8 +562,8 @@ async def import_post(request: Request, user: Manage) -> Response:
             request,
             user,
             200,
-            "Imported",
-            f"The list was imported into {job.bank} as {outcome.fmt}.",
+            _("Imported"),
+            _("The list was imported into {bank} as {format}.", bank=job.bank, format=outcome.fmt),
             _url(job.bank),
             result=outcome,
             errors=outcome.errors,

@@ -111,3 +111,14 @@ def request_language(request: Request, form_value: str | None = None) -> str:
     return pick_language(
         form_value or request.query_params.get("lang"), request.headers.get("accept-language")
     )
+
+
+def staff_language(request: Request) -> str:
+    """The language of a staff page: the analyst's browser's (Accept-Language), else English.
+    No ``?lang=`` here: staff pages are not linked to from outside, and one rule is enough."""
+    return pick_language(None, request.headers.get("accept-language"))
+
+
+def staff_translator(request: Request) -> Translator:
+    """What a staff page's Python code puts on the page goes through this, in :func:`staff_language`."""
+    return Translator(staff_language(request))

@@ -2,12 +2,14 @@
 start-up with Babel (no build step, no .mo files to keep in step).
 
 The language comes from ``?lang=`` (or the form's hidden ``lang`` field) — a link, no cookie — else
-from Accept-Language, else English. Message ids are the English text.
+from Accept-Language, else English. Staff pages follow Accept-Language only
+(:func:`meldpunt.web.context.staff_language`). Message ids are the English text.
 """
 
 from __future__ import annotations
 
 import gettext
+import html
 import io
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -16,6 +18,7 @@ from pathlib import Path
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from markupsafe import Markup
 
 LANGUAGES: dict[str, str] = {"nl": "Nederlands", "fr": "Français", "en": "English"}
 DEFAULT_LANGUAGE = "en"
@@ -77,6 +80,20 @@ class Translator:
         text = translations(self.lang).ngettext(singular, plural, n)
         return text.format(n=n, **values)
 
+    def markup(self, message: str, **values: object) -> Markup:
+        """A message for an element's content, with markup put in through its placeholders: the
+        translated text is escaped (``&``, ``<``, ``>``; quotes stay as written, which text
+        content allows — never use it inside an attribute), and so is every value unless it is
+        markup already (a template's ``{% set %}`` block). The message id holds no HTML, and a
+        translation cannot add any."""
+        text = html.escape(translations(self.lang).gettext(message), quote=False)
+        return Markup(text).format(**values) if values else Markup(text)
+
+
+def N_(message: str) -> str:
+    """Mark a message id for translation where it is defined; it is translated where it is shown."""
+    return message
+
 
 def catalog_ids(lang: str) -> Mapping[str, str]:
     """msgid -> msgstr of a catalogue (for tests: every message used is translated)."""
@@ -84,3 +101,15 @@ def catalog_ids(lang: str) -> Mapping[str, str]:
     with po.open("rb") as f:
         catalog = read_po(f, locale=lang)
     return {str(m.id): str(m.string) for m in catalog if m.id and isinstance(m.id, str)}
+
+
+def catalog_plurals(lang: str) -> Mapping[tuple[str, str], tuple[str, ...]]:
+    """(singular, plural) -> the plural forms of a catalogue (for tests, like :func:`catalog_ids`)."""
+    po = LOCALE_DIR / lang / "LC_MESSAGES" / "messages.po"
+    with po.open("rb") as f:
+        catalog = read_po(f, locale=lang)
+    return {
+        (str(m.id[0]), str(m.id[1])): tuple(str(s) for s in m.string or ())
+        for m in catalog
+        if m.id and isinstance(m.id, tuple)
+    }

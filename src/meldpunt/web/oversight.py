@@ -17,14 +17,13 @@ from starlette.responses import RedirectResponse, Response
 from meldpunt.accounts import CurrentUser, allowed
 from meldpunt.audit import AuditLog
 from meldpunt.store.reports import Item, Medium
-from meldpunt.web.context import ctx
+from meldpunt.web.context import ctx, staff_language, staff_translator
 from meldpunt.web.forms import field, read_form, token_ok
 from meldpunt.web.staff import accounts, require
 from meldpunt.web.workspace import format_when, triage
 
 router = APIRouter(include_in_schema=False)
 
-LANG = "en"
 #: how many rows a list shows at most
 LIMIT = 200
 #: how many audit entries the audit page shows by default, and at most
@@ -41,7 +40,7 @@ def _page(request: Request, template: str, user: CurrentUser, status: int = 200,
     return ctx(request).render(
         request,
         template,
-        LANG,
+        staff_language(request),
         status=status,
         user=user,
         can_resolve=allowed(user.role, "disagreement.resolve"),
@@ -198,14 +197,15 @@ def users_page(request: Request, user: Users) -> Response:
 @router.post("/admin/users/disable")
 async def disable_user(request: Request, user: Users) -> Response:
     """Disable a user (CSRF-checked, audited): they cannot sign in and their sessions end now."""
+    _ = staff_translator(request)
     form = await read_form(request, max_fields=10)
     name = field(form, "name", 120) if form is not None else ""
     if not token_ok(request, form, _disable_purpose(user)):
         return await run_in_threadpool(
-            _users_page, request, user, "This form has expired; nothing was done.", 400
+            _users_page, request, user, _("This form has expired; nothing was done."), 400
         )
     if name == user.name:
-        return await run_in_threadpool(_users_page, request, user, "You cannot disable yourself.", 400)
+        return await run_in_threadpool(_users_page, request, user, _("You cannot disable yourself."), 400)
 
     def disable() -> bool:
         done = accounts(request).disable(name)
@@ -214,7 +214,7 @@ async def disable_user(request: Request, user: Users) -> Response:
         return done
 
     if not await run_in_threadpool(disable):
-        return await run_in_threadpool(_users_page, request, user, "No such user.", 404)
+        return await run_in_threadpool(_users_page, request, user, _("No such user."), 404)
     return RedirectResponse("/admin/users", status_code=303)
 
 

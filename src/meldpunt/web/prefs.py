@@ -14,8 +14,9 @@ from starlette.responses import RedirectResponse, Response
 
 from meldpunt.accounts import CurrentUser
 from meldpunt.audit import AuditEvent, record
-from meldpunt.web.context import ctx
+from meldpunt.web.context import ctx, staff_language, staff_translator
 from meldpunt.web.forms import field, read_form, token_ok
+from meldpunt.web.i18n import N_, Translator
 from meldpunt.web.staff import require
 from meldpunt.wellness import (
     BREAK_WINDOW_SECONDS,
@@ -29,13 +30,21 @@ from meldpunt.wellness import (
 )
 
 router = APIRouter(include_in_schema=False)
-LANG = "en"
 
 Own = Annotated[CurrentUser, Depends(require("prefs.own"))]
 Manage = Annotated[CurrentUser, Depends(require("settings.manage"))]
 
 _BOOLS = ("blur", "greyscale", "block_reveal_over_limit")
 _INTS = ("thumb_size", "daily_limit_minutes", "break_every_minutes")
+#: each field's name in an error message
+_NAMES = {
+    "blur": N_("blur"),
+    "greyscale": N_("greyscale"),
+    "block_reveal_over_limit": N_("block reveal over limit"),
+    "thumb_size": N_("thumb size"),
+    "daily_limit_minutes": N_("daily limit minutes"),
+    "break_every_minutes": N_("break every minutes"),
+}
 
 
 def wellness(request: Request) -> Wellness:
@@ -56,25 +65,26 @@ def _field(form: FormData, name: str, limit: int = 40) -> str:
     return field(form, name, limit).strip()
 
 
-def _value(form: FormData, name: str, *, blank_ok: bool) -> bool | int | None:
-    """A form value: "" (the default) -> None, "on"/"off" -> bool, digits -> int."""
+def _value(form: FormData, name: str, _: Translator, *, blank_ok: bool) -> bool | int | None:
+    """A form value: "" (the default) -> None, "on"/"off" -> bool, digits -> int; a
+    :class:`PrefsError` in the user's language otherwise."""
     raw = _field(form, name)
     if raw == "" and blank_ok:
         return None
     if name in _BOOLS:
         if raw in ("on", "off"):
             return raw == "on"
-        raise PrefsError(f"{name.replace('_', ' ')}: choose on or off")
+        raise PrefsError(_("{field}: choose on or off", field=_(_NAMES[name])))
     if raw.isdigit() and len(raw) <= 6:
         return int(raw)
-    raise PrefsError(f"{name.replace('_', ' ')}: a whole number, please")
+    raise PrefsError(_("{field}: a whole number, please", field=_(_NAMES[name])))
 
 
 def _render(request: Request, template: str, user: CurrentUser, status: int = 200, **values: Any) -> Response:
     return ctx(request).render(
         request,
         template,
-        LANG,
+        staff_language(request),
         status=status,
         user=user,
         sizes=THUMB_SIZES,
@@ -86,7 +96,7 @@ def _render(request: Request, template: str, user: CurrentUser, status: int = 20
 
 
 def _bad_form(request: Request) -> Response:
-    return ctx(request).render(request, "error.html", LANG, status=400, kind="bad_form")
+    return ctx(request).render(request, "error.html", staff_language(request), status=400, kind="bad_form")
 
 
 # -- a user's own ---------------------------------------------------------------------------------
@@ -121,7 +131,8 @@ async def prefs_post(request: Request, user: Own) -> Response:
     if form is None or not token_ok(request, form, _purpose("prefs", user)):
         return _bad_form(request)
     try:
-        values = {k: _value(form, k, blank_ok=True) for k in USER_FIELDS}
+        _ = staff_translator(request)
+        values = {k: _value(form, k, _, blank_ok=True) for k in USER_FIELDS}
         await run_in_threadpool(wellness(request).set_prefs, user.name, values)
     except PrefsError as e:
         message = str(e)
@@ -159,7 +170,8 @@ async def defaults_post(request: Request, user: Manage) -> Response:
         return _bad_form(request)
     w = wellness(request)
     try:
-        values: dict[str, Any] = {k: _value(form, k, blank_ok=False) for k in (*_BOOLS, *_INTS)}
+        _ = staff_translator(request)
+        values: dict[str, Any] = {k: _value(form, k, _, blank_ok=False) for k in (*_BOOLS, *_INTS)}
         new = Defaults(**values)
 
         def save() -> None:

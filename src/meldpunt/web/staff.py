@@ -5,7 +5,8 @@ page uses: ``user: CurrentUser = Depends(require("queue.view"))``.
 The session id lives in an HttpOnly, SameSite=Strict cookie (Secure over https, or always by
 setting); the server keeps only its hash. Every form carries a signed token bound to the session
 (or, for the password form, to its purpose). Nothing here looks at or keeps the client's address:
-failures are counted per account. The staff pages are English only for now.
+failures are counted per account. Every staff page is in the browser's language
+(:func:`~meldpunt.web.context.staff_language`: Dutch, French or English).
 """
 
 from __future__ import annotations
@@ -23,14 +24,14 @@ from meldpunt.accounts import PERMISSIONS, Accounts, AccountsPolicy, CurrentUser
 from meldpunt.accounts.roles import ALL_PERMISSIONS
 from meldpunt.accounts.service import totp_uri
 from meldpunt.audit import AuditLog
-from meldpunt.web.context import WebContext, ctx
+from meldpunt.web.context import WebContext, ctx, staff_language, staff_translator
 from meldpunt.web.forms import field, read_form, token_ok
+from meldpunt.web.i18n import N_
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 
 COOKIE = "mp_staff"
-LANG = "en"
 LOGIN_FORM = "staff-login"
 
 
@@ -129,24 +130,25 @@ async def _audit(request: Request, actor: str, action: str, **details: object) -
 
 
 def _bad_form(request: Request, c: WebContext) -> Response:
-    return c.render(request, "error.html", LANG, status=400, kind="bad_form")
+    return c.render(request, "error.html", staff_language(request), status=400, kind="bad_form")
 
 
 def _login_page(request: Request, message: str = "", status: int = 200, name: str = "") -> Response:
+    """The password form; ``message`` is a message id (``N_``), shown translated."""
     c = ctx(request)
     return c.render(
         request,
         "staff_login.html",
-        LANG,
+        staff_language(request),
         status=status,
         token=c.tokens.issue(LOGIN_FORM),
-        message=message,
+        message=staff_translator(request)(message) if message else "",
         name=name,
     )
 
 
 _UNKNOWN = object()
-FAILED = "Sign-in failed. Check your details, or wait if the account was locked after repeated failures."
+FAILED = N_("Sign-in failed. Check your details, or wait if the account was locked after repeated failures.")
 
 
 # -- sign-in ----------------------------------------------------------------------------------------
@@ -167,7 +169,7 @@ async def login_post(request: Request) -> Response:
     if form is None:
         return _bad_form(request, c)
     if not token_ok(request, form, LOGIN_FORM):
-        return c.render(request, "error.html", LANG, status=400, kind="token")
+        return c.render(request, "error.html", staff_language(request), status=400, kind="token")
     name = field(form, "name", 120)
     service = accounts(request)
     result = await run_in_threadpool(service.check_password, name, field(form, "password"))
@@ -194,10 +196,10 @@ def _totp_page(request: Request, user: CurrentUser, message: str = "", status: i
     return c.render(
         request,
         "staff_totp.html",
-        LANG,
+        staff_language(request),
         status=status,
         token=c.tokens.issue(_purpose("totp", user)),
-        message=message,
+        message=staff_translator(request)(message) if message else "",
     )
 
 
@@ -232,13 +234,13 @@ async def totp_post(request: Request) -> Response:
     if form is None:
         return _bad_form(request, c)
     if not token_ok(request, form, _purpose("totp", user)):
-        return c.render(request, "error.html", LANG, status=400, kind="token")
+        return c.render(request, "error.html", staff_language(request), status=400, kind="token")
     service = accounts(request)
     error = await run_in_threadpool(service.check_second_factor, user.id, field(form, "code", 64))
     if error is not None:
         await _audit(request, user.name, "staff.login_failed", step="second_factor")
     if error is LoginError.BAD:
-        return _totp_page(request, user, "That code was not accepted.", 400)
+        return _totp_page(request, user, N_("That code was not accepted."), 400)
     if error is not None:  # locked or disabled meanwhile: start again
         await run_in_threadpool(service.end_session, _session_token(request) or "")
         response = _login_page(request, FAILED, 400)
@@ -261,12 +263,12 @@ def _enrol_page(
     return c.render(
         request,
         "staff_enrol.html",
-        LANG,
+        staff_language(request),
         status=status,
         token=c.tokens.issue(_purpose("enrol", user)),
         secret=spaced,
         uri=uri,
-        message=message,
+        message=staff_translator(request)(message) if message else "",
     )
 
 
@@ -291,18 +293,20 @@ async def enrol_post(request: Request) -> Response:
     if form is None:
         return _bad_form(request, c)
     if not token_ok(request, form, _purpose("enrol", user)):
-        return c.render(request, "error.html", LANG, status=400, kind="token")
+        return c.render(request, "error.html", staff_language(request), status=400, kind="token")
     service = accounts(request)
     codes = await run_in_threadpool(service.finish_enrolment, user.id, field(form, "code", 64))
     if codes is None:
         secret = await run_in_threadpool(service.begin_enrolment, user.id)
         if secret is None:
             return _redirect("/login")
-        return _enrol_page(request, user, secret, "That code was not accepted. Check the app's clock.", 400)
+        return _enrol_page(
+            request, user, secret, N_("That code was not accepted. Check the app's clock."), 400
+        )
     log.info("staff user %d enrolled a second factor", user.id)
     await _audit(request, user.name, "staff.enrol")
     await _audit(request, user.name, "staff.login", via="enrol")
-    page = c.render(request, "staff_recovery.html", LANG, codes=codes)
+    page = c.render(request, "staff_recovery.html", staff_language(request), codes=codes)
     return await _signed_in(request, page)
 
 
@@ -319,7 +323,7 @@ async def logout(request: Request) -> Response:
         return response
     form = await read_form(request, max_fields=10)
     if form is None or not token_ok(request, form, _purpose("logout", user)):
-        return c.render(request, "error.html", LANG, status=400, kind="token")
+        return c.render(request, "error.html", staff_language(request), status=400, kind="token")
     await run_in_threadpool(accounts(request).end_session, _session_token(request) or "")
     await _audit(request, user.name, "staff.logout")
     _clear_cookie(request, response)
@@ -334,7 +338,7 @@ async def logout_everywhere(request: Request) -> Response:
         return _redirect("/login")
     form = await read_form(request, max_fields=10)
     if form is None or not token_ok(request, form, _purpose("logout-everywhere", user)):
-        return c.render(request, "error.html", LANG, status=400, kind="token")
+        return c.render(request, "error.html", staff_language(request), status=400, kind="token")
     ended = await run_in_threadpool(accounts(request).end_all_sessions, user.id)
     log.info("staff user %d logged out everywhere (%d sessions)", user.id, ended)
     await _audit(request, user.name, "staff.logout_everywhere", sessions=ended)
@@ -350,7 +354,7 @@ async def me(request: Request, user: Annotated[CurrentUser, Depends(require("pre
     return c.render(
         request,
         "staff_me.html",
-        LANG,
+        staff_language(request),
         user=user,
         permissions=sorted(PERMISSIONS.get(user.role, frozenset())),
         recovery_left=left,
@@ -367,7 +371,7 @@ async def _login_required(request: Request, exc: Exception) -> Response:
 
 
 async def _forbidden(request: Request, exc: Exception) -> Response:
-    return ctx(request).render(request, "staff_forbidden.html", LANG, status=403)
+    return ctx(request).render(request, "staff_forbidden.html", staff_language(request), status=403)
 
 
 def install(app: FastAPI) -> None:

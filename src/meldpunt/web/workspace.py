@@ -49,8 +49,9 @@ from meldpunt.triage import (
     TriageError,
 )
 from meldpunt.triage.schemes import MAX_MEDIA
-from meldpunt.web.context import WebContext, ctx
+from meldpunt.web.context import WebContext, ctx, staff_language, staff_translator
 from meldpunt.web.forms import field, read_form, token_ok
+from meldpunt.web.i18n import N_, Translator
 from meldpunt.web.prefs import wellness
 from meldpunt.web.staff import require
 from meldpunt.wellness import PAGE_SECONDS, Prefs, Today
@@ -59,18 +60,17 @@ from meldpunt.wellness import REVEAL_SECONDS as REVEAL_VIEWING_SECONDS
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 
-LANG = "en"
 #: how long a reveal grant lasts (seconds), and it is good for one rendering only
 REVEAL_SECONDS = 60
-#: what ``?msg=`` may say on the queue (never text taken from the request)
+#: what ``?msg=`` may say on the queue (never text taken from the request); translated when shown
 MESSAGES = {
-    "classified": "Classification saved.",
-    "group": "Classification saved for the item and its group.",
-    "resolved": "Disagreement resolved.",
-    "released": "Item released.",
+    "classified": N_("Classification saved."),
+    "group": N_("Classification saved for the item and its group."),
+    "resolved": N_("Disagreement resolved."),
+    "released": N_("Item released."),
 }
 #: the queue's filter by what an item still needs
-NEEDS = {"first": "a first opinion", "second": "a second opinion"}
+NEEDS = {"first": N_("a first opinion"), "second": N_("a second opinion")}
 #: accesskeys of the first queue rows
 ROW_KEYS = "123456789"
 
@@ -146,7 +146,7 @@ def _page(
     return ctx(request).render(
         request,
         "wl_frame.html",
-        LANG,
+        staff_language(request),
         status=status,
         inner=template,
         user=user,
@@ -158,13 +158,14 @@ def _page(
 
 
 def _bad_token(request: Request, user: CurrentUser) -> Response:
+    _ = staff_translator(request)
     return _page(
         request,
         "ws_message.html",
         user,
         400,
-        heading="This form has expired",
-        message="Nothing was saved. Open the item again and repeat what you did.",
+        heading=_("This form has expired"),
+        message=_("Nothing was saved. Open the item again and repeat what you did."),
     )
 
 
@@ -196,6 +197,7 @@ def queue_page(
     sources = sorted({e.source for e in t.entries(user.name, limit=500)} | {"public", "api:*"})
     # the workspace's headline figure, for everyone who works the queue: what nobody had to see
     counts = t.resolved_without_viewing()
+    _ = staff_translator(request)
     return _page(
         request,
         "ws_queue.html",
@@ -205,16 +207,16 @@ def queue_page(
         sources=sources,
         source=chosen or "",
         needs=wanted or "",
-        needs_choices=NEEDS,
+        needs_choices={value: _(words) for value, words in NEEDS.items()},
         counts=counts,
-        message=MESSAGES.get(msg, ""),
+        message=_(MESSAGES[msg]) if msg in MESSAGES else "",
     )
 
 
 # -- an item ------------------------------------------------------------------------------------------
 
 
-def _context(t: Triage, item_id: int) -> dict[str, Any]:
+def _context(t: Triage, item_id: int, _: Translator) -> dict[str, Any]:
     """What the review view does not carry: the server's address, the report, the item's
     neighbours (other items of the same report or host). Facts only; no opinion."""
     with t.engine.connect() as conn:
@@ -246,7 +248,7 @@ def _context(t: Triage, item_id: int) -> dict[str, Any]:
                 "id": int(o.id),
                 "url": o.url,
                 "state": o.state,
-                "why": "same report" if o.report_id == row.report_id else "same host",
+                "why": _("same report") if o.report_id == row.report_id else _("same host"),
             }
             for o in others
         ],
@@ -280,9 +282,9 @@ def _item_page(
         status,
         today=today,
         item=view,
-        context=_context(t, item_id),
+        context=_context(t, item_id, staff_translator(request)),
         prefs=prefs,
-        thumb_words=_thumb_words(prefs),
+        thumb_words=_thumb_words(prefs, staff_translator(request)),
         schemes=t.schemes.describe(),
         group=[g for g in group if g != item_id],
         token=ctx(request).tokens.issue(_item_purpose(item_id, user)),
@@ -293,10 +295,16 @@ def _item_page(
     )
 
 
-def _thumb_words(prefs: Prefs) -> str:
-    """What the thumbnail is, in the words of the analyst's preferences (for its alt text)."""
-    looks = [w for w, on in (("Blurred", prefs.blur), ("greyscale", prefs.greyscale)) if on]
-    return " ".join([*looks, "thumbnail"]).capitalize() if looks else "Thumbnail"
+def _thumb_words(prefs: Prefs, _: Translator) -> str:
+    """What the thumbnail is, in the words of the analyst's preferences (for its alt text): one
+    whole phrase per case, so a language may put the words in its own order."""
+    if prefs.blur and prefs.greyscale:
+        return _("Blurred greyscale thumbnail")
+    if prefs.blur:
+        return _("Blurred thumbnail")
+    if prefs.greyscale:
+        return _("Greyscale thumbnail")
+    return _("Thumbnail")
 
 
 @router.get("/items/{item_id}")
@@ -304,16 +312,17 @@ def item_page(request: Request, item_id: int, user: ItemView) -> Response:
     t = triage(request)
     if allowed(user.role, "disagreement.resolve") and t.stage(item_id) == "disagreement":
         return _redirect(f"/disagreements/{item_id}")  # seniors decide it there, with both opinions
+    _ = staff_translator(request)
     note = ""
     try:
         claim = t.claim(item_id, user.name)
-        note = f"Claimed for you until {format_when(claim.expires_at)}."
+        note = _("Claimed for you until {time}.", time=format_when(claim.expires_at))
     except ClaimConflict as e:
         return _conflict(request, user, e)
     except NotAllowed:
-        note = "You may look at this item but not classify it."
+        note = _("You may look at this item but not classify it.")
     except TriageError:  # no such item (404 below), or not waiting for this user
-        note = "This item is not waiting for you: you may look at it, not classify it."
+        note = _("This item is not waiting for you: you may look at it, not classify it.")
     return _item_page(request, user, item_id, note=note, count=True)
 
 
@@ -375,18 +384,18 @@ async def reveal(request: Request, item_id: int, medium_id: int, user: Reveal) -
     w = wellness(request)
     today = await run_in_threadpool(w.today, user.name)
     if today.reveal_blocked:
+        _ = staff_translator(request)
         return _page(
             request,
             "ws_message.html",
             user,
             403,
             today=today,
-            heading="Daily viewing limit reached",
-            message=(
-                f"You have viewed for {today.minutes} minutes today, past your limit of "
-                f"{today.limit_minutes}. Reveals are switched off until 00:00 UTC; nothing was "
-                "revealed. Please finish what you are doing and take the rest of the day off the "
-                "screen, or ask a colleague to take this item over."
+            heading=_("Daily viewing limit reached"),
+            message=_(
+                "You have viewed for {minutes} minutes today, past your limit of {limit}. Reveals are switched off until 00:00 UTC; nothing was revealed. Please finish what you are doing and take the rest of the day off the screen, or ask a colleague to take this item over.",
+                minutes=today.minutes,
+                limit=today.limit_minutes,
             ),
             back=f"/items/{item_id}",
         )
@@ -407,13 +416,14 @@ async def reveal(request: Request, item_id: int, medium_id: int, user: Reveal) -
 @router.get("/items/{item_id}/media/{medium_id}/revealed")
 def revealed_page(request: Request, item_id: int, medium_id: int, user: Reveal, grant: str = "") -> Response:
     if _grant_nonce(ctx(request), item_id, medium_id, user, grant) is None:
+        _ = staff_translator(request)
         return _page(
             request,
             "ws_message.html",
             user,
             403,
-            heading="Reveal first",
-            message="A revealed image is shown only right after you ask for it on the item's page.",
+            heading=_("Reveal first"),
+            message=_("A revealed image is shown only right after you ask for it on the item's page."),
             back=f"/items/{item_id}",
         )
     return _page(request, "ws_revealed.html", user, item_id=item_id, medium_id=medium_id, grant=grant)
@@ -480,13 +490,14 @@ async def classify(request: Request, item_id: int, user: Classify) -> Response:
     except NotAllowed:
         return _page(request, "staff_forbidden.html", user, 403)
     except TriageError:
+        _ = staff_translator(request)
         return _page(
             request,
             "ws_message.html",
             user,
             409,
-            heading="Not saved",
-            message="This item is not waiting for your classification (any more).",
+            heading=_("Not saved"),
+            message=_("This item is not waiting for your classification (any more)."),
             back="/queue",
         )
     log.info("item %d classified by %s (%d items)", item_id, user.name, len(outcomes))
@@ -543,13 +554,14 @@ def disagreement(request: Request, item_id: int, user: Resolve) -> Response:
     except ClaimConflict as e:
         return _conflict(request, user, e)
     except TriageError:
+        _ = staff_translator(request)
         return _page(
             request,
             "ws_message.html",
             user,
             409,
-            heading="Not for you",
-            message="You gave an opinion on this item: another senior resolves it.",
+            heading=_("Not for you"),
+            message=_("You gave an opinion on this item: another senior resolves it."),
             back="/disagreements",
         )
     return _disagreement_page(request, user, item_id)
@@ -573,13 +585,14 @@ async def resolve(request: Request, item_id: int, user: Resolve) -> Response:
     except ClaimConflict as e:
         return _conflict(request, user, e)
     except (TriageError, NotAllowed):
+        _ = staff_translator(request)
         return _page(
             request,
             "ws_message.html",
             user,
             409,
-            heading="Not saved",
-            message="This item is not a disagreement you may resolve (any more).",
+            heading=_("Not saved"),
+            message=_("This item is not a disagreement you may resolve (any more)."),
             back="/disagreements",
         )
     return _redirect("/queue?msg=resolved")
