@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from meldpunt.accounts import Accounts
+from meldpunt.store.banks import BankRepository
 from meldpunt.store.reports import Medium
 from tests import test_web_journey as journey
 from tests.test_web_browser import ARGS, CHROMIUM
@@ -68,6 +69,24 @@ def test_disagreement_resolution_correction_police_facts_and_the_audit_log(stack
             sara.get_by_label(re.compile("^Baseline")).check()
             sara.get_by_role("button", name="Resolve").click()
             assert "Disagreement resolved." in sara.inner_text("main")
+
+            # the decision's hashes went into the own list; the senior corrects it: withdrawn again
+            own = BankRepository(stack.services.engine)
+            assert len(list(own.export_entries("hotline-own"))) >= 3
+            sara.get_by_role("link", name="Decisions").click()
+            row = sara.locator("table.ws-decisions tbody tr").first
+            assert "a senior's resolution" in row.inner_text()
+            row.get_by_role("link", name=f"#{item}").click()
+            assert "nationally_illegal" in sara.inner_text("table.ws-opinions")
+            assert sara.get_by_label(re.compile("^Baseline")).is_checked()  # the decision as it stands
+            sara.get_by_label("Not illegal", exact=True).check()
+            sara.get_by_role("button", name="Save the correction").click()
+            assert "Correction saved" in sara.inner_text("main")
+            assert list(own.export_entries("hotline-own")) == []
+            sara.goto(f"{stack.base}/decisions/{item}")
+            sara.get_by_label(re.compile("^Baseline")).check()
+            sara.get_by_role("button", name="Save the correction").click()
+            assert len(list(own.export_entries("hotline-own"))) >= 3  # illegal again: back in the list
 
             # the police liaison: facts and hashes of the decided item, no image, no reveal
             pol.goto(f"{stack.base}/police/items/{item}")

@@ -409,6 +409,33 @@ def test_the_analyst_chooses_which_media_the_decision_covers(ws: Workspace) -> N
     assert final is not None and final.media == (photo,)
     [(_, _, details)] = ws.audit("item.classify")
     assert details["classification"] == {"status": "not_illegal", "media": [photo]}  # type: ignore[comparison-overlap]
+    facts = ws.user("pol", "police").get(f"/police/items/{item}").text
+    assert facts.count("Covered by the decision.") == 1
+    assert facts.count("Not covered by the decision") == 1
+
+
+def test_a_senior_corrects_a_decision_on_the_web(ws: Workspace) -> None:
+    ana, sara = ws.user("ana", "analyst"), ws.user("sara", "senior")
+    item = ws.item(images=1)
+    page = ana.get(f"/items/{item}")
+    assert classify(ana, item, page.text, {"status": "not_illegal"}) == 303
+    assert ana.get("/decisions").status_code == 403
+    listing = sara.get("/decisions")
+    assert f'href="/decisions/{item}"' in listing.text and "one analyst" in listing.text
+    page = sara.get(f"/decisions/{item}")
+    assert page.status_code == 200 and 'value="not_illegal" checked' in page.text
+    assert (
+        sara.post(f"/items/{item}/correct", data={"token": "forged", "scheme.status": "baseline"}).status_code
+        == 400
+    )
+    bad = sara.post(f"/items/{item}/correct", data={"token": token(page.text), "scheme.status": "nonsense"})
+    assert bad.status_code == 400 and "nonsense" in bad.text
+    r = sara.post(f"/items/{item}/correct", data={"token": token(page.text), "scheme.status": "baseline"})
+    assert r.status_code == 303 and r.headers["location"] == "/decisions?msg=corrected"
+    final = ws.triage.final_classification(item)
+    assert final is not None and final.values == {"status": "baseline"}
+    assert [a for a, _, _ in ws.audit("item.correct")] == ["sara"]
+    assert sara.get(f"/decisions/{ws.item(images=1)}").status_code == 404  # no decision yet
 
 
 def test_the_queue_filters_by_what_an_item_needs_and_oversized_posts_are_refused(ws: Workspace) -> None:

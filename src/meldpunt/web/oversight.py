@@ -116,6 +116,8 @@ def facts_page(request: Request, item_id: int, user: Facts) -> Response:
                     "sha256": m.sha256,
                     "pdq": m.pdq,
                     "matches": _matches(m.matches),
+                    # what the decision is about (an analyst may leave out e.g. a site's logo)
+                    "covered": final.media is None or int(m.id) in final.media,
                 }
                 for m in conn.execute(
                     select(

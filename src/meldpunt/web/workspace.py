@@ -68,6 +68,14 @@ MESSAGES = {
     "group": N_("Classification saved for the item and its group."),
     "resolved": N_("Disagreement resolved."),
     "released": N_("Item released."),
+    "corrected": N_("Correction saved: the hotline's own list follows it."),
+}
+#: how a decision was reached (the role of its last opinion)
+VIAS = {
+    "first": N_("one analyst"),
+    "second": N_("two analysts agreeing"),
+    "resolution": N_("a senior's resolution"),
+    "correction": N_("a senior's correction"),
 }
 #: the queue's filter by what an item still needs
 NEEDS = {"first": N_("a first opinion"), "second": N_("a second opinion")}
@@ -79,6 +87,7 @@ ItemView = Annotated[CurrentUser, Depends(require("item.view"))]
 Reveal = Annotated[CurrentUser, Depends(require("item.reveal"))]
 Classify = Annotated[CurrentUser, Depends(require("item.classify"))]
 Resolve = Annotated[CurrentUser, Depends(require("disagreement.resolve"))]
+Correct = Annotated[CurrentUser, Depends(require("classification.correct"))]
 
 
 # -- plumbing ---------------------------------------------------------------------------------------
@@ -596,3 +605,85 @@ async def resolve(request: Request, item_id: int, user: Resolve) -> Response:
             back="/disagreements",
         )
     return _redirect("/queue?msg=resolved")
+
+
+# -- seniors: decisions and their correction -----------------------------------------------------------
+
+
+@router.get("/decisions")
+def decisions_page(request: Request, user: Correct, msg: str = "") -> Response:
+    _ = staff_translator(request)
+    return _page(
+        request,
+        "ws_decisions.html",
+        user,
+        decisions=triage(request).decisions(user.name),
+        vias={k: _(v) for k, v in VIAS.items()},
+        message=_(MESSAGES[msg]) if msg in MESSAGES else "",
+    )
+
+
+def _decision_page(
+    request: Request,
+    user: CurrentUser,
+    item_id: int,
+    *,
+    errors: list[str] | None = None,
+    chosen: dict[str, Any] | None = None,
+    status: int = 200,
+) -> Response:
+    t = triage(request)
+    final = t.final_classification(item_id)
+    if final is None:
+        raise HTTPException(404)
+    try:
+        view = t.item_for_review(item_id, user.name)
+    except TriageError:
+        raise HTTPException(404) from None
+    return _page(
+        request,
+        "ws_decision.html",
+        user,
+        status,
+        item=view,
+        opinions=t.opinions(item_id, user.name),
+        schemes=t.schemes.describe(),
+        token=ctx(request).tokens.issue(_item_purpose(item_id, user)),
+        errors=errors or [],
+        chosen=chosen if chosen is not None else final.to_dict(),
+    )
+
+
+@router.get("/decisions/{item_id}")
+def decision_page(request: Request, item_id: int, user: Correct) -> Response:
+    return _decision_page(request, user, item_id)
+
+
+@router.post("/items/{item_id}/correct")
+async def correct(request: Request, item_id: int, user: Correct) -> Response:
+    form = await read_form(request, max_fields=60 + MAX_MEDIA)
+    if form is None or not token_ok(request, form, _item_purpose(item_id, user)):
+        return _bad_token(request, user)
+    t = triage(request)
+    data = _classification(t, form)
+    try:
+        t.schemes.validate(data)
+        await run_in_threadpool(lambda: t.correct(item_id, user.name, data))
+    except ClassificationError as e:
+        problems = e.problems
+        return await run_in_threadpool(
+            lambda: _decision_page(request, user, item_id, errors=problems, chosen=data, status=400)
+        )
+    except (TriageError, NotAllowed):
+        _ = staff_translator(request)
+        return _page(
+            request,
+            "ws_message.html",
+            user,
+            409,
+            heading=_("Not saved"),
+            message=_("This item has no final classification you may correct."),
+            back="/decisions",
+        )
+    log.info("item %d corrected by %s", item_id, user.name)
+    return _redirect("/decisions?msg=corrected")
