@@ -686,3 +686,19 @@ def test_migration_0005_goes_down_and_up(sqlite_db: str) -> None:
     assert {"triage_claims", "triage_classifications", "triage_status"} <= set(
         inspect(engine).get_table_names()
     )
+
+
+def test_scheme_titles_follow_the_language_where_the_file_gives_them(tmp_path: Path) -> None:
+    schemes = Schemes.load()
+    nl, en = schemes.describe("nl"), schemes.describe("en")
+    status_nl = next(s for s in nl["schemes"] if s["name"] == "status")
+    assert status_nl["title"] == "Juridische status (ICCAM)"
+    assert [v["title"] for v in status_nl["values"]][-1] == "Niet illegaal"
+    assert next(s for s in en["schemes"] if s["name"] == "status")["title"] == "Legal status (ICCAM)"
+    assert schemes.describe("de") == en  # no German titles: English
+    own = tmp_path / "own.yaml"
+    own.write_text("schemes:\n  - {name: local, title: 'Plain title', values: [{value: x}]}\n")
+    assert Schemes.load(own).describe("nl")["schemes"][-1]["title"] == "Plain title"
+    own.write_text("schemes:\n  - {name: local, title: {}, values: [{value: x}]}\n")
+    with pytest.raises(SchemeError, match="title is a text or a mapping"):
+        Schemes.load(own)

@@ -43,6 +43,8 @@ class ClassificationError(ValueError):
 class SchemeValue:
     value: str
     title: str = ""
+    #: the title in other languages (language code -> text), for the staff pages
+    titles: Mapping[str, str] = field(default_factory=dict)
     illegal: bool = False
     baseline: bool = False
     #: schemes that must be left empty when this value is chosen
@@ -57,6 +59,7 @@ class Scheme:
     required: bool = False
     must_agree: bool = True
     labels: str = "none"
+    titles: Mapping[str, str] = field(default_factory=dict)
 
     def get(self, value: str) -> SchemeValue | None:
         return next((v for v in self.values if v.value == value), None)
@@ -68,6 +71,7 @@ class Flag:
     title: str = ""
     tag: bool = True
     keep_media: bool = False
+    titles: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -265,19 +269,19 @@ class Schemes:
         tags += [f for f in c.flags if f in self.flags and self.flags[f].tag]
         return Labels(category=category, baseline=baseline, series=c.series, source=source, tags=tuple(tags))
 
-    def describe(self) -> dict[str, Any]:
-        """The schemes as plain data (for a form)."""
+    def describe(self, lang: str = "en") -> dict[str, Any]:
+        """The schemes as plain data (for a form), titles in ``lang`` where the file gives them."""
         return {
             "schemes": [
                 {
                     "name": s.name,
-                    "title": s.title,
+                    "title": s.titles.get(lang, s.title),
                     "required": s.required,
-                    "values": [{"value": v.value, "title": v.title} for v in s.values],
+                    "values": [{"value": v.value, "title": v.titles.get(lang, v.title)} for v in s.values],
                 }
                 for s in self.schemes.values()
             ],
-            "flags": [{"name": f.name, "title": f.title} for f in self.flags.values()],
+            "flags": [{"name": f.name, "title": f.titles.get(lang, f.title)} for f in self.flags.values()],
         }
 
 
@@ -286,6 +290,17 @@ def _bool(d: Mapping[str, Any], key: str, default: bool, where: str) -> bool:
     if not isinstance(v, bool):
         raise SchemeError(f"{where}: {key} must be true or false, got {v!r}")
     return v
+
+
+def _title(d: Mapping[str, Any], default: str, where: str) -> tuple[str, dict[str, str]]:
+    """``title``: a text, or a mapping of language code to text (``en`` the default title)."""
+    v = d.get("title", default)
+    if isinstance(v, Mapping):
+        titles = {str(k).strip().lower(): str(t) for k, t in v.items() if isinstance(t, (str, int, float))}
+        if not titles:
+            raise SchemeError(f"{where}: title is a text or a mapping of language code to text")
+        return titles.get("en", next(iter(titles.values()))), titles
+    return str(v), {}
 
 
 def _name(d: Mapping[str, Any], key: str, where: str) -> str:
@@ -325,10 +340,12 @@ def _parse(data: Any, origin: str) -> tuple[list[Scheme], list[Flag]]:
             excludes = v.get("excludes") or []
             if not isinstance(excludes, list) or not all(isinstance(x, str) for x in excludes):
                 raise SchemeError(f"{where}, value {value}: excludes is a list of scheme names")
+            title, titles = _title(v, "", f"{where}, value {value}")
             values.append(
                 SchemeValue(
                     value=value,
-                    title=str(v.get("title", "")),
+                    title=title,
+                    titles=titles,
                     illegal=_bool(v, "illegal", False, f"{where}, value {value}"),
                     baseline=_bool(v, "baseline", False, f"{where}, value {value}"),
                     excludes=tuple(excludes),
@@ -338,10 +355,12 @@ def _parse(data: Any, origin: str) -> tuple[list[Scheme], list[Flag]]:
             raise SchemeError(f"{where}: a scheme needs values")
         if len({v.value for v in values}) != len(values):
             raise SchemeError(f"{where}: a value is listed twice")
+        title, titles = _title(s, name, where)
         schemes.append(
             Scheme(
                 name=name,
-                title=str(s.get("title", name)),
+                title=title,
+                titles=titles,
                 values=tuple(values),
                 required=_bool(s, "required", False, where),
                 must_agree=_bool(s, "must_agree", True, where),
@@ -354,10 +373,12 @@ def _parse(data: Any, origin: str) -> tuple[list[Scheme], list[Flag]]:
         if not isinstance(f, Mapping):
             raise SchemeError(f"{where}: a flag is a mapping with 'name'")
         name = _name(f, "name", where)
+        title, titles = _title(f, name, f"{origin}: flag {name}")
         flags.append(
             Flag(
                 name=name,
-                title=str(f.get("title", name)),
+                title=title,
+                titles=titles,
                 tag=_bool(f, "tag", True, f"{origin}: flag {name}"),
                 keep_media=_bool(f, "keep_media", False, f"{origin}: flag {name}"),
             )
