@@ -155,3 +155,13 @@ def test_the_sign_in_page_comes_in_the_browser_language(
         client.headers["Accept-Language"] = accept_language
     page = client.get("/login").text
     assert f'<html lang="{lang}">' in page and f"<h1>{heading}</h1>" in page
+
+
+def test_staff_sign_in_pages_have_no_public_language_links_or_footer(ws: Workspace) -> None:
+    """Staff pages follow the browser's language: the public pages' ?lang= links would do nothing
+    there, and the public footer (help for reporters) is not for staff."""
+    client = ws.staff.client()
+    page = client.get("/login").text
+    assert "?lang=" not in page and 'class="langs"' not in page and "<footer" not in page
+    public = client.get("/").text
+    assert "?lang=nl" in public and "<footer" in public
