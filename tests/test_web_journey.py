@@ -210,9 +210,9 @@ def stack(sqlite_db: str, tmp_path: Path) -> Iterator[Stack]:
         services.close()
 
 
-def _enrol_and_sign_in(page: Any, base: str, name: str) -> pyotp.TOTP:
+def _enrol_and_sign_in(page: Any, base: str, name: str) -> tuple[pyotp.TOTP, str]:
     """Password, then the enrolment page: type the shown key into "the app" (pyotp), confirm, keep
-    the recovery codes. Returns the app."""
+    the recovery codes. Returns the app and the code the enrolment used."""
     page.goto(f"{base}/login")
     page.get_by_label("User name").fill(name)
     page.get_by_label("Password").fill(PASSWORD)
@@ -220,18 +220,19 @@ def _enrol_and_sign_in(page: Any, base: str, name: str) -> pyotp.TOTP:
     assert page.url.endswith("/enrol")
     secret = page.inner_text("#secret").replace(" ", "")
     app = pyotp.TOTP(secret)
-    page.get_by_label("Then enter the 6-digit code the app shows").fill(app.now())
+    code = app.now()
+    page.get_by_label("Then enter the 6-digit code the app shows").fill(code)
     page.get_by_role("button", name="Confirm").click()
     assert page.get_by_role("heading", name="Your recovery codes").is_visible()
     assert len(page.locator(".recovery-codes li").all()) >= 8
     page.get_by_role("link", name="I have kept them: continue").click()
     assert page.url.endswith("/me")
-    return app
+    return app, code
 
 
-def _sign_in_again(page: Any, base: str, name: str, app: pyotp.TOTP) -> None:
-    """Sign out and in with password and a fresh code (the enrolment's code cannot be replayed)."""
-    used = app.now()
+def _sign_in_again(page: Any, base: str, name: str, app: pyotp.TOTP, used: str) -> None:
+    """Sign out and in with password and a fresh code (the enrolment's code, ``used``, cannot be
+    replayed)."""
     page.get_by_role("button", name="Log out", exact=True).click()
     page.goto(f"{base}/login")
     page.get_by_label("User name").fill(name)
@@ -273,8 +274,8 @@ def test_enrol_review_reveal_classify_second_opinion_and_the_copy_is_known(
             ana_ctx = browser.new_context()
             ana = ana_ctx.new_page()
             ana.on("request", lambda r: None if r.url.startswith(stack.base) else outside.append(r.url))
-            ana_app = _enrol_and_sign_in(ana, stack.base, "ana")
-            _sign_in_again(ana, stack.base, "ana", ana_app)
+            ana_app, enrolled_with = _enrol_and_sign_in(ana, stack.base, "ana")
+            _sign_in_again(ana, stack.base, "ana", ana_app, enrolled_with)
 
             # the queue: the new item, nothing resolved without viewing yet
             ana.goto(f"{stack.base}/queue")
