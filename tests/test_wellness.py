@@ -114,6 +114,10 @@ def test_the_pages_and_the_audit_of_defaults(well: Setup) -> None:
     )
     assert r.status_code == 303 and r.headers["location"] == "/me/preferences?saved=1", r.text
     assert well.wellness.prefs("ana").own == {"blur", "thumb_size"}
+    # switching the blur off is a setting change: in the audit log, with what changed
+    [(actor, subject, details)] = ws.audit("prefs.change")
+    assert (actor, subject) == ("ana", "user:ana")
+    assert details == {"blur": [True, False], "thumb_size": [320, 480]}
     bad = ana.post("/me/preferences", data={"token": token(page.text), "daily_limit_minutes": "3"})
     assert bad.status_code == 400 and "daily limit" in bad.text
     forged = ana.post("/me/preferences", data={"token": "1.x.y", "blur": "on"})

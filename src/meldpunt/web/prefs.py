@@ -133,7 +133,15 @@ async def prefs_post(request: Request, user: Own) -> Response:
     try:
         _ = staff_translator(request)
         values = {k: _value(form, k, _, blank_ok=True) for k in USER_FIELDS}
-        await run_in_threadpool(wellness(request).set_prefs, user.name, values)
+        w = wellness(request)
+
+        def save() -> None:
+            with w.engine.begin() as conn:
+                changed = w.save_prefs(conn, user.name, values)
+                if changed:  # e.g. blur switched off: a setting change, in the audit log
+                    record(conn, AuditEvent(user.name, "prefs.change", f"user:{user.name}", details=changed))
+
+        await run_in_threadpool(save)
     except PrefsError as e:
         message = str(e)
         return await run_in_threadpool(lambda: _prefs_page(request, user, error=message, status=400))

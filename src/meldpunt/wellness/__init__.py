@@ -182,14 +182,27 @@ class Wellness:
 
     def set_prefs(self, user: str, values: dict[str, Any]) -> Prefs:
         """Save ``user``'s own values (a None value: back to the default)."""
+        with self.engine.begin() as conn:
+            self.save_prefs(conn, user, values)
+            return self.prefs(user, conn)
+
+    def save_prefs(self, conn: Connection, user: str, values: dict[str, Any]) -> dict[str, Any]:
+        """Save ``user``'s own values in ``conn``'s transaction; returns what changed in effect
+        ({field: [old, new]}) for the caller's audit record."""
         unknown = set(values) - set(USER_FIELDS)
         if unknown:
             raise PrefsError(f"not a preference: {', '.join(sorted(unknown))}")
         check(values)
         row = {k: values.get(k) for k in USER_FIELDS}
-        with self.engine.begin() as conn:  # one statement: two saves at once cannot collide
-            _upsert(conn, WellnessPrefs, {"user": user}, {"updated_at": self.clock(), **row})
-            return self.prefs(user, conn)
+        before = self.prefs(user, conn)
+        # one statement: two saves at once cannot collide
+        _upsert(conn, WellnessPrefs, {"user": user}, {"updated_at": self.clock(), **row})
+        after = self.prefs(user, conn)
+        return {
+            k: [getattr(before, k), getattr(after, k)]
+            for k in USER_FIELDS
+            if getattr(before, k) != getattr(after, k)
+        }
 
     # -- viewing time ------------------------------------------------------------------------------
 
