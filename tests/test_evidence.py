@@ -241,6 +241,10 @@ def test_the_evidence_key_must_not_be_the_review_key(tmp_path: Path) -> None:
     env = {"MELDPUNT_DB": db, "MELDPUNT_REVIEW_KEY": text, "MELDPUNT_EVIDENCE_KEY": text}
     refused = runner.invoke(app, ["evidence", "list"], env=env)
     assert refused.exit_code == 2 and "review key" in refused.output
+    # serve and worker refuse to start with them, rather than fail a classification later
+    for command in (["serve", "--workers", "0", "--port", "1"], ["worker"]):
+        refused = runner.invoke(app, command, env=env)
+        assert refused.exit_code == 2 and "review key" in refused.output, command
 
 
 def test_keys_come_from_their_own_files_beside_the_database(sqlite_db: str) -> None:

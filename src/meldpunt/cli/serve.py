@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from meldpunt.bootstrap import Services
-from meldpunt.cli.common import state, stderr
+from meldpunt.cli.common import state, stderr, usage_error
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ def serve_command(
 
     services = state(ctx).services
     services.engine  # noqa: B018 - create and migrate the database before accepting reports
+    _check_keys(services)
     stop = threading.Event()
     start_workers(services, workers, stop)
     stderr.print(f"meldpunt on [bold]http://{host}:{port}/[/] with {workers} worker(s); Ctrl-C stops")
@@ -52,6 +53,18 @@ def serve_command(
         run(services, host=host, port=port)
     finally:
         stop.set()
+
+
+def _check_keys(services: Services) -> None:
+    """Refuse to start with keys that cannot work (malformed, or the evidence key equal to the
+    review key): better a clear error now than a failed classification later."""
+    from meldpunt.pipeline.evidence_store import EvidenceStore
+    from meldpunt.pipeline.review_store import ReviewStore, StoreKeyError
+
+    try:
+        EvidenceStore.from_settings(services.settings, ReviewStore.from_settings(services.settings))
+    except StoreKeyError as e:
+        usage_error(str(e))
 
 
 def worker_command(
@@ -62,6 +75,7 @@ def worker_command(
     sharing a PostgreSQL database (or processes beside one SQLite file)."""
     services = state(ctx).services
     services.engine  # noqa: B018 - migrate before claiming
+    _check_keys(services)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
