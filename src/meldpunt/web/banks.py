@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.responses import RedirectResponse, Response
 
-from meldpunt.accounts import CurrentUser, allowed
+from meldpunt.accounts import CurrentUser
 from meldpunt.audit import AuditLog
 from meldpunt.banks.formats import FORMATS, HashRecord, LineError, ListFormatError, detect_format, get_format
 from meldpunt.domain import Labels, SignalType
@@ -36,8 +36,8 @@ from meldpunt.store.banks import POLICIES, BankError, BankInfo, BankRepository
 from meldpunt.web.context import ctx, staff_language, staff_translator
 from meldpunt.web.forms import field, read_form, token_ok
 from meldpunt.web.i18n import N_, Translator
-from meldpunt.web.staff import require
-from meldpunt.web.workspace import format_when, triage
+from meldpunt.web.staff import format_when, require, staff_page
+from meldpunt.web.workspace import triage
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -85,14 +85,11 @@ def _url(name: str) -> str:
 
 def _page(request: Request, template: str, user: CurrentUser, status: int = 200, **values: Any) -> Response:
     _ = staff_translator(request)
-    return ctx(request).render(
+    return staff_page(
         request,
         template,
-        staff_language(request),
-        status=status,
-        user=user,
-        can_resolve=allowed(user.role, "disagreement.resolve"),
-        when=format_when,
+        user,
+        status,
         bank_url=_url,
         policies=POLICIES,
         policy_help={p: _(words) for p, words in POLICY_HELP.items()},

@@ -14,13 +14,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
 
-from meldpunt.accounts import CurrentUser, allowed
+from meldpunt.accounts import CurrentUser
 from meldpunt.audit import AuditLog
 from meldpunt.store.reports import Item, Medium
-from meldpunt.web.context import ctx, staff_language, staff_translator
+from meldpunt.web.context import ctx, staff_translator
 from meldpunt.web.forms import field, read_form, token_ok
-from meldpunt.web.staff import accounts, require
-from meldpunt.web.workspace import format_when, triage
+from meldpunt.web.staff import accounts, format_when, require, staff_page
+from meldpunt.web.workspace import triage
 
 router = APIRouter(include_in_schema=False)
 
@@ -36,17 +36,7 @@ AuditRead = Annotated[CurrentUser, Depends(require("audit.read"))]
 Stats = Annotated[CurrentUser, Depends(require("stats.view"))]
 
 
-def _page(request: Request, template: str, user: CurrentUser, status: int = 200, **values: Any) -> Response:
-    return ctx(request).render(
-        request,
-        template,
-        staff_language(request),
-        status=status,
-        user=user,
-        can_resolve=allowed(user.role, "disagreement.resolve"),
-        when=format_when,
-        **values,
-    )
+_page = staff_page
 
 
 def _matches(text: str) -> list[dict[str, Any]]:

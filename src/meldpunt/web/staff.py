@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from starlette.concurrency import run_in_threadpool
@@ -54,6 +55,31 @@ def accounts(request: Request) -> Accounts:
     made = ctx(request).services.accounts(AccountsPolicy.from_env())
     request.app.state.accounts = made
     return made
+
+
+def format_when(value: datetime | None) -> str:
+    """A time for staff pages, in UTC. SQLite gives times back without their zone: they are UTC."""
+    if value is None:
+        return ""
+    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value
+    return aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def staff_page(
+    request: Request, template: str, user: CurrentUser, status: int = 200, **values: Any
+) -> Response:
+    """A staff page in the browser's language, with what every staff frame shows (the user, the
+    links their role may follow, times in UTC)."""
+    return ctx(request).render(
+        request,
+        template,
+        staff_language(request),
+        status=status,
+        user=user,
+        can_resolve=allowed(user.role, "disagreement.resolve"),
+        when=format_when,
+        **values,
+    )
 
 
 def _session_token(request: Request) -> str | None:

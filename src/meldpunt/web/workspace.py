@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -53,7 +54,7 @@ from meldpunt.web.context import WebContext, ctx, staff_language, staff_translat
 from meldpunt.web.forms import field, read_form, token_ok
 from meldpunt.web.i18n import N_, Translator
 from meldpunt.web.prefs import wellness
-from meldpunt.web.staff import require
+from meldpunt.web.staff import format_when, require, staff_page
 from meldpunt.wellness import PAGE_SECONDS, Prefs, Today
 from meldpunt.wellness import REVEAL_SECONDS as REVEAL_VIEWING_SECONDS
 
@@ -152,15 +153,12 @@ def _page(
 ) -> Response:
     """A workspace page, with the viewing-time counter and any break or limit banner above it
     (``wl_frame.html`` wraps ``template``'s main block)."""
-    return ctx(request).render(
+    return staff_page(
         request,
         "wl_frame.html",
-        staff_language(request),
-        status=status,
+        user,
+        status,
         inner=template,
-        user=user,
-        can_resolve=allowed(user.role, "disagreement.resolve"),
-        when=format_when,
         wellness=today or wellness(request).today(user.name),
         **values,
     )
@@ -182,14 +180,6 @@ def _conflict(request: Request, user: CurrentUser, e: ClaimConflict) -> Response
     return _page(
         request, "ws_claimed.html", user, 409, item_id=e.item_id, holder=e.holder, until=e.expires_at
     )
-
-
-def format_when(value: datetime | None) -> str:
-    """A time for staff pages, in UTC. SQLite gives times back without their zone: they are UTC."""
-    if value is None:
-        return ""
-    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value
-    return aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 # -- the queue ----------------------------------------------------------------------------------------
@@ -578,33 +568,54 @@ def disagreement(request: Request, item_id: int, user: Resolve) -> Response:
 
 @router.post("/items/{item_id}/resolve")
 async def resolve(request: Request, item_id: int, user: Resolve) -> Response:
-    form = await read_form(request, max_fields=60)
+    _ = staff_translator(request)
+    return await _senior_decision(
+        request,
+        item_id,
+        user,
+        decide=lambda t, data: t.resolve(item_id, user.name, data),
+        page=_disagreement_page,
+        refused=_("This item is not a disagreement you may resolve (any more)."),
+        back="/disagreements",
+        done="/queue?msg=resolved",
+    )
+
+
+async def _senior_decision(
+    request: Request,
+    item_id: int,
+    user: CurrentUser,
+    *,
+    decide: Callable[[Triage, dict[str, Any]], object],
+    page: Callable[..., Response],
+    refused: str,
+    back: str,
+    done: str,
+) -> Response:
+    """A senior's resolution or correction from its form: the form token, the classification,
+    ``decide`` in a worker thread; ``page`` again with the problems when it does not fit the schemes."""
+    form = await read_form(request, max_fields=60 + MAX_MEDIA)
     if form is None or not token_ok(request, form, _item_purpose(item_id, user)):
         return _bad_token(request, user)
     t = triage(request)
     data = _classification(t, form)
     try:
         t.schemes.validate(data)
-        await run_in_threadpool(lambda: t.resolve(item_id, user.name, data))
+        await run_in_threadpool(lambda: decide(t, data))
     except ClassificationError as e:
         problems = e.problems
         return await run_in_threadpool(
-            lambda: _disagreement_page(request, user, item_id, errors=problems, chosen=data, status=400)
+            lambda: page(request, user, item_id, errors=problems, chosen=data, status=400)
         )
     except ClaimConflict as e:
         return _conflict(request, user, e)
     except (TriageError, NotAllowed):
         _ = staff_translator(request)
         return _page(
-            request,
-            "ws_message.html",
-            user,
-            409,
-            heading=_("Not saved"),
-            message=_("This item is not a disagreement you may resolve (any more)."),
-            back="/disagreements",
+            request, "ws_message.html", user, 409, heading=_("Not saved"), message=refused, back=back
         )
-    return _redirect("/queue?msg=resolved")
+    log.info("item %d decided by senior %s (%s)", item_id, user.name, done)
+    return _redirect(done)
 
 
 # -- seniors: decisions and their correction -----------------------------------------------------------
@@ -661,29 +672,14 @@ def decision_page(request: Request, item_id: int, user: Correct) -> Response:
 
 @router.post("/items/{item_id}/correct")
 async def correct(request: Request, item_id: int, user: Correct) -> Response:
-    form = await read_form(request, max_fields=60 + MAX_MEDIA)
-    if form is None or not token_ok(request, form, _item_purpose(item_id, user)):
-        return _bad_token(request, user)
-    t = triage(request)
-    data = _classification(t, form)
-    try:
-        t.schemes.validate(data)
-        await run_in_threadpool(lambda: t.correct(item_id, user.name, data))
-    except ClassificationError as e:
-        problems = e.problems
-        return await run_in_threadpool(
-            lambda: _decision_page(request, user, item_id, errors=problems, chosen=data, status=400)
-        )
-    except (TriageError, NotAllowed):
-        _ = staff_translator(request)
-        return _page(
-            request,
-            "ws_message.html",
-            user,
-            409,
-            heading=_("Not saved"),
-            message=_("This item has no final classification you may correct."),
-            back="/decisions",
-        )
-    log.info("item %d corrected by %s", item_id, user.name)
-    return _redirect("/decisions?msg=corrected")
+    _ = staff_translator(request)
+    return await _senior_decision(
+        request,
+        item_id,
+        user,
+        decide=lambda t, data: t.correct(item_id, user.name, data),
+        page=_decision_page,
+        refused=_("This item has no final classification you may correct."),
+        back="/decisions",
+        done="/decisions?msg=corrected",
+    )
