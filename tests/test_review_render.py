@@ -22,6 +22,7 @@ from meldpunt.review import RenderError, contact_sheet, render_for_review, thumb
 from meldpunt.review.render import BACKGROUND, GAP, blur_radius, grid
 from meldpunt.settings import Settings
 from meldpunt.signals.synthetic import photo_like
+from tests.test_video import audio_only_mp4
 
 SETTINGS = Settings()
 
@@ -383,20 +384,6 @@ def test_long_videos_are_refused(clip: bytes) -> None:
         contact_sheet(clip, "clip.mp4", settings=Settings(max_file_bytes=1000))
 
 
-def _audio_only_mp4() -> bytes:
-    buf = io.BytesIO()
-    with av.open(buf, mode="w", format="mp4") as out:
-        stream = out.add_stream("aac", rate=8000)
-        samples = (np.sin(np.arange(8000) / 5) * 8000).astype(np.int16)[None, :]
-        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
-        frame.sample_rate = 8000
-        for packet in stream.encode(frame):
-            out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return buf.getvalue()
-
-
 @pytest.mark.parametrize(
     ("make", "name", "message"),
     [
@@ -404,7 +391,7 @@ def _audio_only_mp4() -> bytes:
         (lambda: b"\x1a\x45\xdf\xa3" + bytes(300), "junk.mkv", "cannot decode Matroska"),
         (lambda: b"plain text, not a film\n" * 20, "fake.avi", "cannot decode AVI"),
         (lambda: b"", "empty.mov", "empty file"),
-        (_audio_only_mp4, "song.mp4", "no video stream"),
+        (audio_only_mp4, "song.mp4", "no video stream"),
         (lambda: IMAGES[0][1], "photo.jpg", "not a video: the content is an image"),
     ],
     ids=["truncated-mp4", "corrupt-mkv", "text-named-avi", "empty", "audio-only", "image"],

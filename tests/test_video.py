@@ -150,7 +150,8 @@ def test_too_long_videos_are_refused() -> None:
     assert s.error is None and s.vpdq is not None and len(s.vpdq) == 3
 
 
-def _audio_only_mp4() -> bytes:
+def audio_only_mp4() -> bytes:
+    """An MP4 with a sound stream and no video (benign: a tone)."""
     buf = io.BytesIO()
     with av.open(buf, mode="w", format="mp4") as out:
         stream = out.add_stream("aac", rate=8000)
@@ -172,7 +173,7 @@ def _audio_only_mp4() -> bytes:
         (lambda: b"\x1a\x45\xdf\xa3" + bytes(300), "junk.mkv", "cannot decode Matroska"),
         (lambda: b"plain text, not a film\n" * 20, "fake.avi", "cannot decode AVI"),
         (lambda: b"", "empty.mov", "empty file"),
-        (_audio_only_mp4, "song.mp4", "no video stream"),
+        (audio_only_mp4, "song.mp4", "no video stream"),
     ],
     ids=["truncated-mp4", "truncated-webm", "corrupt-mkv", "text-named-avi", "empty", "audio-only"],
 )
