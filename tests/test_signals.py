@@ -248,6 +248,15 @@ def test_exif_oriented_jpeg_has_both_hashes_the_stored_one_as_pdqhash_gives_it(o
     assert d["pdq_stored_quality"] == s.pdq_stored_quality
 
 
+def test_large_exif_oriented_jpeg_stored_hash_stays_close_to_the_full_decode() -> None:
+    """A phone-sized photo is decoded at reduced size (``pdq_fast_decode_size``): its stored-pixel
+    hash stays within Meta's 10 bits of what pdqhash gives on the full stored pixels."""
+    data = oriented_jpeg(12, 6, size=(2600, 2100))
+    s = hash_bytes(data, "big.jpg", DEFAULT)
+    assert (s.width, s.height, s.orientation) == (2600, 2100, 6)
+    assert s.pdq_stored is not None and hamming(s.pdq_stored, stored_pixels_pdq(data)) <= 10
+
+
 @pytest.mark.parametrize("orientation", [None, 1])
 def test_no_orientation_or_orientation_1_gives_one_hash(orientation: int | None) -> None:
     data = oriented_jpeg(11, orientation)
