@@ -14,6 +14,7 @@ from meldpunt.cli import app
 from meldpunt.demo import MEDIA
 from meldpunt.signals import hash_file
 from tests.imagegen import save_scene
+from tests.oriented import oriented_jpeg, stored_pixels_pdq
 
 runner = CliRunner()
 
@@ -133,6 +134,69 @@ def test_scan_matches_resized_copy_exact_and_benign_lists(db_url: str, tmp_path:
     # --bank narrows the banks
     _, lines, _ = run(*db, "scan", str(media / "notes.txt"), "--bank", "known", "--json")
     assert lines[0]["matches"] == []
+
+
+@pytest.fixture
+def phone_photos(tmp_path: Path) -> tuple[Path, dict[str, int | None], Path]:
+    """Photos stored turned and tagged with EXIF orientation 3, 6, 8 (and 1, and none), and a list
+    of their stored pixels' PDQ hashes as python-threatexchange writes one (``pdq <hex>``)."""
+    d = tmp_path / "phone"
+    d.mkdir()
+    orientations: dict[str, int | None] = {f"o{o}.jpg": o for o in (3, 6, 8, 1, None)}
+    lines = []
+    for n, (name, o) in enumerate(orientations.items()):
+        data = oriented_jpeg(40 + n, o)
+        (d / name).write_bytes(data)
+        lines.append(f"pdq {stored_pixels_pdq(data)}\n")
+    lst = tmp_path / "phones.te"
+    lst.write_text("".join(lines))
+    return d, orientations, lst
+
+
+def test_hash_prints_the_stored_pixels_hash_of_exif_oriented_photos(
+    phone_photos: tuple[Path, dict[str, int | None], Path],
+) -> None:
+    d, orientations, _ = phone_photos
+    code, lines, _ = run("hash", str(d))
+    assert code == 0
+    for rec in lines:
+        path = Path(str(rec["path"]))
+        o = orientations[path.name]
+        assert len(str(rec["pdq"])) == 64  # the upright picture's hash stays ``pdq``
+        if o in (None, 1):
+            assert rec["pdq"] == stored_pixels_pdq(path.read_bytes())
+            assert not {"pdq_stored", "orientation"} & set(rec)
+        else:
+            assert (rec["pdq_stored"], rec["orientation"]) == (stored_pixels_pdq(path.read_bytes()), o)
+            assert rec["pdq_stored"] != rec["pdq"] and int(rec["pdq_stored_quality"]) >= 50  # type: ignore[call-overload]
+    result = runner.invoke(app, ["hash", str(d / "o6.jpg"), "--format", "table"])
+    assert result.exit_code == 0 and "stored (orientation 6)" in result.stdout
+
+
+@pytest.mark.parametrize("dihedral", [False, True], ids=["plain", "dihedral"])
+def test_scan_matches_exif_oriented_photos_by_their_stored_pixels_once(
+    db_url: str, phone_photos: tuple[Path, dict[str, int | None], Path], dihedral: bool
+) -> None:
+    """Each photo matches its list entry exactly once, by the stored hash when it has one, also with
+    --dihedral (whose rotated variants of the upright hash come within a few bits of it too)."""
+    d, orientations, lst = phone_photos
+    db = ["--db", db_url]
+    code, _, err = run(*db, "bank", "import", "phones", str(lst), "--policy", "auto")
+    assert code == 0, err
+    extra = ["--dihedral"] if dihedral else []
+    code, lines, err = run(*db, "scan", str(d), "--json", *extra)
+    assert code == 0
+    for rec in lines:
+        o = orientations[Path(str(rec["path"])).name]
+        (m,) = rec["matches"]  # type: ignore[misc]
+        assert (m["bank"], m["signal_type"], m["distance"]) == ("phones", "pdq", 0)
+        if o in (None, 1):
+            assert "hash" not in m and "orientation" not in m
+        else:
+            assert (m["hash"], m["orientation"]) == ("stored", o)
+    assert "5 file(s) scanned, 5 matched — phones: 5" in err
+    table = runner.invoke(app, [*db, "scan", str(d / "o8.jpg"), *extra]).stdout
+    assert "pdq (stored, orientation 8)" in table
 
 
 def test_bank_threshold_wins_over_default(sqlite_db: str, tmp_path: Path, media: Path) -> None:

@@ -25,6 +25,7 @@ from meldpunt.signals import DIHEDRAL_ORDER, MediaKind, Signals, hamming, hash_b
 from meldpunt.signals.batch import run_batch, safe_hash_file
 from meldpunt.signals.pdq import pdq_hash
 from meldpunt.signals.synthetic import jpeg_bytes, photo_like
+from tests.oriented import oriented_jpeg, stored_pixels_pdq
 
 MEDIA = Path(__file__).parent / "fixtures" / "media"
 BRIDGE = MEDIA / "bridge"
@@ -224,6 +225,45 @@ def _tagged(upright: Image.Image, orientation: int, fmt: str, **kw: object) -> b
 def test_exif_orientation_gives_the_upright_hash(photo: Image.Image, orientation: int) -> None:
     s = hash_bytes(_tagged(photo, orientation, "PNG"), "x.png")
     assert (s.pdq, s.width, s.height) == (pdq_of(photo), 320, 240)
+    # and the stored pixels' hash too, whenever the tag moves them
+    stored = photo if STORED[orientation] is None else photo.transpose(STORED[orientation])  # type: ignore[arg-type]
+    expected = None if orientation == 1 else pdq_of(stored)
+    assert (s.pdq_stored, s.orientation) == (expected, None if orientation == 1 else orientation)
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_exif_oriented_jpeg_has_both_hashes_the_stored_one_as_pdqhash_gives_it(orientation: int) -> None:
+    """Meta's hashers, HMA and python-threatexchange hash a file's stored pixels, never turning it
+    by its EXIF tag: meldpunt gives that hash too, beside the upright one (still ``pdq``)."""
+    data = oriented_jpeg(11, orientation)
+    s = hash_bytes(data, "phone.jpg")
+    assert s.error is None and s.orientation == orientation
+    assert s.pdq_stored == stored_pixels_pdq(data)  # the pdqhash package on the undecorated pixels
+    assert s.pdq_stored_quality is not None and s.pdq_stored_quality >= 50
+    upright = hash_bytes(oriented_jpeg(11, None), "upright.jpg").pdq
+    assert s.pdq is not None and upright is not None and hamming(s.pdq, upright) <= 10
+    assert hamming(s.pdq, s.pdq_stored) > 60  # why one hash was not enough
+    d = s.to_json_dict()
+    assert (d["pdq"], d["pdq_stored"], d["orientation"]) == (s.pdq, s.pdq_stored, orientation)
+    assert d["pdq_stored_quality"] == s.pdq_stored_quality
+
+
+def test_large_exif_oriented_jpeg_stored_hash_stays_close_to_the_full_decode() -> None:
+    """A phone-sized photo is decoded at reduced size (``pdq_fast_decode_size``): its stored-pixel
+    hash stays within Meta's 10 bits of what pdqhash gives on the full stored pixels."""
+    data = oriented_jpeg(12, 6, size=(2600, 2100))
+    s = hash_bytes(data, "big.jpg", DEFAULT)
+    assert (s.width, s.height, s.orientation) == (2600, 2100, 6)
+    assert s.pdq_stored is not None and hamming(s.pdq_stored, stored_pixels_pdq(data)) <= 10
+
+
+@pytest.mark.parametrize("orientation", [None, 1])
+def test_no_orientation_or_orientation_1_gives_one_hash(orientation: int | None) -> None:
+    data = oriented_jpeg(11, orientation)
+    s = hash_bytes(data, "plain.jpg", dihedral=True)
+    assert s.pdq == stored_pixels_pdq(data) and s.pdq_dihedral is not None
+    assert (s.orientation, s.pdq_stored, s.pdq_stored_quality) == (None, None, None)
+    assert not {"orientation", "pdq_stored", "pdq_stored_quality"} & set(s.to_json_dict())
 
 
 def test_rotated_tagged_jpeg_hashes_like_the_upright_jpeg(photo: Image.Image) -> None:

@@ -35,6 +35,7 @@ from meldpunt.settings import Settings
 from meldpunt.signals import hash_bytes
 from meldpunt.store.reports import Item, Job, Medium, ReviewBlob
 from tests.imagegen import scene
+from tests.oriented import oriented_jpeg, stored_pixels_pdq
 from tests.test_fetch import Served, _send
 
 
@@ -284,6 +285,54 @@ def test_walk_end_to_end(
         for seed in (1, 2, 3, 4, 5, 6):
             assert png(seed)[100:400] not in raw
         assert jpeg(2)[200:500] not in raw
+
+
+class PhoneWeb:
+    """A page of phone photos stored turned, tagged with EXIF orientation 3, 6, 8 and 1."""
+
+    ORIENTATIONS = (3, 6, 8, 1)
+
+    def __init__(self) -> None:
+        self.files = {f"/img/o{o}.jpg": oriented_jpeg(50 + o, o) for o in self.ORIENTATIONS}
+
+    def route(self, h: BaseHTTPRequestHandler) -> None:
+        if h.path == "/phones":
+            _send(h, 200, page(*self.files), "text/html; charset=utf-8")
+        elif h.path in self.files:
+            _send(h, 200, self.files[h.path], "image/jpeg")
+        else:
+            _send(h, 404, b"not here", "text/plain")
+
+
+def test_walk_matches_exif_oriented_photos_by_their_stored_pixels(
+    db_url: str, services_factory: Callable[[Settings], Services]
+) -> None:
+    """A list made by other tools holds the PDQ of a phone photo's stored pixels; the walk matches
+    the photo by it (orientation 3, 6, 8), the match says so, and the medium keeps both hashes."""
+    w = PhoneWeb()
+    served = Served(w, "127.0.0.1")  # type: ignore[arg-type]
+    try:
+        services = services_factory(make_settings(db_url))
+        stored = {f"o{o}.jpg": stored_pixels_pdq(w.files[f"/img/o{o}.jpg"]) for o in w.ORIENTATIONS}
+        import_bank(services, "phones", "auto", [(SignalType.PDQ, h) for h in stored.values()])
+        (item_id,) = submit(services, served.url("/phones"))
+        drain(services)
+    finally:
+        served.close()
+    assert item(services, item_id)["state"] == "known"
+    m = media(services, item_id)
+    assert {k: v["outcome"] for k, v in m.items()} == {f"o{o}.jpg": "known" for o in w.ORIENTATIONS}
+    for o in w.ORIENTATIONS:
+        row = m[f"o{o}.jpg"]
+        (match,) = json.loads(str(row["matches"]))
+        assert (match["bank"], match["signal_type"], match["distance"]) == ("phones", "pdq", 0)
+        if o == 1:
+            assert "hash" not in match and row["pdq"] == stored["o1.jpg"]
+            assert (row["orientation"], row["pdq_stored"], row["pdq_stored_quality"]) == (None, None, None)
+        else:
+            assert (match["hash"], match["orientation"]) == ("stored", o)
+            assert (row["orientation"], row["pdq_stored"]) == (o, stored[f"o{o}.jpg"])
+            assert row["pdq"] and row["pdq"] != row["pdq_stored"] and row["pdq_stored_quality"]
 
 
 def test_review_store_binds_blob_to_its_medium(

@@ -18,6 +18,7 @@ from meldpunt.signals import hash_bytes
 from meldpunt.store.reports import Report
 from meldpunt.web import WebConfig, create_app
 from tests.imagegen import scene
+from tests.oriented import oriented_jpeg, stored_pixels_pdq
 from tests.test_web_public import WebClient, _database_text, make_client
 
 
@@ -224,6 +225,35 @@ def test_match_by_upload(
     assert [m["signal_type"] for m in small["matches"]] == ["pdq"] and small["matches"][0]["distance"] <= 31
     assert unrelated["matches"] == [] and text["matches"] == [] and "pdq" not in text["query"]
     assert client.post("/api/v1/match", files={"nothing": (None, "x")}, headers=auth).status_code == 422
+
+
+def test_match_by_upload_finds_exif_oriented_photos_by_their_stored_pixels(
+    client: WebClient, services: Services, auth: dict[str, str]
+) -> None:
+    """A list made by Meta's hashers / HMA holds the hash of a phone photo's stored pixels: an upload
+    tagged with orientation 3, 6 or 8 matches it, and the match says it was the stored hash."""
+    photos = {o: oriented_jpeg(30 + o, o) for o in (3, 6, 8, 1)}
+    records = [
+        HashRecord(SignalType.PDQ, stored_pixels_pdq(data), Labels(category="demo-A"), n)
+        for n, data in enumerate(photos.values(), 1)
+    ]
+    services.banks.import_records(
+        "phones", records, source_name="te.txt", source_sha256="12" * 32, fmt="plain", policy="auto"
+    )
+    files = [("file", (f"o{o}.jpg", data, "image/jpeg")) for o, data in photos.items()]
+    r = client.post("/api/v1/match", files=files, headers=auth)
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    for (o, data), res in zip(photos.items(), results, strict=True):
+        q, matches = res["query"], res["matches"]
+        assert [(m["bank"], m["signal_type"], m["distance"]) for m in matches] == [("phones", "pdq", 0)], o
+        if o == 1:  # one hash: nothing to say which
+            assert (matches[0]["hash"], matches[0]["orientation"]) == (None, None)
+            assert q["pdq"] == stored_pixels_pdq(data) and "pdq_stored" not in q
+        else:
+            assert (matches[0]["hash"], matches[0]["orientation"]) == ("stored", o)
+            assert (q["orientation"], q["pdq_stored"]) == (o, stored_pixels_pdq(data))
+            assert q["pdq"] != q["pdq_stored"] and q["pdq_stored_quality"] >= 50
 
 
 def test_match_keeps_nothing_it_is_sent(client: WebClient, services: Services, auth: dict[str, str]) -> None:

@@ -339,6 +339,27 @@ def test_near_matches_and_a_group_decision(ws: Workspace) -> None:
     assert len(ws.audit("item.classify")) == 2
 
 
+def test_the_analyst_sees_which_hash_of_an_exif_oriented_photo_matched(ws: Workspace) -> None:
+    iid = ws.item(images=1)
+    (mid,) = ws.media(iid)
+    hint = {
+        "bank": "te-hints",
+        "entry_id": 9,
+        "signal_type": "pdq",
+        "distance": 4,
+        "policy": "hint",
+        "labels": {"category": "synthetic-cat"},
+        "hash": "stored",
+        "orientation": 6,
+    }
+    with ws.world.engine.begin() as conn:
+        conn.execute(update(Medium).where(Medium.id == mid).values(matches=json.dumps([hint])))
+    ana = ws.user("ana", "analyst")
+    assert "pdq (stored pixels, EXIF orientation 6)" in ana.get(f"/items/{iid}").text
+    ana.headers["Accept-Language"] = "nl"
+    assert "pdq (opgeslagen pixels, EXIF-oriëntatie 6)" in ana.get(f"/items/{iid}").text
+
+
 class LaterTime:
     """Stands in for the ``time`` module of the workspace: ``seconds`` later than now."""
 

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -19,6 +19,9 @@ from rich.table import Table
 from meldpunt.cli.common import EXIT_FAILED, EXIT_OK, State, state, stderr, usage_error
 from meldpunt.signals import Signals, hash_files
 from meldpunt.signals.batch import expand_paths
+
+if TYPE_CHECKING:
+    from meldpunt.pipeline.matching import Match
 
 
 class OutputFormat(StrEnum):
@@ -84,12 +87,22 @@ def hash_command(
                 f"{s.size:,}",
                 str(s.kind),
                 s.sha256[:16] + "…",
-                (s.pdq[:16] + "…") if s.pdq else ("vpdq×" + str(len(s.vpdq)) if s.vpdq else ""),
+                _pdq_cell(s),
                 "" if s.pdq_quality is None else str(s.pdq_quality),
                 s.error or "",
             )
         typer.echo(_render(table))
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+def _pdq_cell(s: Signals) -> str:
+    """The PDQ hash (shortened); an EXIF-oriented photo's stored-pixel hash on a second line."""
+    if s.pdq is None:
+        return "vpdq×" + str(len(s.vpdq)) if s.vpdq else ""
+    cell = s.pdq[:16] + "…"
+    if s.pdq_stored is not None:
+        cell += f"\nstored (orientation {s.orientation}): {s.pdq_stored[:16]}…"
+    return cell
 
 
 def _render(table: Table) -> str:
@@ -161,7 +174,7 @@ def scan_command(
                     _short(s.path, base),
                     m.bank,
                     m.policy,
-                    m.signal_type,
+                    _signal_text(m),
                     dist,
                     _labels_text(m.labels.to_dict()),
                 )
@@ -194,6 +207,14 @@ def _short(path: str, base: Path) -> str:
         return str(Path(path).resolve().relative_to(base.resolve()))
     except ValueError:
         return path
+
+
+def _signal_text(m: Match) -> str:
+    """The signal type, and which of an image's PDQ hashes matched when it had several."""
+    if m.hash is None:
+        return m.signal_type
+    orientation = f", orientation {m.orientation}" if m.orientation is not None else ""
+    return f"{m.signal_type} ({m.hash}{orientation})"
 
 
 def _labels_text(d: dict[str, Any]) -> str:

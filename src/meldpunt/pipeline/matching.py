@@ -1,10 +1,17 @@
 """Matching a file's signals against the banks: exact hashes by lookup, PDQ by the index, video by
-the share of its frames that match one entry's frames."""
+the share of its frames that match one entry's frames.
+
+An image can have several PDQ hashes: the upright one (``Signals.pdq``), the one of its pixels as
+stored when an EXIF orientation turned them (``pdq_stored``: what other tools put in their lists)
+and, when asked, its rotated and flipped variants. They are searched together and each entry is
+matched once, by the closest of them (ties go to the upright hash, then the stored one); the match
+says which hash it was (``Match.hash``) and the image's orientation.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -12,7 +19,7 @@ import numpy as np
 from meldpunt.domain import Labels, SignalType, parse_vpdq
 from meldpunt.index import PDQIndex
 from meldpunt.settings import Settings
-from meldpunt.signals import Signals
+from meldpunt.signals import DIHEDRAL_ORDER, Signals
 from meldpunt.store.banks import BankRepository, EntryHit
 
 
@@ -28,6 +35,13 @@ class Match:
     frame_share: float | None = None
     #: a hint beyond the bank's own threshold (see :meth:`Matcher.near`): it classifies nothing
     near: bool = False
+    #: PDQ only, which of the image's hashes matched, when it had more than one: ``"upright"``
+    #: (``Signals.pdq`` of an EXIF-oriented photo), ``"stored"`` (``Signals.pdq_stored``), or a
+    #: variant of :data:`~meldpunt.signals.DIHEDRAL_ORDER` (``"rotate90"`` ...) with ``--dihedral``.
+    #: ``None``: the image's one hash, ``Signals.pdq``.
+    hash: str | None = None
+    #: PDQ only: the image's EXIF orientation (2-8) when it had one.
+    orientation: int | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -42,7 +56,26 @@ class Match:
             d["frame_share"] = round(self.frame_share, 4)
         if self.near:
             d["near"] = True
+        if self.hash is not None:
+            d["hash"] = self.hash
+        if self.orientation is not None:
+            d["orientation"] = self.orientation
         return d
+
+
+def pdq_queries(s: Signals, min_quality: int, *, dihedral: bool = True) -> list[tuple[str, str | None]]:
+    """(hash, which) for each PDQ hash of an image good enough to search (quality >= ``min_quality``):
+    the upright one, the stored one (EXIF-oriented photos only), then the dihedral variants of the
+    upright one other than itself when they were computed and ``dihedral`` is true."""
+    out: list[tuple[str, str | None]] = []
+    two = s.pdq_stored is not None
+    if s.pdq is not None and (s.pdq_quality or 0) >= min_quality:
+        out.append((s.pdq, "upright" if two else None))
+    if s.pdq_stored is not None and (s.pdq_stored_quality or 0) >= min_quality:
+        out.append((s.pdq_stored, "stored"))
+    if dihedral and s.pdq_dihedral and s.pdq is not None and (s.pdq_quality or 0) >= min_quality:
+        out += list(zip(s.pdq_dihedral[1:], DIHEDRAL_ORDER[1:], strict=True))
+    return out
 
 
 class _VideoIndex:
@@ -90,8 +123,9 @@ class Matcher:
 
     def match(self, s: Signals) -> list[Match]:
         matches = self._exact(s)
-        if s.pdq is not None and (s.pdq_quality or 0) >= self.settings.pdq_min_quality:
-            matches += self._pdq([s.pdq, *(s.pdq_dihedral or [])])
+        queries = pdq_queries(s, self.settings.pdq_min_quality)
+        if queries:
+            matches += self._pdq(queries, s.orientation)
         if s.vpdq:
             matches += self._vpdq(s)
         return sorted(matches, key=lambda m: (m.distance, m.bank, m.entry_id))
@@ -109,13 +143,14 @@ class Matcher:
             )
         return out
 
-    def _pdq(self, queries: list[str]) -> list[Match]:
-        """One image: its hash and any rotated/flipped variants; the closest variant per entry."""
+    def _pdq(self, queries: list[tuple[str, str | None]], orientation: int | None) -> list[Match]:
+        """One image: its hashes (see :func:`pdq_queries`); per entry one match, by the closest hash
+        (the first of equals), so an entry found by several of them counts once."""
         best: dict[int, Match] = {}
-        for matches in self.pdq_batch(queries):
+        for (_, which), matches in zip(queries, self.pdq_batch([q for q, _ in queries]), strict=True):
             for m in matches:
                 if m.entry_id not in best or m.distance < best[m.entry_id].distance:
-                    best[m.entry_id] = m
+                    best[m.entry_id] = replace(m, hash=which, orientation=orientation)
         return list(best.values())
 
     def pdq_batch(self, hashes: list[str]) -> list[list[Match]]:
@@ -142,20 +177,27 @@ class Matcher:
         """Hints for the analyst: PDQ entries of any bank (of this matcher) farther from the image
         than their bank's threshold but within ``max_distance``; closest first, at most ``limit``.
         Marked ``near``: they classify nothing. Meant for media that need review: a radius of 50
-        costs about 5 ms per image at 1M hashes (radius 31: 0.06 ms), so the image's own hash is
-        searched, not its rotated and flipped copies."""
-        if max_distance <= 0 or s.pdq is None or (s.pdq_quality or 0) < self.settings.pdq_min_quality:
+        costs about 5 ms per image at 1M hashes (radius 31: 0.06 ms), so the image's own hashes
+        are searched (upright and, for an EXIF-oriented photo, stored), not its rotated and flipped
+        copies. An entry within its threshold of either hash is a match, not a hint."""
+        queries = pdq_queries(s, self.settings.pdq_min_quality, dihedral=False)
+        if max_distance <= 0 or not queries:
             return []
-        best: dict[int, int] = {}
-        for row in self.pdq_index.search([s.pdq], max_distance=max_distance):
+        best: dict[int, tuple[int, str | None]] = {}
+        rows = self.pdq_index.search([q for q, _ in queries], max_distance=max_distance)
+        for (_, which), row in zip(queries, rows, strict=True):
             for entry_id, d in row:
-                best[int(entry_id)] = min(int(d), best.get(int(entry_id), 257))
+                e = int(entry_id)
+                if e not in best or int(d) < best[e][0]:
+                    best[e] = (int(d), which)
         hits = self.repo.entries_by_id(best, self.banks)
         found = [
-            Match(h.bank, h.entry_id, "pdq", best[e], h.labels, h.policy, near=True)
+            Match(h.bank, h.entry_id, "pdq", best[e][0], h.labels, h.policy, near=True, hash=best[e][1])
             for e, h in ((e, hits.get(e)) for e in best)
-            if h is not None and best[e] > self._threshold(h)
+            if h is not None and best[e][0] > self._threshold(h)
         ]
+        if s.orientation is not None:
+            found = [replace(m, orientation=s.orientation) for m in found]
         return sorted(found, key=lambda m: (m.distance, m.bank, m.entry_id))[:limit]
 
     def _vpdq(self, s: Signals) -> list[Match]:

@@ -13,6 +13,9 @@ Design choices, and why:
   so the full 12 megapixels change the hash by a few bits at most and cost ~10x the time.
 * EXIF orientation is applied, so a photo hashes the way it is shown. HEIF images come oriented
   from libheif already (pillow-heif drops the tag); AVIF and the rest are turned here.
+* When the tag turns or mirrors the picture (2-8), the pixels *as stored* are hashed too
+  (``ImageHash.stored_pdq``): Meta's hashers, HMA and python-threatexchange hash those, never
+  turning the photo, so their lists hold that hash; the upright one would land ~128 bits away.
 * Transparent images are composited on *black*. That is what dropping the alpha channel gives for the
   usual encoding of transparent pixels (all zero), which is what most other tools hashing with PIL's
   ``convert("RGB")`` do, so hashes stay comparable with theirs; white would be just as defensible
@@ -27,7 +30,7 @@ import io
 import logging
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -49,6 +52,8 @@ _OPTIONAL_FORMATS = ("JPEG2000",)
 _UNSUPPORTED = {"JXL": "JPEG XL"}
 _ORIENTATION = 0x0112
 _TURNED = {5, 6, 7, 8}
+#: Orientations that move pixels (1 is "as stored"; other values are invalid and ignored).
+_MOVED = range(2, 9)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +64,10 @@ class ImageHash:
     width: int
     height: int
     format: str
+    #: Only for an EXIF orientation of 2-8: the tag, and the PDQ (and quality) of the stored pixels.
+    orientation: int | None = None
+    stored_pdq: str | None = None
+    stored_quality: int | None = None
 
 
 def _formats() -> tuple[str, ...]:
@@ -126,7 +135,9 @@ def _decode_and_hash(data: bytes, detected: Detected, settings: Settings, dihedr
             orientation = _orientation(im)
             if orientation in _TURNED:
                 width, height = height, width
-            if orientation not in (None, 1):
+            stored = None
+            if orientation in _MOVED:
+                stored = to_rgb(im)
                 ImageOps.exif_transpose(im, in_place=True)
             rgb = to_rgb(im)
         except MediaError:
@@ -135,9 +146,17 @@ def _decode_and_hash(data: bytes, detected: Detected, settings: Settings, dihedr
             raise MediaError(f"cannot decode {fmt} image: {_reason(e)}") from None
     if dihedral:
         variants, quality = pdq_dihedral(rgb)
-        return ImageHash(variants[0], quality, variants, width, height, fmt)
-    value, quality = pdq_hash(rgb)
-    return ImageHash(value, quality, None, width, height, fmt)
+        upright = ImageHash(variants[0], quality, variants, width, height, fmt)
+    else:
+        value, quality = pdq_hash(rgb)
+        upright = ImageHash(value, quality, None, width, height, fmt)
+    return upright if stored is None else with_stored(upright, orientation, stored)
+
+
+def with_stored(upright: ImageHash, orientation: int | None, stored: npt.NDArray[np.uint8]) -> ImageHash:
+    """``upright`` with the PDQ of the pixels as stored, before the EXIF orientation turned them."""
+    value, quality = pdq_hash(stored)
+    return replace(upright, orientation=orientation, stored_pdq=value, stored_quality=quality)
 
 
 def _orientation(im: Image.Image) -> int | None:

@@ -57,6 +57,13 @@ class Signals:
     kind: MediaKind
     pdq: str | None = None
     pdq_quality: int | None = None
+    #: The EXIF orientation tag when it turns or mirrors the picture (2-8), else ``None``. ``pdq`` is
+    #: then the hash of the picture turned upright (as shown), and ``pdq_stored`` the hash of the
+    #: pixels as stored in the file, which is what Meta's hashers, HMA and python-threatexchange
+    #: compute; matching tries both. For orientation 1 or no tag both would be the same: one hash.
+    orientation: int | None = None
+    pdq_stored: str | None = None
+    pdq_stored_quality: int | None = None
     #: With ``dihedral=True``: 8 PDQ hashes in :data:`DIHEDRAL_ORDER`; the first equals ``pdq``.
     pdq_dihedral: list[str] | None = None
     vpdq: list[VpdqFrame] | None = None
@@ -81,7 +88,17 @@ class Signals:
             "sha256": self.sha256,
             "kind": self.kind.value,
         }
-        for key in ("format", "width", "height", "pdq", "pdq_quality"):
+        keys = (
+            "format",
+            "width",
+            "height",
+            "pdq",
+            "pdq_quality",
+            "orientation",
+            "pdq_stored",
+            "pdq_stored_quality",
+        )
+        for key in keys:
             value = getattr(self, key)
             if value is not None:
                 out[key] = value

@@ -83,6 +83,11 @@ class Medium(Base):
     sha256: Mapped[str] = mapped_column(String(64), default="")
     pdq: Mapped[str] = mapped_column(String(64), default="")
     pdq_quality: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: an image with an EXIF orientation of 2-8: the tag, and the PDQ of its pixels as stored (what
+    #: other tools hash; ``pdq`` is the upright picture's). NULL otherwise.
+    orientation: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    pdq_stored: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    pdq_stored_quality: Mapped[int | None] = mapped_column(Integer, nullable=True)
     vpdq: Mapped[str] = mapped_column(Text, default="")
     server_ip: Mapped[str] = mapped_column(String(64), default="")
     #: known | ignored | new | failed (domain.reports.MediumOutcome); empty until matched

@@ -156,6 +156,13 @@ class MatchOut(BaseModel):
     distance: int
     policy: str
     labels: dict[str, Any]
+    hash: Literal["upright", "stored"] | None = Field(
+        None,
+        description="A photo with an EXIF orientation (2-8) has two PDQ hashes: `upright` (the picture "
+        "as shown, `query.pdq`) and `stored` (its pixels as stored, `query.pdq_stored`, as Meta's "
+        "hashers compute it). Which one matched; null for one-hash images and other signals.",
+    )
+    orientation: int | None = Field(None, description="The photo's EXIF orientation, when `hash` is set.")
 
 
 class MatchResult(BaseModel):
@@ -255,6 +262,8 @@ def _out(m: Match) -> MatchOut:
         distance=d["distance"],
         policy=d["policy"],
         labels=d["labels"],
+        hash=d.get("hash"),
+        orientation=d.get("orientation"),
     )
 
 
@@ -304,5 +313,9 @@ def _match_files(c: WebContext, files: list[tuple[str, bytes]]) -> list[MatchRes
         if s.pdq is not None:
             query["pdq"] = s.pdq
             query["pdq_quality"] = s.pdq_quality
+        if s.pdq_stored is not None:
+            query["orientation"] = s.orientation
+            query["pdq_stored"] = s.pdq_stored
+            query["pdq_stored_quality"] = s.pdq_stored_quality
         results.append(MatchResult(query=query, matches=[_out(m) for m in matcher.match(s)], error=s.error))
     return results
