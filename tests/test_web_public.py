@@ -477,3 +477,44 @@ def test_the_uvicorn_log_config_has_no_access_log() -> None:
     assert "access" not in cfg["handlers"]
     assert cfg["loggers"]["uvicorn.access"]["handlers"] == []
     assert cfg["loggers"]["uvicorn.access"]["propagate"] is False
+
+
+# -- language links point at this site only ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "//evil.example/x",
+        "///evil.example/x",
+        "/\\evil.example",
+        "/\\/evil.example/x",
+        "/%2F%2Fevil.example/x",
+        "/%2f/evil.example",
+        "/%5Cevil.example",
+        "/%5C%5Cevil.example",
+        "/%09/evil.example",
+        "/%0A/evil.example",
+        "/./%2F/evil.example",
+    ],
+)
+def test_language_links_cannot_point_at_another_site(client: WebClient, path: str) -> None:
+    from urllib.parse import urljoin, urlsplit
+
+    page = client.get(f"http://meldpunt.test{path}?lang=en&x=1")
+    links = re.findall(r'<a href="([^"]*)" lang="(\w\w)" hreflang="\w\w"', page.text)
+    assert {lang for _, lang in links} == {"nl", "fr"}, page.text
+    for href, lang in links:
+        href = href.replace("&amp;", "&")
+        assert href.startswith("/") and not href.startswith("//"), href
+        assert "\\" not in href and "\t" not in href and "\n" not in href, href
+        assert urlsplit(href).netloc == "" and urlsplit(urljoin("https://meldpunt.test/a/b", href)).netloc == (
+            "meldpunt.test"
+        )
+        assert href.endswith(f"?x=1&lang={lang}"), href  # the query is rebuilt, lang replaced
+
+
+def test_language_links_keep_the_page_and_its_query(client: WebClient) -> None:
+    page = client.get("/status?code=abc&lang=fr").text
+    assert 'href="/status?code=abc&amp;lang=nl"' in page and 'href="/status?code=abc&amp;lang=en"' in page
+    assert 'href="/?lang=nl"' in client.get("/").text

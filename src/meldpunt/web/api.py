@@ -10,7 +10,7 @@ import json
 import logging
 from typing import Annotated, Any, Literal, get_args
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -169,11 +169,36 @@ class MatchResponse(BaseModel):
     receipt: ReportResponse | None = Field(default=None, description="The report opened, when asked.")
 
 
+def _match_request_schemas() -> dict[str, Any]:
+    """``MatchRequest`` and the models it uses, as entries of the document's
+    ``components/schemas``: the match body is read by hand (JSON or multipart), so FastAPI does not
+    collect them, and pydantic's own ``$defs`` would be refs to nowhere at the document's root."""
+    schema = MatchRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+    defs: dict[str, Any] = schema.pop("$defs", {})
+    return {**defs, "MatchRequest": schema}
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Complete the app's OpenAPI document with the schemas the match body refers to."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            for name, schema in _match_request_schemas().items():
+                schemas.setdefault(name, schema)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 _MATCH_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": MatchRequest.model_json_schema()},
+            "application/json": {"schema": {"$ref": "#/components/schemas/MatchRequest"}},
             "multipart/form-data": {
                 "schema": {
                     "type": "object",

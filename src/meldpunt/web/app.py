@@ -66,6 +66,7 @@ def create_app(services: Services, config: WebConfig | None = None) -> FastAPI:
 
     app.include_router(public.router)
     app.include_router(api.router)
+    api.install_openapi(app)
     app.include_router(internal.router)
     staff.install(app)
     app.include_router(workspace.router)

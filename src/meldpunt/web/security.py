@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import quote, urlencode
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -131,6 +132,23 @@ def client_address(scope: Scope, forwarded_header: str) -> str:
                 return str(v.decode("latin-1").split(",")[0].strip())
     client = scope.get("client")
     return str(client[0]) if client else ""
+
+
+# -- links back to this site ----------------------------------------------------------------------
+
+
+def local_href(path: str, params: Iterable[tuple[str, str]]) -> str:
+    """A link to ``path`` on this site with the query ``params``: never to another site.
+
+    The request's path is not trusted: ``//evil.example/x`` (or ``/\\evil.example``, or their
+    percent-encoded forms, which arrive decoded) would make a protocol-relative link to another
+    host. Leading slashes and backslashes are dropped, the rest is percent-encoded (a backslash, a
+    tab, ``?`` and ``#`` included), and one ``/`` starts the result; the query is rebuilt, not copied.
+    """
+    rest = path.lstrip("/\\")
+    href = "/" + quote(rest, safe="/-._~!$&'()*+,;=:@")
+    query = urlencode(list(params))
+    return f"{href}?{query}" if query else href
 
 
 # -- headers and limits ---------------------------------------------------------------------------
