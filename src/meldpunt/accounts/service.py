@@ -134,7 +134,8 @@ class AccountsPolicy:
     #: the half-signed-in state (password given, second factor not yet) lasts this long
     half_session_minutes: int = 10
     #: the Secure flag of the session cookie: "auto" (when the request came over https), "always",
-    #: "never". Behind a TLS-terminating proxy, set "always".
+    #: "never". Behind a TLS-terminating proxy: "auto" with the proxy in MELDPUNT_WEB_TRUSTED_PROXIES
+    #: (its X-Forwarded-Proto then counts), or "always".
     cookie_secure: str = "auto"
 
     @classmethod

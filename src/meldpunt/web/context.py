@@ -77,7 +77,7 @@ class WebContext:
 
     def client(self, request: Request) -> str:
         """The client's address, for a rate limit's keyed hash only."""
-        return client_address(request.scope, self.config.forwarded_header)
+        return client_address(request.scope)
 
     def render(
         self, request: Request, template: str, lang: str, status: int = 200, **values: Any

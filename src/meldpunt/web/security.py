@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import threading
 import time
@@ -123,15 +124,36 @@ class RateLimiter:
             return list(self._counts)
 
 
-def client_address(scope: Scope, forwarded_header: str) -> str:
-    """The client's address for rate limiting only; never logged, never stored."""
-    if forwarded_header:
-        name = forwarded_header.lower().encode()
-        for k, v in scope.get("headers", []):
-            if k == name:
-                return str(v.decode("latin-1").split(",")[0].strip())
+def client_address(scope: Scope) -> str:
+    """The client's address for rate limiting only; never logged, never stored. Behind trusted
+    proxies the scope's client is already the forwarded one (see :func:`trusted_networks`)."""
     client = scope.get("client")
     return str(client[0]) if client else ""
+
+
+# -- behind a reverse proxy -----------------------------------------------------------------------
+
+
+def trusted_networks(values: Iterable[str]) -> list[str]:
+    """Proxy addresses or networks (CIDR) in canonical form; ValueError naming a bad one (uvicorn's
+    middleware would silently treat it as a name that never matches).
+
+    The app believes ``X-Forwarded-For`` and ``X-Forwarded-Proto`` from these peers only, through
+    uvicorn's ``ProxyHeadersMiddleware``: the client becomes the right-most ``X-Forwarded-For`` hop
+    that is not itself a trusted proxy (each proxy appends the address it was reached from, so the
+    hops left of that are whatever the client chose to send), never the first; the scheme becomes
+    ``X-Forwarded-Proto`` (``https``: staff cookies get ``Secure``). From any other peer both
+    headers are ignored.
+    """
+    networks: list[str] = []
+    for value in values:
+        try:
+            networks.append(str(ipaddress.ip_network(value.strip(), strict=False)))
+        except ValueError:
+            raise ValueError(
+                f"trusted proxy {value!r} is not an IP address or network (e.g. 10.0.0.0/8, 127.0.0.1)"
+            ) from None
+    return networks
 
 
 # -- links back to this site ----------------------------------------------------------------------
