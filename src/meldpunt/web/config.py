@@ -45,6 +45,13 @@ class WebConfig:
     report_rate: int = _doc(10, "Reports one visitor may send per rate window.")
     status_rate: int = _doc(30, "Status look-ups one visitor may make per rate window.")
     rate_window_seconds: int = _doc(600, "Length of the rate window, in seconds.")
+    login_rate_per_name: int = _doc(10, "Password attempts one staff account name may get per login window.")
+    login_rate_per_client: int = _doc(30, "Password attempts one visitor may make per login window.")
+    login_window_seconds: int = _doc(
+        900,
+        "Length of the login rate window, in seconds; failed sign-ins that name no account are also "
+        "written to the audit log once per window, with a count.",
+    )
     trusted_proxies: tuple[str, ...] = _doc(
         (),
         "Behind a reverse proxy: the proxies' addresses or networks (CIDR, comma-separated). From "

@@ -35,10 +35,16 @@ class FormTokens:
     idempotency key, which would mean keeping its receipt code in clear.
     """
 
+    #: most spent nonces remembered; past it the oldest are forgotten first
+    MAX_SPENT = 200_000
+
     def __init__(self, key: bytes, max_age: int, clock: Callable[[], float] = time.time) -> None:
         self._key = key
         self.max_age = max_age
         self._clock = clock
+        self._lock = threading.Lock()
+        #: nonce -> when it stops mattering (its token has expired by then); insertion order
+        self._spent: dict[str, float] = {}
 
     def _sign(self, purpose: str, issued: int, nonce: str) -> str:
         mac = hmac.new(self._key, f"{purpose}|{issued}|{nonce}".encode(), hashlib.sha256).digest()
@@ -67,6 +73,26 @@ class FormTokens:
         if verified is None or not -60 <= verified[1] <= self.max_age:
             return None
         return verified[0]
+
+    def spend(self, purpose: str, token: str | None) -> bool:
+        """Accept a genuine, fresh token once: a second use is refused (a replayed sign-in post).
+
+        The spent nonces are kept in this process's memory until their token would have expired
+        anyway (``MAX_SPENT`` at most). Several processes behind one address each keep their own.
+        """
+        nonce = self.check(purpose, token)
+        if nonce is None:
+            return False
+        now = self._clock()
+        with self._lock:
+            if nonce in self._spent:
+                return False
+            if len(self._spent) >= self.MAX_SPENT:
+                self._spent = {n: until for n, until in self._spent.items() if until > now}
+                while len(self._spent) >= self.MAX_SPENT:
+                    del self._spent[next(iter(self._spent))]
+            self._spent[nonce] = now + self.max_age + 60
+        return True
 
     def expired(self, purpose: str, token: str | None) -> bool:
         """A genuine token of ours that is too old (the form sat open too long): not a forgery."""
