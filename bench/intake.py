@@ -45,7 +45,7 @@ def _serve(db: str, port: int, token_file: str) -> None:
     from meldpunt.pipeline.intake import create_api_token
     from meldpunt.settings import Settings
     from meldpunt.web import create_app, uvicorn_log_config
-    from meldpunt.web.api import ReportRequest, api_client
+    from meldpunt.web.api import ReportRequest, api_scope
 
     services = Services(Settings.from_env({}, db=db))
     Path(token_file).write_text(create_api_token(services, "bench"))
@@ -53,7 +53,7 @@ def _serve(db: str, port: int, token_file: str) -> None:
 
     # The same app, middleware, token check and body validation — and no write.
     @app.post("/bench/bare", status_code=201)
-    def bare(body: ReportRequest, client: Annotated[str, Depends(api_client)]) -> dict[str, Any]:
+    def bare(body: ReportRequest, client: Annotated[str, Depends(api_scope("reports"))]) -> dict[str, Any]:
         return {"receipt": "BARE", "report_id": 0, "item_ids": [], "linked": []}
 
     start_workers(services, 2, threading.Event())

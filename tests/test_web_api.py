@@ -4,6 +4,8 @@ hashes and benign generated images, and the OpenAPI description."""
 from __future__ import annotations
 
 import io
+import json
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -300,6 +302,21 @@ def test_openapi_documents_the_api(client: WebClient) -> None:
     assert "POST /api/v1/reports" in docs.text and "POST /api/v1/match" in docs.text
     csp = docs.headers["content-security-policy"]
     assert "frame-ancestors 'none'" in csp and "http" not in csp and "<script" not in docs.text
+
+
+def test_openapi_document_is_valid_and_every_ref_resolves(client: WebClient) -> None:
+    from openapi_spec_validator import validate
+
+    spec = client.get("/openapi.json").json()
+    validate(spec)  # raises on any error, unresolvable $refs included
+    body = spec["paths"]["/api/v1/match"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/MatchRequest"}
+    schemas = spec["components"]["schemas"]
+    assert {"MatchRequest", "HashQuery", "ReportRequest"} <= set(schemas)
+    text = json.dumps(spec)
+    assert "$defs" not in text
+    for ref in re.findall(r'"\$ref": "([^"]+)"', text):
+        assert ref.startswith("#/components/schemas/") and ref.rsplit("/", 1)[1] in schemas, ref
 
 
 def test_match_opens_a_report_only_when_asked(

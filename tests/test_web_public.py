@@ -391,7 +391,7 @@ def test_building_the_app_opens_no_database(tmp_path: Path) -> None:
 def test_internal_items_need_the_token_as_basic_or_bearer(client: WebClient, services: Services) -> None:
     form(client, urls="https://example.invalid/one")
     form(client, urls="https://example.invalid/two", urgent="1")
-    token = create_api_token(services, "analysts")
+    token = create_api_token(services, "analysts", ("internal:read",))
     r = client.get("/internal/items")
     assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Basic")
     assert client.get("/internal/items", params={"token": token}).status_code == 401
@@ -425,7 +425,7 @@ def test_no_address_is_kept_in_the_database_or_the_logs(
     services: Services, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    config = WebConfig(forwarded_header="X-Forwarded-For", report_rate=5)
+    config = WebConfig(trusted_proxies=("127.0.0.1",), report_rate=5)
     proxied = {"X-Forwarded-For": "203.0.113.77, 10.0.0.1"}
     for client in make_client(create_app(services, config)):
         code = receipt_code(
@@ -438,7 +438,7 @@ def test_no_address_is_kept_in_the_database_or_the_logs(
         form(client, urls="bad url")
         client.get(f"/status/{code}")
         client.get("/status/AAAAA-AAAAA-AAAAA-AAAAA", headers=proxied)
-        token = create_api_token(services, "partner")
+        token = create_api_token(services, "partner", ("reports", "internal:read"))
         auth = {"Authorization": f"Bearer {token}"}
         client.post("/api/v1/reports", json={"urls": ["https://example.invalid/api"]}, headers=auth)
         client.get("/internal/items", auth=("x", token))
@@ -477,3 +477,43 @@ def test_the_uvicorn_log_config_has_no_access_log() -> None:
     assert "access" not in cfg["handlers"]
     assert cfg["loggers"]["uvicorn.access"]["handlers"] == []
     assert cfg["loggers"]["uvicorn.access"]["propagate"] is False
+
+
+# -- language links point at this site only ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "//evil.example/x",
+        "///evil.example/x",
+        "/\\evil.example",
+        "/\\/evil.example/x",
+        "/%2F%2Fevil.example/x",
+        "/%2f/evil.example",
+        "/%5Cevil.example",
+        "/%5C%5Cevil.example",
+        "/%09/evil.example",
+        "/%0A/evil.example",
+        "/./%2F/evil.example",
+    ],
+)
+def test_language_links_cannot_point_at_another_site(client: WebClient, path: str) -> None:
+    from urllib.parse import urljoin, urlsplit
+
+    page = client.get(f"http://meldpunt.test{path}?lang=en&x=1")
+    links = re.findall(r'<a href="([^"]*)" lang="(\w\w)" hreflang="\w\w"', page.text)
+    assert {lang for _, lang in links} == {"nl", "fr"}, page.text
+    for href, lang in links:
+        href = href.replace("&amp;", "&")
+        assert href.startswith("/") and not href.startswith("//"), href
+        assert "\\" not in href and "\t" not in href and "\n" not in href, href
+        resolved = urljoin("https://meldpunt.test/a/b", href)
+        assert urlsplit(href).netloc == "" and urlsplit(resolved).netloc == "meldpunt.test", href
+        assert href.endswith(f"?x=1&lang={lang}"), href  # the query is rebuilt, lang replaced
+
+
+def test_language_links_keep_the_page_and_its_query(client: WebClient) -> None:
+    page = client.get("/status?code=abc&lang=fr").text
+    assert 'href="/status?code=abc&amp;lang=nl"' in page and 'href="/status?code=abc&amp;lang=en"' in page
+    assert 'href="/?lang=nl"' in client.get("/").text

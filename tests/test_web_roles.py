@@ -19,7 +19,7 @@ import pytest
 from fastapi import FastAPI
 from starlette.routing import BaseRoute, Mount
 
-from meldpunt.pipeline.intake import create_api_token
+from meldpunt.pipeline.api_tokens import SCOPES, create_api_token
 from tests.test_web_staff import Browser
 from tests.test_web_workspace import Workspace, _workspace
 
@@ -186,7 +186,7 @@ def test_every_route_by_every_role(world: Workspace) -> None:
     clients: dict[str, Browser] = {ANON: world.staff.client()}
     for role in ROLES:
         clients[role] = world.user(f"user-{role}", role)
-    api_token = create_api_token(world.staff.app.state.ctx.services, "roles-test")
+    api_token = create_api_token(world.staff.app.state.ctx.services, "roles-test", SCOPES)
 
     problems: list[str] = []
     for (method, path), who in sorted(EXPECTED.items()):

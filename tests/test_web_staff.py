@@ -8,15 +8,18 @@ import functools
 import re
 from collections.abc import Iterator
 from contextlib import ExitStack
-from typing import Annotated, Any
+from dataclasses import replace
+from typing import Annotated, Any, Literal
 
 import anyio.from_thread
 import httpx
 import pyotp
 import pytest
+from argon2 import PasswordHasher
 from fastapi import Depends, FastAPI
 
 from meldpunt.accounts import Accounts, AccountsPolicy, CurrentUser
+from meldpunt.audit import entries as audit_entries
 from meldpunt.bootstrap import Services
 from meldpunt.settings import Settings
 from meldpunt.web import WebConfig, create_app
@@ -27,10 +30,10 @@ from tests.test_accounts import FAST, PASSWORD, Clock
 class Browser:
     """httpx's async client on the app (it keeps cookies), driven from sync tests via a portal."""
 
-    def __init__(self, portal: Any, app: FastAPI) -> None:
+    def __init__(self, portal: Any, app: FastAPI, peer: tuple[str, int] = ("127.0.0.1", 123)) -> None:
         self._portal = portal
         self._client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://meldpunt.test"
+            transport=httpx.ASGITransport(app=app, client=peer), base_url="http://meldpunt.test"
         )
         self.cookies = self._client.cookies
         self.headers = self._client.headers  # e.g. Accept-Language, sent with every request
@@ -70,8 +73,8 @@ class Staff:
         def api_queue(user: Annotated[CurrentUser, Depends(require("queue.view"))]) -> dict[str, str]:
             return {"name": user.name}
 
-    def client(self) -> Browser:
-        client = Browser(self.portal, self.app)
+    def client(self, peer: tuple[str, int] = ("127.0.0.1", 123)) -> Browser:
+        client = Browser(self.portal, self.app, peer)
         self.stack.callback(client.close)
         return client
 
@@ -281,3 +284,148 @@ def test_roles_without_the_permission_get_403(staff: Staff) -> None:
 def test_require_refuses_unknown_permissions() -> None:
     with pytest.raises(ValueError, match="unknown permission"):
         require("queue.veiw")
+
+
+# -- the password form under attack ----------------------------------------------------------------
+
+
+class CountingHasher(PasswordHasher):
+    """The tests' fast argon2, noting which hash each verify was against."""
+
+    def __init__(self) -> None:
+        super().__init__(time_cost=1, memory_cost=1024, parallelism=1)
+        self.verified: list[str | bytes] = []
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+        self.verified.append(hash)
+        return super().verify(hash, password)
+
+
+def counting(staff: Staff) -> CountingHasher:
+    """Swap in an account service whose hasher counts (same clock, same policy)."""
+    hasher = CountingHasher()
+    staff.accounts = Accounts(staff.accounts.engine, AccountsPolicy(), clock=staff.clock, hasher=hasher)
+    staff.app.state.accounts = staff.accounts
+    return hasher
+
+
+def limits(staff: Staff, per_name: int, per_client: int) -> None:
+    c = staff.app.state.ctx
+    c.config = replace(c.config, login_rate_per_name=per_name, login_rate_per_client=per_client)
+
+
+def audit(staff: Staff, action: str) -> list[tuple[str, dict[str, object]]]:
+    with staff.accounts.engine.connect() as conn:
+        return [(e.actor, dict(e.details)) for e in audit_entries(conn, action=action)]
+
+
+def peer(n: int) -> tuple[str, int]:
+    return (f"198.51.100.{n}", 40000)
+
+
+def test_sign_in_is_rate_limited_per_account_name(staff: Staff) -> None:
+    hasher = counting(staff)
+    limits(staff, per_name=3, per_client=100)
+    staff.accounts.create_user("ana", "analyst", PASSWORD)
+    staff.accounts.create_user("bob", "analyst", PASSWORD)
+    for n in range(3):  # from three different clients
+        assert password_step(staff.client(peer(n)), "ana", "not the password") == "status 400"
+    verified = len(hasher.verified)
+    fourth = staff.client(peer(9))
+    page = fourth.get("/login")
+    r = fourth.post("/login", data={"token": token(page.text), "name": " ANA ", "password": PASSWORD})
+    assert r.status_code == 429 and "Too many sign-in attempts" in r.text and COOKIE not in fourth.cookies
+    assert int(r.headers["retry-after"]) > 0
+    assert len(hasher.verified) == verified  # refused before any argon2 work
+    assert password_step(staff.client(peer(9)), "bob") == "/enrol"  # another name: not held up
+    staff.clock.tick(15 * 60 + 1)  # the window is over (and ana's lock too: 3 failures did not lock)
+    assert password_step(staff.client(peer(9)), "ana") == "/enrol"
+
+
+def test_sign_in_is_rate_limited_per_client_without_keeping_its_address(staff: Staff) -> None:
+    limits(staff, per_name=100, per_client=5)
+    staff.accounts.create_user("ana", "analyst", PASSWORD)
+    noisy = staff.client(peer(7))
+    for n in range(5):
+        assert password_step(noisy, f"guess-{n}", "not the password") == "status 400"
+    assert password_step(noisy, "ana") == "status 429"
+    assert password_step(staff.client(peer(8)), "ana") == "/enrol"  # another client
+    guard = staff.app.state.signin_guard
+    held = [*guard.by_client.keys(), *guard.by_name.keys()]
+    assert held and all(b"198.51.100" not in k and b"guess" not in k for k in held)
+    staff.clock.tick(15 * 60 + 1)
+    assert password_step(noisy, "ana") == "/enrol"
+
+
+def test_a_locked_account_answers_like_a_wrong_password(staff: Staff) -> None:
+    hasher = counting(staff)
+    staff.accounts.create_user("ana", "analyst", PASSWORD)
+    staff.accounts.create_user("bob", "analyst", PASSWORD)
+    for n in range(5):
+        assert password_step(staff.client(peer(n)), "ana", "not the password") == "status 400"
+    ana = staff.accounts.user("ana")
+    assert ana is not None and ana.locked_until is not None
+    dummy = staff.accounts._dummy_hash
+
+    def attempt(name: str, password: str) -> tuple[int, str, list[str | bytes]]:
+        client = staff.client(peer(50))
+        page = client.get("/login")
+        before = len(hasher.verified)
+        r = client.post("/login", data={"token": token(page.text), "name": name, "password": password})
+        body = r.text.replace(token(r.text), "TOKEN").replace(f'value="{name}"', 'value="NAME"')
+        return r.status_code, body, hasher.verified[before:]
+
+    wrong = attempt("bob", "not the password")
+    locked_wrong = attempt("ana", "not the password")
+    locked_right = attempt("ana", PASSWORD)
+    unknown = attempt("nobody", PASSWORD)
+    assert wrong[0] == locked_wrong[0] == locked_right[0] == unknown[0] == 400
+    assert wrong[1] == locked_wrong[1] == locked_right[1] == unknown[1]  # the same page, word for word
+    # the same work: one argon2 verify each; a locked account's against the dummy hash, so the
+    # answer cannot tell whether its password was right
+    assert len(wrong[2]) == len(locked_wrong[2]) == len(locked_right[2]) == len(unknown[2]) == 1
+    assert wrong[2][0] != dummy and locked_wrong[2] == locked_right[2] == unknown[2] == [dummy]
+    ana = staff.accounts.user("ana")
+    assert ana is not None and ana.locked_until is not None  # still locked, not extended
+    staff.clock.tick(15 * 60 + 1)
+    assert password_step(staff.client(peer(51)), "ana") == "/enrol"
+
+
+def test_failed_sign_ins_for_unknown_names_are_one_audit_row_per_window(staff: Staff) -> None:
+    limits(staff, per_name=100, per_client=11)
+    staff.accounts.create_user("ana", "analyst", PASSWORD)
+    for n in range(20):  # ten from each of two clients
+        assert password_step(staff.client(peer(n % 2)), f"made-up-{n}", "hunter2") == "status 400"
+    assert password_step(staff.client(peer(0)), "made-up-20", "hunter2") == "status 400"  # its 11th
+    assert password_step(staff.client(peer(0)), "made-up-21", "hunter2") == "status 429"  # its 12th
+    assert password_step(staff.client(peer(3)), "ana", "not the password") == "status 400"
+    rows = audit(staff, "staff.login_failed")
+    assert [actor for actor, _ in rows] == ["?", "ana"]  # the first unknown name at once; ana's own
+    assert rows[0][1]["unknown_name"] == 1 and rows[1][1] == {"step": "password"}
+    staff.clock.tick(15 * 60 + 1)
+    staff.client(peer(4)).get("/login")  # the first sign-in request after the window closes it
+    rows = audit(staff, "staff.login_failed")
+    assert len(rows) == 3
+    actor, summary = rows[2]
+    assert actor == "?" and summary["unknown_name"] == 20 and summary["throttled"] == 1
+    assert summary["since"] == "2026-11-22T12:00:00+00:00" and summary["until"] == "2026-11-22T12:15:01+00:00"
+    assert len(audit(staff, "staff.login_failed")) == 3  # nothing more to write
+    with staff.accounts.engine.connect() as conn:
+        written = repr([(e.actor, e.details) for e in audit_entries(conn)])
+    assert "made-up" not in written and "hunter2" not in written
+
+
+def test_the_login_form_token_is_single_use(staff: Staff) -> None:
+    hasher = counting(staff)
+    staff.accounts.create_user("ana", "analyst", PASSWORD)
+    client = staff.client()
+    page = client.get("/login")
+    used = token(page.text)
+    r = client.post("/login", data={"token": used, "name": "ana", "password": "not the password"})
+    assert r.status_code == 400 and "Sign-in failed" in r.text
+    verified = len(hasher.verified)
+    again = client.post("/login", data={"token": used, "name": "ana", "password": PASSWORD})
+    assert again.status_code == 400 and "This form has expired" in again.text
+    assert COOKIE not in client.cookies and len(hasher.verified) == verified
+    fresh = client.post("/login", data={"token": token(r.text), "name": "ana", "password": PASSWORD})
+    assert fresh.headers["location"] == "/enrol"

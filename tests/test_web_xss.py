@@ -125,7 +125,7 @@ def test_payloads_are_shown_only_escaped(ws: Workspace) -> None:
     assert status.status_code == 200
     assert_inert(status.text)
 
-    api_token = create_api_token(services_of(ws), "xss-test")
+    api_token = create_api_token(services_of(ws), "xss-test", ("internal:read",))
     items = public.get("/internal/items", auth=("anyone", api_token))
     assert items.status_code == 200 and "xss.example.test" in items.text
     assert "&lt;img/src=x/onerror=alert(1)&gt;" in items.text  # shown, escaped

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import hashlib
 import hmac
 import os
@@ -134,7 +133,8 @@ class AccountsPolicy:
     #: the half-signed-in state (password given, second factor not yet) lasts this long
     half_session_minutes: int = 10
     #: the Secure flag of the session cookie: "auto" (when the request came over https), "always",
-    #: "never". Behind a TLS-terminating proxy, set "always".
+    #: "never". Behind a TLS-terminating proxy: "auto" with the proxy in MELDPUNT_WEB_TRUSTED_PROXIES
+    #: (its X-Forwarded-Proto then counts), or "always".
     cookie_secure: str = "auto"
 
     @classmethod
@@ -190,6 +190,8 @@ class CurrentUser:
 class PasswordResult:
     user_id: int | None
     error: LoginError | None
+    #: no account has the name (for the audit log only: the answer is the same as a wrong password)
+    unknown: bool = False
 
 
 def new_password() -> str:
@@ -298,10 +300,11 @@ class Accounts:
         until = _aware(locked_until)
         return until is not None and until > self.clock()
 
-    def _fail(self, user_id: int) -> None:
-        """Count a failure; lock the account when there were too many in a row."""
+    def _fail(self, user_id: int, add: int = 1) -> None:
+        """Count a failure; lock the account when there were too many in a row. ``add=0``: the
+        same statements, counting nothing (an attempt on a locked account takes the same path)."""
         with self.engine.begin() as conn:
-            conn.execute(update(User).where(User.id == user_id).values(failed_count=User.failed_count + 1))
+            conn.execute(update(User).where(User.id == user_id).values(failed_count=User.failed_count + add))
             count = conn.execute(select(User.failed_count).where(User.id == user_id)).scalar_one()
             if count >= self.policy.max_failures:
                 conn.execute(
@@ -318,24 +321,29 @@ class Accounts:
             conn.execute(update(User).where(User.id == user_id).values(failed_count=0, locked_until=None))
 
     def check_password(self, name: str, password: str) -> PasswordResult:
+        """One argon2 verify on every path, so the time of the answer tells nothing: against the
+        account's hash, or against a dummy hash when no account has the name or the account is
+        locked (a locked account must not answer faster than a wrong password, or tell whether the
+        password was right). A locked account's attempt also runs :meth:`_fail`'s statements,
+        counting nothing."""
         with self.engine.connect() as conn:
             row = conn.execute(
                 select(User.id, User.password_hash, User.disabled, User.locked_until).where(
                     User.name == name.strip()
                 )
             ).first()
-        if row is None:
-            # the same work as for a real user: the answer's timing tells nothing
-            with contextlib.suppress(VerificationError, InvalidHashError):
-                self.hasher.verify(self._dummy_hash, password + "x")
-            return PasswordResult(None, LoginError.BAD)
-        if self._locked(row.locked_until):
-            return PasswordResult(None, LoginError.LOCKED)
+        locked = row is not None and self._locked(row.locked_until)
+        checked = self._dummy_hash if row is None or locked else row.password_hash
         try:
-            self.hasher.verify(row.password_hash, password)
+            self.hasher.verify(checked, password)
+            right = row is not None and not locked
         except (VerificationError, InvalidHashError):
-            self._fail(row.id)
-            return PasswordResult(None, LoginError.BAD)
+            right = False
+        if row is None:
+            return PasswordResult(None, LoginError.BAD, unknown=True)
+        if not right:
+            self._fail(row.id, add=0 if locked else 1)
+            return PasswordResult(None, LoginError.LOCKED if locked else LoginError.BAD)
         if row.disabled:
             return PasswordResult(None, LoginError.DISABLED)
         if self.hasher.check_needs_rehash(row.password_hash):

@@ -5,12 +5,16 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from typing import Annotated
+from dataclasses import replace
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from meldpunt.bootstrap import Services
 from meldpunt.cli.common import state, stderr, usage_error
+
+if TYPE_CHECKING:
+    from meldpunt.web.config import WebConfig
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +41,23 @@ def serve_command(
         int,
         typer.Option(help="Pipeline workers run inside the server (0: run `meldpunt worker` separately)."),
     ] = 2,
+    trusted_proxy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trusted-proxy",
+            metavar="CIDR",
+            help="A reverse proxy in front (address or network; repeatable; default "
+            "MELDPUNT_WEB_TRUSTED_PROXIES). Only from these are X-Forwarded-For (its right-most "
+            "untrusted address) and X-Forwarded-Proto believed.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the web app (public reporting form, API, internal pages) with pipeline workers.
 
     No access log is written: a reporter's address appears in no log and no table."""
     from meldpunt.web import run
 
+    config = web_config(trusted_proxy)
     services = state(ctx).services
     services.engine  # noqa: B018 - create and migrate the database before accepting reports
     _check_keys(services)
@@ -50,9 +65,25 @@ def serve_command(
     start_workers(services, workers, stop)
     stderr.print(f"meldpunt on [bold]http://{host}:{port}/[/] with {workers} worker(s); Ctrl-C stops")
     try:
-        run(services, host=host, port=port)
+        run(services, host=host, port=port, config=config)
     finally:
         stop.set()
+
+
+def web_config(trusted_proxy: list[str] | None) -> WebConfig:
+    """The web settings from the environment, with the proxy options of the command line; a bad
+    setting is a usage error (exit 2) before anything starts."""
+    from meldpunt.web.config import WebConfig
+    from meldpunt.web.security import trusted_networks
+
+    try:
+        config = WebConfig.from_env()
+        if trusted_proxy:
+            config = replace(config, trusted_proxies=tuple(trusted_networks(trusted_proxy)))
+        trusted_networks(config.trusted_proxies)
+    except ValueError as e:
+        usage_error(str(e))
+    return config
 
 
 def _check_keys(services: Services) -> None:

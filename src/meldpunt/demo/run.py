@@ -89,7 +89,8 @@ def demo_accounts(services: Services) -> list[DemoLogin]:
 
 def prepare(settings: Settings, db: Path, *, web_port: int = 0) -> Demo:
     """A fresh demo: lists imported, the demo web started, reports submitted (not yet walked)."""
-    from meldpunt.pipeline.intake import ReportIn, create_api_token, submit_report
+    from meldpunt.pipeline.api_tokens import SCOPES, create_api_token
+    from meldpunt.pipeline.intake import ReportIn, submit_report
 
     reset_database(db)
     # The demo web lives on loopback, which the SSRF guard refuses: allow it, for the demo only.
@@ -102,5 +103,5 @@ def prepare(settings: Settings, db: Path, *, web_port: int = 0) -> Demo:
         submit_report(services, ReportIn(urls=urls, urgent=urgent, seen_on="website", source="public")).code
         for urls, urgent in demo_reports(web)
     ]
-    token = create_api_token(services, "demo")
+    token = create_api_token(services, "demo", SCOPES)  # every scope: /internal/items too
     return Demo(services, web, token, receipts, demo_accounts(services))

@@ -20,8 +20,10 @@ from sqlalchemy import Engine, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from meldpunt.domain.reports import OPEN_STATES, ItemState, SeenOn, public_status
+from meldpunt.pipeline.api_tokens import check_api_token as check_api_token  # tokens moved there
+from meldpunt.pipeline.api_tokens import create_api_token as create_api_token
 from meldpunt.pipeline.jobs import enqueue
-from meldpunt.store.reports import ApiToken, Item, Medium, Report, ReportItem
+from meldpunt.store.reports import Item, Medium, Report, ReportItem
 from meldpunt.store.triage import FINAL as FINAL_STAGE
 from meldpunt.store.triage import TriageStatus
 
@@ -329,29 +331,3 @@ def list_items(services: Services, state: str | None = None, limit: int = 200) -
         )
         for r in rows
     ]
-
-
-def create_api_token(services: Services, name: str) -> str:
-    token = "mp_" + secrets.token_urlsafe(32)
-    with services.engine.begin() as conn:
-        conn.execute(
-            insert(ApiToken).values(
-                name=name,
-                token_hash=hashlib.sha256(token.encode()).hexdigest(),
-                revoked=False,
-                created_at=_now(),
-            )
-        )
-    return token
-
-
-def check_api_token(services: Services, token: str) -> str | None:
-    if not token:
-        return None
-    with services.engine.connect() as conn:
-        name = conn.execute(
-            select(ApiToken.name).where(
-                ApiToken.token_hash == hashlib.sha256(token.encode()).hexdigest(), ApiToken.revoked.is_(False)
-            )
-        ).scalar()
-    return str(name) if name is not None else None

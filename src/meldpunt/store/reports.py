@@ -133,6 +133,8 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(120), unique=True)
     #: SHA-256 of the token (tokens are long random strings: no slow hash needed)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: what the token may do: scope names separated by spaces (``pipeline.api_tokens.SCOPES``)
+    scopes: Mapped[str] = mapped_column(String(200))
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 

@@ -1,16 +1,19 @@
 """The partner and platform API (JSON, documented at /api/docs): reports in, hashes matched.
 
-Every call needs ``Authorization: Bearer <token>`` (``create_api_token``). ``/match`` never keeps
-what it is sent: uploads are read into memory, hashed and dropped; hashes are looked up and dropped.
+Every call needs ``Authorization: Bearer <token>`` (``meldpunt token create``), and the token must
+hold the call's scope (``pipeline.api_tokens.SCOPES``): ``reports`` to report, ``match`` to match.
+``/match`` never keeps what it is sent: uploads are read into memory, hashed and dropped; hashes
+are looked up and dropped.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Annotated, Any, Literal, get_args
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -19,12 +22,12 @@ from starlette.responses import JSONResponse
 
 from meldpunt.domain import InvalidSignal, SignalType, normalise_signal
 from meldpunt.pipeline import intake
+from meldpunt.pipeline.api_tokens import SCOPES, ApiClient, authenticate
 from meldpunt.pipeline.intake import (
     MAX_URLS,
     SEEN_ON,
     InvalidReport,
     ReportIn,
-    check_api_token,
     submit_report,
 )
 from meldpunt.pipeline.matching import Match
@@ -32,24 +35,49 @@ from meldpunt.signals import hash_bytes
 from meldpunt.web.context import WebContext, ctx
 
 log = logging.getLogger(__name__)
-bearer = HTTPBearer(auto_error=False, description="An API token made with `create_api_token`.")
+bearer = HTTPBearer(
+    auto_error=False,
+    description="An API token made with `meldpunt token create NAME --scope ...`. Scopes: "
+    + "; ".join(f"`{k}`: {v}" for k, v in SCOPES.items())
+    + ".",
+)
 router = APIRouter(prefix="/api/v1", tags=["api"])
 
 SeenOn = Literal["website", "social", "chat", "filesharing", "other"]
 assert set(SEEN_ON) == set(get_args(SeenOn)), "SeenOn must list intake.SEEN_ON"
 
 
-def api_client(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> str:
-    """The token's name; 401 without a valid token."""
-    c = ctx(request)
-    name = check_api_token(c.services, credentials.credentials) if credentials else None
-    if name is None:
+def _client(request: Request, credentials: HTTPAuthorizationCredentials | None) -> ApiClient:
+    """The token's client (kept on ``request.state.api_client``); 401 without a valid token."""
+    found = authenticate(ctx(request).services, credentials.credentials) if credentials else None
+    if found is None:
         raise HTTPException(
             status_code=401, detail="a valid API token is required", headers={"WWW-Authenticate": "Bearer"}
         )
-    return name
+    request.state.api_client = found
+    return found
+
+
+def need_scope(client: ApiClient, scope: str, why: str = "") -> None:
+    """403, naming the scope, when the token does not hold it."""
+    if not client.may(scope):
+        raise HTTPException(
+            status_code=403, detail=f"this API token lacks the scope {scope!r}{why}; ask for a token with it"
+        )
+
+
+def api_scope(scope: str) -> Callable[..., str]:
+    """A dependency: the token's name when it holds ``scope``; 401 without a valid token, 403
+    (naming the scope) when the token lacks it."""
+
+    def dependency(
+        request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    ) -> str:
+        client = _client(request, credentials)
+        need_scope(client, scope)
+        return client.name
+
+    return dependency
 
 
 # -- reports --------------------------------------------------------------------------------------
@@ -86,13 +114,14 @@ class ReportResponse(BaseModel):
             "description": "Seen before (same idempotency key): the first receipt.",
         },
         401: {"description": "No valid API token."},
+        403: {"description": "The token lacks the scope `reports`."},
         422: {"description": "The report is not valid; `detail` says why."},
     },
 )
 def create_report(
     body: ReportRequest,
     request: Request,
-    client: Annotated[str, Depends(api_client)],
+    client: Annotated[str, Depends(api_scope("reports"))],
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> JSONResponse:
     """Report one or more URLs. Durable when this answers: the receipt stands for work on disk."""
@@ -176,11 +205,36 @@ class MatchResponse(BaseModel):
     receipt: ReportResponse | None = Field(default=None, description="The report opened, when asked.")
 
 
+def _match_request_schemas() -> dict[str, Any]:
+    """``MatchRequest`` and the models it uses, as entries of the document's
+    ``components/schemas``: the match body is read by hand (JSON or multipart), so FastAPI does not
+    collect them, and pydantic's own ``$defs`` would be refs to nowhere at the document's root."""
+    schema = MatchRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+    defs: dict[str, Any] = schema.pop("$defs", {})
+    return {**defs, "MatchRequest": schema}
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Complete the app's OpenAPI document with the schemas the match body refers to."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            for name, schema in _match_request_schemas().items():
+                schemas.setdefault(name, schema)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 _MATCH_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": MatchRequest.model_json_schema()},
+            "application/json": {"schema": {"$ref": "#/components/schemas/MatchRequest"}},
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
@@ -204,9 +258,13 @@ class _InMemoryParser(MultiPartParser):
     "/match",
     response_model=MatchResponse,
     openapi_extra=_MATCH_BODY,
-    responses={401: {"description": "No valid API token."}, 413: {"description": "Too large."}},
+    responses={
+        401: {"description": "No valid API token."},
+        403: {"description": "The token lacks the scope `match` (or `reports`, to send `report`)."},
+        413: {"description": "Too large."},
+    },
 )
-async def match(request: Request, client: Annotated[str, Depends(api_client)]) -> MatchResponse:
+async def match(request: Request, client: Annotated[str, Depends(api_scope("match"))]) -> MatchResponse:
     """Match hashes (JSON) or files (multipart, field `file`, one or more) against the hash lists.
 
     Nothing sent is kept: files are hashed in memory and dropped, hashes are looked up and dropped.
@@ -224,6 +282,8 @@ async def match(request: Request, client: Annotated[str, Depends(api_client)]) -
             raise HTTPException(status_code=422, detail=detail) from None
         if len(body.hashes) > c.config.max_match_queries:
             raise HTTPException(422, f"at most {c.config.max_match_queries} hashes per call")
+        if body.report is not None:
+            need_scope(request.state.api_client, "reports", " (needed to send `report`)")
         results = await run_in_threadpool(_match_hashes, c, body.hashes)
         if body.report is not None:
             report = _report_in(body.report, client, None)

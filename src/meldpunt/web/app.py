@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import Scope
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from meldpunt.accounts import allowed
 from meldpunt.bootstrap import Services
@@ -25,7 +26,7 @@ from meldpunt.web import api, banks, internal, oversight, prefs, public, staff, 
 from meldpunt.web.config import WebConfig
 from meldpunt.web.context import WebContext, ctx, request_language
 from meldpunt.web.i18n import pick_language
-from meldpunt.web.security import BodyLimit, HeaderPolicy, SecurityHeaders
+from meldpunt.web.security import BodyLimit, HeaderPolicy, SecurityHeaders, trusted_networks
 
 STATIC = Path(__file__).parent / "static"
 DOCS_URL = "/api/docs"
@@ -38,6 +39,7 @@ def _is_api(path: str) -> bool:
 
 def create_app(services: Services, config: WebConfig | None = None) -> FastAPI:
     config = config or WebConfig.from_env()
+    proxies = trusted_networks(config.trusted_proxies)  # a bad one: ValueError before anything starts
     app = FastAPI(
         title="meldpunt",
         summary="Report URLs; match hashes and files against hash lists.",
@@ -66,6 +68,7 @@ def create_app(services: Services, config: WebConfig | None = None) -> FastAPI:
 
     app.include_router(public.router)
     app.include_router(api.router)
+    api.install_openapi(app)
     app.include_router(internal.router)
     staff.install(app)
     app.include_router(workspace.router)
@@ -114,6 +117,8 @@ def create_app(services: Services, config: WebConfig | None = None) -> FastAPI:
 
     app.add_middleware(BodyLimit, limit_for=limit_for, too_large=too_large)
     app.add_middleware(SecurityHeaders, policy=HeaderPolicy())
+    if proxies:  # outermost: every layer sees the forwarded client and scheme
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=proxies)
     return app
 
 

@@ -45,16 +45,30 @@ class WebConfig:
     report_rate: int = _doc(10, "Reports one visitor may send per rate window.")
     status_rate: int = _doc(30, "Status look-ups one visitor may make per rate window.")
     rate_window_seconds: int = _doc(600, "Length of the rate window, in seconds.")
-    forwarded_header: str = _doc(
-        "",
-        "Behind a reverse proxy: the header naming the client (e.g. X-Forwarded-For); its first "
-        "address is used, only in memory, only hashed, for rate limits. Empty: the socket's peer.",
+    login_rate_per_name: int = _doc(10, "Password attempts one staff account name may get per login window.")
+    login_rate_per_client: int = _doc(30, "Password attempts one visitor may make per login window.")
+    login_window_seconds: int = _doc(
+        900,
+        "Length of the login rate window, in seconds; failed sign-ins that name no account are also "
+        "written to the audit log once per window, with a count.",
+    )
+    trusted_proxies: tuple[str, ...] = _doc(
+        (),
+        "Behind a reverse proxy: the proxies' addresses or networks (CIDR, comma-separated). From "
+        "them only, X-Forwarded-For gives the client (its right-most address that is not a trusted "
+        "proxy; used only in memory, only hashed, for rate limits) and X-Forwarded-Proto the scheme "
+        "(https: staff cookies are Secure). Empty: the socket's peer, and no header is believed.",
     )
     matcher_refresh_seconds: int = _doc(60, "The match API reloads the hash lists at most this often.")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> WebConfig:
         env = os.environ if environ is None else environ
+        if env.get("MELDPUNT_WEB_FORWARDED_HEADER"):
+            raise ValueError(
+                "MELDPUNT_WEB_FORWARDED_HEADER is no longer read (it believed the first, forgeable "
+                "address): set MELDPUNT_WEB_TRUSTED_PROXIES to your proxies' addresses (CIDR) instead"
+            )
         values: dict[str, Any] = {}
         defaults = cls()
         for f in fields(cls):

@@ -18,7 +18,7 @@ from starlette.responses import HTMLResponse
 from meldpunt.bootstrap import Services
 from meldpunt.web.config import WebConfig
 from meldpunt.web.i18n import LANGUAGES, Translator, pick_language
-from meldpunt.web.security import FormTokens, RateLimiter, client_address
+from meldpunt.web.security import FormTokens, RateLimiter, client_address, local_href
 
 if TYPE_CHECKING:
     from meldpunt.pipeline.matching import Matcher
@@ -77,7 +77,7 @@ class WebContext:
 
     def client(self, request: Request) -> str:
         """The client's address, for a rate limit's keyed hash only."""
-        return client_address(request.scope, self.config.forwarded_header)
+        return client_address(request.scope)
 
     def render(
         self, request: Request, template: str, lang: str, status: int = 200, **values: Any
@@ -88,13 +88,18 @@ class WebContext:
             query = urlencode({"lang": lang, **params})
             return f"{path}?{query}"
 
+        def lang_link(code: str) -> str:
+            """This page in another language: same path (made safe), same query, ``lang`` replaced."""
+            kept = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+            return local_href(request.url.path, [*kept, ("lang", code)])
+
         html = self.env.get_template(template).render(
             t=t,
             lang=lang,
             languages=LANGUAGES,
             config=self.config,
             link=link,
-            path=request.url.path,
+            lang_link=lang_link,
             # configured texts shown through gettext, so the defaults come translated
             emergency=[t.gettext(n) for n in self.config.emergency_numbers],
             **values,

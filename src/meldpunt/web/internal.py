@@ -1,5 +1,5 @@
 """A minimal internal page: the items and the step of the walk each is in (analyst accounts come
-later). Protected by an API token, given as ``Authorization: Bearer <token>`` or, from a browser,
+later). Protected by an API token that holds the scope ``internal:read``, given as ``Authorization: Bearer <token>`` or, from a browser,
 as the password of HTTP Basic (any user name). Never as a query parameter: those end up in logs.
 """
 
@@ -13,10 +13,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from meldpunt.domain.reports import ItemState
-from meldpunt.pipeline.intake import check_api_token, list_items
+from meldpunt.pipeline.api_tokens import authenticate
+from meldpunt.pipeline.intake import list_items
 from meldpunt.web.context import ctx, request_language
 
 router = APIRouter(include_in_schema=False)
+SCOPE = "internal:read"
 
 
 def _token(request: Request) -> str:
@@ -38,11 +40,13 @@ async def items_page(request: Request) -> Response:
     c = ctx(request)
     lang = request_language(request)
     token = _token(request)
-    name = await run_in_threadpool(check_api_token, c.services, token) if token else None
-    if name is None:
+    client = await run_in_threadpool(authenticate, c.services, token) if token else None
+    if client is None:
         response = c.render(request, "error.html", lang, status=401, kind="auth")
         response.headers["WWW-Authenticate"] = 'Basic realm="meldpunt internal", charset="UTF-8"'
         return response
+    if not client.may(SCOPE):
+        return c.render(request, "error.html", lang, status=403, kind="scope", scope=SCOPE)
     state = request.query_params.get("state") or None
     states = [s.value for s in ItemState]
     if state not in states:

@@ -11,12 +11,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import quote, urlencode
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -33,10 +35,16 @@ class FormTokens:
     idempotency key, which would mean keeping its receipt code in clear.
     """
 
+    #: most spent nonces remembered; past it the oldest are forgotten first
+    MAX_SPENT = 200_000
+
     def __init__(self, key: bytes, max_age: int, clock: Callable[[], float] = time.time) -> None:
         self._key = key
         self.max_age = max_age
         self._clock = clock
+        self._lock = threading.Lock()
+        #: nonce -> when it stops mattering (its token has expired by then); insertion order
+        self._spent: dict[str, float] = {}
 
     def _sign(self, purpose: str, issued: int, nonce: str) -> str:
         mac = hmac.new(self._key, f"{purpose}|{issued}|{nonce}".encode(), hashlib.sha256).digest()
@@ -65,6 +73,26 @@ class FormTokens:
         if verified is None or not -60 <= verified[1] <= self.max_age:
             return None
         return verified[0]
+
+    def spend(self, purpose: str, token: str | None) -> bool:
+        """Accept a genuine, fresh token once: a second use is refused (a replayed sign-in post).
+
+        The spent nonces are kept in this process's memory until their token would have expired
+        anyway (``MAX_SPENT`` at most). Several processes behind one address each keep their own.
+        """
+        nonce = self.check(purpose, token)
+        if nonce is None:
+            return False
+        now = self._clock()
+        with self._lock:
+            if nonce in self._spent:
+                return False
+            if len(self._spent) >= self.MAX_SPENT:
+                self._spent = {n: until for n, until in self._spent.items() if until > now}
+                while len(self._spent) >= self.MAX_SPENT:
+                    del self._spent[next(iter(self._spent))]
+            self._spent[nonce] = now + self.max_age + 60
+        return True
 
     def expired(self, purpose: str, token: str | None) -> bool:
         """A genuine token of ours that is too old (the form sat open too long): not a forgery."""
@@ -122,15 +150,53 @@ class RateLimiter:
             return list(self._counts)
 
 
-def client_address(scope: Scope, forwarded_header: str) -> str:
-    """The client's address for rate limiting only; never logged, never stored."""
-    if forwarded_header:
-        name = forwarded_header.lower().encode()
-        for k, v in scope.get("headers", []):
-            if k == name:
-                return str(v.decode("latin-1").split(",")[0].strip())
+def client_address(scope: Scope) -> str:
+    """The client's address for rate limiting only; never logged, never stored. Behind trusted
+    proxies the scope's client is already the forwarded one (see :func:`trusted_networks`)."""
     client = scope.get("client")
     return str(client[0]) if client else ""
+
+
+# -- behind a reverse proxy -----------------------------------------------------------------------
+
+
+def trusted_networks(values: Iterable[str]) -> list[str]:
+    """Proxy addresses or networks (CIDR) in canonical form; ValueError naming a bad one (uvicorn's
+    middleware would silently treat it as a name that never matches).
+
+    The app believes ``X-Forwarded-For`` and ``X-Forwarded-Proto`` from these peers only, through
+    uvicorn's ``ProxyHeadersMiddleware``: the client becomes the right-most ``X-Forwarded-For`` hop
+    that is not itself a trusted proxy (each proxy appends the address it was reached from, so the
+    hops left of that are whatever the client chose to send), never the first; the scheme becomes
+    ``X-Forwarded-Proto`` (``https``: staff cookies get ``Secure``). From any other peer both
+    headers are ignored.
+    """
+    networks: list[str] = []
+    for value in values:
+        try:
+            networks.append(str(ipaddress.ip_network(value.strip(), strict=False)))
+        except ValueError:
+            raise ValueError(
+                f"trusted proxy {value!r} is not an IP address or network (e.g. 10.0.0.0/8, 127.0.0.1)"
+            ) from None
+    return networks
+
+
+# -- links back to this site ----------------------------------------------------------------------
+
+
+def local_href(path: str, params: Iterable[tuple[str, str]]) -> str:
+    """A link to ``path`` on this site with the query ``params``: never to another site.
+
+    The request's path is not trusted: ``//evil.example/x`` (or ``/\\evil.example``, or their
+    percent-encoded forms, which arrive decoded) would make a protocol-relative link to another
+    host. Leading slashes and backslashes are dropped, the rest is percent-encoded (a backslash, a
+    tab, ``?`` and ``#`` included), and one ``/`` starts the result; the query is rebuilt, not copied.
+    """
+    rest = path.lstrip("/\\")
+    href = "/" + quote(rest, safe="/-._~!$&'()*+,;=:@")
+    query = urlencode(list(params))
+    return f"{href}?{query}" if query else href
 
 
 # -- headers and limits ---------------------------------------------------------------------------

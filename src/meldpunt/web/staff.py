@@ -4,14 +4,16 @@ page uses: ``user: CurrentUser = Depends(require("queue.view"))``.
 
 The session id lives in an HttpOnly, SameSite=Strict cookie (Secure over https, or always by
 setting); the server keeps only its hash. Every form carries a signed token bound to the session
-(or, for the password form, to its purpose). Nothing here looks at or keeps the client's address:
-failures are counted per account. Every staff page is in the browser's language
+(or, for the password form, to its purpose, and spent on use). The password form is rate limited
+per account name and per client (:mod:`meldpunt.web.signin`: a keyed hash of the address, never the
+address); failures are counted per account for the lock-out. Every staff page is in the browser's language
 (:func:`~meldpunt.web.context.staff_language`: Dutch, French or English).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -28,6 +30,7 @@ from meldpunt.audit import AuditLog
 from meldpunt.web.context import WebContext, ctx, staff_language, staff_translator
 from meldpunt.web.forms import field, read_form, token_ok
 from meldpunt.web.i18n import N_
+from meldpunt.web.signin import SignInGuard, Summary
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -159,8 +162,10 @@ def _bad_form(request: Request, c: WebContext) -> Response:
     return c.render(request, "error.html", staff_language(request), status=400, kind="bad_form")
 
 
-def _login_page(request: Request, message: str = "", status: int = 200, name: str = "") -> Response:
-    """The password form; ``message`` is a message id (``N_``), shown translated."""
+def _login_page(
+    request: Request, message: str = "", status: int = 200, name: str = "", **values: object
+) -> Response:
+    """The password form; ``message`` is a message id (``N_``), shown translated (with ``values``)."""
     c = ctx(request)
     return c.render(
         request,
@@ -168,16 +173,38 @@ def _login_page(request: Request, message: str = "", status: int = 200, name: st
         staff_language(request),
         status=status,
         token=c.tokens.issue(LOGIN_FORM),
-        message=staff_translator(request)(message) if message else "",
+        message=staff_translator(request)(message, **values) if message else "",
         name=name,
     )
 
 
 _UNKNOWN = object()
 FAILED = N_("Sign-in failed. Check your details, or wait if the account was locked after repeated failures.")
+THROTTLED = N_("Too many sign-in attempts. Please wait {minutes} minutes and try again.")
 
 
 # -- sign-in ----------------------------------------------------------------------------------------
+
+
+def _guard(request: Request) -> SignInGuard:
+    """The password form's guard (made on first use, on the account service's clock)."""
+    found = getattr(request.app.state, "signin_guard", None)
+    if isinstance(found, SignInGuard):
+        return found
+    config, service = ctx(request).config, accounts(request)
+    made = SignInGuard(
+        config.login_rate_per_name,
+        config.login_rate_per_client,
+        config.login_window_seconds,
+        lambda: service.clock().timestamp(),
+    )
+    request.app.state.signin_guard = made
+    return made
+
+
+async def _summaries(request: Request, rows: list[Summary]) -> None:
+    for row in rows:
+        await _audit(request, "?", "staff.login_failed", **row.details())
 
 
 @router.get("/login")
@@ -185,6 +212,7 @@ async def login_form(request: Request) -> Response:
     user = await run_in_threadpool(current_user, request)
     if user is not None and user.signed_in:
         return _redirect("/me")
+    await _summaries(request, _guard(request).tally.due())
     return _login_page(request)
 
 
@@ -194,13 +222,25 @@ async def login_post(request: Request) -> Response:
     form = await read_form(request, max_fields=10)
     if form is None:
         return _bad_form(request, c)
-    if not token_ok(request, form, LOGIN_FORM):
+    # the token is spent here: a replayed post (browser history, a copied request) is refused
+    if not token_ok(request, form, LOGIN_FORM) or not c.tokens.spend(LOGIN_FORM, field(form, "token")):
         return c.render(request, "error.html", staff_language(request), status=400, kind="token")
     name = field(form, "name", 120)
+    guard = _guard(request)
+    await _summaries(request, guard.tally.due())
+    wait = guard.attempt(name, c.client(request))
+    if wait is not None:
+        await _summaries(request, guard.tally.add("throttled"))
+        response = _login_page(request, THROTTLED, 429, name, minutes=max(1, math.ceil(wait / 60)))
+        response.headers["Retry-After"] = str(math.ceil(wait))
+        return response
     service = accounts(request)
     result = await run_in_threadpool(service.check_password, name, field(form, "password"))
     if result.user_id is None:
-        await _audit(request, name, "staff.login_failed", step="password")
+        if result.unknown:  # counted, written once per interval: not one row per made-up name
+            await _summaries(request, guard.tally.add("unknown_name"))
+        else:
+            await _audit(request, name, "staff.login_failed", step="password")
         return _login_page(request, FAILED, 400, name)
     old = _session_token(request)
     if old:
