@@ -209,11 +209,12 @@ class JobQueue:
         dead = sorted(h for h in holders if _process_gone(h))
         if not dead:
             return 0
+        now = _now()
         with self.engine.begin() as conn:
             released = conn.execute(
                 update(Job)
-                .where(Job.state == "running", Job.locked_by.in_(dead))
-                .values(locked_until=_now() - timedelta(seconds=1))
+                .where(Job.state == "running", Job.locked_by.in_(dead), Job.locked_until >= now)
+                .values(locked_until=now - timedelta(seconds=1))
             ).rowcount
         if released:
             log.warning(
