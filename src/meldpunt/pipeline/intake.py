@@ -29,7 +29,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from sqlalchemy import Connection, Engine, bindparam, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
+from sqlalchemy import text as sql
 from sqlalchemy.exc import IntegrityError
 
 from meldpunt.domain.reports import OPEN_STATES, ItemState, SeenOn, public_status
@@ -78,7 +79,7 @@ _FIND_OPEN_ITEM = (
 _RAISE_URGENT = (
     update(Item).where(Item.id == bindparam("item_id")).values(urgent=True, updated_at=bindparam("now"))
 )
-_LOCK_URL_KEY = text("SELECT pg_advisory_xact_lock(:lock)")
+_LOCK_URL_KEY = sql("SELECT pg_advisory_xact_lock(:lock)")
 
 
 class InvalidReport(ValueError):
@@ -169,6 +170,10 @@ def text_problem(value: str) -> str | None:
     return None
 
 
+def _control(value: str) -> str | None:
+    return "contains control characters" if any(ord(c) < 32 or ord(c) == 127 for c in value) else None
+
+
 def _check_host(host: str) -> None:
     """Host names as DNS allows them: at most 253 characters (in their ASCII form), labels of at
     most 63. IP literals pass (the fetcher's guard judges them)."""
@@ -196,9 +201,9 @@ def normalise_url(raw: str) -> str:
         raise BadUrl("empty", "empty")
     if len(text) > MAX_URL_LENGTH:
         raise BadUrl("too_long", f"longer than {MAX_URL_LENGTH} characters")
-    problem = text_problem(text)
-    if problem is not None or any(ord(c) < 32 or ord(c) == 127 for c in text):
-        raise BadUrl("bad_text", problem or "contains control characters")
+    problem = text_problem(text) or _control(text)
+    if problem is not None:
+        raise BadUrl("bad_text", problem)
     if "://" not in text:
         text = "http://" + text  # people paste "example.com/page"
     try:
@@ -259,10 +264,6 @@ def validate(report: ReportIn) -> list[str]:
     if (problem := text_problem(key) or _control(key)) is not None:
         errors.append(f"the idempotency key {problem}")
     return errors
-
-
-def _control(value: str) -> str | None:
-    return "contains control characters" if any(ord(c) < 32 or ord(c) == 127 for c in value) else None
 
 
 def request_hash(report: ReportIn, urls: list[str]) -> str:
