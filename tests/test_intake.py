@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -12,7 +15,10 @@ from sqlalchemy import func, select, update
 from meldpunt.bootstrap import Services
 from meldpunt.domain.reports import ItemState, MediumOutcome, item_outcome, public_status
 from meldpunt.pipeline.intake import (
+    BadUrl,
+    IdempotencyConflict,
     InvalidReport,
+    Receipt,
     ReportIn,
     check_api_token,
     create_api_token,
@@ -21,9 +27,9 @@ from meldpunt.pipeline.intake import (
     report_status,
     submit_report,
 )
-from meldpunt.pipeline.jobs import JobQueue, LeaseLost, enqueue
+from meldpunt.pipeline.jobs import JobQueue, LeaseLost, enqueue, machine_name, worker_name
 from meldpunt.settings import Settings
-from meldpunt.store.reports import Item, Job, Report
+from meldpunt.store.reports import Item, Job, Report, ReportItem
 
 
 @pytest.fixture
@@ -204,3 +210,161 @@ def test_a_long_step_keeps_its_lease(services: Services) -> None:
         assert JobQueue(services.engine, worker="other").claim() is None
     with services.engine.begin() as conn:
         worker.finish(conn, job)
+
+
+# -- issue #8: one item per open URL, crash recovery, idempotency, text every database stores -------
+
+
+def test_concurrent_reports_of_one_url_make_one_item_on_every_database(db_url: str) -> None:
+    """10 URLs, 8 reporters each racing on their own connections: one item per URL, every report
+    linked to it (on PostgreSQL under READ COMMITTED this made several items per URL)."""
+    urls = [f"http://race.example/page-{n}" for n in range(10)]
+    reporters = 8
+    assert Services(Settings.from_env({}, db=db_url)).engine is not None  # migrated before the race
+    start = threading.Barrier(reporters)
+    receipts: list[tuple[str, object]] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def reporter() -> None:
+        services = Services(Settings.from_env({}, db=db_url))
+        try:
+            for url in urls:
+                start.wait()  # all eight report this URL at the same moment
+                receipt = submit_report(services, ReportIn(urls=[url]))
+                with lock:
+                    receipts.append((url, receipt))
+        except BaseException as e:
+            errors.append(e)
+            start.abort()
+        finally:
+            services.close()
+
+    threads = [threading.Thread(target=reporter) for _ in range(reporters)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    services = Services(Settings.from_env({}, db=db_url))
+    with services.engine.connect() as conn:
+        per_url = dict(conn.execute(select(Item.url, func.count()).group_by(Item.url)).all())
+        links = set(conn.execute(select(ReportItem.report_id, ReportItem.item_id)).all())
+        item_of = dict(conn.execute(select(Item.url, Item.id)).all())
+    assert per_url == dict.fromkeys(urls, 1)
+    assert len(receipts) == len(urls) * reporters
+    for url, receipt in receipts:
+        assert isinstance(receipt, Receipt)
+        assert receipt.item_ids == [item_of[url]]
+        assert (receipt.report_id, item_of[url]) in links
+        assert report_status(services, receipt.code) is not None
+
+
+def test_an_idempotency_key_is_bound_to_the_request_it_was_first_used_with(services: Services) -> None:
+    first = ReportIn(urls=["http://example.org/a"], source="api:p", idempotency_key="k-1")
+    a = submit_report(services, first)
+    # the same request, written differently (the URL normalises to the same): the same receipt
+    same = submit_report(
+        services, ReportIn(urls=["HTTP://example.org/a#x"], source="api:p", idempotency_key="k-1")
+    )
+    assert same == a and same.replayed and not a.replayed
+    for changed in (
+        ReportIn(
+            urls=["http://example.org/a", "http://example.org/b"], source="api:p", idempotency_key="k-1"
+        ),
+        ReportIn(urls=["http://example.org/a"], source="api:p", idempotency_key="k-1", urgent=True),
+        ReportIn(urls=["http://example.org/a"], source="api:p", idempotency_key="k-1", description="more"),
+    ):
+        with pytest.raises(IdempotencyConflict, match="already used for a different report"):
+            submit_report(services, changed)
+    with services.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(Report)).scalar_one() == 1
+        assert conn.execute(select(func.count()).select_from(Item)).scalar_one() == 1
+
+
+def test_text_postgresql_cannot_store_is_refused_with_reasons(services: Services) -> None:
+    """What SQLite stores and PostgreSQL refuses (a bare 500 before) is refused by the service,
+    on both databases, with a reason, and nothing is written."""
+    long_host = "http://" + ".".join(["a" * 60] * 5) + "/"  # 304 characters of host name
+    long_label = "http://" + "b" * 64 + ".example/"
+    cases: dict[str, tuple[ReportIn, str]] = {
+        "NUL in a URL": (ReportIn(urls=["http://example.org/a\x00b"]), "URL 1: contains a NUL character"),
+        "NUL in the description": (
+            ReportIn(urls=["http://example.org/"], description="a\x00b"),
+            "the description contains a NUL character",
+        ),
+        "NUL in the contact": (
+            ReportIn(urls=["http://example.org/"], contact="me\x00@example.org"),
+            "the contact address contains a NUL character",
+        ),
+        "NUL in the key": (
+            ReportIn(urls=["http://example.org/"], source="api:p", idempotency_key="k\x00"),
+            "the idempotency key contains a NUL character",
+        ),
+        "half a surrogate pair": (
+            ReportIn(urls=["http://example.org/"], description="\ud800"),
+            "the description contains characters that are not valid text",
+        ),
+        "a key too long": (
+            ReportIn(urls=["http://example.org/"], source="api:p", idempotency_key="k" * 201),
+            "the idempotency key is longer than 200 characters",
+        ),
+        "a host name over 253 characters": (ReportIn(urls=[long_host]), "URL 1: the host name"),
+        "a label over 63 characters": (ReportIn(urls=[long_label]), "URL 1: the host name"),
+    }
+    for what, (report, reason) in cases.items():
+        with pytest.raises(InvalidReport) as e:
+            submit_report(services, report)
+        assert any(m.startswith(reason) for m in e.value.errors), (what, e.value.errors)
+    with services.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(Report)).scalar_one() == 0
+    # the longest host DNS allows is fine
+    longest = "http://" + ".".join(["c" * 63] * 3 + ["d" * 61]) + "/"
+    assert submit_report(services, ReportIn(urls=[longest])).item_ids
+
+
+def test_urls_the_fetcher_always_refuses_are_refused_at_intake() -> None:
+    for url, code in (
+        ("http://user@example.org/", "credentials"),
+        ("https://user:secret@example.org/x", "credentials"),
+        ("http://example.org:0/", "port"),
+        ("http://exa\tmple.org/", "bad_text"),
+        ("http://example.org/\x7f", "bad_text"),
+    ):
+        with pytest.raises(BadUrl) as e:
+            normalise_url(url)
+        assert e.value.code == code, url
+
+
+def test_a_starting_worker_takes_back_the_jobs_of_dead_processes_of_its_machine(services: Services) -> None:
+    """After a crash, a worker on the same machine need not wait out the dead worker's lease: a
+    process that is gone holds nothing. Live processes and other machines keep their jobs."""
+    assert Settings().job_lease_s <= 60  # short by default; the heartbeat renews it
+    with services.engine.begin() as conn:
+        for n in range(5):
+            enqueue(conn, "fetch", f"item:{n}")
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    gone_pid = int(ended.stdout)  # that process has ended
+    here = machine_name()
+    holders = {
+        "dead": f"{here}:{gone_pid}:0badc0de:worker-0",
+        "earlier self": f"{here}:{os.getpid()}:{'0' * 8}",  # a process before us that had our pid
+        "alive": f"{worker_name()}:worker-1",  # this process: alive
+        "parent": f"{here}:{os.getppid()}:0badc0de",  # alive, whatever its token
+        "elsewhere": f"another-host:{gone_pid}:0badc0de",  # cannot be judged from here
+    }
+    claimed = {}
+    for what, name in holders.items():
+        job = JobQueue(services.engine, worker=name, lease_s=300).claim()
+        assert job is not None
+        claimed[what] = job.id
+    starting = JobQueue(services.engine, lease_s=300)
+    assert starting.reclaim_dead() == 2
+    taken = [starting.claim(), starting.claim(), starting.claim()]
+    ids = {j.id for j in taken if j is not None}
+    assert ids == {claimed["dead"], claimed["earlier self"]}
+    for j in taken:
+        if j is not None:
+            assert j.attempt == 2  # the crashed attempt still counts

@@ -3,25 +3,28 @@ hashes and benign generated images, and the OpenAPI description."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import re
 from collections.abc import Iterator
 
+import anyio.from_thread
+import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from meldpunt.banks.formats import HashRecord
 from meldpunt.bootstrap import Services
 from meldpunt.domain import Labels, SignalType
-from meldpunt.pipeline.intake import create_api_token, list_items
+from meldpunt.pipeline.intake import create_api_token, list_items, receipt_hash, report_status
 from meldpunt.settings import Settings
 from meldpunt.signals import hash_bytes
-from meldpunt.store.reports import Report
+from meldpunt.store.reports import Item, Report, ReportItem
 from meldpunt.web import WebConfig, create_app
 from tests.imagegen import scene
 from tests.oriented import oriented_jpeg, stored_pixels_pdq
-from tests.test_web_public import WebClient, _database_text, make_client
+from tests.test_web_public import WebClient, _database_text, make_client, receipt_code, token_of
 
 
 @pytest.fixture
@@ -336,3 +339,107 @@ def test_match_opens_a_report_only_when_asked(
         client.post("/api/v1/match", json={"hashes": body["hashes"]}, headers=auth).json().get("receipt")
         is None
     )
+
+
+# -- issue #8: races, idempotency, text PostgreSQL refuses ------------------------------------------
+
+
+def test_concurrent_reports_through_form_and_api_make_one_item_per_url(services: Services) -> None:
+    """10 URLs, 8 reporters each — half through the public form, half through the API — all at
+    once against the app (handlers run in its thread pool on connections of their own): one item
+    per URL on both databases, every receipt valid and linked to it."""
+    urls = [f"https://race.example/item-{n}" for n in range(10)]
+    app = create_app(services, WebConfig(report_rate=10_000, status_rate=10_000, matcher_refresh_seconds=0))
+    auth = {"Authorization": f"Bearer {create_api_token(services, 'racer')}"}
+
+    async def race() -> list[tuple[str, str, httpx.Response]]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://meldpunt.test") as client:
+            tokens = [token_of((await client.get("/report")).text) for _ in range(len(urls) * 4)]
+
+            async def by_form(url: str, token: str) -> tuple[str, str, httpx.Response]:
+                data = {"token": token, "lang": "en", "seen_on": "website", "urls": url}
+                return url, "form", await client.post("/report", data=data)
+
+            async def by_api(url: str) -> tuple[str, str, httpx.Response]:
+                return url, "api", await client.post("/api/v1/reports", json={"urls": [url]}, headers=auth)
+
+            calls = []
+            for n, url in enumerate(urls):
+                calls += [by_form(url, tokens[n * 4 + i]) for i in range(4)]
+                calls += [by_api(url) for _ in range(4)]
+            return list(await asyncio.gather(*calls))
+
+    with anyio.from_thread.start_blocking_portal() as portal:
+        answers = portal.call(race)
+    with services.engine.connect() as conn:
+        per_url = dict(conn.execute(select(Item.url, func.count()).group_by(Item.url)).all())
+        item_of = dict(conn.execute(select(Item.url, Item.id)).all())
+        links = set(conn.execute(select(ReportItem.report_id, ReportItem.item_id)).all())
+        report_of = dict(conn.execute(select(Report.receipt_hash, Report.id)).all())
+    assert per_url == dict.fromkeys(urls, 1)
+    assert len(answers) == 80
+    for url, how, r in answers:
+        if how == "form":
+            code = receipt_code(r)
+        else:
+            assert r.status_code == 201, r.text
+            code = r.json()["receipt"]
+            assert r.json()["item_ids"] == [item_of[url]]
+        assert (report_of[receipt_hash(code)], item_of[url]) in links, (url, how)
+        assert report_status(services, code) is not None
+
+
+def test_an_idempotency_key_with_another_request_is_a_409_that_says_so(
+    client: WebClient, services: Services, auth: dict[str, str]
+) -> None:
+    body = {"urls": ["https://example.invalid/one"], "idempotency_key": "batch-1"}
+    first = client.post("/api/v1/reports", json=body, headers=auth)
+    again = client.post("/api/v1/reports", json=body, headers=auth)
+    assert (first.status_code, again.status_code) == (201, 200) and first.json() == again.json()
+    more = {**body, "urls": ["https://example.invalid/one", "https://example.invalid/two"]}
+    conflict = client.post("/api/v1/reports", json=more, headers=auth)
+    assert conflict.status_code == 409
+    assert "idempotency key was already used for a different report" in conflict.json()["detail"]
+    header = {**auth, "Idempotency-Key": "batch-1"}  # the header names the same key
+    moved = client.post("/api/v1/reports", json={"urls": ["https://example.invalid/three"]}, headers=header)
+    assert moved.status_code == 409
+    # through /api/v1/match's report too
+    hashes = [{"type": "md5", "value": "0" * 32}]
+    report = {"urls": ["https://upload.example/u/1"], "idempotency_key": "upload-1"}
+    m1 = client.post("/api/v1/match", json={"hashes": hashes, "report": report}, headers=auth)
+    m2 = client.post("/api/v1/match", json={"hashes": hashes, "report": report}, headers=auth)
+    assert m1.status_code == m2.status_code == 200 and m1.json()["receipt"] == m2.json()["receipt"]
+    other = {**report, "urls": ["https://upload.example/u/2"]}
+    m3 = client.post("/api/v1/match", json={"hashes": hashes, "report": other}, headers=auth)
+    assert m3.status_code == 409 and "different report" in m3.json()["detail"]
+    assert sorted(i.url for i in list_items(services)) == [
+        "https://example.invalid/one",
+        "https://upload.example/u/1",
+    ]
+
+
+def test_text_postgresql_cannot_store_is_refused_with_its_reason_not_a_500(
+    client: WebClient, services: Services, auth: dict[str, str]
+) -> None:
+    ok = "https://example.invalid/"
+    cases: list[tuple[dict[str, object], dict[str, str], str]] = [
+        ({"urls": ["https://example.invalid/a\u0000b"]}, {}, "URL 1: contains a NUL character"),
+        ({"urls": [ok], "description": "x\u0000"}, {}, "the description contains a NUL character"),
+        ({"urls": [ok], "contact": "\u0000"}, {}, "the contact address contains a NUL character"),
+        ({"urls": [ok], "idempotency_key": "k\u0000"}, {}, "the idempotency key contains a NUL character"),
+        ({"urls": ["https://" + "h" * 250 + ".example/"]}, {}, "URL 1: the host name"),
+        ({"urls": ["https://" + "l" * 64 + ".example/"]}, {}, "URL 1: the host name"),
+        ({"urls": ["https://user:pw@example.invalid/"]}, {}, "URL 1: contains a user name or password"),
+    ]
+    for body, headers, reason in cases:
+        r = client.post("/api/v1/reports", json=body, headers={**auth, **headers})
+        assert r.status_code == 422, (body, r.status_code, r.text)
+        assert any(m.startswith(reason) for m in r.json()["detail"]), (body, r.json())
+    nul_report = {
+        "hashes": [{"type": "md5", "value": "0" * 32}],
+        "report": {"urls": [ok], "contact": "\u0000"},
+    }
+    r = client.post("/api/v1/match", json=nul_report, headers=auth)
+    assert r.status_code == 422 and r.json()["detail"] == ["the contact address contains a NUL character"]
+    assert list_items(services) == []

@@ -517,3 +517,77 @@ def test_language_links_keep_the_page_and_its_query(client: WebClient) -> None:
     page = client.get("/status?code=abc&lang=fr").text
     assert 'href="/status?code=abc&amp;lang=nl"' in page and 'href="/status?code=abc&amp;lang=en"' in page
     assert 'href="/?lang=nl"' in client.get("/").text
+
+
+# -- issue #8: receipts that exist, URLs the fetcher refuses, text every database stores -----------
+
+
+def test_a_receipt_page_is_shown_only_for_a_code_that_exists(client: WebClient) -> None:
+    code = receipt_code(form(client, urls="https://example.invalid/r"))
+    assert client.get(f"/receipt/{code}").status_code == 200
+    words = {
+        "en": "We do not know this receipt code",
+        "nl": "Deze ontvangstcode kennen wij niet",
+        "fr": "Nous ne connaissons pas ce code de suivi",
+    }
+    for lang, heading in words.items():
+        for unknown in ("AAAAA-BBBBB-CCCCC-DDDDD", "not-a-code"):
+            r = client.get(f"/receipt/{unknown}?lang={lang}")
+            assert r.status_code == 404 and heading in r.text, (lang, unknown)
+
+
+def test_the_form_refuses_urls_the_fetcher_always_refuses_in_every_language(
+    client: WebClient, services: Services
+) -> None:
+    urls = (
+        "https://user:secret@example.invalid/a\nhttp://example.invalid:0/b\nhttps://" + "x" * 64 + ".example/"
+    )
+    expected = {
+        "en": (
+            "Line 1: please leave out the user name and password",
+            "Line 2: port 0 is not a port a web server can use.",
+            "Line 3: the name of the website in this address is too long.",
+        ),
+        "nl": (
+            "Regel 1: laat de gebruikersnaam en het wachtwoord weg",
+            "Regel 2: poort 0 is geen poort",
+            "Regel 3: de naam van de website in dit adres is te lang.",
+        ),
+        "fr": (
+            "Ligne 1 : veuillez retirer le nom d&#39;utilisateur et le mot de passe",
+            "Ligne 2 : le port 0 n&#39;est pas un port",
+            "Ligne 3 : le nom du site dans cette adresse est trop long.",
+        ),
+    }
+    for lang, messages in expected.items():
+        r = form(client, lang, urls=urls)
+        assert r.status_code == 400
+        for message in messages:
+            assert message in r.text, (lang, message)
+    assert list_items(services) == []
+
+
+def test_the_form_refuses_text_postgresql_cannot_store_on_every_database(db_url: str) -> None:
+    """NUL characters and over-long host names: a 400 with the reason on the form (PostgreSQL
+    answered a bare 500), nothing stored, on SQLite and PostgreSQL."""
+    services = Services(Settings.from_env({}, db=db_url))
+    try:
+        for client in make_client(create_app(services, WebConfig(report_rate=100))):
+            cases = {
+                "urls": ("https://example.invalid/a\x00b", "Regel 1: dit adres bevat tekens die niet"),
+                "description": ("zag \x00 het", "De beschrijving bevat tekens die niet bewaard"),
+                "contact": ("iemand\x00@example.invalid", "Het contactadres bevat tekens die niet bewaard"),
+            }
+            for name, (value, message) in cases.items():
+                fields = {"urls": "https://example.invalid/ok", name: value}
+                r = form(client, "nl", **fields)
+                assert r.status_code == 400 and message in r.text, (name, r.status_code)
+            long_host = "https://" + ".".join(["a" * 60] * 5) + "/"
+            r = form(client, "en", urls=long_host)
+            assert (
+                r.status_code == 400
+                and "Line 1: the name of the website in this address is too long." in r.text
+            )
+        assert list_items(services) == []
+    finally:
+        services.close()

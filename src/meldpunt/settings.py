@@ -85,7 +85,9 @@ class Settings:
     fetch_timeout_s: float = _doc(30.0, "Seconds for fetching one page or medium, redirects included.")
     worker_poll_s: float = _doc(1.0, "Seconds an idle worker waits before looking for jobs again.")
     job_lease_s: float = _doc(
-        300.0, "Seconds a worker holds a job; a job whose worker died is taken again after this."
+        30.0,
+        "Seconds a worker holds a job, renewed every third of it while the job runs; a job whose "
+        "worker died is taken again after this (at once by a worker on the same machine).",
     )
     job_max_attempts: int = _doc(5, "Attempts of a walk step (media jobs) before it is dead.")
     matcher_refresh_s: float = _doc(

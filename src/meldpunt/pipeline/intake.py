@@ -2,24 +2,39 @@
 
 When ``submit_report`` returns, the report, its items and their first jobs are committed: the
 receipt shown to a reporter always stands for work on disk. A URL reported again while its item is
-still open (within the dedupe window) is linked to that item instead of copied. An idempotency key
-(API clients) makes a retried request return the first request's receipt.
+still open (within the dedupe window) is linked to that item instead of copied; on PostgreSQL a
+transaction-scoped advisory lock per URL key serialises reports of one URL, so under READ
+COMMITTED two of them cannot both miss the open item and make two (SQLite has one writer at a
+time). A lock rather than a partial unique index: "open" includes a time window (an index
+predicate cannot use the clock) and items stay linkable for it after their walk ends.
+
+An idempotency key (API clients) binds the request it was first used with (a hash of the canonical
+request is stored): the same request again gets the first receipt; another request with that key
+is refused (``IdempotencyConflict``), never answered with a receipt that does not cover it.
+
+``validate`` is the one place that decides what text can be stored: besides the form's rules it
+refuses what PostgreSQL would refuse and SQLite accept (NUL characters, text that is not valid
+Unicode, host names over 253 characters or with labels over 63) and URLs the fetcher always
+refuses (a user name or password, port 0), each with a readable reason.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from sqlalchemy import Engine, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
+from sqlalchemy import text as sql
 from sqlalchemy.exc import IntegrityError
 
 from meldpunt.domain.reports import OPEN_STATES, ItemState, SeenOn, public_status
+from meldpunt.fetch import FetchError, check_url
 from meldpunt.pipeline.api_tokens import check_api_token as check_api_token  # tokens moved there
 from meldpunt.pipeline.api_tokens import create_api_token as create_api_token
 from meldpunt.pipeline.jobs import enqueue
@@ -39,6 +54,11 @@ class Services(Protocol):
 SEEN_ON = tuple(s.value for s in SeenOn)
 MAX_URLS = 100
 MAX_URL_LENGTH = 2048
+MAX_DESCRIPTION = 10_000
+MAX_CONTACT = 320
+MAX_IDEMPOTENCY_KEY = 200
+MAX_HOST_LENGTH = 253  # DNS: 255 octets on the wire, 253 characters written out
+MAX_LABEL_LENGTH = 63
 DEDUPE_WINDOW = timedelta(days=7)
 URGENT_PRIORITY = 100
 
@@ -61,12 +81,27 @@ _FIND_OPEN_ITEM = (
 _RAISE_URGENT = (
     update(Item).where(Item.id == bindparam("item_id")).values(urgent=True, updated_at=bindparam("now"))
 )
+_LOCK_URL_KEY = sql("SELECT pg_advisory_xact_lock(:lock)")
 
 
 class InvalidReport(ValueError):
     def __init__(self, errors: list[str]) -> None:
         super().__init__("; ".join(errors))
         self.errors = errors
+
+
+class IdempotencyConflict(ValueError):
+    """The idempotency key was used before with a different request."""
+
+
+class BadUrl(ValueError):
+    """Why a reported URL is refused: ``code`` names the reason (for translations), the message
+    says it in English. Codes: empty, too_long, not_url, not_http, credentials, port,
+    host_too_long, bad_text."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -87,6 +122,8 @@ class Receipt:
     report_id: int
     item_ids: list[int]
     linked: list[int] = field(default_factory=list)
+    #: True when an idempotent request was seen before and this is its first receipt again
+    replayed: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -123,32 +160,78 @@ def receipt_hash(code: str) -> str:
     return hashlib.sha256(code.strip().upper().replace(" ", "").encode()).hexdigest()
 
 
+def text_problem(value: str) -> str | None:
+    """Why ``value`` cannot be stored as text on every database we support, or None: PostgreSQL
+    refuses NUL characters, and no database can store half a surrogate pair as UTF-8."""
+    if "\x00" in value:
+        return "contains a NUL character"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains characters that are not valid text"
+    return None
+
+
+def _control(value: str) -> str | None:
+    return "contains control characters" if any(ord(c) < 32 or ord(c) == 127 for c in value) else None
+
+
+def _check_host(host: str) -> None:
+    """Host names as DNS allows them: at most 253 characters (in their ASCII form), labels of at
+    most 63. IP literals pass (the fetcher's guard judges them)."""
+    if ":" in host:  # an IPv6 literal: urlsplit has checked its brackets
+        return
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:  # an empty label, or one over 63 characters
+        raise BadUrl(
+            "host_too_long",
+            f"the host name has an empty part or one longer than {MAX_LABEL_LENGTH} characters",
+        ) from None
+    if len(ascii_host.rstrip(".")) > MAX_HOST_LENGTH:
+        raise BadUrl("host_too_long", f"the host name is longer than {MAX_HOST_LENGTH} characters")
+    if any(len(label) > MAX_LABEL_LENGTH for label in ascii_host.split(".")):
+        raise BadUrl("host_too_long", f"a part of the host name is longer than {MAX_LABEL_LENGTH} characters")
+
+
 def normalise_url(raw: str) -> str:
     """A reported URL in one canonical form (scheme and host lower-case, no fragment); raises
-    ValueError with a short reason for anything that is not an http(s) URL."""
+    :class:`BadUrl` (a ValueError) with a short reason for anything that is not an http(s) URL the
+    fetcher can use."""
     text = raw.strip()
     if not text:
-        raise ValueError("empty")
+        raise BadUrl("empty", "empty")
     if len(text) > MAX_URL_LENGTH:
-        raise ValueError(f"longer than {MAX_URL_LENGTH} characters")
+        raise BadUrl("too_long", f"longer than {MAX_URL_LENGTH} characters")
+    problem = text_problem(text) or _control(text)
+    if problem is not None:
+        raise BadUrl("bad_text", problem)
     if "://" not in text:
         text = "http://" + text  # people paste "example.com/page"
     try:
         parts = urlsplit(text)
         port = parts.port
     except ValueError as e:
-        raise ValueError(f"not a valid URL ({e})") from None
+        raise BadUrl("not_url", f"not a valid URL ({e})") from None
     if parts.scheme.lower() not in ("http", "https"):
-        raise ValueError("not an http(s) URL")
+        raise BadUrl("not_http", "not an http(s) URL")
     host = (parts.hostname or "").lower()
     if not host or any(c.isspace() for c in text):
-        raise ValueError("not a valid URL")
+        raise BadUrl("not_url", "not a valid URL")
+    if "@" in parts.netloc:  # the fetcher never sends credentials: such a URL is never fetched
+        raise BadUrl("credentials", "contains a user name or password (the part before @)")
+    if port == 0:
+        raise BadUrl("port", "port 0 is not a port a web server can use")
+    _check_host(host)
     netloc = host if ":" not in host else f"[{host}]"
-    if parts.username or parts.password:
-        netloc = f"{parts.username or ''}{':' + parts.password if parts.password else ''}@{netloc}"
     if port is not None:
         netloc += f":{port}"
-    return urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", parts.query, ""))
+    url = urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", parts.query, ""))
+    try:
+        check_url(url)  # whatever else the fetcher would refuse without looking it up
+    except FetchError:
+        raise BadUrl("not_url", "not a valid URL") from None
+    return url
 
 
 def url_key(url: str) -> str:
@@ -156,6 +239,7 @@ def url_key(url: str) -> str:
 
 
 def validate(report: ReportIn) -> list[str]:
+    """Every reason ``report`` cannot be accepted, in English (empty when it can)."""
     errors = []
     urls = [u for u in report.urls if u.strip()]
     if not urls:
@@ -169,11 +253,44 @@ def validate(report: ReportIn) -> list[str]:
             errors.append(f"URL {n}: {e}")
     if report.seen_on not in SEEN_ON:
         errors.append(f"where it was seen must be one of: {', '.join(SEEN_ON)}")
-    if len(report.description) > 10_000:
+    if len(report.description) > MAX_DESCRIPTION:
         errors.append("the description is longer than 10,000 characters")
-    if len(report.contact) > 320:
+    if len(report.contact) > MAX_CONTACT:
         errors.append("the contact address is too long")
+    key = report.idempotency_key or ""
+    if len(key) > MAX_IDEMPOTENCY_KEY:
+        errors.append(f"the idempotency key is longer than {MAX_IDEMPOTENCY_KEY} characters")
+    for name, value in (("the description", report.description), ("the contact address", report.contact)):
+        if (problem := text_problem(value)) is not None:
+            errors.append(f"{name} {problem}")
+    if (problem := text_problem(key) or _control(key)) is not None:
+        errors.append(f"the idempotency key {problem}")
     return errors
+
+
+def request_hash(report: ReportIn, urls: list[str]) -> str:
+    """SHA-256 of the request in canonical form (normalised URLs, every field that makes the
+    report): what an idempotency key is bound to."""
+    canonical = {
+        "urls": urls,
+        "seen_on": report.seen_on,
+        "description": report.description,
+        "contact": report.contact,
+        "urgent": report.urgent,
+        "language": report.language,
+    }
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+
+
+def _lock_url_keys(conn: Connection, keys: list[str]) -> None:
+    """On PostgreSQL, hold a transaction-scoped advisory lock per URL key (in sorted order: no
+    deadlock between reports naming the same URLs), so that the search for an open item and the
+    insert of a new one are one step for each URL. SQLite needs none: one writer at a time."""
+    if conn.dialect.name != "postgresql":
+        return
+    for key in sorted(set(keys)):
+        lock = int(key[:16], 16)
+        conn.execute(_LOCK_URL_KEY, {"lock": lock - (1 << 64) if lock >= 1 << 63 else lock})
 
 
 def submit_report(services: Services, report: ReportIn) -> Receipt:
@@ -181,15 +298,18 @@ def submit_report(services: Services, report: ReportIn) -> Receipt:
     if errors:
         raise InvalidReport(errors)
     engine = services.engine
+    urls = list(dict.fromkeys(normalise_url(u) for u in report.urls if u.strip()))
+    digest = request_hash(report, urls) if report.idempotency_key else None
     if report.idempotency_key:
-        earlier = find_receipt(services, report.source, report.idempotency_key)
+        earlier = _replay(services, report, digest)
         if earlier is not None:
             return earlier
-    urls = list(dict.fromkeys(normalise_url(u) for u in report.urls if u.strip()))
     code = new_receipt_code()
     now = _now()
+    keys = [url_key(url) for url in urls]
     try:
         with engine.begin() as conn:
+            _lock_url_keys(conn, keys)
             report_id = conn.execute(
                 _INSERT_REPORT,
                 {
@@ -202,13 +322,13 @@ def submit_report(services: Services, report: ReportIn) -> Receipt:
                     "language": report.language,
                     "idempotency_key": report.idempotency_key,
                     "receipt_code": code if report.idempotency_key else None,
+                    "request_hash": digest,
                     "created_at": now,
                 },
             ).scalar_one()
             item_ids: list[int] = []
             linked: list[int] = []
-            for url in urls:
-                key = url_key(url)
+            for url, key in zip(urls, keys, strict=True):
                 open_item = conn.execute(_FIND_OPEN_ITEM, {"key": key, "since": now - DEDUPE_WINDOW}).scalar()
                 if open_item is not None:
                     if report.urgent:
@@ -245,18 +365,39 @@ def submit_report(services: Services, report: ReportIn) -> Receipt:
     except IntegrityError:
         # A concurrent request with the same idempotency key won the race: answer as it did.
         if report.idempotency_key:
-            earlier = find_receipt(services, report.source, report.idempotency_key)
+            earlier = _replay(services, report, digest)
             if earlier is not None:
                 return earlier
         raise
     return Receipt(code=code, report_id=int(report_id), item_ids=item_ids, linked=linked)
 
 
+def _replay(services: Services, report: ReportIn, digest: str | None) -> Receipt | None:
+    """The first receipt of a request seen before with this idempotency key; None when the key is
+    new; ``IdempotencyConflict`` when it was used with another request."""
+    assert report.idempotency_key
+    found = _find(services, report.source, report.idempotency_key)
+    if found is None:
+        return None
+    receipt, first_hash = found
+    if first_hash is not None and first_hash != digest:
+        raise IdempotencyConflict(
+            "this idempotency key was already used for a different report; send a new key with a "
+            "new report (the same request with the same key gets the first receipt again)"
+        )
+    return receipt
+
+
 def find_receipt(services: Services, source: str, idempotency_key: str) -> Receipt | None:
     """The receipt of an earlier report from ``source`` with this idempotency key, if any."""
+    found = _find(services, source, idempotency_key)
+    return found[0] if found is not None else None
+
+
+def _find(services: Services, source: str, idempotency_key: str) -> tuple[Receipt, str | None] | None:
     with services.engine.connect() as conn:
         row = conn.execute(
-            select(Report.id, Report.receipt_code).where(
+            select(Report.id, Report.receipt_code, Report.request_hash).where(
                 Report.source == source, Report.idempotency_key == idempotency_key
             )
         ).first()
@@ -274,7 +415,10 @@ def find_receipt(services: Services, source: str, idempotency_key: str) -> Recei
                 select(Item.id).where(Item.id.in_(items), Item.report_id != row.id)
             ).scalars()
         ]
-    return Receipt(code=row.receipt_code or "", report_id=int(row.id), item_ids=items, linked=linked)
+    receipt = Receipt(
+        code=row.receipt_code or "", report_id=int(row.id), item_ids=items, linked=linked, replayed=True
+    )
+    return receipt, row.request_hash
 
 
 def report_status(services: Services, code: str) -> StatusView | None:

@@ -3,7 +3,11 @@
 A job is written in the same transaction as the state that asks for it (``enqueue`` takes the
 caller's connection), so an acknowledged report always has its next step on disk. Workers claim a
 job with one atomic UPDATE (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, SQLite's single writer
-elsewhere), under a lease; a worker that dies loses its lease and the job is claimed again.
+elsewhere), under a short lease that a heartbeat renews while the job runs (``keep_alive``); a
+worker that dies loses its lease and the job is claimed again. A worker on the same machine need
+not wait for that: a worker's name says where it runs (machine, pid, a per-process token), and a
+starting worker takes back at once the jobs of workers of its machine whose process is gone
+(``reclaim_dead``).
 A handler finishes by calling ``finish`` inside the transaction that writes its effects: if the
 lease was lost meanwhile, ``finish`` raises and the effects roll back with it — a job's effects
 commit at most once, and it runs until they do (at least once). Failures retry with exponential
@@ -12,9 +16,11 @@ backoff and end in ``dead`` with a readable reason after ``max_attempts``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import secrets
 import socket
 import threading
 from collections.abc import Iterator
@@ -22,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, update
@@ -53,8 +60,49 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+#: Tells this process from an earlier one that had the same pid (pid 1 in a container, say).
+PROCESS_TOKEN = secrets.token_hex(4)
+
+
+@cache
+def machine_name() -> str:
+    """This machine as worker names give it: the host name, and on Linux a digest of the kernel's
+    boot id and of the pid namespace — so two containers that share a host name, or the same
+    machine after a reboot, are never taken for one another when pids are compared."""
+    host = socket.gethostname().replace(":", "_") or "host"
+    marks: list[str] = []
+    try:
+        marks.append(Path("/proc/sys/kernel/random/boot_id").read_text().strip())
+        marks.append(os.readlink("/proc/self/ns/pid"))
+    except OSError:
+        return host
+    return f"{host}~{hashlib.sha256('|'.join(marks).encode()).hexdigest()[:10]}"
+
+
 def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """``machine:pid:token``: where a worker runs, precisely enough to tell that it has died."""
+    return f"{machine_name()}:{os.getpid()}:{PROCESS_TOKEN}"
+
+
+def _process_gone(worker: str) -> bool:
+    """Whether ``worker`` (a name from :func:`worker_name`, perhaps with a thread's name after it)
+    ran on this machine in a process that has provably ended. Unknown names, other machines and
+    live pids are not (their jobs wait for their lease to run out)."""
+    machine, _, rest = worker.partition(":")
+    pid_text, _, rest = rest.partition(":")
+    token = rest.partition(":")[0]
+    if machine != machine_name() or not pid_text.isdigit() or not token or os.name != "posix":
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return token != PROCESS_TOKEN  # an earlier process that had our pid
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists, under another user
+        return False
+    return False
 
 
 def enqueue(
@@ -108,7 +156,7 @@ def _held(job: ClaimedJob) -> tuple[Any, ...]:
 
 
 class JobQueue:
-    def __init__(self, engine: Engine, *, worker: str | None = None, lease_s: float = 120.0) -> None:
+    def __init__(self, engine: Engine, *, worker: str | None = None, lease_s: float = 30.0) -> None:
         self.engine = engine
         self.worker = worker or worker_name()
         self.lease = timedelta(seconds=lease_s)
@@ -144,6 +192,35 @@ class JobQueue:
         return ClaimedJob(
             row.id, row.kind, row.key, json.loads(row.payload), row.attempts, row.max_attempts, self.worker
         )
+
+    def reclaim_dead(self) -> int:
+        """Make the running jobs of this machine's dead workers claimable now, rather than when
+        their leases run out (a restart after a crash goes on at once); the number released.
+        Their attempts stay counted, so a job that kills its worker each time still ends dead."""
+        prefix = machine_name() + ":"
+        with self.engine.connect() as conn:
+            holders = set(
+                conn.execute(
+                    select(Job.locked_by)
+                    .where(Job.state == "running", Job.locked_by.startswith(prefix, autoescape=True))
+                    .distinct()
+                ).scalars()
+            )
+        dead = sorted(h for h in holders if _process_gone(h))
+        if not dead:
+            return 0
+        now = _now()
+        with self.engine.begin() as conn:
+            released = conn.execute(
+                update(Job)
+                .where(Job.state == "running", Job.locked_by.in_(dead), Job.locked_until >= now)
+                .values(locked_until=now - timedelta(seconds=1))
+            ).rowcount
+        if released:
+            log.warning(
+                "took back %d job(s) of %d stopped worker(s): %s", released, len(dead), ", ".join(dead)
+            )
+        return int(released)
 
     def finish(self, conn: Connection, job: ClaimedJob) -> None:
         """Mark ``job`` done in the transaction that commits its effects; raises ``LeaseLost`` if

@@ -2,7 +2,10 @@
 
 Run as many workers as you like, in processes on any number of machines (or threads: one
 ``run_worker`` per thread); the queue hands each job to one worker at a time under a lease. Within
-a worker one job runs at a time on one event loop whose fetcher is reused across jobs. An idle
+a worker one job runs at a time on one event loop whose fetcher is reused across jobs. A worker
+takes back, when it starts and then every lease while idle, the jobs of workers of its machine
+whose process has ended (``JobQueue.reclaim_dead``): after a crash and a restart the walk goes on
+at once, not when the dead worker's leases run out. An idle
 worker also deletes evidence past its retention, at most hourly (``evidence_store.purge_expired``:
 no key needed, each purge audited).
 """
@@ -40,6 +43,8 @@ def run_worker(
     poll = max(0.01, services.settings.worker_poll_s)
     ran = 0
     next_purge = time.monotonic()
+    next_reclaim = time.monotonic()
+    reclaim_every = max(1.0, services.settings.job_lease_s)
     if worker is None:  # host:pid, and the thread when several workers share a process
         thread = threading.current_thread()
         worker = worker_name() + ("" if thread is threading.main_thread() else f":{thread.name}")
@@ -47,6 +52,9 @@ def run_worker(
         log.info("worker %s started", walker.queue.worker)
         while not stop.is_set() and (max_jobs is None or ran < max_jobs):
             try:
+                if time.monotonic() >= next_reclaim:
+                    next_reclaim = time.monotonic() + reclaim_every
+                    walker.queue.reclaim_dead()
                 job = walker.claim()
             except Exception:
                 if idle_exit:

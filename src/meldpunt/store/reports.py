@@ -37,6 +37,9 @@ class Report(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     #: the receipt of an idempotent request, kept so a retried request gets the same answer
     receipt_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: SHA-256 of the canonical request an idempotency key was first used with (``intake``): the
+    #: same key with another request is refused, not answered with this report's receipt
+    request_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     __table_args__ = (UniqueConstraint("source", "idempotency_key", name="uq_reports_source_idem"),)
 

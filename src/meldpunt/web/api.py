@@ -26,6 +26,7 @@ from meldpunt.pipeline.api_tokens import SCOPES, ApiClient, authenticate
 from meldpunt.pipeline.intake import (
     MAX_URLS,
     SEEN_ON,
+    IdempotencyConflict,
     InvalidReport,
     ReportIn,
     submit_report,
@@ -93,7 +94,10 @@ class ReportRequest(BaseModel):
     urgent: bool = Field(False, description="A child is in danger now, or this is happening live.")
     language: Literal["nl", "fr", "en"] = "en"
     idempotency_key: str | None = Field(
-        None, max_length=200, description="Same key, same receipt (the Idempotency-Key header works too)."
+        None,
+        max_length=200,
+        description="Same key and same request: the same receipt; same key and another request: 409 "
+        "(the Idempotency-Key header works too).",
     )
 
 
@@ -111,10 +115,11 @@ class ReportResponse(BaseModel):
     responses={
         200: {
             "model": ReportResponse,
-            "description": "Seen before (same idempotency key): the first receipt.",
+            "description": "Seen before (same idempotency key, same request): the first receipt.",
         },
         401: {"description": "No valid API token."},
         403: {"description": "The token lacks the scope `reports`."},
+        409: {"description": "The idempotency key was used before with a different request."},
         422: {"description": "The report is not valid; `detail` says why."},
     },
 )
@@ -126,16 +131,22 @@ def create_report(
 ) -> JSONResponse:
     """Report one or more URLs. Durable when this answers: the receipt stands for work on disk."""
     c = ctx(request)
-    report = _report_in(body, client, idempotency_key)
-    earlier = _earlier(c, report)
-    if earlier is not None:
-        return JSONResponse(_receipt_json(earlier), status_code=200)
-    try:
-        receipt = submit_report(c.services, report)
-    except InvalidReport as e:
-        raise HTTPException(status_code=422, detail=e.errors) from None
+    receipt = _submit(c, _report_in(body, client, idempotency_key))
+    if receipt.replayed:
+        return JSONResponse(_receipt_json(receipt), status_code=200)
     log.info("api report %d from %s: %d item(s)", receipt.report_id, client, len(receipt.item_ids))
     return JSONResponse(_receipt_json(receipt), status_code=201)
+
+
+def _submit(c: WebContext, report: ReportIn) -> intake.Receipt:
+    """``submit_report``, its refusals as HTTP errors: 422 for an invalid report (every reason in
+    ``detail``), 409 for an idempotency key used before with another request."""
+    try:
+        return submit_report(c.services, report)
+    except InvalidReport as e:
+        raise HTTPException(status_code=422, detail=e.errors) from None
+    except IdempotencyConflict as e:
+        raise HTTPException(status_code=409, detail=str(e)) from None
 
 
 def _report_in(body: ReportRequest, client: str, idempotency_key: str | None) -> ReportIn:
@@ -149,12 +160,6 @@ def _report_in(body: ReportRequest, client: str, idempotency_key: str | None) ->
         idempotency_key=body.idempotency_key or idempotency_key,
         language=body.language,
     )
-
-
-def _earlier(c: WebContext, report: ReportIn) -> intake.Receipt | None:
-    if not report.idempotency_key:
-        return None
-    return intake.find_receipt(c.services, report.source, report.idempotency_key)
 
 
 def _receipt_json(r: intake.Receipt) -> dict[str, Any]:
@@ -261,6 +266,7 @@ class _InMemoryParser(MultiPartParser):
     responses={
         401: {"description": "No valid API token."},
         403: {"description": "The token lacks the scope `match` (or `reports`, to send `report`)."},
+        409: {"description": "The report's idempotency key was used before with a different request."},
         413: {"description": "Too large."},
     },
 )
@@ -287,10 +293,7 @@ async def match(request: Request, client: Annotated[str, Depends(api_scope("matc
         results = await run_in_threadpool(_match_hashes, c, body.hashes)
         if body.report is not None:
             report = _report_in(body.report, client, None)
-            try:
-                receipt = await run_in_threadpool(submit_report, c.services, report)
-            except InvalidReport as e:
-                raise HTTPException(status_code=422, detail=e.errors) from None
+            receipt = await run_in_threadpool(_submit, c, report)
             return MatchResponse(results=results, receipt=ReportResponse(**_receipt_json(receipt)))
     return MatchResponse(results=results)
 

@@ -19,14 +19,18 @@ from starlette.formparsers import MultiPartException
 from starlette.responses import RedirectResponse, Response
 
 from meldpunt.pipeline.intake import (
+    MAX_CONTACT,
+    MAX_DESCRIPTION,
     MAX_URL_LENGTH,
     MAX_URLS,
     SEEN_ON,
+    BadUrl,
     InvalidReport,
     ReportIn,
     normalise_url,
     report_status,
     submit_report,
+    text_problem,
 )
 from meldpunt.web.context import WebContext, ctx, request_language
 from meldpunt.web.i18n import Translator
@@ -35,8 +39,6 @@ log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 
 FORM = "report"
-MAX_DESCRIPTION = 10_000
-MAX_CONTACT = 320
 #: What a receipt code may look like before we look it up (the service makes 4 groups of 5 letters).
 CODE_RE = re.compile(r"^[A-Za-z2-7]{5}(-?[A-Za-z2-7]{5}){3}$")
 
@@ -93,8 +95,27 @@ def report_form(request: Request) -> Response:
     return _form_page(request, ctx(request), request_language(request))
 
 
+def _url_error(t: Translator, n: int, problem: BadUrl) -> str:
+    """The service's reason for refusing a URL (``intake.normalise_url``), in the reporter's words."""
+    if problem.code == "too_long":
+        return t("Line {n}: this address is too long.", n=n)
+    if problem.code == "credentials":
+        return t(
+            "Line {n}: please leave out the user name and password (the part before @): we never sign in.",
+            n=n,
+        )
+    if problem.code == "port":
+        return t("Line {n}: port 0 is not a port a web server can use.", n=n)
+    if problem.code == "host_too_long":
+        return t("Line {n}: the name of the website in this address is too long.", n=n)
+    if problem.code == "bad_text":
+        return t("Line {n}: this address contains characters that cannot be in a web address.", n=n)
+    return t("Line {n}: this is not a web address (it should look like https://example.com/page).", n=n)
+
+
 def _check(t: Translator, values: dict[str, str]) -> list[str]:
-    """The form's own checks, in the reporter's language (the service checks again)."""
+    """The service's checks (``intake.validate``: what can be stored, what the fetcher can use),
+    said in the reporter's language; the service checks again when the report is sent."""
     errors: list[str] = []
     lines = values["urls"].splitlines()
     given = [(n, line.strip()) for n, line in enumerate(lines, 1) if line.strip()]
@@ -104,24 +125,20 @@ def _check(t: Translator, values: dict[str, str]) -> list[str]:
         errors.append(t("Please give at most {max} web addresses in one report.", max=MAX_URLS))
     else:
         for n, url in given:
-            if len(url) > MAX_URL_LENGTH:
-                errors.append(t("Line {n}: this address is too long.", n=n))
-                continue
             try:
-                normalise_url(url)
-            except ValueError:
-                errors.append(
-                    t(
-                        "Line {n}: this is not a web address (it should look like https://example.com/page).",
-                        n=n,
-                    )
-                )
+                normalise_url(url[: MAX_URL_LENGTH + 1])
+            except BadUrl as problem:
+                errors.append(_url_error(t, n, problem))
     if values["seen_on"] not in SEEN_ON:
         errors.append(t("Please choose where you saw it."))
     if len(values["description"]) > MAX_DESCRIPTION:
         errors.append(t("The description is too long (at most {max} characters).", max=MAX_DESCRIPTION))
     if len(values["contact"]) > MAX_CONTACT:
         errors.append(t("The contact address is too long."))
+    if text_problem(values["description"]):
+        errors.append(t("The description contains characters that cannot be stored (such as NUL)."))
+    if text_problem(values["contact"]):
+        errors.append(t("The contact address contains characters that cannot be stored (such as NUL)."))
     return errors
 
 
@@ -183,10 +200,15 @@ async def report_post(request: Request) -> Response:
 
 @router.get("/receipt/{code}")
 def receipt_page(request: Request, code: str) -> Response:
+    """The receipt of a report that exists; any other code is a 404 in plain words (looked up under
+    the status pages' rate limit: a receipt page is no cheaper an oracle than /status)."""
     c = ctx(request)
     lang = request_language(request)
-    if not CODE_RE.match(code):
-        return c.render(request, "error.html", lang, status=404, kind="not_found")
+    retry = c.status_limit.hit(c.client(request))
+    if retry is not None:
+        return _rate_limited(request, c, lang, retry)
+    if not CODE_RE.match(code) or report_status(c.services, canonical_code(code)) is None:
+        return c.render(request, "error.html", lang, status=404, kind="no_receipt")
     return c.render(
         request, "receipt.html", lang, code=code, urgent=request.query_params.get("urgent") == "1"
     )
