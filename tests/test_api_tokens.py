@@ -137,3 +137,27 @@ def test_the_demo_token_still_opens_internal_items(tmp_path: Path) -> None:
             assert page.status_code == 200 and "gallery/sunset.html" in page.text
     finally:
         demo.services.close()
+
+
+def test_token_names_that_cannot_be_a_reports_source_are_refused(db_url: str) -> None:
+    """A token's reports carry ``api:<name>`` in a 120-character column: a longer name made every
+    report of that partner fail on PostgreSQL; NUL and escape sequences are refused too."""
+    from meldpunt.pipeline.api_tokens import MAX_NAME_LENGTH, BadTokenName, create_api_token
+
+    services = Services(Settings.from_env({}, db=db_url))
+    try:
+        for bad in ("", "   ", "x" * (MAX_NAME_LENGTH + 1), "a\x00b", "evil\x1b[2J"):
+            with pytest.raises(BadTokenName):
+                create_api_token(services, bad)
+        longest = create_api_token(services, "p" * MAX_NAME_LENGTH)
+        for client in make_client(create_app(services, WebConfig())):
+            r = client.post(
+                "/api/v1/reports",
+                json={"urls": ["https://example.invalid/long-name"]},
+                headers={"Authorization": f"Bearer {longest}"},
+            )
+            assert r.status_code in (200, 201, 202), r.text
+    finally:
+        services.close()
+    bad_cli = runner.invoke(app, ["--db", db_url, "token", "create", "x" * 200])
+    assert bad_cli.exit_code == 2 and "at most" in bad_cli.output

@@ -27,12 +27,12 @@ def create_command(
     scope: Annotated[list[str] | None, typer.Option("--scope", help=_SCOPE_HELP)] = None,
 ) -> None:
     """Issue a token: printed once on stdout, stored only as its hash."""
-    from meldpunt.pipeline.api_tokens import UnknownScope, create_api_token, parse_scopes
+    from meldpunt.pipeline.api_tokens import BadTokenName, UnknownScope, create_api_token, parse_scopes
 
     try:
         scopes = parse_scopes(scope) if scope else DEFAULT_SCOPES
         token = create_api_token(state(ctx).services, name, scopes)
-    except UnknownScope as e:
+    except (UnknownScope, BadTokenName) as e:
         usage_error(str(e))
     except IntegrityError:
         usage_error(f"a token named {name!r} exists already")

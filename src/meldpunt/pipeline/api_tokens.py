@@ -40,6 +40,28 @@ class UnknownScope(ValueError):
     """A scope name that is not one of :data:`SCOPES`."""
 
 
+class BadTokenName(ValueError):
+    """A token name that could not be stored or shown safely."""
+
+
+#: A token's name becomes its reports' source, ``"api:" + name``, in a column of 120 characters.
+MAX_NAME_LENGTH = 100
+
+
+def check_token_name(name: str) -> str:
+    """``name`` stripped, or :class:`BadTokenName` saying why it cannot be a token's name: empty,
+    longer than :data:`MAX_NAME_LENGTH`, or holding control characters (NUL included, which
+    PostgreSQL refuses, and escape sequences, which would reach a terminal in ``token list``)."""
+    name = name.strip()
+    if not name:
+        raise BadTokenName("a token needs a name (who it is for)")
+    if len(name) > MAX_NAME_LENGTH:
+        raise BadTokenName(f"a token's name has at most {MAX_NAME_LENGTH} characters")
+    if any(not c.isprintable() for c in name):
+        raise BadTokenName("a token's name cannot hold control characters")
+    return name
+
+
 @dataclass(frozen=True)
 class ApiClient:
     """Who a valid token belongs to, and what it may do."""
@@ -74,7 +96,9 @@ def _hash(token: str) -> str:
 
 
 def create_api_token(services: Services, name: str, scopes: Iterable[str] = DEFAULT_SCOPES) -> str:
-    """Issue a token with ``scopes``; returns it (the only time it is seen)."""
+    """Issue a token with ``scopes``; returns it (the only time it is seen). Raises
+    :class:`BadTokenName` or :class:`UnknownScope`."""
+    name = check_token_name(name)
     chosen = parse_scopes(scopes)
     if not chosen:
         raise UnknownScope(f"a token needs at least one scope; choose from {', '.join(SCOPES)}")
