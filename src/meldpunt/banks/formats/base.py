@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol, runtime_checkable
 
 from meldpunt.domain.labels import Labels
@@ -60,7 +60,8 @@ class HashRecord:
     value: str
     labels: Labels
     line: int = 0
-    media: int = 0
+    #: a grouping hint, not part of what the record says: records compare equal without it
+    media: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,11 +124,17 @@ def preview(text: bytes | str) -> str:
 
 
 def parse_value(
-    raw: bytes, signal_type: SignalType | None, labels: Labels, lineno: int, line: bytes
+    raw: bytes,
+    signal_type: SignalType | None,
+    labels: Labels,
+    lineno: int,
+    line: bytes,
+    media: int = 0,
 ) -> HashRecord | LineError:
     """The slow, general path from one value to a record: decode, detect the type, normalise.
 
-    ``raw`` is the value (stripped), ``line`` the whole line for the error text."""
+    ``raw`` is the value (stripped), ``line`` the whole line for the error text, ``media`` the
+    record's ``HashRecord.media``."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -143,7 +150,7 @@ def parse_value(
             preview(line),
         )
     try:
-        return HashRecord(st, normalise_signal(st, text), labels, lineno, lineno)
+        return HashRecord(st, normalise_signal(st, text), labels, lineno, media)
     except InvalidSignal as e:
         return LineError(lineno, str(e), preview(line))
 

@@ -281,7 +281,7 @@ class CsvFormat:
         fast = st if st is not None else TYPE_BY_HEX_LENGTH.get(len(raw))
         if fast is not None and len(raw) == HEX_LENGTH.get(fast) and not raw.translate(None, HEX_DIGITS):
             return HashRecord(fast, value.lower(), labels, lineno, lineno)
-        got = parse_value(raw, st, labels, lineno, b"")
+        got = parse_value(raw, st, labels, lineno, b"", lineno)
         if isinstance(got, LineError):
             return LineError(lineno, got.message, _row_text(cells))
         return got

@@ -75,7 +75,7 @@ class PlainFormat:
             st = by_length.get(len(value))
             if st is not None and not value.translate(None, hexdigits):
                 first = False
-                yield HashRecord(st, value.lower().decode("ascii"), labels, lineno, lineno)
+                yield HashRecord(st, value.lower().decode("ascii"), labels, lineno)
                 continue
             if first:
                 first = False

@@ -143,7 +143,7 @@ class TeFormat:
                     continue
                 row_labels = got
             if len(value) == hex_length.get(st) and not value.translate(None, hexdigits):
-                yield HashRecord(st, value.lower().decode("ascii"), row_labels, lineno, lineno)
+                yield HashRecord(st, value.lower().decode("ascii"), row_labels, lineno)
             else:
                 yield parse_value(value, st, row_labels, lineno, line)
 

@@ -58,9 +58,11 @@ file (their ``vics_profile`` is a version), else 2.0; and ``#Media``, the hash-s
 with the same non-zero ``HashRecord.media`` and identical labels — the hashes one Media record
 held, as the reader and the bank export mark them — become one Media again (MD5 and SHA1 as
 fields, other types as ``AlternativeHashes`` with HashName ``PhotoDNA``, ``SHA256``, ``PDQ``,
-``vPDQ``), so a read-write-read round trip is faithful. ``MediaID`` is never used to regroup:
+``vPDQ``), so a read-write-read round trip is faithful. ``MediaID`` is not what groups them:
 hash sets such as NIST's NSRL give every record ``MediaID: 0``, and regrouping by it paired an MD5
-with another file's SHA-1. Records without ``media`` each become their own Media. A 2.0 file's profile is ``profile`` if given, else the first 2.0
+with another file's SHA-1. Only records without ``media`` (bank entries imported before entries
+kept their media group, records built by hand) are still regrouped by ``MediaID`` and identical
+labels; records with neither each become their own Media. A 2.0 file's profile is ``profile`` if given, else the first 2.0
 ``vics_profile`` among the records, else ``Default``; a record that carries a vics_category under
 another profile (or version) is refused (``ListFormatError``, nothing written): its category number
 would be read under the wrong scheme. Records are buffered until the end (grouping needs them all),
@@ -419,11 +421,12 @@ def _media_name(media: dict[str, Any]) -> str:
 
 class _MediaBuilder:
     """Collects records into Media dicts: those of one source Media (same ``media``) and identical
-    labels together again, each other record a Media of its own."""
+    labels together again. Records without ``media`` (entries imported before banks kept media
+    groups, records built by hand) fall back to regrouping by MediaID and identical labels."""
 
     def __init__(self) -> None:
         self._media: list[dict[str, Any]] = []
-        self._groups: dict[tuple[int, str], dict[str, Any]] = {}
+        self._groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
         #: profile -> whether some record under it carries a vics_category
         self.profiles: dict[str, bool] = {}
 
@@ -436,16 +439,20 @@ class _MediaBuilder:
         top = _TOP_FIELDS.get(r.signal_type)
         value = hex_value(r.signal_type, r.value)
         media = None
-        key = (r.media, lb.to_json()) if r.media else None
+        group: list[dict[str, Any]] | None = None
+        key = None
+        if r.media:
+            key = (f"m{r.media}", lb.to_json())
+        elif "MediaID" in lb.vics:
+            key = ("id" + json.dumps(lb.vics["MediaID"], sort_keys=True), lb.to_json())
         if key is not None:
-            media = self._groups.get(key)
-            if media is not None and top is not None and top in media:
-                media = None  # a second MD5 for one Media: not the same file after all
+            group = self._groups.setdefault(key, [])
+            media = next((m for m in group if top is None or top not in m), None)
         if media is None:
             media = _new_media(lb)
             self._media.append(media)
-            if key is not None:
-                self._groups[key] = media
+            if group is not None:
+                group.append(media)
         if top is not None:
             media[top] = value
         else:
