@@ -143,6 +143,8 @@ def test_scan_matches_resized_copy_exact_and_benign_lists(db_url: str, tmp_path:
         *db,
         "bank",
         "import",
+        "--policy",
+        "auto",
         "known",
         str(_pdq_list(tmp_path, media / "scene.jpg")),
         "--label",
