@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.responses import JSONResponse
 
+from meldpunt.domain import jsonlimits as json_limits
 from meldpunt.domain import InvalidSignal, SignalType, normalise_signal
 from meldpunt.pipeline import intake
 from meldpunt.pipeline.intake import (
@@ -211,7 +212,9 @@ async def match(request: Request, client: Annotated[str, Depends(api_client)]) -
         results = await run_in_threadpool(_match_files, c, files)
     else:
         try:
-            body = MatchRequest.model_validate(json.loads(await request.body()))
+            body = MatchRequest.model_validate(json_limits.loads(await request.body()))
+        except json_limits.JsonTooDeep as e:  # refused before parsing: no RecursionError, no 500
+            raise HTTPException(status_code=400, detail=str(e)) from None
         except (ValueError, ValidationError) as e:
             detail = e.errors(include_url=False) if isinstance(e, ValidationError) else str(e)
             raise HTTPException(status_code=422, detail=detail) from None
