@@ -358,7 +358,9 @@ class BankRepository:
         conn.execute(
             update(BankImport)
             .where(BankImport.id == import_id)
-            .values(entry_count=result.entries, skipped_count=result.skipped, source_sha256=result.source_sha256)
+            .values(
+                entry_count=result.entries, skipped_count=result.skipped, source_sha256=result.source_sha256
+            )
         )
         conn.execute(update(Bank).where(Bank.id == bank_id).values(updated_at=_now()))
         return result
@@ -622,7 +624,7 @@ __all__ = [
     "BankError",
     "BankRepository",
     "EntryHit",
+    "ImportErrorLine",
     "ImportRejected",
     "ImportResult",
-    "ImportErrorLine",
 ]

@@ -6,7 +6,6 @@ what it is sent: uploads are read into memory, hashed and dropped; hashes are lo
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Annotated, Any, Literal, get_args
 
@@ -17,8 +16,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.responses import JSONResponse
 
-from meldpunt.domain import jsonlimits as json_limits
 from meldpunt.domain import InvalidSignal, SignalType, normalise_signal
+from meldpunt.domain import jsonlimits as json_limits
 from meldpunt.pipeline import intake
 from meldpunt.pipeline.intake import (
     MAX_URLS,

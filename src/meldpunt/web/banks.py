@@ -21,6 +21,7 @@ from typing import Annotated, Any, BinaryIO
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
+from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
@@ -28,8 +29,6 @@ from starlette.formparsers import MultiPartException
 from starlette.responses import RedirectResponse, Response
 
 from meldpunt.accounts import CurrentUser
-from sqlalchemy import Connection
-
 from meldpunt.audit import AuditLog
 from meldpunt.audit.log import AuditEvent, record
 from meldpunt.banks.formats import (
@@ -402,15 +401,18 @@ def _checked(
     """The records, raising at the first malformed line when ``strict`` and at the end when there
     was no hash at all — inside the import's transaction, so nothing of the file stays."""
     any_hash = False
+    unsupported: dict[str, int] = {}
     for rec in records:
         if isinstance(rec, LineError):
             if strict:
                 raise _Malformed(rec)
-        elif isinstance(rec, HashRecord):
+        elif isinstance(rec, SkippedSignal):
+            unsupported[rec.type_name] = unsupported.get(rec.type_name, 0) + 1
+        else:
             any_hash = True
         yield rec
     if not any_hash:
-        raise _Empty()
+        raise _Empty(sorted(unsupported.items()))
 
 
 @dataclass(frozen=True)

@@ -84,9 +84,7 @@ VALUE_COLUMNS = ("value", "hash", "signal_str")
 #: python-threatexchange's dataset CSV: the collaboration a signal came from
 TE_COLUMNS = ("collab",)
 #: Every column name that means something (lower-case), for ``detect_format``.
-KNOWN_COLUMNS = frozenset(
-    {*TYPE_COLUMNS, *VALUE_COLUMNS, *LABEL_COLUMNS, *TE_COLUMNS, *SIGNAL_ALIASES}
-)
+KNOWN_COLUMNS = frozenset({*TYPE_COLUMNS, *VALUE_COLUMNS, *LABEL_COLUMNS, *TE_COLUMNS, *SIGNAL_ALIASES})
 #: the separators a header may use, the first winning a tie
 DELIMITERS = (",", ";", "\t")
 
