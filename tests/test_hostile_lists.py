@@ -259,3 +259,20 @@ def test_the_web_import_needs_a_chosen_policy_for_a_new_bank(ws: Workspace) -> N
     # a dataset of only types we do not match imports nothing and says why
     r = upload(senior, "fresh", b"url https://example.invalid/\n", "s.txt")
     assert r.status_code == 400 and "url 1" in r.text
+
+
+def test_scan_shows_a_hostile_lists_labels_as_text(sqlite_db: str, tmp_path: Path) -> None:
+    from tests.imagegen import save_scene
+
+    image = tmp_path / "scene.png"
+    save_scene(image, 3)
+    digest = hashlib.sha256(image.read_bytes()).hexdigest()
+    lst = tmp_path / "labels.csv"
+    lst.write_text(f'sha256,category,series\r\n{digest},"zz[/]","\x1b]0;pwned\x07[link=x]y"\r\n')
+    db = ["--db", sqlite_db]
+    assert runner.invoke(app, [*db, "bank", "import", "--policy", "hint", "h", str(lst)]).exit_code == 0
+    result = runner.invoke(app, [*db, "scan", str(image)], catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout.replace("\n", "").replace(" ", "").replace("│", "")
+    assert "category=zz[/]" in out and "\\x1b]0;pwned\\x07[link=x]y" in out
+    assert "\x1b" not in result.stdout
