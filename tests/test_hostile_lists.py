@@ -276,3 +276,30 @@ def test_scan_shows_a_hostile_lists_labels_as_text(sqlite_db: str, tmp_path: Pat
     out = result.stdout.replace("\n", "").replace(" ", "").replace("│", "")
     assert "category=zz[/]" in out and "\\x1b]0;pwned\\x07[link=x]y" in out
     assert "\x1b" not in result.stdout
+
+
+def test_a_vics_case_is_read_one_media_at_a_time() -> None:
+    """A Cases document is one item holding every Media: reading it must not build the whole Case
+    (nor the MediaFiles, which are dropped anyway)."""
+    import io
+    import tracemalloc
+
+    n = 20_000
+    files = [{"FileName": f"f{i}.jpg", "FilePath": "x/" * 50, "MD5": "0" * 32} for i in range(20)]
+    media = [{"MediaID": i, "MD5": md5(i), "Category": 0, "MediaFiles": files} for i in range(n)]
+    doc = json.dumps(
+        {
+            "@odata.context": "http://github.com/VICSDATAMODEL/ProjectVic/DataModels/2.0.xml/US/$metadata#Cases",
+            "value": [{"CaseID": "c", "Media": media}],
+        }
+    ).encode()
+    del media
+    assert len(doc) > 40_000_000
+    tracemalloc.start()
+    try:
+        count = sum(isinstance(r, HashRecord) for r in get_format("vics").read(io.BytesIO(doc)))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == n
+    assert peak < 20_000_000, f"peak {peak / 1e6:.0f} MB for a {len(doc) / 1e6:.0f} MB document"

@@ -252,7 +252,9 @@ def list_command(ctx: typer.Context) -> None:
             ", ".join(f"{k} {v:,}" for k, v in b.by_type.items()),
             Text(printable(b.description)),
         )
-    typer.echo(_render(table) if banks else "no banks yet: meldpunt bank import NAME FILE")
+    typer.echo(
+        _render(table) if banks else "no banks yet: meldpunt bank import --policy auto|hint|ignore NAME FILE"
+    )
 
 
 @app.command("show")

@@ -45,8 +45,9 @@ entry in the document. A file that is not UTF-8 JSON, or not a VICS document, ra
 yielded (an import is one transaction: it then keeps nothing).
 
 Large files: the document is streamed (``ijson``'s C backend, its path-free ``basic_parse``
-events): one Media entry (for the Cases shape: one Case) is in memory at a time, whatever the file's
-size (police hash sets run to gigabytes). OData puts the metadata property (``odata.metadata`` /
+events): one Media entry is in memory at a time, whatever the file's size (police hash sets run
+to gigabytes) and its shape (a Case's Media are read one by one; its MediaFiles and Exifs, which
+are not kept, are skipped without being built). OData puts the metadata property (``odata.metadata`` /
 ``@odata.context``, which names the version) first; a document whose ``value`` comes before it is
 refused. Hostile nesting is refused as it streams: a document nested deeper than ``MAX_DEPTH``
 (64) levels is a ``ListFormatError`` at that point, in constant memory (ijson's own path-keeping
@@ -173,11 +174,9 @@ class VicsFormat:
         self, fp: BinaryIO, *, signal_type: SignalType | None = None, labels: Labels = NO_LABELS
     ) -> Iterator[HashRecord | LineError]:
         ordinal = 0
-        for profile, item in _stream(fp):
-            media_list = item.get("Media") if isinstance(item, dict) else None
-            for media in media_list if isinstance(media_list, list) else [item]:
-                ordinal += 1
-                yield from _read_media(media, ordinal, profile, labels)
+        for profile, media in _stream(fp):
+            ordinal += 1
+            yield from _read_media(media, ordinal, profile, labels)
 
     # -- writing -------------------------------------------------------------------------------------
     def write(self, records: Iterable[HashRecord], fp: BinaryIO) -> int:
@@ -249,7 +248,8 @@ class _NoBOM:
 
 
 def _stream(fp: BinaryIO) -> Iterator[tuple[str | None, Any]]:
-    """(profile, item) for each item of the document's ``value`` list, one at a time."""
+    """(profile, Media) for each Media of the document, one at a time: the items of its ``value``
+    list, or for a Case (an item with a ``Media`` list) each of its Media in turn."""
     events = ijson.basic_parse(_NoBOM(fp), use_float=True)
     profile: str | None = None
     meta_key: str | None = None
@@ -279,7 +279,11 @@ def _stream(fp: BinaryIO) -> Iterator[tuple[str | None, Any]]:
                 for item_event, item_value in events:
                     if item_event == "end_array":
                         break
-                    yield profile, _build(item_event, item_value, events, 2)
+                    if item_event == "start_map":
+                        for media in _case_or_media(events):
+                            yield profile, media
+                    else:  # not an object: the reader says so
+                        yield profile, _build(item_event, item_value, events, 2)
             elif event in ("start_map", "start_array"):
                 _skip(events, 1)
             elif key is not None and key == meta_key:
@@ -296,6 +300,53 @@ def _stream(fp: BinaryIO) -> Iterator[tuple[str | None, Any]]:
         raise ListFormatError(f"not a VICS document: no {V1_KEY!r} or {V2_KEY!r} at the top")
     if not saw_value:
         raise ListFormatError("not a VICS document: no 'value' list")
+
+
+def _case_or_media(events: Iterator[tuple[str, Any]]) -> Iterator[dict[str, Any]]:
+    """The Media of an item of ``value`` whose ``start_map`` was just read: a Case's ``Media``
+    one at a time (never the whole Case in memory; its own fields are not kept), or the item
+    itself when it is a Media. Fields not kept (``MediaFiles``, ``Exifs``) are skipped unbuilt."""
+    fields: dict[str, Any] = {}
+    is_case = False
+    key = ""
+    for ev, val in events:
+        if ev == "end_map":
+            if not is_case:
+                yield fields
+            return
+        if ev == "map_key":
+            key = str(val)
+        elif key == "Media" and ev == "start_array":
+            is_case = True
+            for media_ev, media_val in events:
+                if media_ev == "end_array":
+                    break
+                if media_ev == "start_map":
+                    yield _media_object(events)
+                else:
+                    yield _build(media_ev, media_val, events, 4)
+        elif key in _DROPPED_FIELDS and ev in ("start_map", "start_array"):
+            _skip(events, 3)
+        else:
+            fields[key] = _build(ev, val, events, 3)
+    raise ijson.IncompleteJSONError("the document ends inside a Media entry")
+
+
+def _media_object(events: Iterator[tuple[str, Any]]) -> dict[str, Any]:
+    """A Media of a Case (at depth 5) whose ``start_map`` was just read, its dropped fields
+    skipped unbuilt."""
+    fields: dict[str, Any] = {}
+    key = ""
+    for ev, val in events:
+        if ev == "end_map":
+            return fields
+        if ev == "map_key":
+            key = str(val)
+        elif key in _DROPPED_FIELDS and ev in ("start_map", "start_array"):
+            _skip(events, 5)
+        else:
+            fields[key] = _build(ev, val, events, 5)
+    raise ijson.IncompleteJSONError("the document ends inside a Media entry")
 
 
 def _too_deep() -> ListFormatError:
