@@ -173,9 +173,7 @@ class VicsFormat:
     def read(
         self, fp: BinaryIO, *, signal_type: SignalType | None = None, labels: Labels = NO_LABELS
     ) -> Iterator[HashRecord | LineError]:
-        ordinal = 0
-        for profile, media in _stream(fp):
-            ordinal += 1
+        for ordinal, (profile, media) in enumerate(_stream(fp), 1):
             yield from _read_media(media, ordinal, profile, labels)
 
     # -- writing -------------------------------------------------------------------------------------
