@@ -65,7 +65,17 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert runner.invoke(app, ["--db", str(tmp_path / "x.db"), "bank", "show", "nope"]).exit_code == 2
     assert (
         runner.invoke(
-            app, ["--db", str(tmp_path / "x.db"), "bank", "import", "b", str(tmp_path / "none.txt")]
+            app,
+            [
+                "--db",
+                str(tmp_path / "x.db"),
+                "bank",
+                "import",
+                "--policy",
+                "auto",
+                "b",
+                str(tmp_path / "none.txt"),
+            ],
         ).exit_code
         == 2
     )
@@ -73,7 +83,19 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     bad.write_text("")
     assert (
         runner.invoke(
-            app, ["--db", str(tmp_path / "x.db"), "bank", "import", "b", str(bad), "--label", "colour=red"]
+            app,
+            [
+                "--db",
+                str(tmp_path / "x.db"),
+                "bank",
+                "import",
+                "--policy",
+                "auto",
+                "b",
+                str(bad),
+                "--label",
+                "colour=red",
+            ],
         ).exit_code
         == 2
     )
@@ -89,7 +111,17 @@ def test_bank_import_list_show_export_delete(db_url: str, tmp_path: Path, media:
     db = ["--db", db_url]
     lst = _pdq_list(tmp_path, media / "scene.jpg")
     code, _, err = run(
-        *db, "bank", "import", "known", str(lst), "--label", "category=demo-A", "--label", "baseline=yes"
+        *db,
+        "bank",
+        "import",
+        "--policy",
+        "auto",
+        "known",
+        str(lst),
+        "--label",
+        "category=demo-A",
+        "--label",
+        "baseline=yes",
     )
     assert code == 0 and "imported 1 entry" in err
     plain = tmp_path / "md5s.txt"
@@ -112,6 +144,8 @@ def test_scan_matches_resized_copy_exact_and_benign_lists(db_url: str, tmp_path:
         *db,
         "bank",
         "import",
+        "--policy",
+        "auto",
         "known",
         str(_pdq_list(tmp_path, media / "scene.jpg")),
         "--label",
@@ -202,7 +236,15 @@ def test_scan_matches_exif_oriented_photos_by_their_stored_pixels_once(
 def test_bank_threshold_wins_over_default(sqlite_db: str, tmp_path: Path, media: Path) -> None:
     db = ["--db", sqlite_db]
     run(
-        *db, "bank", "import", "strict", str(_pdq_list(tmp_path, media / "scene.jpg")), "--pdq-threshold", "0"
+        *db,
+        "bank",
+        "import",
+        "--policy",
+        "auto",
+        "strict",
+        str(_pdq_list(tmp_path, media / "scene.jpg")),
+        "--pdq-threshold",
+        "0",
     )
     _, lines, _ = run(*db, "scan", str(media / "scene-small.jpg"), "--json")
     d = hash_file(media / "scene-small.jpg")
@@ -212,7 +254,7 @@ def test_bank_threshold_wins_over_default(sqlite_db: str, tmp_path: Path, media:
 
 def test_index_is_persisted_and_kept_in_step(sqlite_db: str, tmp_path: Path, media: Path) -> None:
     db = ["--db", sqlite_db]
-    run(*db, "bank", "import", "a", str(_pdq_list(tmp_path, media / "scene.jpg")))
+    run(*db, "bank", "import", "--policy", "auto", "a", str(_pdq_list(tmp_path, media / "scene.jpg")))
     _, lines, _ = run(*db, "scan", str(media / "scene-small.jpg"), "--json")
     assert len(lines[0]["matches"]) == 1  # type: ignore[arg-type]
     index_dir = Path(sqlite_db + ".pdqindex")
@@ -220,7 +262,7 @@ def test_index_is_persisted_and_kept_in_step(sqlite_db: str, tmp_path: Path, med
     # appended in another process's import: seen by the next scan
     lst = tmp_path / "b.te"
     lst.write_text(f"pdq {hash_file(media / 'other.png').pdq}\n")
-    run(*db, "bank", "import", "b", str(lst))
+    run(*db, "bank", "import", "--policy", "auto", "b", str(lst))
     _, lines, _ = run(*db, "scan", str(media / "other.png"), "--json")
     assert [m["bank"] for m in lines[0]["matches"]] == ["b"]  # type: ignore[union-attr]
     # deleted: gone from the index too (rebuilt), no stale match
@@ -240,7 +282,7 @@ def test_video_matches_by_share_of_frames(sqlite_db: str, tmp_path: Path) -> Non
     lst = tmp_path / "videos.te"
     full = [{"hash": f.pdq, "quality": f.quality, "timestamp": f.timestamp} for f in sig.vpdq]
     lst.write_text(f"vpdq {json.dumps(full, separators=(',', ':'))}\n")
-    run("--db", sqlite_db, "bank", "import", "videos", str(lst))
+    run("--db", sqlite_db, "bank", "import", "--policy", "auto", "videos", str(lst))
     _, lines, _ = run("--db", sqlite_db, "scan", str(clip), "--json")
     (m,) = lines[0]["matches"]  # type: ignore[misc]
     assert m["signal_type"] == "vpdq" and m["frame_share"] == 1.0
@@ -268,7 +310,16 @@ def test_demo_runs_and_shows_every_outcome(tmp_path: Path) -> None:
 
 
 def test_random_noise_images_do_not_match(sqlite_db: str, tmp_path: Path, media: Path) -> None:
-    run("--db", sqlite_db, "bank", "import", "known", str(_pdq_list(tmp_path, media / "scene.jpg")))
+    run(
+        "--db",
+        sqlite_db,
+        "bank",
+        "import",
+        "--policy",
+        "auto",
+        "known",
+        str(_pdq_list(tmp_path, media / "scene.jpg")),
+    )
     rng = np.random.default_rng(3)
     for i in range(3):
         Image.fromarray(rng.integers(0, 255, (200, 200, 3), dtype=np.uint8)).save(tmp_path / f"n{i}.png")
@@ -286,7 +337,7 @@ def test_every_list_format_imports_detected_and_exports_again(
     sqlite_db: str, tmp_path: Path, name: str
 ) -> None:
     db = ["--db", sqlite_db]
-    code, _, err = run(*db, "bank", "import", "b", str(FIXTURES / name))
+    code, _, err = run(*db, "bank", "import", "--policy", "auto", "b", str(FIXTURES / name))
     assert code == 0, err
     info = runner.invoke(app, [*db, "bank", "show", "b"]).stdout
     assert "entries:" in info and name in info
@@ -297,7 +348,7 @@ def test_every_list_format_imports_detected_and_exports_again(
         if fmt == "vics" and "vics" in name:
             json.loads(out.read_text())
     # what went out as CSV comes back in with the same entries and labels
-    run(*db, "bank", "import", "again", str(tmp_path / "out.csv"))
+    run(*db, "bank", "import", "--policy", "auto", "again", str(tmp_path / "out.csv"))
     exported = runner.invoke(app, [*db, "bank", "export", "again", "--format", "csv"]).stdout
     assert exported == runner.invoke(app, [*db, "bank", "export", "b", "--format", "csv"]).stdout
 
@@ -305,7 +356,7 @@ def test_every_list_format_imports_detected_and_exports_again(
 def test_strict_import_rejects_and_writes_nothing(sqlite_db: str, tmp_path: Path) -> None:
     lst = tmp_path / "l.txt"
     lst.write_text("d41d8cd98f00b204e9800998ecf8427e\nnot hex\n")
-    code, _, err = run("--db", sqlite_db, "bank", "import", "b", str(lst), "--strict")
+    code, _, err = run("--db", sqlite_db, "bank", "import", "--policy", "auto", "b", str(lst), "--strict")
     assert code == 1 and "line 2" in err and "nothing was imported" in err
     assert "no banks yet" in runner.invoke(app, ["--db", sqlite_db, "bank", "list"]).stdout
 

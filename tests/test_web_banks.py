@@ -62,7 +62,7 @@ def upload(
     **fields: str,
 ) -> httpx.Response:
     page = page if page is not None else client.get("/banks").text
-    data = {"token": form_token(page, "/banks/import"), "bank": bank, **fields}
+    data = {"token": form_token(page, "/banks/import"), "bank": bank, "policy": "hint", **fields}
     return client.post("/banks/import", data=data, files={"file": (filename, content, "text/plain")})
 
 
@@ -230,7 +230,7 @@ def test_an_oversized_upload_is_refused(ws: Workspace) -> None:
 
 def test_forms_without_a_good_token_change_nothing(ws: Workspace) -> None:
     senior = ws.user("sen", "senior")
-    assert upload(senior, "guarded", plain(md5(1))).status_code == 200
+    assert upload(senior, "guarded", plain(md5(1)), policy="auto").status_code == 200
     page = senior.get("/banks/guarded").text
     forged = "1.abc.forged"
 

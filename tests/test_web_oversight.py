@@ -156,7 +156,7 @@ def test_bank_commands_are_audited(sqlite_db: str, tmp_path: Path) -> None:
     db = ["--db", sqlite_db]
     lst = tmp_path / "md5s.txt"
     lst.write_text("".join(f"{i:032x}\n" for i in range(1, 4)))  # synthetic hashes
-    assert run(*db, "bank", "import", "synthetic", str(lst), "--type", "md5")[0] == 0
+    assert run(*db, "bank", "import", "synthetic", str(lst), "--type", "md5", "--policy", "auto")[0] == 0
     assert run(*db, "bank", "set", "synthetic", "--policy", "hint")[0] == 0
     assert run(*db, "bank", "export", "synthetic", "-o", str(tmp_path / "out.csv"))[0] == 0
     assert run(*db, "bank", "delete", "synthetic")[0] == 0

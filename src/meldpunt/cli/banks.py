@@ -12,17 +12,26 @@ from typing import Annotated, BinaryIO
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
+from sqlalchemy import Connection
 
+from meldpunt.audit.log import AuditEvent, record
 from meldpunt.banks.formats import FORMATS, HashRecord, detect_format, get_format
-from meldpunt.cli.common import EXIT_FAILED, audit, state, stderr, usage_error
+from meldpunt.cli.common import EXIT_FAILED, audit, cli_actor, state, stderr, usage_error
 from meldpunt.cli.scan import _render
+from meldpunt.cli.terminal import markup_safe, printable
 from meldpunt.domain import LabelError, Labels
 from meldpunt.domain.signals import InvalidSignal, signal_type_from_name
-from meldpunt.store.banks import POLICIES, BankError, ImportRejected
+from meldpunt.store.banks import POLICIES, BankError, ImportRejected, ImportResult
 
 app = typer.Typer(help="Hash lists (banks): import, export, list, show, set, delete.", no_args_is_help=True)
 
 FORMAT_HELP = f"List format: {', '.join(FORMATS)} (default: detected from the file)."
+POLICY_HELP = (
+    "What a match in this bank does: auto (classifies the item with the entry's labels), hint "
+    "(shows analysts a hint; they decide) or ignore (a list of known benign files). Required for a "
+    "new bank."
+)
 
 
 def _audit(ctx: typer.Context, action: str, name: str, **details: object) -> None:
@@ -71,23 +80,32 @@ def import_command(
     strict: Annotated[
         bool, typer.Option("--strict", help="Reject the whole file on any malformed line.")
     ] = False,
-    policy: Annotated[
-        str | None, typer.Option("--policy", help=f"Bank policy: {', '.join(POLICIES)}.")
-    ] = None,
+    policy: Annotated[str | None, typer.Option("--policy", help=POLICY_HELP)] = None,
     description: Annotated[str | None, typer.Option("--description", help="Bank description.")] = None,
     threshold: Annotated[
         int | None, typer.Option("--pdq-threshold", help="The bank's own PDQ match distance (bits).")
     ] = None,
 ) -> None:
-    """Import a hash list into a bank, in one transaction: all of it, or (with --strict) nothing."""
+    """Import a hash list into a bank, in one transaction: all of it, or (with --strict) nothing.
+
+    A new bank needs --policy: what a match does is a decision, never a default (a benign list
+    imported as "auto" would classify its matches and tell reporters "action taken")."""
     services = state(ctx).services
     try:
         labels = Labels.from_options(label or [])
         st = signal_type_from_name(signal_type) if signal_type else None
     except (LabelError, InvalidSignal) as e:
-        usage_error(str(e))
+        usage_error(markup_safe(e))
+    if policy is not None and policy not in POLICIES:
+        usage_error(f"--policy must be one of {', '.join(POLICIES)}, not {markup_safe(repr(policy))}")
+    if policy is None and name not in services.banks.bank_settings():
+        usage_error(
+            f"bank {markup_safe(repr(name))} is new: choose its policy with --policy "
+            f"{' | '.join(POLICIES)} (auto: a match classifies the item; hint: analysts see a "
+            "hint and decide; ignore: a list of known benign files). Nothing was imported."
+        )
     if str(file) != "-" and not file.is_file():
-        usage_error(f"no such file: {file}")
+        usage_error(f"no such file: {markup_safe(file)}")
     raw: BinaryIO = sys.stdin.buffer if str(file) == "-" else file.open("rb")
     with raw:
         reader = _Sha256Reader(raw)
@@ -97,8 +115,22 @@ def import_command(
         try:
             list_format = get_format(fmt)
         except (KeyError, ValueError) as e:
-            usage_error(str(e))
+            usage_error(markup_safe(e))
         records = list_format.read(stream, signal_type=st, labels=labels)
+
+        def finish(conn: Connection, result: ImportResult) -> None:
+            """The audit entry, in the import's own transaction: both stand or neither."""
+            details = {
+                "entries": result.entries,
+                "skipped": result.skipped,
+                "unsupported": result.unsupported,
+                "format": list_format.name,
+                "source": str(file),
+                "sha256": result.source_sha256,
+                "replace": bool(replace),
+            }
+            record(conn, AuditEvent(cli_actor(), "bank.import", f"bank:{name}"[:200], details))
+
         with Progress(
             SpinnerColumn(),
             TextColumn("importing into [bold]{task.fields[bank]}[/]: {task.completed:,} entries"),
@@ -107,7 +139,7 @@ def import_command(
             transient=True,
             disable=not stderr.is_terminal,
         ) as bar:
-            task = bar.add_task("import", total=None, bank=name)
+            task = bar.add_task("import", total=None, bank=markup_safe(name))
             try:
                 result = services.banks.import_records(
                     name,
@@ -123,12 +155,13 @@ def import_command(
                     pdq_threshold=threshold,
                     progress=lambda n: bar.advance(task, n),
                     digest=reader.digest,
+                    finish=finish,
                 )
             except ImportRejected as e:
-                stderr.print(f"[red]rejected:[/] {e}")
+                stderr.print(f"[red]rejected:[/] {markup_safe(e)}")
                 raise typer.Exit(EXIT_FAILED) from None
             except (BankError, ValueError) as e:
-                stderr.print(f"[red]error:[/] {e}; nothing was imported")
+                stderr.print(f"[red]error:[/] {markup_safe(e)}; nothing was imported")
                 raise typer.Exit(EXIT_FAILED) from None
     if result.by_type.get("pdq"):
         # Bring the saved PDQ index up to date now, so the next scan starts matching at once.
@@ -143,24 +176,24 @@ def import_command(
             services.pdq_index(lambda n: bar.advance(task, n))
     for err in result.errors[:50]:
         stderr.print(
-            f"[yellow]line {err.line}:[/] {err.message}" + (f"  [dim]{err.text}[/]" if err.text else "")
+            f"[yellow]line {err.line}:[/] {markup_safe(err.message)}"
+            + (f"  [dim]{markup_safe(err.text)}[/]" if err.text else "")
         )
     if result.skipped > 50:
         stderr.print(f"… and {result.skipped - 50:,} more malformed line(s)")
-    _audit(
-        ctx,
-        "bank.import",
-        name,
-        entries=result.entries,
-        skipped=result.skipped,
-        format=list_format.name,
-        source=str(file),
-        sha256=reader.digest.hexdigest(),
-        replace=bool(replace),
-    )
+    if result.unsupported:
+        kinds = ", ".join(f"{markup_safe(k)} {v:,}" for k, v in sorted(result.unsupported.items()))
+        stderr.print(f"[yellow]skipped signal types meldpunt does not match:[/] {kinds}")
+    if not result.entries:
+        stderr.print(
+            "[red]nothing imported:[/] the file holds no hash meldpunt can match; "
+            + ("the bank is as it was" if name in services.banks.bank_settings() else "no bank was created")
+        )
+        raise typer.Exit(EXIT_FAILED)
     kinds = ", ".join(f"{k} {v:,}" for k, v in sorted(result.by_type.items()))
     stderr.print(
-        f"imported {result.entries:,} entr{'y' if result.entries == 1 else 'ies'} into [bold]{name}[/]"
+        f"imported {result.entries:,} entr{'y' if result.entries == 1 else 'ies'} into "
+        f"[bold]{markup_safe(name)}[/]"
         + (f" ({kinds})" if kinds else "")
         + (f"; skipped {result.skipped:,} malformed line(s)" if result.skipped else "")
     )
@@ -188,8 +221,11 @@ def export_command(
         list_format = get_format(fmt)
         services.banks.get_bank(name)
     except (KeyError, ValueError) as e:
-        usage_error(str(e))
-    records = (HashRecord(st, value, labels) for st, value, labels in services.banks.export_entries(name))
+        usage_error(markup_safe(e))
+    records = (
+        HashRecord(st, value, labels, 0, media)
+        for st, value, labels, media in services.banks.export_groups(name)
+    )
     if output is None:
         n = list_format.write(records, sys.stdout.buffer)
         sys.stdout.buffer.flush()
@@ -197,7 +233,9 @@ def export_command(
         with output.open("wb") as fp:
             n = list_format.write(records, fp)
     _audit(ctx, "bank.export", name, entries=n, format=list_format.name, output=str(output or "-"))
-    stderr.print(f"exported {n:,} entr{'y' if n == 1 else 'ies'} from [bold]{name}[/] as {list_format.name}")
+    stderr.print(
+        f"exported {n:,} entr{'y' if n == 1 else 'ies'} from [bold]{markup_safe(name)}[/] as {list_format.name}"
+    )
 
 
 @app.command("list")
@@ -207,14 +245,16 @@ def list_command(ctx: typer.Context) -> None:
     table = Table("bank", "policy", "pdq threshold", "entries", "by type", "description")
     for b in banks:
         table.add_row(
-            b.name,
+            Text(printable(b.name)),
             b.policy,
             "" if b.pdq_threshold is None else str(b.pdq_threshold),
             f"{b.entries:,}",
             ", ".join(f"{k} {v:,}" for k, v in b.by_type.items()),
-            b.description,
+            Text(printable(b.description)),
         )
-    typer.echo(_render(table) if banks else "no banks yet: meldpunt bank import NAME FILE")
+    typer.echo(
+        _render(table) if banks else "no banks yet: meldpunt bank import --policy auto|hint|ignore NAME FILE"
+    )
 
 
 @app.command("show")
@@ -224,9 +264,9 @@ def show_command(ctx: typer.Context, name: Annotated[str, typer.Argument(help="B
     try:
         b = services.banks.get_bank(name)
     except BankError as e:
-        usage_error(str(e))
-    typer.echo(f"bank:          {b.name}")
-    typer.echo(f"description:   {b.description}")
+        usage_error(markup_safe(e))
+    typer.echo(f"bank:          {printable(b.name)}")
+    typer.echo(f"description:   {printable(b.description)}")
     typer.echo(f"policy:        {b.policy}")
     typer.echo(f"pdq threshold: {b.pdq_threshold if b.pdq_threshold is not None else 'default'}")
     typer.echo(f"entries:       {b.entries:,}")
@@ -236,11 +276,11 @@ def show_command(ctx: typer.Context, name: Annotated[str, typer.Argument(help="B
     for imp in services.banks.imports(name):
         when = imp["imported_at"].strftime("%Y-%m-%d %H:%M:%S") if imp["imported_at"] else "?"
         extra = (", replaced the bank" if imp["replaced"] else "") + (
-            f", labels {imp['labels']}" if imp["labels"] != "{}" else ""
+            f", labels {printable(imp['labels'])}" if imp["labels"] != "{}" else ""
         )
         typer.echo(
-            f"  #{imp['id']} {when} {imp['format']}: {imp['entry_count']:,} entries, "
-            f"{imp['skipped_count']:,} skipped{extra}\n      from {imp['source_name']}"
+            f"  #{imp['id']} {when} {printable(imp['format'])}: {imp['entry_count']:,} entries, "
+            f"{imp['skipped_count']:,} skipped{extra}\n      from {printable(imp['source_name'])}"
             f"\n      sha256 {imp['source_sha256']}"
         )
 
@@ -261,10 +301,10 @@ def set_command(
             name, policy=policy, description=description, pdq_threshold=threshold
         )
     except BankError as e:
-        usage_error(str(e))
+        usage_error(markup_safe(e))
     changed = {"policy": policy, "description": description, "pdq_threshold": threshold}
     _audit(ctx, "bank.set", name, **{k: v for k, v in changed.items() if v is not None})
-    stderr.print(f"updated [bold]{name}[/]")
+    stderr.print(f"updated [bold]{markup_safe(name)}[/]")
 
 
 @app.command("delete")
@@ -276,6 +316,6 @@ def delete_command(
     try:
         n = state(ctx).services.banks.delete_bank(name)
     except BankError as e:
-        usage_error(str(e))
+        usage_error(markup_safe(e))
     _audit(ctx, "bank.delete", name, entries=n)
-    stderr.print(f"deleted bank [bold]{name}[/] and its {n:,} entr{'y' if n == 1 else 'ies'}")
+    stderr.print(f"deleted bank [bold]{markup_safe(name)}[/] and its {n:,} entr{'y' if n == 1 else 'ies'}")

@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from meldpunt.cli.common import EXIT_FAILED, EXIT_OK, State, state, stderr, usage_error
+from meldpunt.cli.terminal import markup_safe, printable
 from meldpunt.signals import Signals, hash_files
 from meldpunt.signals.batch import expand_paths
 
@@ -170,28 +172,35 @@ def scan_command(
                 dist = f"{m.distance}" + (
                     f" ({m.frame_share:.0%} frames)" if m.frame_share is not None else ""
                 )
-                table.add_row(
-                    _short(s.path, base),
-                    m.bank,
+                table.add_row(  # names and labels come from outside: text, never markup
+                    Text(printable(_short(s.path, base))),
+                    Text(printable(m.bank)),
                     m.policy,
                     _signal_text(m),
                     dist,
-                    _labels_text(m.labels.to_dict()),
+                    Text(printable(_labels_text(m.labels.to_dict()))),
                 )
             if s.error:
-                table.add_row(_short(s.path, base), "", "", "", "", f"[red]error: {s.error}[/]")
+                table.add_row(
+                    Text(printable(_short(s.path, base))),
+                    "",
+                    "",
+                    "",
+                    "",
+                    f"[red]error: {markup_safe(s.error)}[/]",
+                )
             elif not matches:
                 what = (
                     "new: in no bank"
                     if s.kind != "other"
                     else "not an image or video; exact hashes in no bank"
                 )
-                table.add_row(_short(s.path, base), "—", "", "", "", f"[dim]{what}[/]")
+                table.add_row(Text(printable(_short(s.path, base))), "—", "", "", "", f"[dim]{what}[/]")
     if not as_json and table.row_count:
         typer.echo(_render(table))
     summary = f"{files:,} file(s) scanned, {matched_files:,} matched"
     if by_bank:
-        summary += " — " + ", ".join(f"{b}: {n:,}" for b, n in sorted(by_bank.items()))
+        summary += " — " + ", ".join(f"{markup_safe(b)}: {n:,}" for b, n in sorted(by_bank.items()))
     if by_policy:
         summary += " — by policy: " + ", ".join(f"{p} {n:,}" for p, n in sorted(by_policy.items()))
     if failed:

@@ -1,8 +1,12 @@
 """Signal types (hashes of content) and the rules for writing their values down.
 
 Hex is accepted in any case and always given back lower-case. A vPDQ value (one video) is a
-compact JSON list of frames, ``[{"hash": <pdq hex>, "quality": int, "timestamp": float}, ...]``,
-the shape python-threatexchange uses, so it fits on one line of any list format.
+compact JSON list of frames, canonically ``[{"frame": int, "hash": <pdq hex>, "quality": int,
+"timestamp": float}, ...]``, so it fits on one line of any list format. python-threatexchange's
+vpdq signal (``VpdqCompactFeature`` in ``threatexchange/extensions/vpdq/vpdq_util.py``) writes a
+video as a JSON list of ``"<pdq hex>,<quality>,<timestamp>"`` strings instead, with no frame
+numbers; both are read (frames numbered in order), and :func:`serialise_vpdq_compact` writes
+that shape for lists meant for its tools.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ import math
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+
+from meldpunt.domain.jsonlimits import loads as _loads_limited
 
 
 class SignalType(StrEnum):
@@ -39,10 +45,30 @@ SIGNAL_ALIASES = {
     "sha-1": SignalType.SHA1,
     "sha256": SignalType.SHA256,
     "sha-256": SignalType.SHA256,
+    "video_sha256": SignalType.SHA256,
     "pdq": SignalType.PDQ,
     "vpdq": SignalType.VPDQ,
+    "video_vpdq": SignalType.VPDQ,
     "photodna": SignalType.PHOTODNA,
 }
+
+#: Signal types python-threatexchange and HMA exchange that meldpunt does not match (names as their
+#: ``SignalType.get_name()`` gives them). A list line of one of these is skipped and counted, not
+#: an error: a collaboration's dataset mixes them with hashes we do match.
+FOREIGN_SIGNAL_TYPES = frozenset(
+    {
+        "url",
+        "url_md5",
+        "raw_text",
+        "text_md5",
+        "trend_query",
+        "tlsh",
+        "tlsh_pdf",
+        "pdq_ocr",
+        "video_tmk_pdqf",
+        "clip",
+    }
+)
 
 
 class InvalidSignal(ValueError):
@@ -96,13 +122,17 @@ def normalise_signal(signal_type: SignalType, value: str) -> str:
 
 def parse_vpdq(value: str) -> list[VpdqFrame]:
     try:
-        raw = json.loads(value)
+        raw = _loads_limited(value, 4)
     except json.JSONDecodeError as e:
         raise InvalidSignal(f"vpdq value is not JSON: {e.msg}") from None
+    except ValueError as e:  # nested too deep
+        raise InvalidSignal(f"vpdq value is not a list of frames: {e}") from None
     if not isinstance(raw, list) or not raw:
         raise InvalidSignal("vpdq value must be a non-empty JSON list of frames")
     frames = []
     for i, f in enumerate(raw):
+        if isinstance(f, str):  # python-threatexchange's "<pdq hex>,<quality>,<timestamp>"
+            f = _compact_frame(f, i)
         if not isinstance(f, dict) or "hash" not in f:
             raise InvalidSignal(f"vpdq frame {i} has no 'hash'")
         pdq = normalise_signal(SignalType.PDQ, str(f["hash"]))
@@ -126,6 +156,19 @@ def serialise_vpdq(frames: list[VpdqFrame]) -> str:
         ],
         separators=(",", ":"),
     )
+
+
+def serialise_vpdq_compact(frames: list[VpdqFrame]) -> str:
+    """The value as python-threatexchange's vpdq signal writes and reads it: a JSON list of
+    ``"<pdq hex>,<quality>,<timestamp>"`` strings (frame numbers are implied by the order)."""
+    return json.dumps([f"{f.pdq},{f.quality},{round(f.timestamp, 3)!r}" for f in frames])
+
+
+def _compact_frame(text: str, i: int) -> dict[str, object]:
+    parts = text.split(",")
+    if len(parts) != 3:
+        raise InvalidSignal(f"vpdq frame {i} is not '<pdq hex>,<quality>,<timestamp>': {_preview(text)}")
+    return {"hash": parts[0], "quality": parts[1], "timestamp": parts[2], "frame": i}
 
 
 def _preview(v: str) -> str:

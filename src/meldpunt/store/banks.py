@@ -4,6 +4,12 @@ Imports run in one transaction (nothing half-imported) and insert in batches —
 upsert on SQLite, COPY into a staging table and one upsert on PostgreSQL — so a 10-million-line list
 is minutes of work. Entries already in the bank
 (same signal type and value) are relabelled by a later import rather than duplicated.
+
+An import that yields no entry changes nothing: no bank is created, no import row written (an
+empty or wholly malformed file must not leave an empty bank with a default policy behind). Each
+entry remembers which Media record (or row) of its import it came from (``media_group``), so an
+export writes exactly the hashes one Media held together again. What the caller must record with
+the import (its audit entry) goes in the same transaction through ``finish``.
 """
 
 from __future__ import annotations
@@ -48,6 +54,10 @@ class ImportResult:
     skipped: int
     errors: list[ImportErrorLine] = field(default_factory=list)
     by_type: dict[str, int] = field(default_factory=dict)
+    #: lines of signal types other tools exchange and we do not match, by type name (skipped)
+    unsupported: dict[str, int] = field(default_factory=dict)
+    #: the SHA-256 of the file as read (``digest``), else the one given
+    source_sha256: str = ""
 
 
 @dataclass(frozen=True)
@@ -230,73 +240,130 @@ class BankRepository:
         progress: Callable[[int], None] | None = None,
         max_errors_kept: int = 1000,
         digest: Any = None,
+        finish: Callable[[Connection, ImportResult], None] | None = None,
     ) -> ImportResult:
-        """Write ``records`` (``HashRecord`` or ``LineError`` items from a list format) into bank
-        ``name`` in one transaction. Malformed lines are skipped and reported, or with ``strict``
-        the first one rejects the whole file (``ImportRejected``) and nothing is written.
+        """Write ``records`` (``HashRecord``, ``LineError`` or ``SkippedSignal`` items from a list
+        format) into bank ``name`` in one transaction. Malformed lines are skipped and reported, or
+        with ``strict`` the first one rejects the whole file (``ImportRejected``) and nothing is
+        written; lines of types we do not match are counted in ``unsupported``.
         ``digest``: a hashlib object fed while the file is read; its final value is the provenance's
-        SHA-256 (so a streamed file is read once)."""
-        with self.engine.begin() as conn:
-            bank_id = self.ensure_bank(
-                conn, name, description=description, policy=policy, pdq_threshold=pdq_threshold
-            )
-            if replace and self._delete_entries(conn, bank_id):
-                bump_counter(conn, "pdq_epoch")
-            import_id = int(
-                conn.execute(
-                    insert(BankImport)
-                    .values(
-                        bank_id=bank_id,
-                        source_name=source_name,
-                        source_sha256=source_sha256,
-                        format=fmt,
-                        labels=(labels or Labels()).to_json(),
-                        replaced=replace,
-                        imported_at=_now(),
-                    )
-                    .returning(BankImport.id)
-                ).scalar_one()
-            )
-            result = ImportResult(bank=name, import_id=import_id, entries=0, skipped=0)
-            label_ids = _LabelSetCache(conn)
-            write = _batch_writer(conn)
-            batch: list[tuple[Any, ...]] = []
-            for rec in records:
-                if not hasattr(rec, "signal_type"):  # a LineError
-                    if strict:
-                        raise ImportRejected(
-                            f"line {rec.line}: {rec.message}; nothing was imported (--strict)"
-                        )
-                    result.skipped += 1
-                    if len(result.errors) < max_errors_kept:
-                        result.errors.append(ImportErrorLine(rec.line, rec.message, getattr(rec, "text", "")))
-                    continue
-                st = SignalType(rec.signal_type)
-                key, payload = entry_key(st, rec.value)
-                batch.append((bank_id, st.value, key, payload, label_ids.get(rec.labels), import_id))
-                result.by_type[st.value] = result.by_type.get(st.value, 0) + 1
-                if len(batch) >= BATCH:
-                    write(batch)
-                    result.entries += len(batch)
-                    if progress:
-                        progress(len(batch))
-                    batch = []
-            if batch:
+        SHA-256 (so a streamed file is read once). ``finish(conn, result)`` runs in the import's
+        transaction just before it commits (an audit entry: both stand or neither does).
+        When no entry was read the transaction is rolled back: no bank, no import row
+        (``result.import_id`` is 0) and ``finish`` is not called."""
+        with self.engine.connect() as conn:
+            trans = conn.begin()
+            try:
+                result = self._import(
+                    conn,
+                    name,
+                    records,
+                    source_name=source_name,
+                    source_sha256=source_sha256,
+                    fmt=fmt,
+                    labels=labels,
+                    replace=replace,
+                    strict=strict,
+                    description=description,
+                    policy=policy,
+                    pdq_threshold=pdq_threshold,
+                    progress=progress,
+                    max_errors_kept=max_errors_kept,
+                    digest=digest,
+                )
+                if result.entries == 0:
+                    trans.rollback()
+                    result.import_id = 0
+                    return result
+                if finish is not None:
+                    finish(conn, result)
+                trans.commit()
+                return result
+            except BaseException:
+                if trans.is_active:
+                    trans.rollback()
+                raise
+
+    def _import(
+        self,
+        conn: Connection,
+        name: str,
+        records: Iterable[Any],
+        *,
+        source_name: str,
+        source_sha256: str,
+        fmt: str,
+        labels: Labels | None,
+        replace: bool,
+        strict: bool,
+        description: str | None,
+        policy: str | None,
+        pdq_threshold: int | None,
+        progress: Callable[[int], None] | None,
+        max_errors_kept: int,
+        digest: Any,
+    ) -> ImportResult:
+        bank_id = self.ensure_bank(
+            conn, name, description=description, policy=policy, pdq_threshold=pdq_threshold
+        )
+        if replace and self._delete_entries(conn, bank_id):
+            bump_counter(conn, "pdq_epoch")
+        import_id = int(
+            conn.execute(
+                insert(BankImport)
+                .values(
+                    bank_id=bank_id,
+                    source_name=source_name,
+                    source_sha256=source_sha256,
+                    format=fmt,
+                    labels=(labels or Labels()).to_json(),
+                    replaced=replace,
+                    imported_at=_now(),
+                )
+                .returning(BankImport.id)
+            ).scalar_one()
+        )
+        result = ImportResult(bank=name, import_id=import_id, entries=0, skipped=0)
+        label_ids = _LabelSetCache(conn)
+        write = _batch_writer(conn)
+        batch: list[tuple[Any, ...]] = []
+        for rec in records:
+            if hasattr(rec, "type_name"):  # a SkippedSignal: a type we do not match
+                result.unsupported[rec.type_name] = result.unsupported.get(rec.type_name, 0) + 1
+                continue
+            if not hasattr(rec, "signal_type"):  # a LineError
+                if strict:
+                    raise ImportRejected(f"line {rec.line}: {rec.message}; nothing was imported (--strict)")
+                result.skipped += 1
+                if len(result.errors) < max_errors_kept:
+                    result.errors.append(ImportErrorLine(rec.line, rec.message, getattr(rec, "text", "")))
+                continue
+            st = SignalType(rec.signal_type)
+            key, payload = entry_key(st, rec.value)
+            group = getattr(rec, "media", 0) or None
+            batch.append((bank_id, st.value, key, payload, label_ids.get(rec.labels), import_id, group))
+            result.by_type[st.value] = result.by_type.get(st.value, 0) + 1
+            if len(batch) >= BATCH:
                 write(batch)
                 result.entries += len(batch)
                 if progress:
                     progress(len(batch))
-            conn.execute(
-                update(BankImport)
-                .where(BankImport.id == import_id)
-                .values(
-                    entry_count=result.entries,
-                    skipped_count=result.skipped,
-                    source_sha256=digest.hexdigest() if digest is not None else source_sha256,
-                )
+                batch = []
+        if batch:
+            write(batch)
+            result.entries += len(batch)
+            if progress:
+                progress(len(batch))
+        result.source_sha256 = digest.hexdigest() if digest is not None else source_sha256
+        conn.execute(
+            update(BankImport)
+            .where(BankImport.id == import_id)
+            .values(
+                entry_count=result.entries, skipped_count=result.skipped, source_sha256=result.source_sha256
             )
-            conn.execute(update(Bank).where(Bank.id == bank_id).values(updated_at=_now()))
-            return result
+        )
+        conn.execute(update(Bank).where(Bank.id == bank_id).values(updated_at=_now()))
+        return result
 
     # -- reading ----------------------------------------------------------------------------------
     def export_entries(self, name: str, *, batch: int = 50_000) -> Iterator[tuple[SignalType, str, Labels]]:
@@ -327,6 +394,43 @@ class BankRepository:
                     if lab is None:
                         lab = labels_cache[lid] = Labels.from_json(ljson)
                     yield SignalType(st), payload if payload is not None else key, lab
+                    last = eid
+
+    def export_groups(
+        self, name: str, *, batch: int = 50_000
+    ) -> Iterator[tuple[SignalType, str, Labels, int]]:
+        """Like :meth:`export_entries`, with a fourth item: a key shared by exactly the entries that
+        one Media record (or row) of one import held, 0 for an entry on its own — what
+        ``HashRecord.media`` carries to a format that writes a file's hashes together."""
+        with self.engine.connect() as conn:
+            bid = self._bank_id(conn, name)
+            labels_cache: dict[int, Labels] = {}
+            last = -1
+            while True:
+                rows = conn.execute(
+                    select(
+                        BankEntry.id,
+                        BankEntry.signal_type,
+                        BankEntry.key,
+                        BankEntry.payload,
+                        LabelSet.id,
+                        LabelSet.labels,
+                        BankEntry.import_id,
+                        BankEntry.media_group,
+                    )
+                    .join(LabelSet, LabelSet.id == BankEntry.label_set_id)
+                    .where(BankEntry.bank_id == bid, BankEntry.id > last)
+                    .order_by(BankEntry.id)
+                    .limit(batch)
+                ).all()
+                if not rows:
+                    return
+                for eid, st, key, payload, lid, ljson, import_id, group in rows:
+                    lab = labels_cache.get(lid)
+                    if lab is None:
+                        lab = labels_cache[lid] = Labels.from_json(ljson)
+                    media = (int(import_id) << 32) + int(group) if import_id and group else 0
+                    yield SignalType(st), payload if payload is not None else key, lab, media
                     last = eid
 
     def lookup_exact(
@@ -429,10 +533,11 @@ def _by_key(row: tuple[Any, ...]) -> tuple[str, str]:
     return row[1], row[2]
 
 
-_COLUMNS = "bank_id, signal_type, key, payload, label_set_id, import_id"
+_COLUMNS = "bank_id, signal_type, key, payload, label_set_id, import_id, media_group"
 _ON_CONFLICT = (
     "ON CONFLICT (signal_type, key, bank_id) DO UPDATE SET "
-    "label_set_id = excluded.label_set_id, import_id = excluded.import_id"
+    "label_set_id = excluded.label_set_id, import_id = excluded.import_id, "
+    "media_group = excluded.media_group"
 )
 
 
@@ -448,7 +553,7 @@ def _batch_writer(conn: Connection) -> Callable[[list[tuple[Any, ...]]], None]:
         conn.exec_driver_sql(
             "CREATE TEMP TABLE IF NOT EXISTS bank_entries_stage "
             "(bank_id integer, signal_type varchar(16), key varchar(64), payload text, "
-            "label_set_id integer, import_id integer) ON COMMIT DROP"
+            "label_set_id integer, import_id integer, media_group bigint) ON COMMIT DROP"
         )
         raw: Any = conn.connection.dbapi_connection
 
@@ -468,7 +573,7 @@ def _batch_writer(conn: Connection) -> Callable[[list[tuple[Any, ...]]], None]:
         return write_pg
 
     p = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    sql = f"INSERT INTO bank_entries ({_COLUMNS}) VALUES ({', '.join([p] * 6)}) {_ON_CONFLICT}"
+    sql = f"INSERT INTO bank_entries ({_COLUMNS}) VALUES ({', '.join([p] * 7)}) {_ON_CONFLICT}"
 
     def write_many(batch: list[tuple[Any, ...]]) -> None:
         batch.sort(key=_by_key)
@@ -519,6 +624,7 @@ __all__ = [
     "BankError",
     "BankRepository",
     "EntryHit",
+    "ImportErrorLine",
     "ImportRejected",
     "ImportResult",
 ]

@@ -90,6 +90,9 @@ class BankEntry(Base):
     import_id: Mapped[int | None] = mapped_column(
         ForeignKey("bank_imports.id", ondelete="SET NULL"), nullable=True, index=True
     )
+    #: the Media record (VICS) or row (CSV, line lists) of import ``import_id`` this hash came from:
+    #: entries with the same (import_id, media_group) describe one file and are exported together
+    media_group: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     # (signal_type, key) first: the one index serves "is this hash in any bank?" and uniqueness.
     __table_args__ = (

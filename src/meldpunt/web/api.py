@@ -8,7 +8,6 @@ are looked up and dropped.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, get_args
@@ -21,6 +20,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.responses import JSONResponse
 
 from meldpunt.domain import InvalidSignal, SignalType, normalise_signal
+from meldpunt.domain import jsonlimits as json_limits
 from meldpunt.pipeline import intake
 from meldpunt.pipeline.api_tokens import SCOPES, ApiClient, authenticate
 from meldpunt.pipeline.intake import (
@@ -282,7 +282,9 @@ async def match(request: Request, client: Annotated[str, Depends(api_scope("matc
         results = await run_in_threadpool(_match_files, c, files)
     else:
         try:
-            body = MatchRequest.model_validate(json.loads(await request.body()))
+            body = MatchRequest.model_validate(json_limits.loads(await request.body()))
+        except json_limits.JsonTooDeep as e:  # refused before parsing: no RecursionError, no 500
+            raise HTTPException(status_code=400, detail=str(e)) from None
         except (ValueError, ValidationError) as e:
             detail = e.errors(include_url=False) if isinstance(e, ValidationError) else str(e)
             raise HTTPException(status_code=422, detail=detail) from None

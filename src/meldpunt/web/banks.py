@@ -21,6 +21,7 @@ from typing import Annotated, Any, BinaryIO
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
+from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
@@ -29,10 +30,19 @@ from starlette.responses import RedirectResponse, Response
 
 from meldpunt.accounts import CurrentUser
 from meldpunt.audit import AuditLog
-from meldpunt.banks.formats import FORMATS, HashRecord, LineError, ListFormatError, detect_format, get_format
+from meldpunt.audit.log import AuditEvent, record
+from meldpunt.banks.formats import (
+    FORMATS,
+    HashRecord,
+    LineError,
+    ListFormatError,
+    SkippedSignal,
+    detect_format,
+    get_format,
+)
 from meldpunt.domain import Labels, SignalType
 from meldpunt.domain.signals import InvalidSignal, detect_signal_type, normalise_signal
-from meldpunt.store.banks import POLICIES, BankError, BankInfo, BankRepository
+from meldpunt.store.banks import POLICIES, BankError, BankInfo, BankRepository, ImportResult
 from meldpunt.web.context import ctx, staff_language, staff_translator
 from meldpunt.web.forms import field, read_form, token_ok
 from meldpunt.web.i18n import N_, Translator
@@ -381,19 +391,28 @@ class _Empty(Exception):
     pass
 
 
-def _checked(records: Iterable[HashRecord | LineError], strict: bool) -> Iterator[HashRecord | LineError]:
+class _NoPolicy(Exception):
+    """A new bank without a chosen policy: what a match does is a decision, never a default."""
+
+
+def _checked(
+    records: Iterable[HashRecord | LineError | SkippedSignal], strict: bool
+) -> Iterator[HashRecord | LineError | SkippedSignal]:
     """The records, raising at the first malformed line when ``strict`` and at the end when there
     was no hash at all — inside the import's transaction, so nothing of the file stays."""
     any_hash = False
+    unsupported: dict[str, int] = {}
     for rec in records:
         if isinstance(rec, LineError):
             if strict:
                 raise _Malformed(rec)
+        elif isinstance(rec, SkippedSignal):
+            unsupported[rec.type_name] = unsupported.get(rec.type_name, 0) + 1
         else:
             any_hash = True
         yield rec
     if not any_hash:
-        raise _Empty()
+        raise _Empty(sorted(unsupported.items()))
 
 
 @dataclass(frozen=True)
@@ -438,6 +457,8 @@ class _Outcome:
     by_type: list[tuple[str, int]]
     fmt: str
     errors: list[dict[str, Any]]
+    #: lines of signal types meldpunt does not match, by type (skipped, and said so)
+    unsupported: list[tuple[str, int]]
 
 
 def _sha256(fp: BinaryIO) -> str:
@@ -453,15 +474,32 @@ def _run_import(request: Request, user: CurrentUser, job: _ImportRequest, fp: Bi
     bring the saved PDQ index up to date, as ``meldpunt bank import`` does."""
     services = ctx(request).services
     repo = services.banks
+    existing = {b.name: b for b in repo.list_banks()}.get(job.bank)
+    if existing is None and job.policy is None:
+        raise _NoPolicy()
     sha256 = _sha256(fp)
     fmt = job.fmt
     if fmt == "auto":
         fmt = detect_format(fp.read(SNIFF_BYTES), job.filename)
         fp.seek(0)
     list_format = get_format(fmt)
-    existing = {b.name: b for b in repo.list_banks()}.get(job.bank)
     before = existing.entries if existing is not None else 0
     records = list_format.read(fp, signal_type=job.signal_type, labels=job.labels)
+
+    def finish(conn: Connection, result: ImportResult) -> None:
+        """The audit entry, in the import's own transaction: both stand or neither."""
+        details = {
+            "entries": result.entries,
+            "skipped": result.skipped,
+            "unsupported": result.unsupported,
+            "format": list_format.name,
+            "source": job.filename,
+            "sha256": sha256,
+            "replace": False,
+            "via": "web",
+        }
+        record(conn, AuditEvent(user.name, "bank.import", f"bank:{job.bank}"[:200], details))
+
     result = repo.import_records(
         job.bank,
         _checked(records, job.strict),
@@ -471,22 +509,12 @@ def _run_import(request: Request, user: CurrentUser, job: _ImportRequest, fp: Bi
         labels=job.labels,
         policy=job.policy if existing is None else None,  # a policy is for a new bank only
         max_errors_kept=ERRORS_SHOWN,
+        finish=finish,
     )
+    if not result.entries:  # only types we do not match: nothing was written
+        raise _Empty(sorted(result.unsupported.items()))
     after = repo.get_bank(job.bank).entries
     added = max(0, after - before)
-    _audit(
-        request,
-        user,
-        "bank.import",
-        job.bank,
-        entries=result.entries,
-        skipped=result.skipped,
-        format=list_format.name,
-        source=job.filename,
-        sha256=sha256,
-        replace=False,
-        via="web",
-    )
     if result.by_type.get(SignalType.PDQ.value):
         try:
             services.pdq_index()
@@ -500,6 +528,7 @@ def _run_import(request: Request, user: CurrentUser, job: _ImportRequest, fp: Bi
         by_type=sorted(result.by_type.items()),
         fmt=list_format.name,
         errors=[{"line": e.line, "message": e.message, "text": e.text} for e in result.errors],
+        unsupported=sorted(result.unsupported.items()),
     )
 
 
@@ -518,9 +547,21 @@ def _import_failed(request: Request, user: CurrentUser, e: Exception) -> Respons
         detail = e.error.text
     elif isinstance(e, _Empty):
         text = _("The file holds no hashes. Nothing was imported; the bank is as it was.")
+        if e.args and e.args[0]:
+            text += " " + _unsupported_text(e.args[0], _)
+    elif isinstance(e, _NoPolicy):
+        text = _(
+            "The bank is new: choose its policy ({policies}). Nothing was imported.",
+            policies=", ".join(POLICIES),
+        )
     else:
         text = _("{problem}. Nothing was imported; the bank is as it was.", problem=str(e).rstrip("."))
     return _result(request, user, 400, _("The file was not imported"), text, detail=detail)
+
+
+def _unsupported_text(unsupported: list[tuple[str, int]], _: Translator) -> str:
+    kinds = ", ".join(f"{k} {n:,}" for k, n in unsupported)
+    return _("Lines of signal types meldpunt does not match were skipped: {kinds}.", kinds=kinds)
 
 
 async def _read_upload(request: Request) -> FormData | None:
@@ -552,15 +593,18 @@ async def import_post(request: Request, user: Manage) -> Response:
             return await run_in_threadpool(_result, request, user, 400, _("Nothing was imported"), str(e))
         try:
             outcome = await run_in_threadpool(_run_import, request, user, job, upload.file)
-        except (_Malformed, _Empty, ListFormatError, BankError, ValueError) as e:
+        except (_Malformed, _Empty, _NoPolicy, ListFormatError, BankError, ValueError) as e:
             return await run_in_threadpool(_import_failed, request, user, e)
+        message = _("The list was imported into {bank} as {format}.", bank=job.bank, format=outcome.fmt)
+        if outcome.unsupported:
+            message += " " + _unsupported_text(outcome.unsupported, _)
         return await run_in_threadpool(
             _result,
             request,
             user,
             200,
             _("Imported"),
-            _("The list was imported into {bank} as {format}.", bank=job.bank, format=outcome.fmt),
+            message,
             _url(job.bank),
             result=outcome,
             errors=outcome.errors,

@@ -15,6 +15,7 @@ from meldpunt.banks.formats.base import (
     LineError,
     ListFormat,
     ListFormatError,
+    SkippedSignal,
 )
 from meldpunt.banks.formats.csv_format import CsvFormat
 from meldpunt.banks.formats.detect import detect_format
@@ -35,6 +36,7 @@ __all__ = [
     "ListFormat",
     "ListFormatError",
     "PlainFormat",
+    "SkippedSignal",
     "TeFormat",
     "VicsFormat",
     "detect_format",

@@ -13,11 +13,18 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol, runtime_checkable
 
 from meldpunt.domain.labels import Labels
-from meldpunt.domain.signals import InvalidSignal, SignalType, detect_signal_type, normalise_signal
+from meldpunt.domain.signals import (
+    InvalidSignal,
+    SignalType,
+    detect_signal_type,
+    normalise_signal,
+    parse_vpdq,
+    serialise_vpdq_compact,
+)
 
 #: The labels of a record that has none of its own; shared, never copied.
 NO_LABELS = Labels()
@@ -41,12 +48,30 @@ class ListFormatError(ValueError):
 @dataclass(frozen=True, slots=True)
 class HashRecord:
     """One hash from a list. ``value`` is canonical (``normalise_signal``); ``line`` is the 1-based
-    line of the source it came from (for VICS: the 1-based ordinal of its Media entry), 0 if none."""
+    line of the source it came from (for VICS: the 1-based ordinal of its Media entry), 0 if none.
+
+    ``media`` says which file of the list the hash describes: records with the same non-zero
+    ``media`` are hashes of one file (one VICS Media record, one CSV row) and a format that can
+    hold several hashes per file writes them together again (VICS); 0 means "on its own". Readers
+    set it to the Media ordinal or row line; exports from the database to a key unique per
+    (import, Media)."""
 
     signal_type: SignalType
     value: str
     labels: Labels
     line: int = 0
+    #: a grouping hint, not part of what the record says: records compare equal without it
+    media: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedSignal:
+    """A line holding a signal type other tools exchange that meldpunt does not match (a URL, text,
+    TMK+PDQF ...; ``FOREIGN_SIGNAL_TYPES``): not an error, but never dropped silently either — the
+    importer counts these by type and says so."""
+
+    line: int
+    type_name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +92,7 @@ class ListFormat(Protocol):
 
     def read(
         self, fp: BinaryIO, *, signal_type: SignalType | None = None, labels: Labels = NO_LABELS
-    ) -> Iterator[HashRecord | LineError]:
+    ) -> Iterator[HashRecord | LineError | SkippedSignal]:
         """Stream the records of ``fp``; ``labels`` are defaults under each record's own."""
         ...
 
@@ -99,11 +124,17 @@ def preview(text: bytes | str) -> str:
 
 
 def parse_value(
-    raw: bytes, signal_type: SignalType | None, labels: Labels, lineno: int, line: bytes
+    raw: bytes,
+    signal_type: SignalType | None,
+    labels: Labels,
+    lineno: int,
+    line: bytes,
+    media: int = 0,
 ) -> HashRecord | LineError:
     """The slow, general path from one value to a record: decode, detect the type, normalise.
 
-    ``raw`` is the value (stripped), ``line`` the whole line for the error text."""
+    ``raw`` is the value (stripped), ``line`` the whole line for the error text, ``media`` the
+    record's ``HashRecord.media``."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -119,7 +150,7 @@ def parse_value(
             preview(line),
         )
     try:
-        return HashRecord(st, normalise_signal(st, text), labels, lineno)
+        return HashRecord(st, normalise_signal(st, text), labels, lineno, media)
     except InvalidSignal as e:
         return LineError(lineno, str(e), preview(line))
 
@@ -127,3 +158,14 @@ def parse_value(
 def hex_value(signal_type: SignalType, value: str) -> str:
     """A value as written out: hex types lower-cased (records should already be canonical)."""
     return value.lower() if signal_type in HEX_LENGTH else value
+
+
+def foreign_value(signal_type: SignalType, value: str) -> str:
+    """A value as the lists of other tools write it: vPDQ in python-threatexchange's compact
+    serialisation (``serialise_vpdq_compact``), everything else as :func:`hex_value`."""
+    if signal_type is SignalType.VPDQ:
+        try:
+            return serialise_vpdq_compact(parse_vpdq(value))
+        except InvalidSignal:
+            return value
+    return hex_value(signal_type, value)

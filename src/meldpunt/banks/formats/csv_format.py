@@ -22,6 +22,16 @@ is raised (process-wide) to 64 MiB, for vPDQ values of long videos. Rows with to
 cells, bad hashes, bad booleans, an unknown type or invalid UTF-8 are ``LineError``s with the row's
 first line number. The row's labels win over the ``labels`` given by the caller.
 
+Lists other tools write read as they are:
+
+* the separator is taken from the header row: ``,``, ``;`` (INTERPOL ICSE-style exports and
+  spreadsheets in European locales) or a tab, whichever splits it into known column names;
+* ``threatexchange dataset -P --csv`` (python-threatexchange): columns ``signal_type, signal_str,
+  collab, category, tags``. ``signal_str`` is the value, ``collab`` the ``source`` label, tags are
+  separated by spaces there, and its ``category`` (the opinion: POSITIVE_CLASS, NEGATIVE_CLASS,
+  ...) becomes a tag ``te:<category>`` as in the ``te`` format, not our ``category`` label. Rows of
+  a signal type we do not match (``url``, ``raw_text``, ...) are ``SkippedSignal``s, counted.
+
 Writing: ``signal_type,value,category,baseline,series,victim_identified,source,tags,vics_category,
 vics_profile,vics``, one row per record, CRLF line ends (RFC 4180), booleans as ``true``/``false``,
 tags joined with ``|``, ``vics`` as compact JSON; so every label round-trips (bar surrounding
@@ -32,6 +42,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -45,11 +56,13 @@ from meldpunt.banks.formats.base import (
     HashRecord,
     LineError,
     ListFormatError,
+    SkippedSignal,
     hex_value,
     parse_value,
 )
+from meldpunt.domain.jsonlimits import loads as json_loads
 from meldpunt.domain.labels import LabelError, Labels
-from meldpunt.domain.signals import SIGNAL_ALIASES, SignalType
+from meldpunt.domain.signals import FOREIGN_SIGNAL_TYPES, SIGNAL_ALIASES, SignalType
 
 if TYPE_CHECKING:
     from _csv import Reader
@@ -67,9 +80,13 @@ LABEL_COLUMNS = (
 )
 HEADER = ("signal_type", "value", *LABEL_COLUMNS)
 TYPE_COLUMNS = ("signal_type", "type")
-VALUE_COLUMNS = ("value", "hash")
+VALUE_COLUMNS = ("value", "hash", "signal_str")
+#: python-threatexchange's dataset CSV: the collaboration a signal came from
+TE_COLUMNS = ("collab",)
 #: Every column name that means something (lower-case), for ``detect_format``.
-KNOWN_COLUMNS = frozenset({*TYPE_COLUMNS, *VALUE_COLUMNS, *LABEL_COLUMNS, *SIGNAL_ALIASES})
+KNOWN_COLUMNS = frozenset({*TYPE_COLUMNS, *VALUE_COLUMNS, *LABEL_COLUMNS, *TE_COLUMNS, *SIGNAL_ALIASES})
+#: the separators a header may use, the first winning a tie
+DELIMITERS = (",", ";", "\t")
 
 _TAG_SPLIT = re.compile(r"[|,]")
 _LABEL_CACHE_SIZE = 4096
@@ -105,7 +122,9 @@ class _Columns:
                 "the CSV names no hash column: give value (with signal_type) or md5, sha1, sha256, "
                 "pdq, vpdq, photodna"
             )
-        self.label_cols = [(idx[n], n) for n in LABEL_COLUMNS if n in idx]
+        self.label_cols = [(idx[n], n) for n in (*LABEL_COLUMNS, *TE_COLUMNS) if n in idx]
+        #: a threatexchange dataset CSV: its category is an opinion, its tags space-separated
+        self.te = "signal_str" in idx or "collab" in idx
 
 
 def _row_labels(cells: list[str], cols: _Columns) -> dict[str, Any]:
@@ -115,15 +134,30 @@ def _row_labels(cells: list[str], cols: _Columns) -> dict[str, Any]:
         if not cell:
             continue
         if key == "tags":
-            data[key] = _TAG_SPLIT.split(cell)
+            data.setdefault(key, []).extend(cell.split() if cols.te else _TAG_SPLIT.split(cell))
+        elif key == "collab":
+            data["source"] = cell
+        elif key == "category" and cols.te:
+            data.setdefault("tags", []).append("te:" + cell.lower())
         elif key == "vics":
             try:
-                data[key] = json.loads(cell)
+                data[key] = json_loads(cell)
             except json.JSONDecodeError as e:
                 raise LabelError(f"the vics column is not JSON: {e.msg}") from None
+            except ValueError as e:  # nested too deep
+                raise LabelError(f"the vics column: {e}") from None
         else:
             data[key] = cell
     return data
+
+
+def _delimiter(header: str) -> str:
+    """The separator that splits ``header`` into the most known column names (``,`` on a tie)."""
+
+    def known(d: str) -> int:
+        return sum(c.strip().strip('"').lower() in KNOWN_COLUMNS for c in header.split(d))
+
+    return max(DELIMITERS, key=known)
 
 
 def _has_bad_utf8(cells: list[str]) -> bool:
@@ -147,12 +181,20 @@ class CsvFormat:
 
     def read(
         self, fp: BinaryIO, *, signal_type: SignalType | None = None, labels: Labels = NO_LABELS
-    ) -> Iterator[HashRecord | LineError]:
+    ) -> Iterator[HashRecord | LineError | SkippedSignal]:
         if csv.field_size_limit() < _FIELD_LIMIT:
             csv.field_size_limit(_FIELD_LIMIT)
         text = io.TextIOWrapper(fp, encoding="utf-8-sig", errors="surrogateescape", newline="")
         try:
-            yield from self._read(csv.reader(text), signal_type, labels)
+            lines = iter(text)
+            head: list[str] = []
+            for line in lines:  # up to the header row, to take its separator
+                head.append(line)
+                if line.strip() and not line.startswith("#"):
+                    break
+            delimiter = _delimiter(head[-1]) if head else ","
+            reader = csv.reader(itertools.chain(head, lines), delimiter=delimiter)
+            yield from self._read(reader, signal_type, labels)
         except csv.Error as e:
             raise ListFormatError(f"not readable as CSV: {e}") from None
         finally:
@@ -160,7 +202,7 @@ class CsvFormat:
 
     def _read(
         self, reader: Reader, signal_type: SignalType | None, labels: Labels
-    ) -> Iterator[HashRecord | LineError]:
+    ) -> Iterator[HashRecord | LineError | SkippedSignal]:
         cols: _Columns | None = None
         label_cache: dict[tuple[str, ...], Labels | LabelError] = {}
         line_num = 0  # lines consumed before the current row
@@ -207,13 +249,15 @@ class CsvFormat:
 
     def _hashes(
         self, cells: list[str], cols: _Columns, signal_type: SignalType | None, labels: Labels, lineno: int
-    ) -> Iterator[HashRecord | LineError]:
+    ) -> Iterator[HashRecord | LineError | SkippedSignal]:
         found = False
         if cols.value_col is not None and (value := cells[cols.value_col].strip()):
             found = True
             name = cells[cols.type_col].strip() if cols.type_col is not None else ""
             st = SIGNAL_ALIASES.get(name.lower()) if name else signal_type
-            if name and st is None:
+            if name.lower() in FOREIGN_SIGNAL_TYPES:
+                yield SkippedSignal(lineno, name.lower())
+            elif name and st is None:
                 yield LineError(lineno, f"unknown signal type {name!r}", _row_text(cells))
             else:
                 yield self._record(value, st, labels, lineno, cells)
@@ -234,8 +278,8 @@ class CsvFormat:
         raw = value.encode("utf-8")
         fast = st if st is not None else TYPE_BY_HEX_LENGTH.get(len(raw))
         if fast is not None and len(raw) == HEX_LENGTH.get(fast) and not raw.translate(None, HEX_DIGITS):
-            return HashRecord(fast, value.lower(), labels, lineno)
-        got = parse_value(raw, st, labels, lineno, b"")
+            return HashRecord(fast, value.lower(), labels, lineno, lineno)
+        got = parse_value(raw, st, labels, lineno, b"", lineno)
         if isinstance(got, LineError):
             return LineError(lineno, got.message, _row_text(cells))
         return got

@@ -44,18 +44,26 @@ entry in the document. A file that is not UTF-8 JSON, or not a VICS document, ra
 ``ListFormatError`` — for a document broken part way, after the Media before the break were
 yielded (an import is one transaction: it then keeps nothing).
 
-Large files: the document is streamed (``ijson``, its C backend): one Media entry is in memory at a
-time, whatever the file's size (police hash sets run to gigabytes). OData puts the metadata
-property (``odata.metadata`` / ``@odata.context``, which names the version) first; a document whose
-``value`` comes before it is refused.
+Large files: the document is streamed (``ijson``'s C backend, its path-free ``basic_parse``
+events): one Media entry is in memory at a time, whatever the file's size (police hash sets run
+to gigabytes) and its shape (a Case's Media are read one by one; its MediaFiles and Exifs, which
+are not kept, are skipped without being built). OData puts the metadata property (``odata.metadata`` /
+``@odata.context``, which names the version) first; a document whose ``value`` comes before it is
+refused. Hostile nesting is refused as it streams: a document nested deeper than ``MAX_DEPTH``
+(64) levels is a ``ListFormatError`` at that point, in constant memory (ijson's own path-keeping
+parser spends memory and time quadratic in the depth: 200 KB of ``[`` took 23 GB).
 
 Writing (``VicsFormat(version=None | "2.0" | "1.1" | "1.2" | "1.3", profile=..., collection="Media"
 | "Cases")``; the registered ``vics`` has ``version=None``: 1.x if the records came from a 1.x
-file (their ``vics_profile`` is a version), else 2.0; and ``#Media``, the hash-set shape): records that share
-``labels.vics["MediaID"]`` and identical labels are regrouped into one Media (MD5 and SHA1 as
+file (their ``vics_profile`` is a version), else 2.0; and ``#Media``, the hash-set shape): records
+with the same non-zero ``HashRecord.media`` and identical labels — the hashes one Media record
+held, as the reader and the bank export mark them — become one Media again (MD5 and SHA1 as
 fields, other types as ``AlternativeHashes`` with HashName ``PhotoDNA``, ``SHA256``, ``PDQ``,
-``vPDQ``), so a read-write-read round trip is faithful; records without a MediaID each become their
-own Media, with none invented. A 2.0 file's profile is ``profile`` if given, else the first 2.0
+``vPDQ``), so a read-write-read round trip is faithful. ``MediaID`` is not what groups them:
+hash sets such as NIST's NSRL give every record ``MediaID: 0``, and regrouping by it paired an MD5
+with another file's SHA-1. Only records without ``media`` (bank entries imported before entries
+kept their media group, records built by hand) are still regrouped by ``MediaID`` and identical
+labels; records with neither each become their own Media. A 2.0 file's profile is ``profile`` if given, else the first 2.0
 ``vics_profile`` among the records, else ``Default``; a record that carries a vics_category under
 another profile (or version) is refused (``ListFormatError``, nothing written): its category number
 would be read under the wrong scheme. Records are buffered until the end (grouping needs them all),
@@ -83,6 +91,8 @@ from meldpunt.banks.formats.base import (
 from meldpunt.domain.labels import LabelError, Labels, parse_bool
 from meldpunt.domain.signals import InvalidSignal, SignalType, normalise_signal, signal_type_from_name
 
+#: deepest nesting read; a VICS Case nests about 9 levels (value, Case, Media, MediaFiles, Exifs)
+MAX_DEPTH = 64
 V1_KEY = "odata.metadata"
 V2_KEY = "@odata.context"
 V1_URL = "http://github.com/ICMEC/ProjectVic/DataModels/{version}.xml#{collection}"
@@ -163,12 +173,8 @@ class VicsFormat:
     def read(
         self, fp: BinaryIO, *, signal_type: SignalType | None = None, labels: Labels = NO_LABELS
     ) -> Iterator[HashRecord | LineError]:
-        ordinal = 0
-        for profile, item in _stream(fp):
-            media_list = item.get("Media") if isinstance(item, dict) else None
-            for media in media_list if isinstance(media_list, list) else [item]:
-                ordinal += 1
-                yield from _read_media(media, ordinal, profile, labels)
+        for ordinal, (profile, media) in enumerate(_stream(fp), 1):
+            yield from _read_media(media, ordinal, profile, labels)
 
     # -- writing -------------------------------------------------------------------------------------
     def write(self, records: Iterable[HashRecord], fp: BinaryIO) -> int:
@@ -240,31 +246,46 @@ class _NoBOM:
 
 
 def _stream(fp: BinaryIO) -> Iterator[tuple[str | None, Any]]:
-    """(profile, item) for each item of the document's ``value`` list, one at a time."""
-    events = ijson.parse(_NoBOM(fp), use_float=True)
+    """(profile, Media) for each Media of the document, one at a time: the items of its ``value``
+    list, or for a Case (an item with a ``Media`` list) each of its Media in turn."""
+    events = ijson.basic_parse(_NoBOM(fp), use_float=True)
     profile: str | None = None
     meta_key: str | None = None
     saw_value = False
+    key: str | None = None  # the top-level key whose value comes next
     try:
         first = next(events, None)
-        if first is None or first[1] != "start_map":
+        if first is None or first[0] != "start_map":
             raise ListFormatError(f"not a VICS document: no {V1_KEY!r} or {V2_KEY!r} at the top")
-        for prefix, event, value in events:
-            if prefix == "" and event == "map_key":
-                if value in (V1_KEY, V2_KEY):
-                    meta_key = str(value)
-                elif value == "value":
+        for event, value in events:
+            if event == "map_key":
+                key = str(value)
+                if key in (V1_KEY, V2_KEY):
+                    meta_key = key
+                elif key == "value":
                     if meta_key is None:
                         raise ListFormatError(
                             f"not a VICS document: no {V1_KEY!r} or {V2_KEY!r} before its 'value'"
                         )
                     saw_value = True
-            elif meta_key is not None and prefix == meta_key and event in ("string", "number", "null"):
+                continue
+            if event == "end_map":  # the end of the document
+                break
+            if key == "value":
+                if event != "start_array":
+                    raise ListFormatError("not a VICS document: no 'value' list")
+                for item_event, item_value in events:
+                    if item_event == "end_array":
+                        break
+                    if item_event == "start_map":
+                        for media in _case_or_media(events):
+                            yield profile, media
+                    else:  # not an object: the reader says so
+                        yield profile, _build(item_event, item_value, events, 2)
+            elif event in ("start_map", "start_array"):
+                _skip(events, 1)
+            elif key is not None and key == meta_key:
                 profile = _profile_of(meta_key, value)
-            elif prefix == "value" and event != "start_array" and event != "end_array":
-                raise ListFormatError("not a VICS document: no 'value' list")
-            elif prefix == "value.item":
-                yield profile, _build(event, value, events)
     except ijson.IncompleteJSONError as e:
         raise ListFormatError(f"not a VICS file: not JSON ({_short(e)})") from None
     except ijson.JSONError as e:
@@ -279,18 +300,87 @@ def _stream(fp: BinaryIO) -> Iterator[tuple[str | None, Any]]:
         raise ListFormatError("not a VICS document: no 'value' list")
 
 
-def _build(event: str, value: Any, events: Iterator[tuple[str, str, Any]]) -> Any:
-    """The whole JSON value that starts with ``event`` (its later events taken from ``events``)."""
+def _case_or_media(events: Iterator[tuple[str, Any]]) -> Iterator[dict[str, Any]]:
+    """The Media of an item of ``value`` whose ``start_map`` was just read: a Case's ``Media``
+    one at a time (never the whole Case in memory; its own fields are not kept), or the item
+    itself when it is a Media. Fields not kept (``MediaFiles``, ``Exifs``) are skipped unbuilt."""
+    fields: dict[str, Any] = {}
+    is_case = False
+    key = ""
+    for ev, val in events:
+        if ev == "end_map":
+            if not is_case:
+                yield fields
+            return
+        if ev == "map_key":
+            key = str(val)
+        elif key == "Media" and ev == "start_array":
+            is_case = True
+            for media_ev, media_val in events:
+                if media_ev == "end_array":
+                    break
+                if media_ev == "start_map":
+                    yield _media_object(events)
+                else:
+                    yield _build(media_ev, media_val, events, 4)
+        elif key in _DROPPED_FIELDS and ev in ("start_map", "start_array"):
+            _skip(events, 3)
+        else:
+            fields[key] = _build(ev, val, events, 3)
+    raise ijson.IncompleteJSONError("the document ends inside a Media entry")
+
+
+def _media_object(events: Iterator[tuple[str, Any]]) -> dict[str, Any]:
+    """A Media of a Case (at depth 5) whose ``start_map`` was just read, its dropped fields
+    skipped unbuilt."""
+    fields: dict[str, Any] = {}
+    key = ""
+    for ev, val in events:
+        if ev == "end_map":
+            return fields
+        if ev == "map_key":
+            key = str(val)
+        elif key in _DROPPED_FIELDS and ev in ("start_map", "start_array"):
+            _skip(events, 5)
+        else:
+            fields[key] = _build(ev, val, events, 5)
+    raise ijson.IncompleteJSONError("the document ends inside a Media entry")
+
+
+def _too_deep() -> ListFormatError:
+    return ListFormatError(f"not a VICS document: nested deeper than {MAX_DEPTH} levels")
+
+
+def _skip(events: Iterator[tuple[str, Any]], outer: int) -> None:
+    """Consume the rest of a container opened at depth ``outer + 1`` (kept nowhere)."""
+    depth = 1
+    for ev, _ in events:
+        if ev in ("start_map", "start_array"):
+            depth += 1
+            if outer + depth > MAX_DEPTH:
+                raise _too_deep()
+        elif ev in ("end_map", "end_array"):
+            depth -= 1
+            if depth == 0:
+                return
+    raise ijson.IncompleteJSONError("the document ends inside a value")
+
+
+def _build(event: str, value: Any, events: Iterator[tuple[str, Any]], outer: int) -> Any:
+    """The whole JSON value that starts with ``event`` (its later events taken from ``events``),
+    found at depth ``outer``: refused as soon as it nests deeper than ``MAX_DEPTH`` in all."""
     if event not in ("start_map", "start_array"):
         return value
     builder = ijson.ObjectBuilder()
     builder.event(event, value)
     depth = 1
-    for _, ev, val in events:
-        builder.event(ev, val)
+    for ev, val in events:
         if ev in ("start_map", "start_array"):
             depth += 1
-        elif ev in ("end_map", "end_array"):
+            if outer + depth > MAX_DEPTH:
+                raise _too_deep()
+        builder.event(ev, val)
+        if ev in ("end_map", "end_array"):
             depth -= 1
             if depth == 0:
                 return builder.value
@@ -343,7 +433,7 @@ def _read_media(
             continue
         if (st, value) not in seen:
             seen.add((st, value))
-            yield HashRecord(st, value, labels, ordinal)
+            yield HashRecord(st, value, labels, ordinal, ordinal)
     if not hashes:
         yield LineError(ordinal, f"Media {_media_name(media)} has no hash", _preview_json(media))
 
@@ -379,7 +469,9 @@ def _media_name(media: dict[str, Any]) -> str:
 
 
 class _MediaBuilder:
-    """Collects records into Media dicts, regrouping by MediaID (+ identical labels)."""
+    """Collects records into Media dicts: those of one source Media (same ``media``) and identical
+    labels together again. Records without ``media`` (entries imported before banks kept media
+    groups, records built by hand) fall back to regrouping by MediaID and identical labels."""
 
     def __init__(self) -> None:
         self._media: list[dict[str, Any]] = []
@@ -397,8 +489,12 @@ class _MediaBuilder:
         value = hex_value(r.signal_type, r.value)
         media = None
         group: list[dict[str, Any]] | None = None
-        if "MediaID" in lb.vics:
-            key = (json.dumps(lb.vics["MediaID"], sort_keys=True), lb.to_json())
+        key = None
+        if r.media:
+            key = (f"m{r.media}", lb.to_json())
+        elif "MediaID" in lb.vics:
+            key = ("id" + json.dumps(lb.vics["MediaID"], sort_keys=True), lb.to_json())
+        if key is not None:
             group = self._groups.setdefault(key, [])
             media = next((m for m in group if top is None or top not in m), None)
         if media is None:
