@@ -98,6 +98,18 @@ class Settings:
         "Fetches from one host at once in one process; that host's further jobs wait a moment while "
         "the workers serve other hosts (urgent reports first). 0: no limit.",
     )
+    serve_header_timeout_s: float = _doc(
+        10.0, "meldpunt serve: seconds a client has to send a request's line and headers, else closed."
+    )
+    serve_body_timeout_s: float = _doc(
+        60.0, "meldpunt serve: seconds a client has to send a request's body after its headers."
+    )
+    serve_keep_alive_s: float = _doc(5.0, "meldpunt serve: seconds an idle kept-alive connection stays open.")
+    serve_max_connections: int = _doc(
+        2000,
+        "meldpunt serve: most open connections (also kept under the open-files limit); over it the "
+        "oldest one that has not sent a whole request is closed.",
+    )
     worker_poll_s: float = _doc(1.0, "Seconds an idle worker waits before looking for jobs again.")
     job_lease_s: float = _doc(
         300.0, "Seconds a worker holds a job; a job whose worker died is taken again after this."
