@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import logging
 import os
-import resource
 import select
 import socket
 import subprocess
@@ -32,8 +31,12 @@ def _port() -> int:
         return int(s.getsockname()[1])
 
 
-def _low_fd_limit() -> None:
-    resource.setrlimit(resource.RLIMIT_NOFILE, (FD_LIMIT, FD_LIMIT))
+#: ``meldpunt`` with an open-files limit it cannot raise (set before anything is opened)
+_LOW_FD_MELDPUNT = (
+    "import resource, runpy, sys; "
+    f"resource.setrlimit(resource.RLIMIT_NOFILE, ({FD_LIMIT}, {FD_LIMIT})); "
+    "sys.argv[0] = 'meldpunt'; runpy.run_module('meldpunt.cli', run_name='__main__')"
+)
 
 
 @pytest.fixture
@@ -46,14 +49,13 @@ def server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
         "MELDPUNT_SERVE_HEADER_TIMEOUT_S": "2",
         "MELDPUNT_SERVE_BODY_TIMEOUT_S": "2",
     }
-    cmd = [sys.executable, "-m", "meldpunt.cli", "--db", str(tmp_path / "m.db"), "serve"]
+    cmd = [sys.executable, "-c", _LOW_FD_MELDPUNT, "--db", str(tmp_path / "m.db"), "serve"]
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [*cmd, "--port", str(port), "--workers", "0"],
             env=env,
             stdout=out,
             stderr=out,
-            preexec_fn=_low_fd_limit,
         )
     try:
         deadline = time.monotonic() + 60
@@ -65,6 +67,9 @@ def server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
                 pass
             assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
             time.sleep(0.2)
+        limits = Path(f"/proc/{proc.pid}/limits")
+        if limits.exists():  # Linux: the server could not raise its limit past the flood
+            assert f"Max open files            {FD_LIMIT}" in limits.read_text()
         yield port, log
     finally:
         proc.terminate()
