@@ -102,6 +102,15 @@ class Web:
             send(200, b"<html>late</html>", "text/html")
         elif path == "/slow-body":
             _slow_body(h)
+        elif path == "/stall-body":  # headers and a first part, then nothing
+            h.send_response(200)
+            h.send_header("Content-Type", "image/png")
+            h.send_header("Content-Length", "100000")
+            h.end_headers()
+            h.wfile.write(self.png[:1000])
+            h.wfile.flush()
+            time.sleep(3)
+            h.close_connection = True
         elif path == "/huge":
             _stream(h, "text/html", 20 * 1024 * 1024)
         elif path == "/huge-declared":
@@ -412,7 +421,10 @@ def test_host_header_keeps_the_hostname(site: Served, web: Web) -> None:
     ("path", "code", "policy"),
     [
         ("/slow?s=3", "timeout", {"timeout_s": 0.5}),
-        ("/slow-body", "timeout", {"timeout_s": 1.0}),
+        ("/slow-body", "too_slow", {"timeout_s": 1.0}),
+        ("/slow-body", "too_slow", {"timeout_s": 1.0, "read_timeout_s": 0.5}),  # each read is quick
+        ("/stall-body", "stalled", {"read_timeout_s": 0.3}),
+        ("/slow?s=3", "stalled", {"read_timeout_s": 0.3}),
         ("/huge", "too_large", {"max_page_bytes": 1024 * 1024}),
         ("/huge-declared", "too_large", {}),
         ("/bomb", "too_large", {"max_page_bytes": 1024 * 1024}),

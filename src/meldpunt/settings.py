@@ -83,6 +83,33 @@ class Settings:
     )
     fetch_concurrency: int = _doc(32, "Fetches one worker runs at once (also its connection-pool size).")
     fetch_timeout_s: float = _doc(30.0, "Seconds for fetching one page or medium, redirects included.")
+    fetch_read_timeout_s: float = _doc(
+        10.0,
+        "Seconds without a byte from a server before a fetch is abandoned as stalled; a stalled or "
+        "too slow medium is recorded as such and not tried again.",
+    )
+    fetch_item_budget_s: float = _doc(
+        300.0,
+        "Seconds from an item's page fetch within which its media are fetched; each media fetch gets "
+        "what is left, media still waiting after it are not fetched (item_budget). 0: no budget.",
+    )
+    fetch_host_concurrency: int = _doc(
+        1,
+        "Fetches from one host at once in one process; that host's further jobs wait a moment while "
+        "the workers serve other hosts (urgent reports first). 0: no limit.",
+    )
+    serve_header_timeout_s: float = _doc(
+        10.0, "meldpunt serve: seconds a client has to send a request's line and headers, else closed."
+    )
+    serve_body_timeout_s: float = _doc(
+        60.0, "meldpunt serve: seconds a client has to send a request's body after its headers."
+    )
+    serve_keep_alive_s: float = _doc(5.0, "meldpunt serve: seconds an idle kept-alive connection stays open.")
+    serve_max_connections: int = _doc(
+        2000,
+        "meldpunt serve: most open connections (also kept under the open-files limit); over it the "
+        "oldest one that has not sent a whole request is closed.",
+    )
     worker_poll_s: float = _doc(1.0, "Seconds an idle worker waits before looking for jobs again.")
     job_lease_s: float = _doc(
         30.0,

@@ -1,5 +1,11 @@
-"""Fetching with limits: size (streamed, counted after decompression too), total time, redirects
-(followed by hand, each hop checked), concurrency; every connection goes through the SSRF guard.
+"""Fetching with limits: size (streamed, counted after decompression too), time (a total for the
+whole fetch, which a caller may shorten with its own budget, and a stall limit: seconds without a
+byte), redirects (followed by hand, each hop checked), concurrency; every connection goes through
+the SSRF guard.
+
+A server that answers and then stalls (``stalled``) or trickles its body past the total
+(``too_slow``) has shown what it is: callers record these and do not try again, unlike a
+connection that failed or timed out before any answer (``unreachable``, ``timeout``).
 
     async with Fetcher(FetchPolicy()) as f:
         page = await f.fetch_page("https://example.org/")
@@ -47,6 +53,9 @@ class FetchPolicy:
         256 * MiB, "Largest image/video read (bytes after decompression); more is too_large."
     )
     timeout_s: float = _doc(30.0, "Total seconds for one fetch: connecting, all redirects and the body.")
+    read_timeout_s: float = _doc(
+        10.0, "Seconds without a byte from a connected server before the fetch is abandoned as stalled."
+    )
     connect_timeout_s: float = _doc(10.0, "Seconds for resolving and connecting to one server.")
     max_redirects: int = _doc(
         5, "Redirects followed (each hop is checked by the SSRF guard); more is an error."
@@ -287,7 +296,7 @@ class Fetcher:
             transport=_GuardedTransport(self.backend, p),
             trust_env=False,
             follow_redirects=False,
-            timeout=httpx.Timeout(p.timeout_s, connect=p.connect_timeout_s),
+            timeout=httpx.Timeout(p.timeout_s, connect=p.connect_timeout_s, read=p.read_timeout_s),
             headers={"User-Agent": p.user_agent, "Accept-Encoding": "gzip, deflate"},
         )
         return self
@@ -297,9 +306,10 @@ class Fetcher:
             await self._client.aclose()
             self._client = None
 
-    async def fetch_page(self, url: str) -> Page:
+    async def fetch_page(self, url: str, budget_s: float | None = None) -> Page:
         """A page and its media URLs; a URL that is itself an image/video (by Content-Type or by
-        its first bytes) comes back as ``direct_media``. Raises :class:`FetchError`."""
+        its first bytes) comes back as ``direct_media``. ``budget_s`` shortens the policy's total
+        time for this one fetch. Raises :class:`FetchError`."""
         p = self.policy
 
         def limit(ctype: str, head: bytes | None) -> int:
@@ -307,7 +317,7 @@ class Fetcher:
                 return p.max_media_bytes
             return p.max_page_bytes
 
-        r = await self._fetch(url, limit)
+        r = await self._fetch(url, limit, budget_s)
         head = r.body[:_SNIFF_BYTES]
         sniffed = sniff_media(head)
         if r.content_type.startswith(("image/", "video/")) or sniffed:
@@ -325,24 +335,36 @@ class Fetcher:
             media_truncated=len(found) > p.max_media_per_page,
         )
 
-    async def fetch_media(self, url: str) -> FetchResult:
-        """An image or video (by Content-Type, or by its first bytes); else ``not_media``."""
-        r = await self._fetch(url, lambda _c, _h: self.policy.max_media_bytes)
+    async def fetch_media(self, url: str, budget_s: float | None = None) -> FetchResult:
+        """An image or video (by Content-Type, or by its first bytes); else ``not_media``.
+        ``budget_s`` shortens the policy's total time for this one fetch."""
+        r = await self._fetch(url, lambda _c, _h: self.policy.max_media_bytes, budget_s)
         if not (r.content_type.startswith(("image/", "video/")) or sniff_media(r.body[:_SNIFF_BYTES])):
             raise FetchError("not_media", f"content type {r.content_type or '(none)'}", url)
         return FetchResult(**_fields(r))
 
-    async def _fetch(self, url: str, limit: Callable[[str, bytes | None], int]) -> _Raw:
+    async def _fetch(
+        self, url: str, limit: Callable[[str, bytes | None], int], budget_s: float | None = None
+    ) -> _Raw:
+        total = self.policy.timeout_s if budget_s is None else max(0.0, min(budget_s, self.policy.timeout_s))
         async with self._sem:
             start = time.monotonic()
+            answered: list[bool] = []  # set once a response's headers are in: what a timeout means
             try:
-                with anyio.fail_after(self.policy.timeout_s):
-                    raw = await self._follow(url, limit)
+                with anyio.fail_after(total):
+                    raw = await self._follow(url, limit, answered)
             except FetchError as exc:
                 exc.url = exc.url or url
                 raise
+            except (httpx.ReadTimeout, httpcore.ReadTimeout):
+                what = "sent part of its answer and then" if answered else "accepted the connection but"
+                raise FetchError(
+                    "stalled", f"the server {what} sent nothing for {self.policy.read_timeout_s:g} s", url
+                ) from None
             except (TimeoutError, httpx.TimeoutException, httpcore.TimeoutException):
-                raise FetchError("timeout", f"over {self.policy.timeout_s:g} s", url) from None
+                if answered:
+                    raise FetchError("too_slow", f"the body took over {total:g} s", url) from None
+                raise FetchError("timeout", f"over {total:g} s", url) from None
             except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
                 raise FetchError("bad_url", str(exc), url) from None
             except (httpx.RemoteProtocolError, httpx.LocalProtocolError) as exc:
@@ -352,7 +374,9 @@ class Fetcher:
             raw.elapsed_s = time.monotonic() - start
             return raw
 
-    async def _follow(self, url: str, limit: Callable[[str, bytes | None], int]) -> _Raw:
+    async def _follow(
+        self, url: str, limit: Callable[[str, bytes | None], int], answered: list[bool]
+    ) -> _Raw:
         assert self._client is not None, "use Fetcher in 'async with'"
         current = check_url(url, self.guard)
         chain: list[str] = []
@@ -376,6 +400,7 @@ class Fetcher:
                 # Read while the connection is open: a server that closes it after the body (HTTP/1.0,
                 # "Connection: close") would otherwise leave no address to record.
                 server_ip = _server_ip(response)
+                answered.append(True)
                 body, wire = await self._read(response, limit)
                 return _Raw(
                     url=url,

@@ -12,16 +12,23 @@ Two job kinds, each a durable job (``pipeline.jobs``) whose effects commit in on
     too_large, ...), ends the item ``unavailable`` with ``Item.error`` = ``"<code>: <reason>"``.
     Transient failures (timeout, unreachable, protocol_error, HTTP 5xx/408/429) retry with the
     queue's backoff; when the attempts are spent the item ends ``failed`` and the job ``dead``.
+    A server that answers and then stalls or trickles (``stalled``, ``too_slow``) is not retried.
 
 ``media`` (key ``medium:<id>``): one job per medium, so a page's media are fetched and hashed
     by any number of workers in parallel and one bad file never holds up the others. Fetches the
     medium, hashes it in memory, matches it, and writes hashes, matches (JSON) and the outcome:
     ``known`` (a match from an ``auto`` bank), ``ignored`` (an ``ignore`` bank, no auto), ``new``
     (hint matches are kept but decide nothing) or ``failed`` (could not be fetched or decoded;
-    transient fetch errors retry first). Bytes of ``new`` media go only into the encrypted review
+    transient fetch errors retry first; ``stalled``/``too_slow`` do not, and the item's other media
+    on that host are then not fetched: ``host_hostile``). Each media fetch has what is left of the
+    item's time budget (``item_budget``). Bytes of ``new`` media go only into the encrypted review
     store; all other bytes are dropped. The medium job that sees the item's last medium settle
     writes the item's final state (``domain.reports.item_outcome``), exactly once: the item row is
     locked first (an UPDATE) so two media finishing together cannot both miss it.
+
+Fairness (``pipeline.hosts``): at most ``fetch_host_concurrency`` fetches from one host at once in
+a process; a job whose host is busy goes back to the queue for a moment without spending an
+attempt, so the workers serve other hosts (urgent first) while one host is slow.
 
 Idempotency: every effect is conditional on the state it moves from (``state = 'received'``,
 ``outcome = ''``), rows are inserted only if absent, and jobs are enqueued by a unique key; a step
@@ -53,6 +60,15 @@ from meldpunt.domain import serialise_vpdq
 from meldpunt.domain.reports import FINAL_STATES, ItemState, MediumOutcome, item_outcome
 from meldpunt.fetch import Fetcher, FetchError, FetchPolicy, FetchResult, Page
 from meldpunt.index import PDQIndex
+from meldpunt.pipeline.hosts import (
+    HOSTILE_CODES,
+    PROCESS_HOSTS,
+    HostBusy,
+    HostSlots,
+    defer,
+    host_of,
+    hostile_reason,
+)
 from meldpunt.pipeline.index_sync import SyncReport
 from meldpunt.pipeline.intake import URGENT_PRIORITY, url_key
 from meldpunt.pipeline.jobs import ClaimedJob, JobQueue, LeaseLost, enqueue
@@ -79,6 +95,7 @@ PERMANENT_CODES = frozenset(
         "not_html",
         "not_media",
         "bad_encoding",
+        *HOSTILE_CODES,
     }
 )
 #: HTTP statuses worth another try (besides 5xx)
@@ -140,6 +157,7 @@ def fetch_policy(settings: Settings) -> FetchPolicy:
         max_concurrency=max(1, settings.fetch_concurrency),
         timeout_s=settings.fetch_timeout_s,
         connect_timeout_s=min(10.0, settings.fetch_timeout_s),
+        read_timeout_s=settings.fetch_read_timeout_s,
         max_media_bytes=settings.max_file_bytes,
     )
 
@@ -218,7 +236,9 @@ class Walker:
     connection pool reused across jobs), the matcher and the review store. Not thread-safe: one
     per worker thread. Close it (or use ``with``)."""
 
-    def __init__(self, services: Services, *, worker: str | None = None) -> None:
+    def __init__(
+        self, services: Services, *, worker: str | None = None, hosts: HostSlots | None = None
+    ) -> None:
         self.services = services
         self.settings = services.settings
         self.engine = services.engine
@@ -226,6 +246,7 @@ class Walker:
         self.review = ReviewStore.from_settings(self.settings)
         self.matchers = MatcherCache(services, self.settings.matcher_refresh_s)
         self.policy = fetch_policy(self.settings)
+        self.hosts = PROCESS_HOSTS if hosts is None else hosts
         self._runner: asyncio.Runner | None = None
         self._fetcher: Fetcher | None = None
 
@@ -250,10 +271,12 @@ class Walker:
         return self._fetcher
 
     def fetch_page(self, url: str) -> Page:
-        return self._run(self._fetcher_ready().fetch_page(url))
+        with self.hosts.hold(host_of(url), self.settings.fetch_host_concurrency):
+            return self._run(self._fetcher_ready().fetch_page(url))
 
-    def fetch_media(self, url: str) -> FetchResult:
-        return self._run(self._fetcher_ready().fetch_media(url))
+    def fetch_media(self, url: str, budget_s: float | None = None) -> FetchResult:
+        with self.hosts.hold(host_of(url), self.settings.fetch_host_concurrency):
+            return self._run(self._fetcher_ready().fetch_media(url, budget_s))
 
     def close(self) -> None:
         try:
@@ -288,6 +311,9 @@ class Walker:
         except LeaseLost as exc:
             log.warning("%s; its effects were rolled back", exc)
             return StepResult(job, "lease_lost")
+        except HostBusy as exc:  # back in the queue for a moment, no attempt spent
+            log.debug("job %s (%s %s): %s, deferred", job.id, job.kind, job.key, exc)
+            return StepResult(job, "deferred" if defer(self.engine, self.queue, job) else "lease_lost")
         except Exception as exc:
             if isinstance(exc, StepError):
                 reason, retry = str(exc), exc.retry
@@ -377,12 +403,15 @@ class Walker:
                 self._record_medium(conn, medium_id, *direct)
                 _settle_item(conn, item_id)
             elif moved == 1:
+                payload: dict[str, Any] = {"item_id": item_id}
+                if self.settings.fetch_item_budget_s > 0:  # wall clock: any process may run the media
+                    payload["deadline"] = time.time() + self.settings.fetch_item_budget_s
                 for medium_id in _insert_media(conn, item_id, page.media_urls, now):
                     enqueue(
                         conn,
                         MEDIA,
                         f"medium:{medium_id}",
-                        {"medium_id": medium_id, "item_id": item_id},
+                        {"medium_id": medium_id, **payload},
                         priority=priority,
                         max_attempts=self.settings.job_max_attempts,
                     )
@@ -440,16 +469,7 @@ class Walker:
                 self.queue.finish(conn, job)
             return str(m.outcome)
 
-        values: dict[str, Any]
-        data: bytes | None = None
-        try:
-            fetched = self.fetch_media(m.url)
-        except FetchError as exc:
-            if not is_permanent(exc) and job.attempt < job.max_attempts:
-                raise StepError(fetch_reason(exc), retry=True) from None
-            outcome, values = MediumOutcome.FAILED, {"error": fetch_reason(exc)[:4000]}
-        else:
-            outcome, values, data = self._examine(fetched)
+        outcome, values, data = self._fetch_medium(job, item_id, str(m.url))
         with self.engine.begin() as conn:
             _lock_item(conn, item_id)
             self._record_medium(conn, medium_id, outcome, values, data)
@@ -457,6 +477,31 @@ class Walker:
             self.queue.finish(conn, job)
         del data
         return outcome.value
+
+    def _fetch_medium(
+        self, job: ClaimedJob, item_id: int, url: str
+    ) -> tuple[MediumOutcome, dict[str, Any], bytes | None]:
+        """Fetch and examine a medium within the item's budgets: not at all when the item's time
+        is spent or its server on this host proved hostile; raises ``HostBusy`` (deferred) and
+        ``StepError`` (a transient fetch error, retried)."""
+        deadline = job.payload.get("deadline")
+        budget = None if deadline is None else float(deadline) - time.time()
+        if budget is not None and budget <= 0:
+            spent = f"item_budget: not fetched, the item's {self.settings.fetch_item_budget_s:g} s were spent"
+            return MediumOutcome.FAILED, {"error": spent}, None
+        host = host_of(url)
+        with self.engine.connect() as conn:
+            hostile = hostile_reason(conn, item_id, host)
+        if hostile is not None:
+            reason = f"host_hostile: not fetched, {host} failed another medium of this item ({hostile})"
+            return MediumOutcome.FAILED, {"error": reason[:4000]}, None
+        try:
+            fetched = self.fetch_media(url, budget)
+        except FetchError as exc:
+            if not is_permanent(exc) and job.attempt < job.max_attempts:
+                raise StepError(fetch_reason(exc), retry=True) from None
+            return MediumOutcome.FAILED, {"error": fetch_reason(exc)[:4000]}, None
+        return self._examine(fetched)
 
     def _examine(self, fetched: FetchResult) -> tuple[MediumOutcome, dict[str, Any], bytes | None]:
         """Hash and match fetched media bytes: the outcome, the medium's column values, and the

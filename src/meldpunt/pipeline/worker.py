@@ -70,8 +70,8 @@ def run_worker(
                     _purge_evidence(services)
                 stop.wait(poll)
                 continue
-            walker.run_job(job)
-            ran += 1
+            if walker.run_job(job).outcome != "deferred":  # a busy host's job went back: not a run
+                ran += 1
         log.info("worker %s stopped after %d jobs", walker.queue.worker, ran)
     return ran
 

@@ -140,6 +140,8 @@ def run(
     any log, no ``Server`` header. Behind a reverse proxy, switch off the proxy's access log too."""
     import uvicorn
 
+    from meldpunt.web.serving import connection_limits
+
     uvicorn.run(
         create_app(services, config),
         host=host,
@@ -148,4 +150,5 @@ def run(
         log_config=uvicorn_log_config(),
         server_header=False,
         proxy_headers=False,
+        **connection_limits(services.settings),
     )
