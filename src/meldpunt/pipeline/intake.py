@@ -16,13 +16,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from sqlalchemy import Engine, bindparam, func, insert, select, update
+from sqlalchemy import Engine, bindparam, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from meldpunt.domain.reports import OPEN_STATES, ItemState, SeenOn, public_status
+from meldpunt.domain.reports import OPEN_STATES, ItemState, MediumOutcome, SeenOn, public_status
 from meldpunt.pipeline.jobs import enqueue
 from meldpunt.store.reports import ApiToken, Item, Medium, Report, ReportItem
-from meldpunt.store.triage import FINAL as FINAL_STAGE
 from meldpunt.store.triage import TriageStatus
 
 
@@ -282,15 +281,15 @@ def report_status(services: Services, code: str) -> StatusView | None:
         ).first()
         if row is None:
             return None
+        listed = exists().where(Medium.item_id == Item.id, Medium.outcome == MediumOutcome.KNOWN.value)
         rows = conn.execute(
-            select(Item.state, TriageStatus.stage)
+            select(Item.state, TriageStatus.illegal, listed.label("listed"))
             .join(ReportItem, ReportItem.item_id == Item.id)
             .outerjoin(TriageStatus, TriageStatus.item_id == Item.id)
             .where(ReportItem.report_id == row.id)
         ).all()
-    states = [ItemState(r.state) for r in rows]
-    assessed = sum(r.state == ItemState.NEEDS_REVIEW.value and r.stage == FINAL_STAGE for r in rows)
-    return StatusView(state=public_status(states, assessed), received_at=row.created_at, items=len(states))
+    items = [(ItemState(r.state), bool(r.listed or r.illegal)) for r in rows]
+    return StatusView(state=public_status(items), received_at=row.created_at, items=len(items))
 
 
 def list_items(services: Services, state: str | None = None, limit: int = 200) -> list[ItemView]:

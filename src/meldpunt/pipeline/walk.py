@@ -28,10 +28,12 @@ Idempotency: every effect is conditional on the state it moves from (``state = '
 re-run after a crash (effects committed, or not) changes nothing twice. A worker whose lease was
 taken gets ``LeaseLost`` from ``finish`` and its transaction rolls back.
 
-The matcher's PDQ index is the persisted one (``Services.pdq_index``, which catches up with new
-imports on open); it is reopened when the banks' PDQ epoch, import ids or settings change, checked
-at most every ``settings.matcher_refresh_s`` seconds. Exact hashes are looked up in the database on
-every match, so they are always current.
+``rematch`` (key ``rematch:<banks_version>``): the banks gained entries; items waiting for a
+    first opinion are matched again and settle ``known`` when every medium is on a list now
+    (``pipeline.rematch``). Enqueued by whichever worker first sees the change as it looks for work.
+
+The matcher is ``pipeline.matcher_cache.MatcherCache``: it sees a change to the banks within
+``settings.matcher_refresh_s`` seconds (one database row read), taking in only the new entries.
 """
 
 from __future__ import annotations
@@ -56,7 +58,9 @@ from meldpunt.index import PDQIndex
 from meldpunt.pipeline.index_sync import SyncReport
 from meldpunt.pipeline.intake import URGENT_PRIORITY, url_key
 from meldpunt.pipeline.jobs import ClaimedJob, JobQueue, LeaseLost, enqueue
-from meldpunt.pipeline.matching import Match, Matcher
+from meldpunt.pipeline.matcher_cache import MatcherCache
+from meldpunt.pipeline.matching import Match
+from meldpunt.pipeline.rematch import REMATCH, enqueue_if_due, mark_rematched, rematch_item, waiting_items
 from meldpunt.pipeline.review_store import ReviewStore
 from meldpunt.settings import Settings
 from meldpunt.signals import MediaKind, Signals, hash_bytes
@@ -67,7 +71,7 @@ log = logging.getLogger(__name__)
 
 FETCH = "fetch"
 MEDIA = "media"
-KINDS = (FETCH, MEDIA)
+KINDS = (FETCH, MEDIA, REMATCH)
 
 #: fetch error codes that a retry cannot change
 PERMANENT_CODES = frozenset(
@@ -171,40 +175,6 @@ def _media_name(url: str) -> str:
     return name[-100:] or "medium"
 
 
-class MatcherCache:
-    """A :class:`Matcher` over the persisted PDQ index, rebuilt when the banks change (PDQ epoch,
-    import ids, bank settings), checked at most every ``refresh_s`` seconds."""
-
-    def __init__(self, services: Services, refresh_s: float) -> None:
-        self.services = services
-        self.refresh_s = refresh_s
-        self._matcher: Matcher | None = None
-        self._version: tuple[Any, ...] | None = None
-        self._checked = 0.0
-
-    def _bank_version(self) -> tuple[Any, ...]:
-        banks = self.services.banks
-        return (
-            banks.counter("pdq_epoch"),
-            tuple(banks.import_ids()),
-            tuple(sorted(banks.bank_settings().items())),
-        )
-
-    def get(self) -> Matcher:
-        now = time.monotonic()
-        if self._matcher is not None and now - self._checked < self.refresh_s:
-            return self._matcher
-        self._checked = now
-        version = self._bank_version()
-        if self._matcher is None or version != self._version:
-            index, report = self.services.pdq_index()
-            self._matcher = Matcher(self.services.banks, index, self.services.settings)
-            if self._version is not None:
-                log.info("hash lists changed: matcher reloaded (%d PDQ hashes)", report.size)
-            self._version = version
-        return self._matcher
-
-
 @dataclass
 class StepResult:
     """What a step did, for logs and tests."""
@@ -218,13 +188,17 @@ class Walker:
     connection pool reused across jobs), the matcher and the review store. Not thread-safe: one
     per worker thread. Close it (or use ``with``)."""
 
-    def __init__(self, services: Services, *, worker: str | None = None) -> None:
+    def __init__(
+        self, services: Services, *, worker: str | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.services = services
         self.settings = services.settings
         self.engine = services.engine
         self.queue = JobQueue(self.engine, worker=worker, lease_s=self.settings.job_lease_s)
         self.review = ReviewStore.from_settings(self.settings)
-        self.matchers = MatcherCache(services, self.settings.matcher_refresh_s)
+        self.matchers = MatcherCache(services, self.settings.matcher_refresh_s, clock=clock)
+        self._clock = clock
+        self._rematch_checked: float | None = None
         self.policy = fetch_policy(self.settings)
         self._runner: asyncio.Runner | None = None
         self._fetcher: Fetcher | None = None
@@ -268,6 +242,10 @@ class Walker:
     # --- jobs --------------------------------------------------------------------------------
 
     def claim(self) -> ClaimedJob | None:
+        now = self._clock()
+        if self._rematch_checked is None or now - self._rematch_checked >= self.settings.matcher_refresh_s:
+            self._rematch_checked = now
+            enqueue_if_due(self.engine, max_attempts=self.settings.job_max_attempts)
         return self.queue.claim(list(KINDS))
 
     def run_job(self, job: ClaimedJob) -> StepResult:
@@ -280,10 +258,11 @@ class Walker:
                     f"gave up after {job.max_attempts} attempts (the worker stopped during each)",
                     retry=False,
                 )
-            if job.kind not in (FETCH, MEDIA):
+            steps = {FETCH: self.step_fetch, MEDIA: self.step_media, REMATCH: self.step_rematch}
+            if job.kind not in steps:
                 raise StepError(f"no handler for job kind {job.kind!r}", retry=False)
             with self.queue.keep_alive(job):
-                outcome = self.step_fetch(job) if job.kind == FETCH else self.step_media(job)
+                outcome = steps[job.kind](job)
             return StepResult(job, outcome)
         except LeaseLost as exc:
             log.warning("%s; its effects were rolled back", exc)
@@ -501,6 +480,31 @@ class Walker:
         ).rowcount
         if written == 1 and data is not None:
             self.review.put(conn, medium_id, data)
+
+    # --- rematch: the banks gained entries --------------------------------------------------------
+
+    def step_rematch(self, job: ClaimedJob) -> str:
+        """Match the items waiting for a first opinion again; those now fully on lists end known."""
+        version = int(job.payload["version"])
+        matcher = self.matchers.get(at_least=version)
+        settled = 0
+        after = 0
+        while True:
+            with self.engine.connect() as conn:
+                batch = waiting_items(conn, after)
+            if not batch:
+                break
+            for item_id in batch:
+                with self.engine.begin() as conn:
+                    if rematch_item(conn, item_id, matcher, self.review.purge, _now(), version):
+                        settled += 1
+            after = batch[-1]
+        with self.engine.begin() as conn:
+            mark_rematched(conn, version)
+            self.queue.finish(conn, job)
+        if settled:
+            log.info("banks changed (version %d): %d waiting item(s) settled by the lists", version, settled)
+        return f"settled {settled}"
 
 
 def _lock_item(conn: Connection, item_id: int) -> None:

@@ -127,6 +127,7 @@ class BankRepository:
             )
         if changes:
             conn.execute(update(Bank).where(Bank.id == row.id).values(updated_at=now, **changes))
+            bump_counter(conn, BANKS_VERSION)
         return int(row.id)
 
     def configure(self, name: str, **kw: Any) -> None:
@@ -198,6 +199,7 @@ class BankRepository:
             conn.execute(delete(Bank).where(Bank.id == bid))
             if had_pdq:
                 bump_counter(conn, "pdq_epoch")
+            bump_counter(conn, BANKS_VERSION)
             return int(n)
 
     def _delete_entries(self, conn: Connection, bank_id: int) -> bool:
@@ -296,6 +298,7 @@ class BankRepository:
                 )
             )
             conn.execute(update(Bank).where(Bank.id == bank_id).values(updated_at=_now()))
+            bump_counter(conn, BANKS_VERSION)  # last: the row lock is held only until the commit
             return result
 
     # -- reading ----------------------------------------------------------------------------------
@@ -383,6 +386,11 @@ class BankRepository:
         with self.engine.connect() as conn:
             v = conn.execute(select(Meta.value).where(Meta.name == name)).scalar()
             return int(v or 0)
+
+
+#: ``meta`` counter bumped in every transaction that changes what the banks match (imports,
+#: deletions, a bank's policy or threshold): one row any process can poll cheaply
+BANKS_VERSION = "banks_version"
 
 
 def bump_counter(conn: Connection, name: str) -> None:

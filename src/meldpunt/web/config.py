@@ -50,7 +50,11 @@ class WebConfig:
         "Behind a reverse proxy: the header naming the client (e.g. X-Forwarded-For); its first "
         "address is used, only in memory, only hashed, for rate limits. Empty: the socket's peer.",
     )
-    matcher_refresh_seconds: int = _doc(60, "The match API reloads the hash lists at most this often.")
+    matcher_refresh_seconds: float = _doc(
+        1.0,
+        "The match API looks for changed hash lists at most this often (seconds): one database row; "
+        "new hashes are taken in, the index is not reloaded.",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> WebConfig:
@@ -67,6 +71,8 @@ class WebConfig:
                     values[f.name] = tuple(p.strip() for p in raw.split(",") if p.strip())
                 elif isinstance(current, int):
                     values[f.name] = int(raw)
+                elif isinstance(current, float):
+                    values[f.name] = float(raw)
                 else:
                     values[f.name] = raw
             except ValueError:
