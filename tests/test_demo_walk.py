@@ -48,4 +48,18 @@ def test_demo_has_one_enrolled_account_per_role(tmp_path: Path) -> None:
     login = demo.logins[0]
     result = accounts.check_password(login.name, login.password)
     assert result.error is None and result.user_id is not None
-    assert accounts.check_second_factor(result.user_id, login.next_code) is None
+    assert accounts.check_second_factor(result.user_id, login.code) is None
+
+
+def test_the_demo_accounts_take_the_code_an_authenticator_shows_now(tmp_path: Path) -> None:
+    """Enrolment used to spend the current step, so the code every authenticator app (and the
+    printed "later codes" command) showed was refused as a replay for up to 30 seconds."""
+    import pyotp
+
+    demo = prepare(Settings.from_env({}), tmp_path / "demo.db")
+    demo.web.stop()
+    accounts = demo.services.accounts()
+    for login in demo.logins[:2]:
+        result = accounts.check_password(login.name, login.password)
+        assert result.user_id is not None
+        assert accounts.check_second_factor(result.user_id, pyotp.TOTP(login.totp_secret).now()) is None

@@ -50,10 +50,14 @@ def _counter(conn: Connection, name: str) -> int:
 
 def enqueue_if_due(engine: Engine, *, max_attempts: int = 5) -> int | None:
     """Enqueue the rematch of the current ``banks_version`` when the waiting items were last matched
-    at an older one; the version when a job is (or already was) queued, else None."""
+    at an older one (when none waits, only note the version); the version when a job is (or
+    already was) queued, else None."""
     with engine.begin() as conn:
         version = _counter(conn, BANKS_VERSION)
         if version <= _counter(conn, REMATCHED_VERSION):
+            return None
+        if not waiting_items(conn, limit=1):  # nothing waits: nothing to match again
+            mark_rematched(conn, version)
             return None
         enqueue(conn, REMATCH, f"rematch:{version}", {"version": version}, max_attempts=max_attempts)
         return version

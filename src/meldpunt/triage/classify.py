@@ -60,7 +60,7 @@ from meldpunt.triage.queue import (
     users_table_role,
     utc,
 )
-from meldpunt.triage.schemes import Classification, ClassificationError, Schemes
+from meldpunt.triage.schemes import Classification, ClassificationError, Problem, Schemes
 
 
 @dataclass(frozen=True)
@@ -573,7 +573,12 @@ class Triage(Queue):
         stray = sorted(set(media) - new)
         if stray:
             raise ClassificationError(
-                [f"media: {', '.join(map(str, stray))} not among this item's media that need review"]
+                [
+                    Problem(
+                        "media: {media} not among this item's media that need review",
+                        {"media": ", ".join(map(str, stray))},
+                    )
+                ]
             )
 
     def _twins(self, conn: Connection, chosen: tuple[int, ...], item_id: int) -> tuple[int, ...]:

@@ -18,6 +18,7 @@ from meldpunt.pipeline.matcher_cache import MatcherCache
 from meldpunt.web.config import WebConfig
 from meldpunt.web.i18n import LANGUAGES, Translator, pick_language
 from meldpunt.web.security import FormTokens, RateLimiter, client_address
+from meldpunt.web.words import Words, schemes_of
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -67,6 +68,7 @@ class WebContext:
 
         html = self.env.get_template(template).render(
             t=t,
+            word=Words(t, schemes_of(request.app.state)),
             lang=lang,
             languages=LANGUAGES,
             config=self.config,

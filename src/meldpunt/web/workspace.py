@@ -55,6 +55,7 @@ from meldpunt.web.forms import field, read_form, token_ok
 from meldpunt.web.i18n import N_, Translator
 from meldpunt.web.prefs import wellness
 from meldpunt.web.staff import format_when, require, staff_page
+from meldpunt.web.words import Words
 from meldpunt.wellness import PAGE_SECONDS, Prefs, Today
 from meldpunt.wellness import REVEAL_SECONDS as REVEAL_VIEWING_SECONDS
 
@@ -480,7 +481,7 @@ async def classify(request: Request, item_id: int, user: Classify) -> Response:
         t.schemes.validate(data)
         outcomes = await run_in_threadpool(lambda: t.classify(item_id, user.name, data, group=group))
     except ClassificationError as e:
-        problems = e.problems
+        problems = [Words(staff_translator(request), t.schemes).problem(p) for p in e.details]
         return await run_in_threadpool(
             lambda: _item_page(request, user, item_id, errors=problems, chosen=data, status=400)
         )
@@ -603,7 +604,7 @@ async def _senior_decision(
         t.schemes.validate(data)
         await run_in_threadpool(lambda: decide(t, data))
     except ClassificationError as e:
-        problems = e.problems
+        problems = [Words(staff_translator(request), t.schemes).problem(p) for p in e.details]
         return await run_in_threadpool(
             lambda: page(request, user, item_id, errors=problems, chosen=data, status=400)
         )
