@@ -61,6 +61,7 @@ SEEN_ON = {
 SOURCE_PUBLIC = N_("public report form")
 SOURCE_API = N_("API ({client})")
 SOURCE_PARTNER = N_("partner hotline ({name})")
+SOURCE_ANY_API = N_("any API client")
 UNKNOWN = N_("unknown")
 POLICIES = {"auto": N_("classifies"), "hint": N_("hint"), "ignore": N_("benign")}
 #: triage stages
@@ -110,6 +111,8 @@ class Words:
         if code == "public":
             return self.t(SOURCE_PUBLIC)
         kind, sep, name = code.partition(":")
+        if sep and kind == "api" and name == "*":
+            return self.t(SOURCE_ANY_API)
         if sep and kind == "api":
             return self.t(SOURCE_API, client=name)
         if sep and kind == "partner":
