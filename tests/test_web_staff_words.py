@@ -32,7 +32,10 @@ CODES = (
     | {"analyst", "police", "admin", "public", "auto", "hint", "ignore", "image", "video", "other"}
     | {"nationally_illegal", "not_illegal", "baseline_illegal", "series_known", "prepubescent", "website"}
 )
-NATIVE = {"nl": {"video", "hint", "auto", "website"}, "fr": {"police", "image", "public", "correction", "final", "auto", "second"}}
+NATIVE = {
+    "nl": {"video", "hint", "auto", "website"},
+    "fr": {"police", "image", "public", "correction", "final", "auto", "second"},
+}
 WORD = re.compile(r"[\w:]+")
 
 
@@ -64,7 +67,7 @@ def misses(lang: str) -> Iterator[_Misses]:
 class _Text(HTMLParser):
     """The visible text, less code (hashes, URLs) and keyboard keys."""
 
-    SKIP = {"code", "kbd", "script", "style"}
+    SKIP = frozenset({"code", "kbd", "script", "style"})
 
     def __init__(self) -> None:
         super().__init__()

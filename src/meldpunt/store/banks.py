@@ -127,13 +127,13 @@ class BankRepository:
             )
         if changes:
             conn.execute(update(Bank).where(Bank.id == row.id).values(updated_at=now, **changes))
-            bump_counter(conn, BANKS_VERSION)
         return int(row.id)
 
     def configure(self, name: str, **kw: Any) -> None:
         with self.engine.begin() as conn:
             self._bank_id(conn, name)
             self.ensure_bank(conn, name, **kw)
+            bump_counter(conn, BANKS_VERSION)  # a new policy or threshold: every matcher sees it
 
     def _bank_id(self, conn: Connection, name: str) -> int:
         bid = conn.execute(select(Bank.id).where(Bank.name == name)).scalar()
