@@ -22,7 +22,9 @@ from meldpunt.index import PDQIndex
 from meldpunt.pipeline.index_sync import SyncReport
 from meldpunt.pipeline.intake import ReportIn, list_items, report_status, submit_report
 from meldpunt.pipeline.matcher_cache import MatcherCache
+from meldpunt.pipeline.rematch import enqueue_if_due
 from meldpunt.pipeline.review_store import ReviewStore
+from meldpunt.pipeline.walk import Walker
 from meldpunt.pipeline.worker import drain
 from meldpunt.settings import Settings
 from meldpunt.signals import MediaKind, Signals
@@ -31,7 +33,7 @@ from meldpunt.store.reports import Item, Medium, ReviewBlob
 from meldpunt.triage import Triage, TriageConfig
 from meldpunt.web import WebConfig, create_app
 from tests.test_fetch import Served
-from tests.test_walk import Web, make_settings, seed_banks
+from tests.test_walk import Web, make_settings, png, seed_banks, sig
 from tests.test_web_public import make_client
 
 ILLEGAL = {"status": "baseline", "us": "A1", "age_band": "prepubescent"}
@@ -151,6 +153,28 @@ def test_an_import_settles_waiting_items_and_a_hint_list_does_not(
     drain(services)
     assert _state(services, item) == "needs_review"  # a hint decides nothing
     _import(services, "benign", "ignore", [(SignalType.PDQ, m.pdq)])
+    drain(services)
+    assert _state(services, item) == "known"
+
+
+def test_an_item_matched_just_before_a_change_is_matched_again_after_it(
+    db_url: str, web: tuple[Web, Served], services_factory: Callable[[Settings], Services]
+) -> None:
+    """A worker's matcher is up to a second behind: an item it leaves for review after the change's
+    rematch has run (nothing was waiting then) gets a rematch of its own."""
+    _w, served = web
+    services = services_factory(make_settings(db_url, matcher_refresh_s=1.0))
+    [item] = submit_report(services, ReportIn(urls=[served.url("/late-1")])).item_ids
+    with Walker(services, worker="slow", clock=FakeClock()) as walker:  # its clock stands still
+        fetch = walker.claim()
+        assert fetch is not None and walker.run_job(fetch).outcome == "fetched"
+        walker.matchers.get()  # the matcher as it was before the change
+        _import(services, "partner", "auto", [(SignalType.PDQ, sig(png(7), "7.png", services.settings)[1])])
+        assert enqueue_if_due(services.engine) is None  # nothing waits yet: no job, version noted
+        media_job = walker.claim()
+        assert media_job is not None and media_job.kind == "media"
+        assert walker.run_job(media_job).outcome == "new"  # the stale matcher did not know it
+    assert _state(services, item) == "needs_review"
     drain(services)
     assert _state(services, item) == "known"
 

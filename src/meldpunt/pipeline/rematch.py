@@ -14,6 +14,8 @@ compares it with ``meta.rematched_version`` as it looks for work (at most every
 ``matcher_refresh_s``) and enqueues ``rematch`` with key ``rematch:<version>`` (so every worker
 seeing it enqueues the same one job); the job raises ``rematched_version`` in the transaction that
 finishes it. A crash anywhere leaves the versions apart, and the next look enqueues it again.
+An item that settles for review after that job ran, matched by a matcher older than the change
+(workers look at most every ``matcher_refresh_s``), gets a rematch job of its own as it settles.
 """
 
 from __future__ import annotations
@@ -61,6 +63,13 @@ def enqueue_if_due(engine: Engine, *, max_attempts: int = 5) -> int | None:
             return None
         enqueue(conn, REMATCH, f"rematch:{version}", {"version": version}, max_attempts=max_attempts)
         return version
+
+
+def rematch_due(conn: Connection, matched_at: int | None) -> int | None:
+    """The current ``banks_version`` when it is newer than ``matched_at`` (the version a matcher
+    reflected when it matched), else None."""
+    version = _counter(conn, BANKS_VERSION)
+    return version if matched_at is None or version > matched_at else None
 
 
 def waiting_items(conn: Connection, after: int = 0, limit: int = BATCH) -> list[int]:

@@ -60,7 +60,14 @@ from meldpunt.pipeline.intake import URGENT_PRIORITY, url_key
 from meldpunt.pipeline.jobs import ClaimedJob, JobQueue, LeaseLost, enqueue
 from meldpunt.pipeline.matcher_cache import MatcherCache
 from meldpunt.pipeline.matching import Match
-from meldpunt.pipeline.rematch import REMATCH, enqueue_if_due, mark_rematched, rematch_item, waiting_items
+from meldpunt.pipeline.rematch import (
+    REMATCH,
+    enqueue_if_due,
+    mark_rematched,
+    rematch_due,
+    rematch_item,
+    waiting_items,
+)
 from meldpunt.pipeline.review_store import ReviewStore
 from meldpunt.settings import Settings
 from meldpunt.signals import MediaKind, Signals, hash_bytes
@@ -354,7 +361,7 @@ class Walker:
                 [medium_id] = _insert_media(conn, item_id, page.media_urls, now)
                 _lock_item(conn, item_id)
                 self._record_medium(conn, medium_id, *direct)
-                _settle_item(conn, item_id)
+                self._settle(conn, item_id)
             elif moved == 1:
                 for medium_id in _insert_media(conn, item_id, page.media_urls, now):
                     enqueue(
@@ -415,7 +422,7 @@ class Walker:
         if m.outcome:  # an earlier run committed it: only make sure the item is settled
             with self.engine.begin() as conn:
                 _lock_item(conn, item_id)
-                _settle_item(conn, item_id)
+                self._settle(conn, item_id)
                 self.queue.finish(conn, job)
             return str(m.outcome)
 
@@ -432,7 +439,7 @@ class Walker:
         with self.engine.begin() as conn:
             _lock_item(conn, item_id)
             self._record_medium(conn, medium_id, outcome, values, data)
-            _settle_item(conn, item_id)
+            self._settle(conn, item_id)
             self.queue.finish(conn, job)
         del data
         return outcome.value
@@ -480,6 +487,23 @@ class Walker:
         ).rowcount
         if written == 1 and data is not None:
             self.review.put(conn, medium_id, data)
+
+    def _settle(self, conn: Connection, item_id: int) -> None:
+        """Settle the item when its last medium is in; an item left for review that this worker's
+        matcher may have matched before the banks' latest change is matched again (a rematch job
+        of its own: the one for that change may have run before this item was waiting)."""
+        if _settle_item(conn, item_id) is not ItemState.NEEDS_REVIEW:
+            return
+        seen = self.matchers.version
+        now = rematch_due(conn, seen)
+        if now is not None:
+            enqueue(
+                conn,
+                REMATCH,
+                f"rematch:{now}:item:{item_id}",
+                {"version": now},
+                max_attempts=self.settings.job_max_attempts,
+            )
 
     # --- rematch: the banks gained entries --------------------------------------------------------
 
@@ -541,7 +565,8 @@ def _insert_media(conn: Connection, item_id: int, urls: tuple[str, ...], now: da
 
 def _settle_item(conn: Connection, item_id: int) -> ItemState | None:
     """When every medium of the item has an outcome: the item's final state, written once (the
-    update only moves an item still in fetched/hashed/matched). None while media are pending."""
+    update only moves an item still in fetched/hashed/matched). None while media are pending, or
+    when the item was settled before."""
     pending = conn.execute(
         select(func.count()).select_from(Medium).where(Medium.item_id == item_id, Medium.outcome == "")
     ).scalar_one()
@@ -555,12 +580,12 @@ def _settle_item(conn: Connection, item_id: int) -> ItemState | None:
     if final is ItemState.UNAVAILABLE:
         first = next((e for _, e in rows if e), "")
         values["error"] = f"no medium could be fetched or decoded: {first}"[:4000]
-    conn.execute(
+    moved = conn.execute(
         update(Item)
         .where(
             Item.id == item_id,
             Item.state.in_([ItemState.FETCHED.value, ItemState.HASHED.value, ItemState.MATCHED.value]),
         )
         .values(**values)
-    )
-    return final
+    ).rowcount
+    return final if moved else None
