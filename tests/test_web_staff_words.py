@@ -160,6 +160,14 @@ def test_every_staff_page_in_words_of_its_language(ws: Workspace, lang: str) -> 
     for url in ("/queue", "/me", "/me/preferences", f"/items/{items['open']}", f"/items/{items['api']}"):
         _check(lang, analyst, url)
     _check(lang, analyst, f"/items/{items['second']}")  # a second opinion, given blind
+    for state in ("classified", "known", "unavailable", "disagreement"):  # not for this analyst now
+        r = analyst.get(f"/items/{items[state]}")
+        assert r.status_code in (200, 303, 404, 409), (state, r.status_code)
+        if r.status_code != 303:
+            _check(lang, analyst, f"/items/{items[state]}", status=r.status_code)
+    classified = {"nl": "geclassificeerd", "fr": "classé"}[lang]  # shown as classified everywhere
+    assert f'id="state">{classified}<' in analyst.get(f"/items/{items['classified']}").text
+    assert f'id="state">{classified}<' in police.get(f"/police/items/{items['classified']}").text
     page = analyst.get(f"/items/{items['open']}")
     # a classification the schemes refuse: every reason in the page's language
     assert classify(analyst, items["open"], page.text, {"status": "not_illegal", "uk": "C"}) == 400

@@ -221,12 +221,12 @@ def _context(t: Triage, item_id: int, _: Translator) -> dict[str, Any]:
     neighbours (other items of the same report or host). Facts only; no opinion."""
     with t.engine.connect() as conn:
         row = conn.execute(
-            select(Item.server_ip, Item.host, Item.report_id, Item.url, Item.final_url).where(
+            select(Item.server_ip, Item.host, Item.report_id, Item.url, Item.final_url, Item.state).where(
                 Item.id == item_id
             )
         ).first()
         if row is None:
-            return {"server_ip": "", "others": []}
+            return {"server_ip": "", "state": "", "others": []}
         others = conn.execute(
             select(Item.id, Item.url, Item.host, Item.state, Item.report_id)
             .where(Item.id != item_id)
@@ -241,6 +241,7 @@ def _context(t: Triage, item_id: int, _: Translator) -> dict[str, Any]:
         seen_on = conn.execute(select(Report.seen_on).where(Report.id == row.report_id)).scalar()
     return {
         "server_ip": row.server_ip,
+        "state": row.state,
         "final_url": row.final_url if row.final_url != row.url else "",
         "seen_on": seen_on or "",
         "others": [
