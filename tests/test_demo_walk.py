@@ -48,4 +48,45 @@ def test_demo_has_one_enrolled_account_per_role(tmp_path: Path) -> None:
     login = demo.logins[0]
     result = accounts.check_password(login.name, login.password)
     assert result.error is None and result.user_id is not None
-    assert accounts.check_second_factor(result.user_id, login.next_code) is None
+    assert accounts.check_second_factor(result.user_id, login.code) is None
+
+
+def test_the_demo_accounts_take_the_code_an_authenticator_shows_now(tmp_path: Path) -> None:
+    """Enrolment used to spend the current step, so the code every authenticator app (and the
+    printed "later codes" command) showed was refused as a replay for up to 30 seconds."""
+    import pyotp
+
+    demo = prepare(Settings.from_env({}), tmp_path / "demo.db")
+    demo.web.stop()
+    accounts = demo.services.accounts()
+    for login in demo.logins[:2]:
+        result = accounts.check_password(login.name, login.password)
+        assert result.user_id is not None
+        assert accounts.check_second_factor(result.user_id, pyotp.TOTP(login.totp_secret).now()) is None
+
+
+def test_in_the_demo_a_decision_settles_the_copy_waiting_on_the_slow_host(tmp_path: Path) -> None:
+    """#8: the slow host's copy of mixed.html held the file the analysts had just classified, and
+    still waited for a human; now it leaves the queue by itself."""
+    from meldpunt.pipeline.review_store import ReviewStore
+    from meldpunt.triage import Triage
+
+    demo = prepare(Settings.from_env({}), tmp_path / "demo.db")
+    try:
+        drain(demo.services)
+    finally:
+        demo.web.stop()
+    by_url = {i.url.split("/", 3)[-1]: i for i in list_items(demo.services)}
+    first, copy = by_url["gallery/mixed.html"], by_url["slow/gallery/mixed.html"]
+    assert first.state == copy.state == "needs_review"
+    settings = demo.services.settings
+    triage = Triage(demo.services.engine, settings=settings, review_store=ReviewStore.from_settings(settings))
+    illegal = {"status": "baseline", "us": "A1", "age_band": "prepubescent"}
+    for login in demo.logins[:2]:  # the analyst, then the senior as the second opinion
+        triage.claim(first.id, login.name)
+        triage.classify(first.id, login.name, illegal)
+    assert triage.final_classification(first.id) is not None
+    drain(demo.services)
+    states = {i.id: i.state for i in list_items(demo.services)}
+    assert (states[first.id], states[copy.id]) == ("classified", "known")
+    assert triage.resolved_without_viewing().awaiting == 0

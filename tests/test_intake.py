@@ -190,13 +190,13 @@ def test_outcomes_and_public_words() -> None:
     assert item_outcome([MediumOutcome.KNOWN, MediumOutcome.IGNORED]) is ItemState.KNOWN
     assert item_outcome([MediumOutcome.KNOWN, MediumOutcome.NEW]) is ItemState.NEEDS_REVIEW
     assert item_outcome([]) is ItemState.UNAVAILABLE
-    assert public_status([ItemState.RECEIVED]) == "received"
-    assert public_status([ItemState.FETCHED, ItemState.RECEIVED]) == "assessing"
-    review, known = ItemState.NEEDS_REVIEW, ItemState.KNOWN
-    assert public_status([review, review], assessed=1) == "assessing"  # one still waits for an analyst
-    assert public_status([review, review], assessed=2) == "assessed"
-    assert public_status([review, known], assessed=1) == "action_taken"
-    assert public_status([ItemState.UNAVAILABLE]) == "assessing"
+    assert public_status([(ItemState.RECEIVED, False)]) == "received"
+    assert public_status([(ItemState.FETCHED, False), (ItemState.RECEIVED, False)]) == "assessing"
+    review, classified = ItemState.NEEDS_REVIEW, ItemState.CLASSIFIED
+    assert public_status([(review, False), (classified, False)]) == "assessing"  # one still waits
+    assert public_status([(classified, False), (classified, False)]) == "assessed"
+    assert public_status([(classified, False), (ItemState.KNOWN, True)]) == "action_taken"
+    assert public_status([(ItemState.UNAVAILABLE, False)]) == "unavailable"
 
 
 def test_a_long_step_keeps_its_lease(services: Services) -> None:

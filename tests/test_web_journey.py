@@ -333,7 +333,8 @@ def test_enrol_review_reveal_classify_second_opinion_and_the_copy_is_known(
             shot(ben, "journey-final")
 
             # the copy, on another page: the worker process knows it from the own bank
-            assert stack.public_words(first_receipt) == "assessed"  # what the reporter may learn
+            # what the reporter may learn: one rule for an analyst's decision and a list's match
+            assert stack.public_words(first_receipt) == "action_taken"
             copy, copy_receipt = stack.report("/mirror/page.html")
             assert stack.walked(copy) == "known"
             assert stack.public_words(copy_receipt) == "action_taken"

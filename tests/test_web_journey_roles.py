@@ -65,7 +65,8 @@ def test_disagreement_resolution_correction_police_facts_and_the_audit_log(stack
             sara.get_by_role("link", name=re.compile(f"#{item}")).click()
             opinions = sara.inner_text("table.ws-opinions")
             assert "ana" in opinions and "ben" in opinions
-            assert "status=baseline" in opinions and "status=nationally_illegal" in opinions
+            assert "Legal status (ICCAM): Baseline" in opinions  # by their titles, not codes
+            assert "Legal status (ICCAM): Illegal under national law" in opinions
             sara.get_by_label(re.compile("^Baseline")).check()
             sara.get_by_role("button", name="Resolve").click()
             assert "Disagreement resolved." in sara.inner_text("main")
@@ -77,7 +78,7 @@ def test_disagreement_resolution_correction_police_facts_and_the_audit_log(stack
             row = sara.locator("table.ws-decisions tbody tr").first
             assert "a senior's resolution" in row.inner_text()
             row.get_by_role("link", name=f"#{item}").click()
-            assert "nationally_illegal" in sara.inner_text("table.ws-opinions")
+            assert "Illegal under national law" in sara.inner_text("table.ws-opinions")
             assert sara.get_by_label(re.compile("^Baseline")).is_checked()  # the decision as it stands
             sara.get_by_label("Not illegal", exact=True).check()
             sara.get_by_role("button", name="Save the correction").click()

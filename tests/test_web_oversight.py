@@ -60,12 +60,13 @@ def test_police_sees_facts_and_hashes_never_the_media(ws: Workspace) -> None:
         for value in (m.md5, m.sha1, m.sha256, m.pdq):
             if value:
                 assert value in page.text
-    assert "status: baseline" in page.text and "us: A1" in page.text
+    assert "Legal status (ICCAM): Baseline" in page.text  # scheme values by their titles
+    assert "US category (NCMEC/industry): Prepubescent, sex act" in page.text
     assert "<img" not in page.text and "/thumb" not in page.text and "reveal" not in page.text.lower()
 
     pending = police.get(f"/police/items/{open_item}")
     assert pending.status_code == 200
-    assert re.search(r'id="state">needs_review<', pending.text)
+    assert re.search(r'id="state">awaiting review<', pending.text)
     assert open_pdq not in pending.text and "no final classification" in pending.text
     assert police.get("/police/items/999999").status_code == 404
 
@@ -138,7 +139,7 @@ def test_logout_events_and_staff_pages_for_seniors(ws: Workspace) -> None:
     sen = ws.user("sen", "senior")
     ana = ws.user("ana", "analyst")
     stats = sen.get("/stats")
-    assert stats.status_code == 200 and "<td>needs_review</td><td>1</td>" in stats.text
+    assert stats.status_code == 200 and "<td>awaiting review</td><td>1</td>" in stats.text
     assert "Final classifications: 0" in stats.text
     assert ana.get("/stats").status_code == 403
     assert ana.get("/admin/audit").status_code == 403

@@ -118,7 +118,9 @@ class Settings:
     )
     job_max_attempts: int = _doc(5, "Attempts of a walk step (media jobs) before it is dead.")
     matcher_refresh_s: float = _doc(
-        2.0, "A worker checks for new hash-list imports at most this often (seconds) and reloads."
+        1.0,
+        "A worker looks for changed hash lists at most this often (seconds): one database row; new "
+        "hashes are taken in without reloading the index, and items waiting for review are matched again.",
     )
 
     @classmethod

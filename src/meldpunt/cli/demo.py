@@ -88,7 +88,7 @@ def _server_demo(ctx: typer.Context, path: Path, host: str, port: int) -> None:
     stderr.print(f"staff sign-in at {base}/login (password [bold]{demo.logins[0].password}[/] for all):")
     for login in demo.logins:
         stderr.print(
-            f"  {login.name:<14} {login.role:<8} TOTP secret {login.totp_secret}  next code {login.next_code}"
+            f"  {login.name:<14} {login.role:<8} TOTP secret {login.totp_secret}  code now {login.code}"
         )
     stderr.print(
         f"  later codes: {sys.executable} -c \"import pyotp; print(pyotp.TOTP('SECRET').now())\"\nCtrl-C stops."

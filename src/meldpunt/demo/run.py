@@ -53,8 +53,8 @@ class DemoLogin:
     role: str
     password: str
     totp_secret: str
-    #: a code for the next 30-second step (the current one was used to enrol the account)
-    next_code: str
+    #: a code accepted now (enrolment used the step before the current one; see demo_accounts)
+    code: str
 
 
 @dataclass
@@ -71,6 +71,7 @@ def demo_accounts(services: Services) -> list[DemoLogin]:
     import pyotp
 
     from meldpunt.accounts.roles import ROLES
+    from meldpunt.accounts.service import TOTP_STEP
 
     accounts = services.accounts()
     logins = []
@@ -82,8 +83,13 @@ def demo_accounts(services: Services) -> list[DemoLogin]:
         secret = accounts.begin_enrolment(info.id)
         assert secret is not None
         totp = pyotp.TOTP(secret)
-        accounts.finish_enrolment(info.id, totp.now())
-        logins.append(DemoLogin(name, role, DEMO_PASSWORD, secret, totp.at(time.time() + 30)))
+        # Enrol with the code of the step *before* this one (accepted: one step either side). The
+        # replay guard remembers the step enrolment used, and refuses it ever after: enrolling with
+        # the current code made every authenticator app — and the "later codes" command — show a
+        # refused code for the rest of this 30-second step.
+        if accounts.finish_enrolment(info.id, totp.at(time.time() - TOTP_STEP)) is None:
+            accounts.finish_enrolment(info.id, totp.now())  # the step changed in between
+        logins.append(DemoLogin(name, role, DEMO_PASSWORD, secret, totp.now()))
     return logins
 
 

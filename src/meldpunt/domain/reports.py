@@ -2,11 +2,14 @@
 
 A report (one submission) names URLs; each URL is an item that walks
 received -> fetched -> hashed -> matched -> (known | needs_review), or ends unavailable / failed.
+An item that needed review ends ``classified`` when an analyst's decision is final (a second
+opinion, a senior's resolution), or ``known`` when a hash list learns its media while it waits.
 Each image or video found on an item's page is a medium with an outcome of its own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 
 
@@ -19,13 +22,19 @@ class ItemState(StrEnum):
     KNOWN = "known"
     #: at least one medium is new: an analyst must look
     NEEDS_REVIEW = "needs_review"
+    #: an analyst's classification of it is final (the steps towards it are triage's, not states)
+    CLASSIFIED = "classified"
     #: the page or its media could not be reached (gone, 404, blocked address, ...)
     UNAVAILABLE = "unavailable"
     #: the walk could not be completed (retries exhausted): see the item's error
     FAILED = "failed"
 
 
-FINAL_STATES = frozenset({ItemState.KNOWN, ItemState.NEEDS_REVIEW, ItemState.UNAVAILABLE, ItemState.FAILED})
+FINAL_STATES = frozenset(
+    {ItemState.KNOWN, ItemState.NEEDS_REVIEW, ItemState.CLASSIFIED, ItemState.UNAVAILABLE, ItemState.FAILED}
+)
+#: the walk is over and no one has to look at it any more
+SETTLED_STATES = frozenset({ItemState.KNOWN, ItemState.CLASSIFIED, ItemState.UNAVAILABLE, ItemState.FAILED})
 #: Items still open for the dedupe window: a new report of the same URL links to them.
 OPEN_STATES = frozenset(ItemState) - {ItemState.UNAVAILABLE, ItemState.FAILED}
 
@@ -34,6 +43,8 @@ _NEXT = {
     ItemState.FETCHED: {ItemState.HASHED, ItemState.UNAVAILABLE, ItemState.FAILED},
     ItemState.HASHED: {ItemState.MATCHED, ItemState.FAILED},
     ItemState.MATCHED: {ItemState.KNOWN, ItemState.NEEDS_REVIEW, ItemState.FAILED},
+    # an analyst's final decision, or a hash list that learnt the item's media meanwhile
+    ItemState.NEEDS_REVIEW: {ItemState.CLASSIFIED, ItemState.KNOWN},
 }
 
 
@@ -67,14 +78,20 @@ def item_outcome(media: list[MediumOutcome]) -> ItemState:
     return ItemState.KNOWN
 
 
-def public_status(states: list[ItemState], assessed: int = 0) -> str:
-    """What a reporter may be told, in the words of /status: nothing about content. ``assessed``:
-    how many of the items that needed review have a final classification (an analyst's decision
-    is not an item state: triage keeps it)."""
-    if not states or any(s not in FINAL_STATES for s in states):
-        return "received" if all(s is ItemState.RECEIVED for s in states) else "assessing"
-    if sum(s is ItemState.NEEDS_REVIEW for s in states) > assessed:
-        return "assessing"
-    if any(s is ItemState.KNOWN for s in states):
+def public_status(items: Sequence[tuple[ItemState, bool]]) -> str:
+    """What a reporter may be told, in the words of /status: nothing about content.
+
+    ``items``: each item's state and whether it was found illegal — by a hash list (a medium
+    matched an ``auto`` list) or by an analyst's final classification. One rule for both ways of
+    knowing: while any item is still walking or waits for an analyst, "assessing" ("received" while
+    nothing has been touched yet); once all are settled, "action_taken" when anything was found
+    illegal, "unavailable" when none of the pages could be reached, else "assessed" (benign lists,
+    not-illegal decisions, and unreachable pages beside assessed ones)."""
+    states = [s for s, _ in items]
+    if not states or any(s not in SETTLED_STATES for s in states):
+        return "received" if states and all(s is ItemState.RECEIVED for s in states) else "assessing"
+    if any(illegal for s, illegal in items if s in (ItemState.KNOWN, ItemState.CLASSIFIED)):
         return "action_taken"
-    return "assessed" if assessed else "assessing"
+    if all(s in (ItemState.UNAVAILABLE, ItemState.FAILED) for s in states):
+        return "unavailable"
+    return "assessed"

@@ -29,17 +29,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, exists, func, insert, select, update
 from sqlalchemy import text as sql
 from sqlalchemy.exc import IntegrityError
 
-from meldpunt.domain.reports import OPEN_STATES, ItemState, SeenOn, public_status
+from meldpunt.domain.reports import OPEN_STATES, ItemState, MediumOutcome, SeenOn, public_status
 from meldpunt.fetch import FetchError, check_url
 from meldpunt.pipeline.api_tokens import check_api_token as check_api_token  # tokens moved there
 from meldpunt.pipeline.api_tokens import create_api_token as create_api_token
 from meldpunt.pipeline.jobs import enqueue
 from meldpunt.store.reports import Item, Medium, Report, ReportItem
-from meldpunt.store.triage import FINAL as FINAL_STAGE
 from meldpunt.store.triage import TriageStatus
 
 
@@ -428,15 +427,15 @@ def report_status(services: Services, code: str) -> StatusView | None:
         ).first()
         if row is None:
             return None
+        listed = exists().where(Medium.item_id == Item.id, Medium.outcome == MediumOutcome.KNOWN.value)
         rows = conn.execute(
-            select(Item.state, TriageStatus.stage)
+            select(Item.state, TriageStatus.illegal, listed.label("listed"))
             .join(ReportItem, ReportItem.item_id == Item.id)
             .outerjoin(TriageStatus, TriageStatus.item_id == Item.id)
             .where(ReportItem.report_id == row.id)
         ).all()
-    states = [ItemState(r.state) for r in rows]
-    assessed = sum(r.state == ItemState.NEEDS_REVIEW.value and r.stage == FINAL_STAGE for r in rows)
-    return StatusView(state=public_status(states, assessed), received_at=row.created_at, items=len(states))
+    items = [(ItemState(r.state), bool(r.listed or r.illegal)) for r in rows]
+    return StatusView(state=public_status(items), received_at=row.created_at, items=len(items))
 
 
 def list_items(services: Services, state: str | None = None, limit: int = 200) -> list[ItemView]:

@@ -35,10 +35,12 @@ Idempotency: every effect is conditional on the state it moves from (``state = '
 re-run after a crash (effects committed, or not) changes nothing twice. A worker whose lease was
 taken gets ``LeaseLost`` from ``finish`` and its transaction rolls back.
 
-The matcher's PDQ index is the persisted one (``Services.pdq_index``, which catches up with new
-imports on open); it is reopened when the banks' PDQ epoch, import ids or settings change, checked
-at most every ``settings.matcher_refresh_s`` seconds. Exact hashes are looked up in the database on
-every match, so they are always current.
+``rematch`` (key ``rematch:<banks_version>``): the banks gained entries; items waiting for a
+    first opinion are matched again and settle ``known`` when every medium is on a list now
+    (``pipeline.rematch``). Enqueued by whichever worker first sees the change as it looks for work.
+
+The matcher is ``pipeline.matcher_cache.MatcherCache``: it sees a change to the banks within
+``settings.matcher_refresh_s`` seconds (one database row read), taking in only the new entries.
 """
 
 from __future__ import annotations
@@ -72,7 +74,16 @@ from meldpunt.pipeline.hosts import (
 from meldpunt.pipeline.index_sync import SyncReport
 from meldpunt.pipeline.intake import URGENT_PRIORITY, url_key
 from meldpunt.pipeline.jobs import ClaimedJob, JobQueue, LeaseLost, enqueue
-from meldpunt.pipeline.matching import Match, Matcher
+from meldpunt.pipeline.matcher_cache import MatcherCache
+from meldpunt.pipeline.matching import Match
+from meldpunt.pipeline.rematch import (
+    REMATCH,
+    enqueue_if_due,
+    mark_rematched,
+    rematch_due,
+    rematch_item,
+    waiting_items,
+)
 from meldpunt.pipeline.review_store import ReviewStore
 from meldpunt.settings import Settings
 from meldpunt.signals import MediaKind, Signals, hash_bytes
@@ -83,7 +94,7 @@ log = logging.getLogger(__name__)
 
 FETCH = "fetch"
 MEDIA = "media"
-KINDS = (FETCH, MEDIA)
+KINDS = (FETCH, MEDIA, REMATCH)
 
 #: fetch error codes that a retry cannot change
 PERMANENT_CODES = frozenset(
@@ -189,40 +200,6 @@ def _media_name(url: str) -> str:
     return name[-100:] or "medium"
 
 
-class MatcherCache:
-    """A :class:`Matcher` over the persisted PDQ index, rebuilt when the banks change (PDQ epoch,
-    import ids, bank settings), checked at most every ``refresh_s`` seconds."""
-
-    def __init__(self, services: Services, refresh_s: float) -> None:
-        self.services = services
-        self.refresh_s = refresh_s
-        self._matcher: Matcher | None = None
-        self._version: tuple[Any, ...] | None = None
-        self._checked = 0.0
-
-    def _bank_version(self) -> tuple[Any, ...]:
-        banks = self.services.banks
-        return (
-            banks.counter("pdq_epoch"),
-            tuple(banks.import_ids()),
-            tuple(sorted(banks.bank_settings().items())),
-        )
-
-    def get(self) -> Matcher:
-        now = time.monotonic()
-        if self._matcher is not None and now - self._checked < self.refresh_s:
-            return self._matcher
-        self._checked = now
-        version = self._bank_version()
-        if self._matcher is None or version != self._version:
-            index, report = self.services.pdq_index()
-            self._matcher = Matcher(self.services.banks, index, self.services.settings)
-            if self._version is not None:
-                log.info("hash lists changed: matcher reloaded (%d PDQ hashes)", report.size)
-            self._version = version
-        return self._matcher
-
-
 @dataclass
 class StepResult:
     """What a step did, for logs and tests."""
@@ -237,14 +214,21 @@ class Walker:
     per worker thread. Close it (or use ``with``)."""
 
     def __init__(
-        self, services: Services, *, worker: str | None = None, hosts: HostSlots | None = None
+        self,
+        services: Services,
+        *,
+        worker: str | None = None,
+        hosts: HostSlots | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.services = services
         self.settings = services.settings
         self.engine = services.engine
         self.queue = JobQueue(self.engine, worker=worker, lease_s=self.settings.job_lease_s)
         self.review = ReviewStore.from_settings(self.settings)
-        self.matchers = MatcherCache(services, self.settings.matcher_refresh_s)
+        self.matchers = MatcherCache(services, self.settings.matcher_refresh_s, clock=clock)
+        self._clock = clock
+        self._rematch_checked: float | None = None
         self.policy = fetch_policy(self.settings)
         self.hosts = PROCESS_HOSTS if hosts is None else hosts
         self._runner: asyncio.Runner | None = None
@@ -291,6 +275,10 @@ class Walker:
     # --- jobs --------------------------------------------------------------------------------
 
     def claim(self) -> ClaimedJob | None:
+        now = self._clock()
+        if self._rematch_checked is None or now - self._rematch_checked >= self.settings.matcher_refresh_s:
+            self._rematch_checked = now
+            enqueue_if_due(self.engine, max_attempts=self.settings.job_max_attempts)
         return self.queue.claim(list(KINDS))
 
     def run_job(self, job: ClaimedJob) -> StepResult:
@@ -303,10 +291,11 @@ class Walker:
                     f"gave up after {job.max_attempts} attempts (the worker stopped during each)",
                     retry=False,
                 )
-            if job.kind not in (FETCH, MEDIA):
+            steps = {FETCH: self.step_fetch, MEDIA: self.step_media, REMATCH: self.step_rematch}
+            if job.kind not in steps:
                 raise StepError(f"no handler for job kind {job.kind!r}", retry=False)
             with self.queue.keep_alive(job):
-                outcome = self.step_fetch(job) if job.kind == FETCH else self.step_media(job)
+                outcome = steps[job.kind](job)
             return StepResult(job, outcome)
         except LeaseLost as exc:
             log.warning("%s; its effects were rolled back", exc)
@@ -401,7 +390,7 @@ class Walker:
                 [medium_id] = _insert_media(conn, item_id, page.media_urls, now)
                 _lock_item(conn, item_id)
                 self._record_medium(conn, medium_id, *direct)
-                _settle_item(conn, item_id)
+                self._settle(conn, item_id)
             elif moved == 1:
                 payload: dict[str, Any] = {"item_id": item_id}
                 if self.settings.fetch_item_budget_s > 0:  # wall clock: any process may run the media
@@ -465,7 +454,7 @@ class Walker:
         if m.outcome:  # an earlier run committed it: only make sure the item is settled
             with self.engine.begin() as conn:
                 _lock_item(conn, item_id)
-                _settle_item(conn, item_id)
+                self._settle(conn, item_id)
                 self.queue.finish(conn, job)
             return str(m.outcome)
 
@@ -473,7 +462,7 @@ class Walker:
         with self.engine.begin() as conn:
             _lock_item(conn, item_id)
             self._record_medium(conn, medium_id, outcome, values, data)
-            _settle_item(conn, item_id)
+            self._settle(conn, item_id)
             self.queue.finish(conn, job)
         del data
         return outcome.value
@@ -550,6 +539,48 @@ class Walker:
         if written == 1 and data is not None:
             self.review.put(conn, medium_id, data)
 
+    def _settle(self, conn: Connection, item_id: int) -> None:
+        """Settle the item when its last medium is in; an item left for review that this worker's
+        matcher may have matched before the banks' latest change is matched again (a rematch job
+        of its own: the one for that change may have run before this item was waiting)."""
+        if _settle_item(conn, item_id) is not ItemState.NEEDS_REVIEW:
+            return
+        seen = self.matchers.version
+        now = rematch_due(conn, seen)
+        if now is not None:
+            enqueue(
+                conn,
+                REMATCH,
+                f"rematch:{now}:item:{item_id}",
+                {"version": now},
+                max_attempts=self.settings.job_max_attempts,
+            )
+
+    # --- rematch: the banks gained entries --------------------------------------------------------
+
+    def step_rematch(self, job: ClaimedJob) -> str:
+        """Match the items waiting for a first opinion again; those now fully on lists end known."""
+        version = int(job.payload["version"])
+        matcher = self.matchers.get(at_least=version)
+        settled = 0
+        after = 0
+        while True:
+            with self.engine.connect() as conn:
+                batch = waiting_items(conn, after)
+            if not batch:
+                break
+            for item_id in batch:
+                with self.engine.begin() as conn:
+                    if rematch_item(conn, item_id, matcher, self.review.purge, _now(), version):
+                        settled += 1
+            after = batch[-1]
+        with self.engine.begin() as conn:
+            mark_rematched(conn, version)
+            self.queue.finish(conn, job)
+        if settled:
+            log.info("banks changed (version %d): %d waiting item(s) settled by the lists", version, settled)
+        return f"settled {settled}"
+
 
 def _lock_item(conn: Connection, item_id: int) -> None:
     """Take the item's row lock (PostgreSQL) / the write lock (SQLite) first in a transaction, so
@@ -585,7 +616,8 @@ def _insert_media(conn: Connection, item_id: int, urls: tuple[str, ...], now: da
 
 def _settle_item(conn: Connection, item_id: int) -> ItemState | None:
     """When every medium of the item has an outcome: the item's final state, written once (the
-    update only moves an item still in fetched/hashed/matched). None while media are pending."""
+    update only moves an item still in fetched/hashed/matched). None while media are pending, or
+    when the item was settled before."""
     pending = conn.execute(
         select(func.count()).select_from(Medium).where(Medium.item_id == item_id, Medium.outcome == "")
     ).scalar_one()
@@ -599,12 +631,12 @@ def _settle_item(conn: Connection, item_id: int) -> ItemState | None:
     if final is ItemState.UNAVAILABLE:
         first = next((e for _, e in rows if e), "")
         values["error"] = f"no medium could be fetched or decoded: {first}"[:4000]
-    conn.execute(
+    moved = conn.execute(
         update(Item)
         .where(
             Item.id == item_id,
             Item.state.in_([ItemState.FETCHED.value, ItemState.HASHED.value, ItemState.MATCHED.value]),
         )
         .values(**values)
-    )
-    return final
+    ).rowcount
+    return final if moved else None

@@ -143,6 +143,7 @@ class BankRepository:
         with self.engine.begin() as conn:
             self._bank_id(conn, name)
             self.ensure_bank(conn, name, **kw)
+            bump_counter(conn, BANKS_VERSION)  # a new policy or threshold: every matcher sees it
 
     def _bank_id(self, conn: Connection, name: str) -> int:
         bid = conn.execute(select(Bank.id).where(Bank.name == name)).scalar()
@@ -208,6 +209,7 @@ class BankRepository:
             conn.execute(delete(Bank).where(Bank.id == bid))
             if had_pdq:
                 bump_counter(conn, "pdq_epoch")
+            bump_counter(conn, BANKS_VERSION)
             return int(n)
 
     def _delete_entries(self, conn: Connection, bank_id: int) -> bool:
@@ -363,6 +365,7 @@ class BankRepository:
             )
         )
         conn.execute(update(Bank).where(Bank.id == bank_id).values(updated_at=_now()))
+        bump_counter(conn, BANKS_VERSION)  # last: the row lock is held only until the commit
         return result
 
     # -- reading ----------------------------------------------------------------------------------
@@ -487,6 +490,11 @@ class BankRepository:
         with self.engine.connect() as conn:
             v = conn.execute(select(Meta.value).where(Meta.name == name)).scalar()
             return int(v or 0)
+
+
+#: ``meta`` counter bumped in every transaction that changes what the banks match (imports,
+#: deletions, a bank's policy or threshold): one row any process can poll cheaply
+BANKS_VERSION = "banks_version"
 
 
 def bump_counter(conn: Connection, name: str) -> None:

@@ -1,6 +1,7 @@
 """Tables of triage: analysts' claims on items, every opinion given (first, second, resolution,
 correction) and each item's progress to a final classification. ``items.state`` stays
-``needs_review``: triage progress lives here."""
+``needs_review`` until the classification is final (then ``classified``): the steps towards it live
+here."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Classifying items: first opinion, blind second opinion, a senior's resolution of a disagreement,
 and corrections; final classifications go to the hotline's own bank and purge the review blobs.
 
-The flow of an item (its ``items.state`` stays ``needs_review``; progress is in ``triage_status``):
+The flow of an item (``items.state`` is ``needs_review`` until its classification is final, then
+``classified``; the steps towards it are in ``triage_status``):
 
 - first opinion: illegal (any chosen value marked ``illegal`` in the schemes) -> ``second``, awaiting
   a different analyst; not illegal -> ``final`` at once (``second_opinion_all``: also ``second``).
@@ -38,7 +39,7 @@ from meldpunt.domain.reports import ItemState, MediumOutcome
 from meldpunt.pipeline.evidence_store import EvidenceStore
 from meldpunt.pipeline.review_store import ReviewStore
 from meldpunt.settings import Settings
-from meldpunt.store.banks import BankRepository, bump_counter, entry_key
+from meldpunt.store.banks import BANKS_VERSION, BankRepository, bump_counter, entry_key
 from meldpunt.store.models import Bank, BankEntry
 from meldpunt.store.reports import Item, Medium, Report, ReviewBlob
 from meldpunt.store.triage import TriageClaim, TriageClassification, TriageStatus
@@ -59,7 +60,7 @@ from meldpunt.triage.queue import (
     users_table_role,
     utc,
 )
-from meldpunt.triage.schemes import Classification, ClassificationError, Schemes
+from meldpunt.triage.schemes import Classification, ClassificationError, Problem, Schemes
 
 
 @dataclass(frozen=True)
@@ -497,6 +498,11 @@ class Triage(Queue):
         }
         if not bankable:
             values["bank_import_id"] = None
+        conn.execute(
+            update(Item)
+            .where(Item.id == item_id, Item.state == ItemState.NEEDS_REVIEW.value)
+            .values(state=ItemState.CLASSIFIED.value, updated_at=now)
+        )
         if expect is None:
             try:
                 with conn.begin_nested():
@@ -567,7 +573,12 @@ class Triage(Queue):
         stray = sorted(set(media) - new)
         if stray:
             raise ClassificationError(
-                [f"media: {', '.join(map(str, stray))} not among this item's media that need review"]
+                [
+                    Problem(
+                        "media: {media} not among this item's media that need review",
+                        {"media": ", ".join(map(str, stray))},
+                    )
+                ]
             )
 
     def _twins(self, conn: Connection, chosen: tuple[int, ...], item_id: int) -> tuple[int, ...]:
@@ -713,9 +724,7 @@ class Triage(Queue):
             review = conn.execute(
                 select(func.count()).select_from(Item).where(Item.state == ItemState.NEEDS_REVIEW.value)
             ).scalar_one()
-        return ResolutionCounts(
-            known=int(known), classified=int(classified), awaiting=int(review) - int(classified)
-        )
+        return ResolutionCounts(known=int(known), classified=int(classified), awaiting=int(review))
 
 
 def delete_entries(conn: Connection, bank: str, pairs: list[tuple[SignalType, str]]) -> int:
@@ -737,6 +746,8 @@ def delete_entries(conn: Connection, bank: str, pairs: list[tuple[SignalType, st
         had_pdq = had_pdq or (gone > 0 and st is SignalType.PDQ)
     if had_pdq:
         bump_counter(conn, "pdq_epoch")
+    if n:
+        bump_counter(conn, BANKS_VERSION)
     return n
 
 

@@ -334,9 +334,9 @@ class Queue:
         state = conn.execute(select(Item.state).where(Item.id == item_id)).scalar()
         if state is None:
             raise TriageError(f"no item {item_id}")
-        if state != ItemState.NEEDS_REVIEW.value:
-            raise TriageError(f"item {item_id} is {state}, not awaiting review")
         stage = conn.execute(select(TriageStatus.stage).where(TriageStatus.item_id == item_id)).scalar()
+        if state != ItemState.NEEDS_REVIEW.value and stage != FINAL:
+            raise TriageError(f"item {item_id} is {state}, not awaiting review")
         if stage == FINAL:
             raise TriageError(f"item {item_id} is classified already (a senior may correct it)")
         if stage == DISAGREEMENT:

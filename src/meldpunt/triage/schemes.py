@@ -31,11 +31,26 @@ class SchemeError(ValueError):
     """A schemes file that cannot be read or does not fit the format."""
 
 
-class ClassificationError(ValueError):
-    """A classification that does not fit the schemes; ``problems`` lists every reason."""
+@dataclass(frozen=True)
+class Problem:
+    """One reason a classification is refused: ``message`` is English with ``{placeholders}`` (the
+    id a page translates); ``values`` fill them in (``scheme``, ``other``: scheme names; ``value``:
+    a value of ``scheme``; a page shows them by their titles)."""
 
-    def __init__(self, problems: Sequence[str]) -> None:
-        self.problems = list(problems)
+    message: str
+    values: Mapping[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return self.message.format(**self.values)
+
+
+class ClassificationError(ValueError):
+    """A classification that does not fit the schemes; ``problems`` lists every reason (English),
+    ``details`` the same as :class:`Problem` items."""
+
+    def __init__(self, problems: Sequence[str | Problem]) -> None:
+        self.details = [p if isinstance(p, Problem) else Problem("{text}", {"text": p}) for p in problems]
+        self.problems = [str(p) for p in self.details]
         super().__init__("; ".join(self.problems))
 
 
@@ -90,38 +105,40 @@ class Classification:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Classification:
         if not isinstance(data, Mapping):
-            raise ClassificationError(["a classification is an object of scheme values and flags"])
-        problems: list[str] = []
+            raise ClassificationError([Problem("a classification is an object of scheme values and flags")])
+        problems: list[Problem] = []
         values: dict[str, str] = {}
         for k, v in data.items():
             if k in RESERVED or v is None or v == "":
                 continue
             if not isinstance(v, str):
-                problems.append(f"{k}: a value is a string, got {v!r}")
+                problems.append(
+                    Problem("{scheme}: a value is a text, got {got}", {"scheme": str(k), "got": repr(v)})
+                )
             else:
                 values[str(k)] = v
         raw_flags = data.get("flags") or []
         if isinstance(raw_flags, str) or not isinstance(raw_flags, Iterable):
-            problems.append("flags: a list of flag names")
+            problems.append(Problem("flags: a list of flag names"))
             raw_flags = []
         flags = tuple(sorted({str(f) for f in raw_flags}))
         series = data.get("series")
         if series is not None and not isinstance(series, str):
-            problems.append("series: a string")
+            problems.append(Problem("series: a text"))
             series = None
         media: tuple[int, ...] | None = None
         raw_media = data.get("media")
         if raw_media is not None:
             if isinstance(raw_media, str) or not isinstance(raw_media, Iterable):
-                problems.append("media: a list of medium ids")
+                problems.append(Problem("media: a list of medium ids"))
             else:
                 ids = list(raw_media)
                 if not all(isinstance(m, int) and not isinstance(m, bool) and m > 0 for m in ids):
-                    problems.append("media: medium ids are positive whole numbers")
+                    problems.append(Problem("media: medium ids are positive whole numbers"))
                 elif not ids:
-                    problems.append("media: choose at least one medium")
+                    problems.append(Problem("media: choose at least one medium"))
                 elif len(ids) > MAX_MEDIA:
-                    problems.append(f"media: at most {MAX_MEDIA}")
+                    problems.append(Problem("media: at most {n}", {"n": str(MAX_MEDIA)}))
                 else:
                     media = tuple(sorted(set(ids)))
         if problems:
@@ -187,26 +204,46 @@ class Schemes:
     def validate(self, data: Mapping[str, Any] | Classification) -> Classification:
         """The classification, checked: every problem is listed in one ``ClassificationError``."""
         c = data if isinstance(data, Classification) else Classification.from_dict(data)
-        problems: list[str] = []
+        problems: list[Problem] = []
         for name, value in c.values.items():
             scheme = self.schemes.get(name)
             if scheme is None:
-                problems.append(f"unknown scheme {name!r} (known: {', '.join(self.schemes)})")
+                problems.append(
+                    Problem(
+                        "unknown scheme {name} (known: {known})",
+                        {"name": repr(name), "known": ", ".join(self.schemes)},
+                    )
+                )
             elif scheme.get(value) is None:
                 allowed = ", ".join(v.value for v in scheme.values)
-                problems.append(f"{name}: {value!r} is not one of {allowed}")
+                problems.append(
+                    Problem(
+                        "{scheme}: {got} is not one of {allowed}",
+                        {"scheme": name, "got": repr(value), "allowed": allowed},
+                    )
+                )
         for scheme in self.schemes.values():
             if scheme.required and scheme.name not in c.values:
-                problems.append(f"{scheme.name} ({scheme.title}) is required")
+                problems.append(Problem("{scheme} is required", {"scheme": scheme.name}))
         for name, sv in self._chosen(c):
             for other in sv.excludes:
                 if other in c.values:
-                    problems.append(f"{other} must be empty when {name} is {sv.value}")
+                    problems.append(
+                        Problem(
+                            "{other} must be empty when {scheme} is {value}",
+                            {"other": other, "scheme": name, "value": sv.value},
+                        )
+                    )
         for f in c.flags:
             if f not in self.flags:
-                problems.append(f"unknown flag {f!r} (known: {', '.join(self.flags)})")
+                problems.append(
+                    Problem(
+                        "unknown flag {name} (known: {known})",
+                        {"name": repr(f), "known": ", ".join(self.flags)},
+                    )
+                )
         if c.series is not None and len(c.series) > MAX_SERIES:
-            problems.append(f"series: at most {MAX_SERIES} characters")
+            problems.append(Problem("series: at most {n} characters", {"n": str(MAX_SERIES)}))
         if problems:
             raise ClassificationError(problems)
         return c

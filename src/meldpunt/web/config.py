@@ -59,7 +59,11 @@ class WebConfig:
         "proxy; used only in memory, only hashed, for rate limits) and X-Forwarded-Proto the scheme "
         "(https: staff cookies are Secure). Empty: the socket's peer, and no header is believed.",
     )
-    matcher_refresh_seconds: int = _doc(60, "The match API reloads the hash lists at most this often.")
+    matcher_refresh_seconds: float = _doc(
+        1.0,
+        "The match API looks for changed hash lists at most this often (seconds): one database row; "
+        "new hashes are taken in, the index is not reloaded.",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> WebConfig:
@@ -81,6 +85,8 @@ class WebConfig:
                     values[f.name] = tuple(p.strip() for p in raw.split(",") if p.strip())
                 elif isinstance(current, int):
                     values[f.name] = int(raw)
+                elif isinstance(current, float):
+                    values[f.name] = float(raw)
                 else:
                     values[f.name] = raw
             except ValueError:

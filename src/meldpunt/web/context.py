@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -16,33 +14,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from meldpunt.bootstrap import Services
+from meldpunt.pipeline.matcher_cache import MatcherCache
 from meldpunt.web.config import WebConfig
 from meldpunt.web.i18n import LANGUAGES, Translator, pick_language
 from meldpunt.web.security import FormTokens, RateLimiter, client_address, local_href
-
-if TYPE_CHECKING:
-    from meldpunt.pipeline.matching import Matcher
+from meldpunt.web.words import Words, schemes_of
 
 TEMPLATES = Path(__file__).parent / "templates"
-
-
-class MatcherCache:
-    """One matcher for the match API, rebuilt at most every ``refresh`` seconds (new hash lists)."""
-
-    def __init__(self, services: Services, refresh: float) -> None:
-        self.services = services
-        self.refresh = refresh
-        self._lock = threading.Lock()
-        self._matcher: Matcher | None = None
-        self._built = 0.0
-
-    def get(self) -> Matcher:
-        with self._lock:
-            now = time.monotonic()
-            if self._matcher is None or now - self._built >= self.refresh:
-                self._matcher = self.services.matcher()
-                self._built = now
-            return self._matcher
 
 
 @dataclass
@@ -95,6 +73,7 @@ class WebContext:
 
         html = self.env.get_template(template).render(
             t=t,
+            word=Words(t, schemes_of(request.app.state)),
             lang=lang,
             languages=LANGUAGES,
             config=self.config,

@@ -74,10 +74,10 @@ def _value(form: FormData, name: str, _: Translator, *, blank_ok: bool) -> bool 
     if name in _BOOLS:
         if raw in ("on", "off"):
             return raw == "on"
-        raise PrefsError(_("{field}: choose on or off", field=_(_NAMES[name])))
+        raise PrefsError("{field}: choose on or off", field=_(_NAMES[name]))
     if raw.isdigit() and len(raw) <= 6:
         return int(raw)
-    raise PrefsError(_("{field}: a whole number, please", field=_(_NAMES[name])))
+    raise PrefsError("{field}: a whole number, please", field=_(_NAMES[name]))
 
 
 def _render(request: Request, template: str, user: CurrentUser, status: int = 200, **values: Any) -> Response:
@@ -143,7 +143,7 @@ async def prefs_post(request: Request, user: Own) -> Response:
 
         await run_in_threadpool(save)
     except PrefsError as e:
-        message = str(e)
+        message = staff_translator(request)(e.message, **e.values)
         return await run_in_threadpool(lambda: _prefs_page(request, user, error=message, status=400))
     return RedirectResponse("/me/preferences?saved=1", status_code=303)
 
@@ -193,6 +193,6 @@ async def defaults_post(request: Request, user: Manage) -> Response:
 
         await run_in_threadpool(save)
     except PrefsError as e:
-        message = str(e)
+        message = staff_translator(request)(e.message, **e.values)
         return await run_in_threadpool(lambda: _defaults_page(request, user, error=message, status=400))
     return RedirectResponse("/admin/wellness-defaults?saved=1", status_code=303)

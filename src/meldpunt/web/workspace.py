@@ -55,6 +55,7 @@ from meldpunt.web.forms import field, read_form, token_ok
 from meldpunt.web.i18n import N_, Translator
 from meldpunt.web.prefs import wellness
 from meldpunt.web.staff import format_when, require, staff_page
+from meldpunt.web.words import Words
 from meldpunt.wellness import PAGE_SECONDS, Prefs, Today
 from meldpunt.wellness import REVEAL_SECONDS as REVEAL_VIEWING_SECONDS
 
@@ -220,12 +221,12 @@ def _context(t: Triage, item_id: int, _: Translator) -> dict[str, Any]:
     neighbours (other items of the same report or host). Facts only; no opinion."""
     with t.engine.connect() as conn:
         row = conn.execute(
-            select(Item.server_ip, Item.host, Item.report_id, Item.url, Item.final_url).where(
+            select(Item.server_ip, Item.host, Item.report_id, Item.url, Item.final_url, Item.state).where(
                 Item.id == item_id
             )
         ).first()
         if row is None:
-            return {"server_ip": "", "others": []}
+            return {"server_ip": "", "state": "", "others": []}
         others = conn.execute(
             select(Item.id, Item.url, Item.host, Item.state, Item.report_id)
             .where(Item.id != item_id)
@@ -240,6 +241,7 @@ def _context(t: Triage, item_id: int, _: Translator) -> dict[str, Any]:
         seen_on = conn.execute(select(Report.seen_on).where(Report.id == row.report_id)).scalar()
     return {
         "server_ip": row.server_ip,
+        "state": row.state,
         "final_url": row.final_url if row.final_url != row.url else "",
         "seen_on": seen_on or "",
         "others": [
@@ -480,7 +482,7 @@ async def classify(request: Request, item_id: int, user: Classify) -> Response:
         t.schemes.validate(data)
         outcomes = await run_in_threadpool(lambda: t.classify(item_id, user.name, data, group=group))
     except ClassificationError as e:
-        problems = e.problems
+        problems = [Words(staff_translator(request), t.schemes).problem(p) for p in e.details]
         return await run_in_threadpool(
             lambda: _item_page(request, user, item_id, errors=problems, chosen=data, status=400)
         )
@@ -603,7 +605,7 @@ async def _senior_decision(
         t.schemes.validate(data)
         await run_in_threadpool(lambda: decide(t, data))
     except ClassificationError as e:
-        problems = e.problems
+        problems = [Words(staff_translator(request), t.schemes).problem(p) for p in e.details]
         return await run_in_threadpool(
             lambda: page(request, user, item_id, errors=problems, chosen=data, status=400)
         )

@@ -45,7 +45,12 @@ DEFAULTS_ID = 1
 
 
 class PrefsError(ValueError):
-    """A preference value out of range; the message says which and why."""
+    """A preference value out of range; the message says which and why. ``message`` is the English
+    text with ``{placeholders}`` (the id a page translates), ``values`` fill them in."""
+
+    def __init__(self, message: str, **values: object) -> None:
+        self.message, self.values = message, values
+        super().__init__(message.format(**values) if values else message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,13 +117,17 @@ def check(values: dict[str, Any]) -> None:
     """Raise :class:`PrefsError` when a value is out of range."""
     size = values.get("thumb_size")
     if size is not None and size not in THUMB_SIZES:
-        raise PrefsError(f"thumbnail size must be one of {', '.join(map(str, THUMB_SIZES))}")
+        raise PrefsError("thumbnail size must be one of {sizes}", sizes=", ".join(map(str, THUMB_SIZES)))
     limit = values.get("daily_limit_minutes")
     if limit is not None and not LIMIT_RANGE[0] <= limit <= LIMIT_RANGE[1]:
-        raise PrefsError(f"the daily limit must be {LIMIT_RANGE[0]} to {LIMIT_RANGE[1]} minutes")
+        raise PrefsError(
+            "the daily limit must be {low} to {high} minutes", low=LIMIT_RANGE[0], high=LIMIT_RANGE[1]
+        )
     every = values.get("break_every_minutes")
     if every is not None and not BREAK_RANGE[0] <= every <= BREAK_RANGE[1]:
-        raise PrefsError(f"the break interval must be {BREAK_RANGE[0]} to {BREAK_RANGE[1]} minutes")
+        raise PrefsError(
+            "the break interval must be {low} to {high} minutes", low=BREAK_RANGE[0], high=BREAK_RANGE[1]
+        )
 
 
 def _now() -> datetime:
@@ -191,7 +200,7 @@ class Wellness:
         ({field: [old, new]}) for the caller's audit record."""
         unknown = set(values) - set(USER_FIELDS)
         if unknown:
-            raise PrefsError(f"not a preference: {', '.join(sorted(unknown))}")
+            raise PrefsError("not a preference: {names}", names=", ".join(sorted(unknown)))
         check(values)
         row = {k: values.get(k) for k in USER_FIELDS}
         before = self.prefs(user, conn)
