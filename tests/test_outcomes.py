@@ -325,3 +325,80 @@ def test_a_classified_item_is_classified_in_lists_and_statistics(
     # a senior may still correct it
     triage.correct(item, _user(services, "sam", "senior"), ILLEGAL)
     assert _state(services, item) == "classified"
+
+
+# --- EXIF-oriented photos: the stored pixels' hash in rematches and in the own bank ---------------
+
+
+def test_a_waiting_phone_photo_is_settled_by_its_stored_pixels_hash_and_banked_with_both(
+    db_url: str, services_factory: Callable[[Settings], Services]
+) -> None:
+    """A partner's list made with HMA holds the stored-pixel PDQ of a phone photo already waiting in
+    the queue: the rematch finds it by that hash too. And when analysts decide on such a photo, the
+    own bank gets both of its PDQ hashes, so partners who hash stored pixels match the export."""
+    from tests.oriented import stored_pixels_pdq
+    from tests.test_walk import PhoneWeb
+
+    w = PhoneWeb()
+    served = Served(w, "127.0.0.1")  # type: ignore[arg-type]
+    try:
+        services = services_factory(make_settings(db_url))
+        [waiting] = submit_report(services, ReportIn(urls=[served.url("/phones")])).item_ids
+        drain(services)
+        assert _state(services, waiting) == "needs_review"
+        turned = [p for p in w.files if not p.endswith("o1.jpg")]
+        stored = {stored_pixels_pdq(w.files[p]) for p in turned}
+        _import(services, "hma-partner", "auto", [(SignalType.PDQ, h) for h in sorted(stored)])
+        drain(services)
+        with services.engine.connect() as conn:
+            rows = conn.execute(select(Medium.url, Medium.outcome).where(Medium.item_id == waiting)).all()
+        outcomes = {url.rsplit("/", 1)[1]: outcome for url, outcome in rows}
+        assert outcomes == {"o3.jpg": "known", "o6.jpg": "known", "o8.jpg": "known", "o1.jpg": "new"}
+
+        triage = _triage(services)
+        triage.claim(waiting, _user(services, "ana"))
+        triage.classify(waiting, "ana", ILLEGAL)
+        triage.claim(waiting, _user(services, "ben"))
+        [o] = triage.classify(waiting, "ben", ILLEGAL)
+        assert o.stage == "final"
+        triage.sync_bank()
+        with services.engine.connect() as conn:
+            [(upright, stored_o1)] = conn.execute(
+                select(Medium.pdq, Medium.pdq_stored).where(
+                    Medium.item_id == waiting, Medium.url.like("%o1.jpg")
+                )
+            ).all()
+        assert stored_o1 is None  # orientation 1: one hash
+        banked = {v for st, v, _ in services.banks.export_entries("hotline-own") if st is SignalType.PDQ}
+        assert upright in banked
+    finally:
+        served.close()
+
+
+def test_the_own_bank_gets_both_hashes_of_a_phone_photo(
+    sqlite_db: str, services_factory: Callable[[Settings], Services]
+) -> None:
+    from tests.test_walk import PhoneWeb
+
+    w = PhoneWeb()
+    served = Served(w, "127.0.0.1")  # type: ignore[arg-type]
+    try:
+        services = services_factory(make_settings(sqlite_db))
+        [item] = submit_report(services, ReportIn(urls=[served.url("/phones")])).item_ids
+        drain(services)
+        triage = _triage(services)
+        triage.claim(item, _user(services, "ana"))
+        triage.classify(item, "ana", ILLEGAL)
+        triage.claim(item, _user(services, "ben"))
+        triage.classify(item, "ben", ILLEGAL)
+        triage.sync_bank()
+        with services.engine.connect() as conn:
+            rows = conn.execute(
+                select(Medium.pdq, Medium.pdq_stored, Medium.orientation).where(Medium.item_id == item)
+            ).all()
+        banked = {v for st, v, _ in services.banks.export_entries("hotline-own") if st is SignalType.PDQ}
+        assert {r.pdq for r in rows} <= banked
+        assert {r.pdq_stored for r in rows if r.orientation} <= banked
+        assert len({r.pdq_stored for r in rows if r.orientation}) == 3
+    finally:
+        served.close()

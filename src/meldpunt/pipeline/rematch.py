@@ -97,6 +97,9 @@ def stored_signals(m: Any) -> Signals:
         kind=MediaKind(m.kind) if m.kind in {k.value for k in MediaKind} else MediaKind.OTHER,
         pdq=m.pdq or None,
         pdq_quality=m.pdq_quality,
+        orientation=m.orientation,
+        pdq_stored=m.pdq_stored or None,
+        pdq_stored_quality=m.pdq_stored_quality,
         vpdq=parse_vpdq(m.vpdq) if m.vpdq else None,
     )
 

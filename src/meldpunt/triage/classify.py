@@ -610,7 +610,14 @@ class Triage(Queue):
         images match too widely)."""
         pairs: list[tuple[SignalType, str]] = []
         query = select(
-            Medium.md5, Medium.sha1, Medium.sha256, Medium.pdq, Medium.pdq_quality, Medium.vpdq
+            Medium.md5,
+            Medium.sha1,
+            Medium.sha256,
+            Medium.pdq,
+            Medium.pdq_quality,
+            Medium.pdq_stored,
+            Medium.pdq_stored_quality,
+            Medium.vpdq,
         ).where(Medium.item_id == item_id, Medium.outcome == MediumOutcome.NEW.value)
         if media is not None:
             query = query.where(Medium.id.in_(media))
@@ -619,6 +626,9 @@ class Triage(Queue):
             candidates = [(SignalType.MD5, r.md5), (SignalType.SHA1, r.sha1), (SignalType.SHA256, r.sha256)]
             if r.pdq and (r.pdq_quality is None or r.pdq_quality >= self.settings.pdq_min_quality):
                 candidates.append((SignalType.PDQ, r.pdq))
+            # an EXIF-oriented photo: its stored pixels' hash too, the one partners' HMA computes
+            if r.pdq_stored and (r.pdq_stored_quality or 0) >= self.settings.pdq_min_quality:
+                candidates.append((SignalType.PDQ, r.pdq_stored))
             if r.vpdq:
                 candidates.append((SignalType.VPDQ, r.vpdq))
             for st, value in candidates:
@@ -636,15 +646,16 @@ class Triage(Queue):
         """Which of ``pairs`` other items' final, banked decisions put into the own bank too."""
         if not pairs:
             return set()
-        column = {
-            SignalType.MD5: Medium.md5,
-            SignalType.SHA1: Medium.sha1,
-            SignalType.SHA256: Medium.sha256,
-            SignalType.PDQ: Medium.pdq,
-            SignalType.VPDQ: Medium.vpdq,
-        }
+        columns = [
+            (SignalType.MD5, Medium.md5),
+            (SignalType.SHA1, Medium.sha1),
+            (SignalType.SHA256, Medium.sha256),
+            (SignalType.PDQ, Medium.pdq),
+            (SignalType.PDQ, Medium.pdq_stored),
+            (SignalType.VPDQ, Medium.vpdq),
+        ]
         others: set[int] = set()
-        for st, col in column.items():
+        for st, col in columns:
             values = [v for t, v in pairs if t is st]
             if not values:
                 continue
