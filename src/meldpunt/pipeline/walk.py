@@ -159,6 +159,14 @@ def medium_outcome(matches: list[Match], signals: Signals) -> tuple[MediumOutcom
     return MediumOutcome.NEW, ""
 
 
+def truncated_note(signals: Signals) -> str:
+    """What a medium's record says when its data ended early but what arrived was hashed."""
+    return (
+        f"truncated: the {signals.format or 'image'} data ends early; hashed from the part that"
+        f" decodes (PDQ quality {signals.pdq_quality})"
+    )
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -466,6 +474,8 @@ class Walker:
         matcher = self.matchers.get()
         matches = matcher.match(signals)
         outcome, error = medium_outcome(matches, signals)
+        if not error and signals.truncated:  # kept for the analyst, and said so on its record
+            error = truncated_note(signals)
         if outcome is MediumOutcome.NEW:  # an analyst will look: near matches as hints
             matches += matcher.near(signals, self.settings.pdq_hint_distance)
         values = {

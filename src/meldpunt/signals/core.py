@@ -130,6 +130,7 @@ def _media(
                 width=im.width,
                 height=im.height,
                 format=im.format,
+                truncated=im.truncated,
             )
         video = hash_video(content, detected.format, settings, every_frame=every_frame)
         return _record(name, exact, detected, vpdq=video.frames, width=video.width, height=video.height)
