@@ -33,7 +33,7 @@ from meldpunt.pipeline.walk import Walker, medium_outcome, parse_networks
 from meldpunt.pipeline.worker import drain, run_worker
 from meldpunt.settings import Settings
 from meldpunt.signals import hash_bytes
-from meldpunt.store.reports import Item, Job, Medium, ReviewBlob
+from meldpunt.store.reports import Item, Job, Medium, ReviewBlob, ReviewContent
 from tests.imagegen import scene
 from tests.test_fetch import Served, _send
 
@@ -277,7 +277,7 @@ def test_walk_end_to_end(
         by_url = {str(r.url): int(r.id) for r in conn.execute(select(Medium.id, Medium.url))}
         assert store.get(conn, by_url[served.url("/img/new.png")]) == png(5)
         assert store.get(conn, by_url[served.url("/img/new-too.png")]) == png(6)
-        ciphertexts = list(conn.execute(select(ReviewBlob.ciphertext)).scalars())
+        ciphertexts = list(conn.execute(select(ReviewContent.ciphertext)).scalars())
     assert not any(png(5) in bytes(c) or png(6) in bytes(c) for c in ciphertexts)
     if "://" not in db_url:  # SQLite: the plaintext is nowhere in the database files
         raw = b"".join(p.read_bytes() for p in Path(db_url).parent.glob("meldpunt.db*") if p.is_file())
@@ -286,7 +286,7 @@ def test_walk_end_to_end(
         assert jpeg(2)[200:500] not in raw
 
 
-def test_review_store_binds_blob_to_its_medium(
+def test_review_store_binds_blob_to_its_content(
     sqlite_db: str, web: tuple[Web, Served], services_factory: Callable[[Settings], Services]
 ) -> None:
     _w, served = web
@@ -302,13 +302,18 @@ def test_review_store_binds_blob_to_its_medium(
         assert len(new_ids) == 3  # known-md5, new, hint: no banks here, all new
         a, b = new_ids[:2]
         data_a = store.get(conn, a)
-        # A blob moved onto another medium's row does not decrypt.
+        # A content's ciphertext moved onto another content's row does not decrypt.
+        key_a, key_b = (
+            conn.execute(select(ReviewBlob.content_key).where(ReviewBlob.medium_id == m)).scalar_one()
+            for m in (a, b)
+        )
+        assert key_a != key_b
         blob = conn.execute(
-            select(ReviewBlob.nonce, ReviewBlob.ciphertext).where(ReviewBlob.medium_id == a)
+            select(ReviewContent.nonce, ReviewContent.ciphertext).where(ReviewContent.content_key == key_a)
         ).one()
         conn.execute(
-            update(ReviewBlob)
-            .where(ReviewBlob.medium_id == b)
+            update(ReviewContent)
+            .where(ReviewContent.content_key == key_b)
             .values(nonce=blob.nonce, ciphertext=blob.ciphertext)
         )
         with pytest.raises(ReviewKeyError):
