@@ -525,7 +525,8 @@ def test_unexpected_error_is_recorded_readably(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _w, served = web
-    services = services_factory(make_settings(sqlite_db, job_max_attempts=1))
+    # media_memory_mb=0: hash in this process, where the monkeypatched hasher is
+    services = services_factory(make_settings(sqlite_db, job_max_attempts=1, media_memory_mb=0))
     [item_id] = submit(services, served.url("/late-1"))
     drain(services)  # fetch done, media done
     assert item(services, item_id)["state"] == "needs_review"

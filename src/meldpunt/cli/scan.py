@@ -86,7 +86,7 @@ def hash_command(
                 s.sha256[:16] + "…",
                 (s.pdq[:16] + "…") if s.pdq else ("vpdq×" + str(len(s.vpdq)) if s.vpdq else ""),
                 "" if s.pdq_quality is None else str(s.pdq_quality),
-                s.error or "",
+                s.error or ("truncated: hashed from the part that decodes" if s.truncated else ""),
             )
         typer.echo(_render(table))
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)

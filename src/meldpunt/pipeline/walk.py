@@ -15,7 +15,8 @@ Two job kinds, each a durable job (``pipeline.jobs``) whose effects commit in on
 
 ``media`` (key ``medium:<id>``): one job per medium, so a page's media are fetched and hashed
     by any number of workers in parallel and one bad file never holds up the others. Fetches the
-    medium, hashes it in memory, matches it, and writes hashes, matches (JSON) and the outcome:
+    medium, hashes it in a child process under ``settings.media_memory_mb`` (``signals.sandbox``:
+    a file that would exhaust memory fails alone, the server and its public form stay up), matches it, and writes hashes, matches (JSON) and the outcome:
     ``known`` (a match from an ``auto`` bank), ``ignored`` (an ``ignore`` bank, no auto), ``new``
     (hint matches are kept but decide nothing) or ``failed`` (could not be fetched or decoded;
     transient fetch errors retry first). Bytes of ``new`` media go only into the encrypted review
@@ -60,6 +61,9 @@ from meldpunt.pipeline.matching import Match, Matcher
 from meldpunt.pipeline.review_store import ReviewStore
 from meldpunt.settings import Settings
 from meldpunt.signals import MediaKind, Signals, hash_bytes
+from meldpunt.signals.exact import hash_data
+from meldpunt.signals.sandbox import MediaSandbox, SandboxError
+from meldpunt.signals.sniff import HEAD_BYTES, detect
 from meldpunt.store.banks import BankRepository
 from meldpunt.store.reports import Item, Medium
 
@@ -232,6 +236,8 @@ class Walker:
         self.engine = services.engine
         self.queue = JobQueue(self.engine, worker=worker, lease_s=self.settings.job_lease_s)
         self.review = ReviewStore.from_settings(self.settings)
+        #: decoding runs in a child process under a memory limit (see meldpunt.signals.sandbox)
+        self.sandbox = MediaSandbox(self.settings.media_memory_mb)
         self.matchers = MatcherCache(services, self.settings.matcher_refresh_s)
         self.policy = fetch_policy(self.settings)
         self._runner: asyncio.Runner | None = None
@@ -264,6 +270,7 @@ class Walker:
         return self._run(self._fetcher_ready().fetch_media(url))
 
     def close(self) -> None:
+        self.sandbox.close()
         try:
             if self._fetcher is not None and self._runner is not None:
                 self._runner.run(self._fetcher.__aexit__(None, None, None))
@@ -470,7 +477,7 @@ class Walker:
         """Hash and match fetched media bytes: the outcome, the medium's column values, and the
         bytes to keep for review (only when new: known, ignored and failed bytes are dropped)."""
         data: bytes | None = fetched.body
-        signals = hash_bytes(fetched.body, _media_name(fetched.final_url), self.settings)
+        signals = self._hash(fetched.body, _media_name(fetched.final_url))
         matcher = self.matchers.get()
         matches = matcher.match(signals)
         outcome, error = medium_outcome(matches, signals)
@@ -494,6 +501,16 @@ class Walker:
         if outcome is not MediumOutcome.NEW:
             data = None
         return outcome, values, data
+
+    def _hash(self, data: bytes, name: str) -> Signals:
+        """Signals of fetched bytes, decoded in the sandbox; a file that takes the sandbox over its
+        memory budget (or crashes its decoder) gets its exact hashes here and the reason as error."""
+        try:
+            return self.sandbox.run(hash_bytes, data, name, self.settings)
+        except SandboxError as e:
+            exact = hash_data(data)
+            kind = detect(data[:HEAD_BYTES], name).kind
+            return Signals(name, exact.size, exact.md5, exact.sha1, exact.sha256, kind, error=str(e))
 
     def _record_medium(
         self,

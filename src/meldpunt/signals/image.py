@@ -204,7 +204,7 @@ def decode_image(
             orientation = _orientation(im)
             fx, fy = factors(*im.size) if factors is not None else (1, 1)
             rgb = _reduced_rgb(im, fx, fy)
-        except MediaError:
+        except (MediaError, MemoryError):
             raise
         except Exception as e:
             raise MediaError(f"cannot decode {fmt} image: {_reason(e)}") from None
