@@ -34,7 +34,8 @@ def media(tmp_path: Path) -> Path:
     save_scene(d / "other.png", 2)
     (d / "notes.txt").write_text("just text\n")
     data = (d / "scene.jpg").read_bytes()
-    (d / "broken.jpg").write_bytes(data[: len(data) // 4])
+    # cut inside its header: nothing decodes (a JPEG cut in its image data is hashed as truncated)
+    (d / "broken.jpg").write_bytes(data[:300])
     return d
 
 

@@ -252,7 +252,7 @@ def test_pixel_limit_applies_to_formats_without_a_header_check() -> None:
         (IMAGES[0][1][:300], "cut.jpg", "cannot decode JPEG image"),
         (IMAGES[2][1][:200], "cut.png", "cannot decode PNG image"),
         (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "junk.png", "cannot decode PNG image"),
-        (b"just some words, not a picture\n" * 10, "fake.jpg", "cannot decode JPEG image"),
+        (b"just some words, not a picture\n" * 10, "fake.jpg", "not a recognised image format"),
         (b"just some words\n", "notes.txt", "not an image: the content is neither"),
         (b"\xff\x0a" + bytes(100), "new.jxl", "unsupported image format: JPEG XL"),
     ],

@@ -370,7 +370,7 @@ def _tiff_claiming(width: int, height: int) -> bytes:
 
 
 BAD = {
-    "truncated jpeg": (lambda p: jpeg_bytes(p)[:3000], "a.jpg", "cannot decode JPEG image"),
+    "jpeg cut in its header": (lambda p: jpeg_bytes(p)[:300], "a.jpg", "cannot decode JPEG image"),
     "corrupt png": (lambda p: encode(p, "PNG")[:60] + os.urandom(500), "b.png", "cannot decode PNG image"),
     "text named jpg": (lambda p: b"not a picture\n" * 10, "c.jpg", "not a recognised image format"),
     "empty jpg": (lambda p: b"", "d.jpg", "empty file"),

@@ -33,7 +33,7 @@ from meldpunt.pipeline.walk import Walker, medium_outcome, parse_networks
 from meldpunt.pipeline.worker import drain, run_worker
 from meldpunt.settings import Settings
 from meldpunt.signals import hash_bytes
-from meldpunt.store.reports import Item, Job, Medium, ReviewBlob
+from meldpunt.store.reports import Item, Job, Medium, ReviewBlob, ReviewContent
 from tests.imagegen import scene
 from tests.oriented import oriented_jpeg, stored_pixels_pdq
 from tests.test_fetch import Served, _send
@@ -278,7 +278,7 @@ def test_walk_end_to_end(
         by_url = {str(r.url): int(r.id) for r in conn.execute(select(Medium.id, Medium.url))}
         assert store.get(conn, by_url[served.url("/img/new.png")]) == png(5)
         assert store.get(conn, by_url[served.url("/img/new-too.png")]) == png(6)
-        ciphertexts = list(conn.execute(select(ReviewBlob.ciphertext)).scalars())
+        ciphertexts = list(conn.execute(select(ReviewContent.ciphertext)).scalars())
     assert not any(png(5) in bytes(c) or png(6) in bytes(c) for c in ciphertexts)
     if "://" not in db_url:  # SQLite: the plaintext is nowhere in the database files
         raw = b"".join(p.read_bytes() for p in Path(db_url).parent.glob("meldpunt.db*") if p.is_file())
@@ -335,7 +335,7 @@ def test_walk_matches_exif_oriented_photos_by_their_stored_pixels(
             assert row["pdq"] and row["pdq"] != row["pdq_stored"] and row["pdq_stored_quality"]
 
 
-def test_review_store_binds_blob_to_its_medium(
+def test_review_store_binds_blob_to_its_content(
     sqlite_db: str, web: tuple[Web, Served], services_factory: Callable[[Settings], Services]
 ) -> None:
     _w, served = web
@@ -351,13 +351,18 @@ def test_review_store_binds_blob_to_its_medium(
         assert len(new_ids) == 3  # known-md5, new, hint: no banks here, all new
         a, b = new_ids[:2]
         data_a = store.get(conn, a)
-        # A blob moved onto another medium's row does not decrypt.
+        # A content's ciphertext moved onto another content's row does not decrypt.
+        key_a, key_b = (
+            conn.execute(select(ReviewBlob.content_key).where(ReviewBlob.medium_id == m)).scalar_one()
+            for m in (a, b)
+        )
+        assert key_a != key_b
         blob = conn.execute(
-            select(ReviewBlob.nonce, ReviewBlob.ciphertext).where(ReviewBlob.medium_id == a)
+            select(ReviewContent.nonce, ReviewContent.ciphertext).where(ReviewContent.content_key == key_a)
         ).one()
         conn.execute(
-            update(ReviewBlob)
-            .where(ReviewBlob.medium_id == b)
+            update(ReviewContent)
+            .where(ReviewContent.content_key == key_b)
             .values(nonce=blob.nonce, ciphertext=blob.ciphertext)
         )
         with pytest.raises(ReviewKeyError):
@@ -569,7 +574,8 @@ def test_unexpected_error_is_recorded_readably(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _w, served = web
-    services = services_factory(make_settings(sqlite_db, job_max_attempts=1))
+    # media_memory_mb=0: hash in this process, where the monkeypatched hasher is
+    services = services_factory(make_settings(sqlite_db, job_max_attempts=1, media_memory_mb=0))
     [item_id] = submit(services, served.url("/late-1"))
     drain(services)  # fetch done, media done
     assert item(services, item_id)["state"] == "needs_review"

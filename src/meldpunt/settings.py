@@ -37,7 +37,9 @@ class Settings:
     max_video_seconds: float = _doc(4 * 3600.0, "Longest video hashed with vPDQ (seconds of stream).")
     max_video_frames: int = _doc(100_000, "Most vPDQ frames hashed from one video.")
     pdq_fast_decode_size: int = _doc(
-        512, "Large JPEGs are decoded at reduced scale to no less than this many pixels a side (0: off)."
+        512,
+        "Large images are decoded (JPEG) or reduced (others, video frames) to no less than this many"
+        " pixels a side before PDQ (0: off).",
     )
     vpdq_seconds_per_hash: float = _doc(1.0, "vPDQ hashes one frame per this many seconds of video.")
     pdq_threshold: int = _doc(31, "Default PDQ match distance (bits, of 256); a bank's own threshold wins.")
@@ -51,6 +53,12 @@ class Settings:
         0.8, "A video matches when at least this share of its frames match one entry's frames."
     )
     hash_workers: int = _doc(0, "Processes hashing files in a batch (0: one per CPU core).")
+    media_memory_mb: int = _doc(
+        1024,
+        "Memory (MB) a child process that decodes media for the walk or renders it for the workspace"
+        " may use beyond what it starts with; going over it fails that file only (0: decode"
+        " in-process, no limit).",
+    )
     review_key: str = _doc(
         "",
         "AES-256 key (base64 of 32 bytes) encrypting the bytes of media awaiting review; empty: use "

@@ -91,7 +91,7 @@ def hash_command(
                 s.sha256[:16] + "…",
                 _pdq_cell(s),
                 "" if s.pdq_quality is None else str(s.pdq_quality),
-                s.error or "",
+                s.error or ("truncated: hashed from the part that decodes" if s.truncated else ""),
             )
         typer.echo(_render(table))
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)

@@ -1,9 +1,12 @@
 """The encrypted review store: the bytes of media an analyst must look at, and nothing else.
 
-Only media whose outcome is ``new`` are kept (known and ignored media are dropped at once). Each
-blob is AES-256-GCM with a random 96-bit nonce and the medium's id as associated data, so a blob
-copied onto another medium's row does not decrypt. Blobs are purged once a medium is classified,
-or moved to the evidence store (``pipeline.evidence_store``, its own key) when a flag keeps them.
+Only media whose outcome is ``new`` are kept (known and ignored media are dropped at once). One
+encrypted copy is kept per distinct content, however many media (addresses, reports) show it: one
+JPEG at 200 addresses is stored once, with 200 references (see :class:`ReviewStore`). Each content
+is AES-256-GCM with a random 96-bit nonce and its keyed digest as associated data. A medium's
+reference is dropped once it is classified, or moved to the evidence store
+(``pipeline.evidence_store``, its own key) when a flag keeps it; the content goes with its last
+reference.
 
 The key: ``settings.review_key`` (base64 of 32 bytes) if set; otherwise the key file
 ``settings.review_key_file``, by default beside a SQLite database (``<db>.reviewkey``) or in the
@@ -17,25 +20,32 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import logging
 import os
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from meldpunt.settings import Settings
 from meldpunt.store.db import database_url, sqlite_path
-from meldpunt.store.reports import ReviewBlob
+from meldpunt.store.reports import ReviewBlob, ReviewContent
 
 log = logging.getLogger(__name__)
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
 _AAD_PREFIX = b"meldpunt-review-blob:v1:medium:"
+_CONTENT_AAD_PREFIX = b"meldpunt-review-blob:v2:content:"
+_CONTENT_KEY_LABEL = b"meldpunt-review-content-key:v1"
+#: content keys of blobs stored one per medium before 0013 (see the migration)
+_LEGACY_PREFIX = "medium:"
 
 
 class StoreKeyError(ValueError):
@@ -133,13 +143,28 @@ def review_key(settings: Settings) -> bytes:
 
 
 class ReviewStore:
-    """AES-GCM blobs in ``review_blobs``, one per medium; every method runs in the caller's
-    transaction (``conn``), so a blob commits with the medium's outcome or not at all."""
+    """AES-GCM contents in ``review_contents``, one per distinct content, and one ``review_blobs``
+    row per medium pointing at its content; every method runs in the caller's transaction
+    (``conn``), so a blob commits with the medium's outcome or not at all.
+
+    Content addressing: a content's key is HMAC-SHA256 of its bytes under a key derived from the
+    review key, not the plain SHA-256, so the store alone does not say which files it holds (the
+    media rows do, to staff who may see them); the key is also the content's associated data, so a
+    ciphertext copied onto another content's row does not decrypt.
+
+    Reference counting: ``refs`` is changed only by :meth:`put` and :meth:`purge`, each by one
+    UPDATE (or an upsert) of the content's row. On PostgreSQL that row lock orders a purge and a put
+    of the same content under READ COMMITTED: a purge that takes the count to zero deletes the row
+    in the same transaction, and a put that waited for it finds no row and inserts the content
+    again. A content is therefore deleted only when no medium refers to it, and the foreign key
+    from ``review_blobs`` makes any mistake in that an error rather than an unreadable medium.
+    """
 
     def __init__(self, key: bytes) -> None:
         if len(key) != KEY_BYTES:
             raise ReviewKeyError(f"the review key must be {KEY_BYTES} bytes")
         self._aead = AESGCM(key)
+        self._content_mac_key = hmac.new(key, _CONTENT_KEY_LABEL, hashlib.sha256).digest()
         #: tells this store's key from another store's (which must not be the same)
         self.fingerprint = key_fingerprint(key)
 
@@ -147,30 +172,54 @@ class ReviewStore:
     def from_settings(cls, settings: Settings) -> ReviewStore:
         return cls(review_key(settings))
 
+    def content_key(self, data: bytes) -> str:
+        """The key ``data`` is stored under (hex of a keyed SHA-256)."""
+        return hmac.new(self._content_mac_key, data, hashlib.sha256).hexdigest()
+
     def put(self, conn: Connection, medium_id: int, data: bytes) -> bool:
-        """Store ``data`` for the medium unless a blob is there already; True when written."""
-        exists = conn.execute(select(ReviewBlob.medium_id).where(ReviewBlob.medium_id == medium_id)).first()
-        if exists is not None:
+        """Store ``data`` for the medium unless a blob is there already; True when written. Content
+        stored already (for another medium) is not stored again: its count of references grows."""
+        if self.has(conn, medium_id):
             return False
-        nonce = secrets.token_bytes(NONCE_BYTES)
-        ciphertext = self._aead.encrypt(nonce, data, _aad(medium_id))
-        conn.execute(
-            insert(ReviewBlob).values(
-                medium_id=medium_id, nonce=nonce, ciphertext=ciphertext, created_at=datetime.now(UTC)
+        key = self.content_key(data)
+        now = datetime.now(UTC)
+        shared = conn.execute(
+            update(ReviewContent).where(ReviewContent.content_key == key).values(refs=ReviewContent.refs + 1)
+        ).rowcount
+        if not shared:
+            nonce = secrets.token_bytes(NONCE_BYTES)
+            ciphertext = self._aead.encrypt(nonce, data, _content_aad(key))
+            stmt = _upsert(conn).values(
+                content_key=key, nonce=nonce, ciphertext=ciphertext, refs=1, created_at=now
             )
-        )
+            # Another transaction stored the same content meanwhile: count this reference on it.
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[ReviewContent.content_key], set_={"refs": ReviewContent.refs + 1}
+                )
+            )
+        conn.execute(insert(ReviewBlob).values(medium_id=medium_id, content_key=key, created_at=now))
         return True
 
     def get(self, conn: Connection, medium_id: int) -> bytes:
-        """The medium's bytes; ``KeyError`` when none are stored, ``ReviewKeyError`` when the blob
-        does not decrypt (another key, tampered, or moved from another medium)."""
+        """The medium's bytes; ``KeyError`` when none are stored, ``ReviewKeyError`` when the
+        content does not decrypt (another key, or tampered)."""
         row = conn.execute(
-            select(ReviewBlob.nonce, ReviewBlob.ciphertext).where(ReviewBlob.medium_id == medium_id)
+            select(ReviewContent.content_key, ReviewContent.nonce, ReviewContent.ciphertext)
+            .join(ReviewBlob, ReviewBlob.content_key == ReviewContent.content_key)
+            .where(ReviewBlob.medium_id == medium_id)
         ).first()
         if row is None:
             raise KeyError(f"no review blob for medium {medium_id}")
+        key = str(row.content_key)
+        if key.startswith(_LEGACY_PREFIX):  # stored before contents were shared: one medium's own
+            aad = (
+                _aad(int(key.removeprefix(_LEGACY_PREFIX))) if key == f"{_LEGACY_PREFIX}{medium_id}" else b""
+            )
+        else:
+            aad = _content_aad(key)
         try:
-            return self._aead.decrypt(bytes(row.nonce), bytes(row.ciphertext), _aad(medium_id))
+            return self._aead.decrypt(bytes(row.nonce), bytes(row.ciphertext), aad)
         except InvalidTag:
             raise ReviewKeyError(
                 f"the review blob of medium {medium_id} does not decrypt (wrong key or tampered)"
@@ -183,5 +232,26 @@ class ReviewStore:
         )
 
     def purge(self, conn: Connection, medium_id: int) -> bool:
-        """Delete the medium's blob (once it is classified); True when there was one."""
-        return bool(conn.execute(delete(ReviewBlob).where(ReviewBlob.medium_id == medium_id)).rowcount)
+        """Drop the medium's reference (once it is classified, or its bytes moved to evidence);
+        the content goes with its last reference. True when the medium had one."""
+        key = conn.execute(
+            delete(ReviewBlob).where(ReviewBlob.medium_id == medium_id).returning(ReviewBlob.content_key)
+        ).scalar()
+        if key is None:
+            return False
+        conn.execute(
+            update(ReviewContent).where(ReviewContent.content_key == key).values(refs=ReviewContent.refs - 1)
+        )
+        conn.execute(delete(ReviewContent).where(ReviewContent.content_key == key, ReviewContent.refs <= 0))
+        return True
+
+
+def _content_aad(key: str) -> bytes:
+    return _CONTENT_AAD_PREFIX + key.encode()
+
+
+def _upsert(conn: Connection) -> Any:
+    """``INSERT ... ON CONFLICT`` into ``review_contents`` for the connection's database."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(ReviewContent)
+    return sqlite.insert(ReviewContent)

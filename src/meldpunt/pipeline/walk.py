@@ -16,7 +16,8 @@ Two job kinds, each a durable job (``pipeline.jobs``) whose effects commit in on
 
 ``media`` (key ``medium:<id>``): one job per medium, so a page's media are fetched and hashed
     by any number of workers in parallel and one bad file never holds up the others. Fetches the
-    medium, hashes it in memory, matches it, and writes hashes, matches (JSON) and the outcome:
+    medium, hashes it in a child process under ``settings.media_memory_mb`` (``signals.sandbox``:
+    a file that would exhaust memory fails alone, the server and its public form stay up), matches it, and writes hashes, matches (JSON) and the outcome:
     ``known`` (a match from an ``auto`` bank), ``ignored`` (an ``ignore`` bank, no auto), ``new``
     (hint matches are kept but decide nothing) or ``failed`` (could not be fetched or decoded;
     transient fetch errors retry first; ``stalled``/``too_slow`` do not, and the item's other media
@@ -87,6 +88,9 @@ from meldpunt.pipeline.rematch import (
 from meldpunt.pipeline.review_store import ReviewStore
 from meldpunt.settings import Settings
 from meldpunt.signals import MediaKind, Signals, hash_bytes
+from meldpunt.signals.exact import hash_data
+from meldpunt.signals.sandbox import MediaSandbox, SandboxError
+from meldpunt.signals.sniff import HEAD_BYTES, detect
 from meldpunt.store.banks import BankRepository
 from meldpunt.store.reports import Item, Medium
 
@@ -188,6 +192,14 @@ def medium_outcome(matches: list[Match], signals: Signals) -> tuple[MediumOutcom
     return MediumOutcome.NEW, ""
 
 
+def truncated_note(signals: Signals) -> str:
+    """What a medium's record says when its data ended early but what arrived was hashed."""
+    return (
+        f"truncated: the {signals.format or 'image'} data ends early; hashed from the part that"
+        f" decodes (PDQ quality {signals.pdq_quality})"
+    )
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -226,6 +238,8 @@ class Walker:
         self.engine = services.engine
         self.queue = JobQueue(self.engine, worker=worker, lease_s=self.settings.job_lease_s)
         self.review = ReviewStore.from_settings(self.settings)
+        #: decoding runs in a child process under a memory limit (see meldpunt.signals.sandbox)
+        self.sandbox = MediaSandbox(self.settings.media_memory_mb)
         self.matchers = MatcherCache(services, self.settings.matcher_refresh_s, clock=clock)
         self._clock = clock
         self._rematch_checked: float | None = None
@@ -263,6 +277,7 @@ class Walker:
             return self._run(self._fetcher_ready().fetch_media(url, budget_s))
 
     def close(self) -> None:
+        self.sandbox.close()
         try:
             if self._fetcher is not None and self._runner is not None:
                 self._runner.run(self._fetcher.__aexit__(None, None, None))
@@ -496,10 +511,12 @@ class Walker:
         """Hash and match fetched media bytes: the outcome, the medium's column values, and the
         bytes to keep for review (only when new: known, ignored and failed bytes are dropped)."""
         data: bytes | None = fetched.body
-        signals = hash_bytes(fetched.body, _media_name(fetched.final_url), self.settings)
+        signals = self._hash(fetched.body, _media_name(fetched.final_url))
         matcher = self.matchers.get()
         matches = matcher.match(signals)
         outcome, error = medium_outcome(matches, signals)
+        if not error and signals.truncated:  # kept for the analyst, and said so on its record
+            error = truncated_note(signals)
         if outcome is MediumOutcome.NEW:  # an analyst will look: near matches as hints
             matches += matcher.near(signals, self.settings.pdq_hint_distance)
         values = {
@@ -521,6 +538,16 @@ class Walker:
         if outcome is not MediumOutcome.NEW:
             data = None
         return outcome, values, data
+
+    def _hash(self, data: bytes, name: str) -> Signals:
+        """Signals of fetched bytes, decoded in the sandbox; a file that takes the sandbox over its
+        memory budget (or crashes its decoder) gets its exact hashes here and the reason as error."""
+        try:
+            return self.sandbox.run(hash_bytes, data, name, self.settings)
+        except SandboxError as e:
+            exact = hash_data(data)
+            kind = detect(data[:HEAD_BYTES], name).kind
+            return Signals(name, exact.size, exact.md5, exact.sha1, exact.sha256, kind, error=str(e))
 
     def _record_medium(
         self,

@@ -41,7 +41,6 @@ from __future__ import annotations
 import io
 import logging
 import math
-import re
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -52,13 +51,20 @@ from typing import Any, TypeVar
 import av
 import av.error
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from meldpunt.settings import Settings
-from meldpunt.signals.image import _UNSUPPORTED, _formats, _orientation, to_rgb, too_large
+from meldpunt.signals.image import _UNSUPPORTED, decode_image, too_large
 from meldpunt.signals.model import MediaError, MediaKind
 from meldpunt.signals.sniff import HEAD_BYTES, Detected, detect, header_dimensions
-from meldpunt.signals.video import _OPEN_OPTIONS, _clock, _duration, _too_long
+from meldpunt.signals.video import (
+    _OPEN_OPTIONS,
+    _clock,
+    _duration,
+    _too_long,
+    check_frame_size,
+    limit_decoder_threads,
+)
 
 log = logging.getLogger(__name__)
 
@@ -135,44 +141,26 @@ def _decode_image(data: bytes, detected: Detected, settings: Settings, size: int
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            rgb = _decode_rgb(data, detected, limit, size)
+            decoded = decode_image(
+                data, detected, limit, draft=size, factors=lambda w, h: fit_factors(w, h, size)
+            )
+        except MediaError as e:
+            raise RenderError(str(e)) from None
         finally:
             for w in caught:
                 log.info("while rendering an image: %s: %s", w.category.__name__, w.message)
     # A fresh image from the pixels alone: no EXIF, ICC profile, XMP or comment comes along.
-    picture = Image.fromarray(rgb)
+    picture = Image.fromarray(decoded.upright())
     picture.thumbnail((size, size), Image.Resampling.LANCZOS)
     return picture
 
 
-def _decode_rgb(
-    data: bytes, detected: Detected, limit: int, size: int
-) -> np.ndarray[Any, np.dtype[np.uint8]]:
-    label = detected.format or "image"
-    try:
-        im = Image.open(io.BytesIO(data), formats=_formats())
-    except Image.DecompressionBombError as e:  # Pillow's own, process-wide, limit
-        found = re.search(r"\((\d+) pixels\)", str(e))
-        pixels = f"{int(found.group(1)):,} pixels" if found else "too many pixels"
-        raise RenderError(f"image too large: {pixels} (a decompression bomb)") from None
-    except UnidentifiedImageError:
-        raise RenderError(f"cannot decode {label} image: the content is not a recognised image") from None
-    except Exception as e:  # every parser raises its own kind of error on bad headers
-        raise RenderError(f"cannot decode {label} image: {_reason(e)}") from None
-    with im:
-        width, height = im.size
-        if width * height > limit:
-            raise RenderError(str(too_large(width, height, limit)))
-        fmt = "JPEG" if im.format == "MPO" else str(im.format)
-        try:
-            if fmt == "JPEG":
-                im.draft("RGB", (size, size))  # libjpeg's scaled decoding: no larger than needed
-            im.load()
-            if _orientation(im) not in (None, 1):
-                ImageOps.exif_transpose(im, in_place=True)
-            return to_rgb(im)
-        except Exception as e:
-            raise RenderError(f"cannot decode {fmt} image: {_reason(e)}") from None
+def fit_factors(width: int, height: int, size: int) -> tuple[int, int]:
+    """One box-reduction factor for both axes that keeps the longer side at twice ``size`` or
+    more (what ``Image.thumbnail``'s own reducing gap keeps), so the sharp resampling after it
+    looks the same while a 49-megapixel PNG is never flattened or resampled at full size."""
+    factor = max(1, max(width, height) // (2 * size))
+    return factor, factor
 
 
 # --- videos ------------------------------------------------------------------------------------
@@ -242,8 +230,9 @@ def _video_stream(container: Any, label: str, settings: Settings) -> Any:
     if not container.streams.video:
         raise RenderError(f"cannot decode {label}: the file has no video stream")
     stream = container.streams.video[0]
-    _check_frame_size(stream.codec_context.width or 0, stream.codec_context.height or 0, settings)
-    stream.thread_type = "AUTO"
+    width, height = stream.codec_context.width or 0, stream.codec_context.height or 0
+    _check_frame_size(width, height, settings)
+    limit_decoder_threads(stream, width, height)
     return stream
 
 
@@ -334,11 +323,10 @@ def _tile(frame: Any, seconds: float, size: int, greyscale: bool, settings: Sett
 
 
 def _check_frame_size(width: int, height: int, settings: Settings) -> None:
-    if width * height > settings.max_image_pixels:
-        raise RenderError(
-            f"video frames too large: {width}x{height} pixels exceeds the"
-            f" {settings.max_image_pixels:,}-pixel limit (settings.max_image_pixels)"
-        )
+    try:
+        check_frame_size(width, height, settings.max_image_pixels)
+    except MediaError as e:
+        raise RenderError(str(e)) from None
 
 
 def _layout(tiles: list[_Tile], *, blur: bool, greyscale: bool) -> Image.Image:

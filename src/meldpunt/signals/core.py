@@ -133,11 +133,16 @@ def _media(
                 width=im.width,
                 height=im.height,
                 format=im.format,
+                truncated=im.truncated,
             )
         video = hash_video(content, detected.format, settings, every_frame=every_frame)
         return _record(name, exact, detected, vpdq=video.frames, width=video.width, height=video.height)
     except MediaError as e:
         return _record(name, exact, detected, error=str(e))
+    except MemoryError:  # over a sandbox's memory limit (meldpunt.signals.sandbox)
+        return _record(
+            name, exact, detected, error=f"cannot hash {detected.kind.value}: decoding it ran out of memory"
+        )
     except Exception as e:  # a bug or a library failure we did not foresee: still a record
         log.exception("unexpected failure hashing %s", name)
         return _record(

@@ -73,6 +73,8 @@ class Signals:
     #: "JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "HEIF", "AVIF", ... or "MP4", "MOV", "WebM",
     #: "Matroska", "AVI", ... (what the content is, whatever the file is called).
     format: str | None = None
+    #: The data ended early (a JPEG cut short): the perceptual hash is of the part that decoded.
+    truncated: bool = False
 
     def to_json_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: path, size, md5, sha1, sha256, kind always; other fields when set.
@@ -109,6 +111,8 @@ class Signals:
                 {"frame": f.frame, "timestamp": round(f.timestamp, 3), "pdq": f.pdq, "quality": f.quality}
                 for f in self.vpdq
             ]
+        if self.truncated:
+            out["truncated"] = True
         if self.error is not None:
             out["error"] = self.error
         return out

@@ -46,3 +46,41 @@ def jpeg_bytes(im: Image.Image, quality: int = 90, **kw: object) -> bytes:
     buf = io.BytesIO()
     im.save(buf, format="JPEG", quality=quality, **kw)
     return buf.getvalue()
+
+
+# --- hostile in size only: few bytes, many pixels (for bench/hostile.py and the memory tests) ----
+
+
+def flat_png(width: int, height: int, *, mode: str = "RGBA") -> bytes:
+    """A PNG of ``width`` x ``height`` pixels that compresses to almost nothing: a few flat coloured
+    bands (half transparent in RGBA). 7000x7000 RGBA is about 190 KB for 196 MB of pixels."""
+    im = Image.new(mode, (width, height), (30, 90, 160, 255)[: len(mode)])
+    draw = ImageDraw.Draw(im)
+    for k in range(4):
+        colour = (200 - 40 * k, 60 + 30 * k, 90, 128 + 30 * k)[: len(mode)]
+        draw.rectangle((k * width // 5, k * height // 5, width - 1, (k + 1) * height // 5), fill=colour)
+    buf = io.BytesIO()
+    im.save(buf, format="PNG", compress_level=9)
+    return buf.getvalue()
+
+
+def flat_video(width: int, height: int, frames: int, *, rate: int = 30) -> bytes:
+    """An H.264 MP4 of ``frames`` flat two-colour frames of ``width`` x ``height``: 30 frames of
+    8192x8192 are about 200 KB. Slow to make when huge (the encoder still reads every pixel)."""
+    import av  # only where videos are made
+
+    buf = io.BytesIO()
+    picture = np.zeros((height, width, 3), np.uint8)
+    picture[:, : width // 2] = (40, 120, 200)
+    frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+    with av.open(buf, "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"preset": "ultrafast", "crf": "40"}
+        for i in range(frames):
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return buf.getvalue()

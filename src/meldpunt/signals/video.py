@@ -11,7 +11,13 @@ match theirs, so its rules are followed, not improved on:
   seek to whole seconds. ``every_frame`` hashes them all (step 1).
 * A frame's timestamp is ``n / fps`` seconds, not its presentation time stamp.
 * Frames are converted to RGB24 at their own size (no scaling) and hashed with PDQ; the display
-  rotation of phone videos is not applied, as vpdq does not apply it either.
+  rotation of phone videos is not applied, as vpdq does not apply it either. Frames over
+  ``REDUCE_ABOVE`` pixels (bigger than 2048x2048) are the exception: swscale reduces them while
+  converting, to no less than ``settings.pdq_fast_decode_size`` a side (PDQ filters to 64x64
+  anyway), so a huge frame never becomes a huge RGB and float array.
+* Cost is bounded by pixels: frames over ``settings.max_image_pixels`` are refused before decoding
+  (from the stream header) and while decoding, and the decoder's threads are limited so that the
+  frames they hold stay within :data:`DECODER_BUDGET_BYTES`.
 
 Checked against Meta's published vPDQ of the ThreatExchange test videos, every frame: frame numbers
 and timestamps equal; frames of quality >= 50 within 22 bits (mean 5) on the doorknob video and
@@ -38,9 +44,11 @@ from pathlib import Path
 import av
 import av.error
 import numpy as np
+import numpy.typing as npt
 
 from meldpunt.domain.signals import VpdqFrame
 from meldpunt.settings import Settings
+from meldpunt.signals.image import pdq_factors
 from meldpunt.signals.model import MediaError
 from meldpunt.signals.pdq import pdq_hash
 
@@ -53,6 +61,12 @@ _OPEN_OPTIONS = {
     "format_whitelist": "mov,mp4,matroska,webm,avi,flv,asf,mpeg,mpegts,mpegvideo,ogg,mxf",
     "protocol_whitelist": "file",
 }
+
+
+#: Bytes of decoded frames the decoder's threads may hold at once (see :func:`limit_decoder_threads`).
+DECODER_BUDGET_BYTES = 256 * 1024 * 1024
+#: Frames a frame-decoding thread may hold (its own, plus references).
+FRAMES_PER_THREAD = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,10 +125,11 @@ def _hash_container(
     if seconds is not None and math.ceil(seconds * fps / step) > max_frames * 1.01 + 1:
         raise _too_many(max_frames)
 
-    stream.thread_type = "AUTO"
-    frames: list[VpdqFrame] = []
     width = stream.codec_context.width
     height = stream.codec_context.height
+    check_frame_size(width, height, settings.max_image_pixels)
+    limit_decoder_threads(stream, width, height)
+    frames: list[VpdqFrame] = []
     for number, frame in enumerate(container.decode(stream)):
         timestamp = number / fps
         if timestamp > max_seconds:
@@ -123,13 +138,50 @@ def _hash_container(
             continue
         if len(frames) >= max_frames:
             raise _too_many(max_frames)
-        rgb = np.ascontiguousarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
-        value, quality = pdq_hash(rgb)
+        check_frame_size(frame.width, frame.height, settings.max_image_pixels)
+        value, quality = pdq_hash(_frame_rgb(frame, settings.pdq_fast_decode_size))
         frames.append(VpdqFrame(frame=number, timestamp=timestamp, pdq=value, quality=quality))
         width, height = frame.width, frame.height
     if not frames:
         raise MediaError(f"cannot decode {label}: no frame could be decoded")
     return VideoHash(frames, width, height, label, fps)
+
+
+def check_frame_size(width: int, height: int, limit: int) -> None:
+    """Refuse frames over ``limit`` pixels (``settings.max_image_pixels``), before they are decoded
+    when the header says their size: a 199 KB file can hold 30 frames of 8192x8192."""
+    if width * height > limit:
+        raise MediaError(
+            f"video frames too large: {width}x{height} pixels exceeds the {limit:,}-pixel limit"
+            " (settings.max_image_pixels)"
+        )
+
+
+def limit_decoder_threads(stream: av.video.stream.VideoStream, width: int, height: int) -> None:
+    """Decode with threads, but no more than :data:`DECODER_BUDGET_BYTES` of frames in flight: each
+    frame-decoding thread holds frames of its own, which on huge frames is what costs gigabytes."""
+    frame_bytes = max(1, width * height) * 3 // 2 * FRAMES_PER_THREAD  # YUV 4:2:0
+    threads = max(1, min(os.cpu_count() or 1, DECODER_BUDGET_BYTES // frame_bytes))
+    stream.thread_type = "AUTO" if threads > 1 else "SLICE"
+    stream.codec_context.thread_count = threads
+
+
+def _frame_rgb(frame: av.VideoFrame, min_side: int) -> npt.NDArray[np.uint8]:
+    """A frame as RGB24 for PDQ: at its own size (as vpdq does), except frames over
+    ``REDUCE_ABOVE`` pixels, which swscale reduces (area averaging) to no less than ``min_side``
+    pixels a side while converting, as :func:`meldpunt.signals.image.pdq_factors` does for images."""
+    fx, fy = pdq_factors(frame.width, frame.height, min_side)
+    if (fx, fy) == (1, 1):
+        rgb = frame.to_ndarray(format="rgb24")
+    else:
+        small = frame.reformat(
+            width=max(1, frame.width // fx),
+            height=max(1, frame.height // fy),
+            format="rgb24",
+            interpolation="AREA",
+        )
+        rgb = small.to_ndarray()
+    return np.ascontiguousarray(rgb, dtype=np.uint8)
 
 
 def _duration(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float | None:

@@ -142,11 +142,24 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class ReviewContent(Base):
+    """One distinct content awaiting review, encrypted (AES-GCM), stored once however many media
+    show it; ``refs`` counts the :class:`ReviewBlob` rows that point at it (``pipeline.review_store``)."""
+
+    __tablename__ = "review_contents"
+    #: keyed digest of the bytes (HMAC-SHA256 under a key derived from the review key), hex;
+    #: "medium:<id>" for a blob stored before contents were shared (one medium's, never shared)
+    content_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    nonce: Mapped[bytes] = mapped_column(LargeBinary)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    refs: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class ReviewBlob(Base):
-    """Bytes of a medium that needs review, encrypted (AES-GCM); deleted once it is classified."""
+    """A medium that needs review -> its stored content; deleted once it is classified."""
 
     __tablename__ = "review_blobs"
     medium_id: Mapped[int] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"), primary_key=True)
-    nonce: Mapped[bytes] = mapped_column(LargeBinary)
-    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    content_key: Mapped[str] = mapped_column(ForeignKey("review_contents.content_key"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

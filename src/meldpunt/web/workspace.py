@@ -19,6 +19,7 @@ when the administrator's defaults say so).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -37,6 +38,7 @@ from meldpunt.audit import AuditEvent, record
 from meldpunt.review.render import RenderError, contact_sheet, render_for_review
 from meldpunt.review.render import thumbnail as render_thumbnail
 from meldpunt.signals.model import MediaKind
+from meldpunt.signals.sandbox import MediaSandbox, SandboxError
 from meldpunt.signals.sniff import HEAD_BYTES, detect
 from meldpunt.store.reports import Item, Medium, Report
 from meldpunt.store.triage import RevealGrantUse
@@ -93,6 +95,22 @@ Correct = Annotated[CurrentUser, Depends(require("classification.correct"))]
 
 
 # -- plumbing ---------------------------------------------------------------------------------------
+
+
+#: Processes rendering thumbnails at once (each under ``settings.media_memory_mb``).
+RENDER_PROCESSES = 2
+_render_sandboxes: dict[int, MediaSandbox] = {}
+_render_lock = threading.Lock()
+
+
+def render_sandbox(t: Triage) -> MediaSandbox:
+    """The process-wide sandbox renderings are made in (``meldpunt.signals.sandbox``): a hostile
+    file costs a render process, never the web server and its public form."""
+    with _render_lock:
+        key = t.settings.media_memory_mb
+        if key not in _render_sandboxes:
+            _render_sandboxes[key] = MediaSandbox(key, processes=RENDER_PROCESSES)
+        return _render_sandboxes[key]
 
 
 def triage(request: Request) -> Triage:
@@ -346,9 +364,10 @@ def _rendering(t: Triage, item_id: int, medium_id: int, reveal: bool, prefs: Pre
     """The reveal rendering, or the thumbnail as ``prefs`` ask (blur, greyscale, size; the
     built-in defaults without them). Video is always a silent contact sheet."""
     data, name = _medium(t, item_id, medium_id)
+    sandbox = render_sandbox(t)
     try:
         if reveal or prefs is None:
-            out, content_type = render_for_review(data, name, reveal=reveal, settings=t.settings)
+            out, content_type = sandbox.run(render_for_review, data, name, reveal=reveal, settings=t.settings)
         else:
             kind = detect(data[:HEAD_BYTES], name).kind
             look: dict[str, Any] = {
@@ -358,13 +377,13 @@ def _rendering(t: Triage, item_id: int, medium_id: int, reveal: bool, prefs: Pre
                 "settings": t.settings,
             }
             if kind is MediaKind.IMAGE:
-                out = render_thumbnail(data, name, **look)
+                out = sandbox.run(render_thumbnail, data, name, **look)
             elif kind is MediaKind.VIDEO:
-                out = contact_sheet(data, name, **look)
+                out = sandbox.run(contact_sheet, data, name, **look)
             else:
                 raise RenderError("neither an image nor a video")
             content_type = "image/jpeg"
-    except RenderError:
+    except (RenderError, SandboxError):
         return Response("cannot be shown", status_code=415, media_type="text/plain")
     return Response(out, media_type=content_type)
 
