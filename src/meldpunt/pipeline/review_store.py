@@ -44,7 +44,7 @@ NONCE_BYTES = 12
 _AAD_PREFIX = b"meldpunt-review-blob:v1:medium:"
 _CONTENT_AAD_PREFIX = b"meldpunt-review-blob:v2:content:"
 _CONTENT_KEY_LABEL = b"meldpunt-review-content-key:v1"
-#: content keys of blobs stored one per medium before 0013 (see the migration)
+#: content keys of blobs stored one per medium before 0015 (see the migration)
 _LEGACY_PREFIX = "medium:"
 
 

@@ -6,7 +6,7 @@ item's URL, the public's anonymous reports included). They keep what partners us
 read the hotline's whole item list, and the operator can issue a token with that scope by name.
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-01
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0015"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

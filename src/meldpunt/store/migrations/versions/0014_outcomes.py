@@ -5,8 +5,8 @@ imports, deletions, settings) and ``rematched_version`` (the ``banks_version`` t
 for review were last matched again at), both seeded so that two first bumps never race on an
 insert. Items whose classification is final move from ``needs_review`` to ``classified``.
 
-Revision ID: 0012
-Revises: 0009
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-01
 """
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
-down_revision = "0014"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """reports.request_hash: an idempotency key is bound to the request it was first used with
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-01
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
+revision = "0012"
 down_revision = "0011"
 branch_labels = None
 depends_on = None

@@ -4,8 +4,8 @@ Existing blobs (one per medium, encrypted with the medium's id as associated dat
 keyed "medium:<id>" with one reference each; the review store still reads them. New contents are
 keyed by a keyed digest of their bytes and shared by every medium that shows them.
 
-Revision ID: 0013
-Revises: 0009
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-01
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013"
-down_revision = "0012"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
