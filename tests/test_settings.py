@@ -78,6 +78,18 @@ def test_renamed_variables_are_read_with_a_warning_naming_the_new_one() -> None:
     assert both.max_video_s == 5  # the new name wins, and nothing is said
 
 
+def test_the_command_line_says_which_old_variable_to_rename(sqlite_db: str) -> None:
+    result = runner.invoke(
+        app, ["--db", sqlite_db, "settings"], env={"MELDPUNT_WEB_RATE_WINDOW_SECONDS": "60"}
+    )
+    assert result.exit_code == 0
+    assert "warning: MELDPUNT_WEB_RATE_WINDOW_SECONDS is deprecated" in result.stderr
+    assert (
+        "web.rate_window_s = 60 seconds  [MELDPUNT_WEB_RATE_WINDOW_S, set by MELDPUNT_WEB_RATE_WINDOW_SECONDS]"
+        in result.stdout
+    )
+
+
 def test_a_refused_variable_stops_every_command() -> None:
     result = runner.invoke(app, ["settings"], env={"MELDPUNT_WEB_FORWARDED_HEADER": "X-Forwarded-For"})
     assert result.exit_code == 2 and "MELDPUNT_WEB_TRUSTED_PROXIES" in result.stderr

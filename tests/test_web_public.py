@@ -461,9 +461,8 @@ def test_rate_limit_counters_hold_no_address() -> None:
     assert len(keys) == 2 and all(len(k) == 32 and b"198.51" not in k for k in keys)
 
 
-def test_web_settings_are_documented_and_come_from_the_environment() -> None:
-    for name, help_text, _default in WebConfig.documented():
-        assert len(help_text) > 15, name
+def test_web_settings_come_from_the_environment() -> None:
+    """(That each is documented: tests/test_docs.py.)"""
     c = WebConfig.from_env(
         {"MELDPUNT_WEB_EMERGENCY_NUMBERS": "112, 113 (help line)", "MELDPUNT_WEB_REPORT_RATE": "3"}
     )

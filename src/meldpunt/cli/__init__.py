@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 from typing import Annotated
 
 import typer
@@ -19,7 +20,7 @@ from meldpunt.cli import settings as settings_cli
 from meldpunt.cli import tokens as tokens_cli
 from meldpunt.cli import users as users_cli
 from meldpunt.cli.common import State, stderr
-from meldpunt.settings import Settings
+from meldpunt.settings import RenamedSettingWarning, Settings
 
 app = typer.Typer(
     help="meldpunt: hashing, hash lists and matching for hotlines and trust-and-safety teams.",
@@ -58,10 +59,14 @@ def main_options(
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
-        settings, sources = Settings.load(origin="--db", db=db)
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always", RenamedSettingWarning)
+            settings, sources = Settings.load(origin="--db", db=db)
     except ValueError as e:
         stderr.print(f"[red]error:[/] {e}")
         raise typer.Exit(2) from None
+    for w in said:
+        stderr.print(f"[yellow]warning:[/] {w.message}")
     ctx.obj = State(settings, sources)
     ctx.call_on_close(ctx.obj.close)
 

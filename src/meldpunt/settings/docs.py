@@ -67,5 +67,5 @@ def markdown() -> str:
     by_name = {r.name: r for r in rows}
     out += [f"| `{old}` | `{new}` | `{by_name[new].env}` |" for old, new in RENAMED.items()]
     out += ["", "meldpunt refuses to start while one of these is set:", ""]
-    out += [f"- `{old}`: {message.partition(': ')[2] or message}" for old, message in REFUSED.items()]
+    out += [f"- `{old}`: {message}" for old, message in REFUSED.items()]
     return "\n".join(out) + "\n"

@@ -118,7 +118,7 @@ class StaffSettings(_Section):
     max_failures: int = setting(
         5, "Failed sign-ins in a row (password or second factor) that lock an account."
     )
-    lock_minutes: int = setting(15, "How long such a lock lasts.", unit="minutes")
+    lock_minutes: int = setting(15, "How long a lock after too many failed sign-ins lasts.", unit="minutes")
     session_hours: int = setting(
         12, "A signed-in session ends this long after sign-in, whatever happens.", unit="hours"
     )
