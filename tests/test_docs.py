@@ -64,3 +64,18 @@ def test_the_triage_and_staff_settings_are_in_the_table() -> None:
     names = {r.env for r in SETTINGS}
     assert {"MELDPUNT_TRIAGE_CLAIM_MINUTES", "MELDPUNT_STAFF_LOCK_MINUTES", "MELDPUNT_WEB_SECRET"} <= names
     assert {"MELDPUNT_DB", "MELDPUNT_REVIEW_KEY"} <= names
+
+
+def test_only_the_settings_read_the_environment() -> None:
+    """One reader: no module outside ``meldpunt.settings`` looks at ``MELDPUNT_*`` variables (the
+    web, triage and staff configs each read their own before), so none escapes the table."""
+    src = Path(__file__).parent.parent / "src" / "meldpunt"
+    readers = [
+        str(p.relative_to(src))
+        for p in src.rglob("*.py")
+        if p.parent.name != "settings"
+        and any(
+            w in p.read_text(encoding="utf-8") for w in ("os.environ", "getenv(", "environ.get(", "envvar=")
+        )
+    ]
+    assert readers == []
