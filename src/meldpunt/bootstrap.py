@@ -1,6 +1,8 @@
 """Wiring in one place: settings -> database engine, bank repository, persisted PDQ index.
 
 Nothing here runs at import time; the CLI (and tests, with their own settings) call ``Services``.
+The one :class:`Settings` object is read once (by the CLI) and each service gets its part from it:
+``settings.web`` the web app, ``settings.triage`` triage, ``settings.staff`` staff accounts.
 The database is opened, created and migrated only when something first asks for it, so commands
 that need no database (``meldpunt hash``) never touch one.
 """
