@@ -28,14 +28,14 @@ MATCH = {"hashes": [{"type": "md5", "value": "0" * 32}]}
 
 @pytest.fixture
 def services(db_url: str) -> Iterator[Services]:
-    s = Services(Settings.from_env({}, db=db_url))
+    s = Services(Settings.from_env({}, db=db_url, matcher_refresh_s=0))
     yield s
     s.close()
 
 
 @pytest.fixture
 def client(services: Services) -> Iterator[WebClient]:
-    yield from make_client(create_app(services, WebConfig(matcher_refresh_seconds=0)))
+    yield from make_client(create_app(services))
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -372,12 +372,12 @@ def test_video_without_index_is_read_from_the_start() -> None:
         centres.append(float((white * np.arange(x1 - x0)).sum() / white.sum()))
     assert centres == sorted(centres) and centres[-1] - centres[0] > 60, centres
     with pytest.raises(RenderError, match="video too long"):
-        contact_sheet(data, "live.mkv", settings=Settings(max_video_seconds=2.0))
+        contact_sheet(data, "live.mkv", settings=Settings(max_video_s=2.0))
 
 
 def test_long_videos_are_refused(clip: bytes) -> None:
-    with pytest.raises(RenderError, match=r"video too long: 0:00:03 exceeds .*settings\.max_video_seconds"):
-        contact_sheet(clip, "clip.mp4", settings=Settings(max_video_seconds=1.5))
+    with pytest.raises(RenderError, match=r"video too long: 0:00:03 exceeds .*settings\.max_video_s"):
+        contact_sheet(clip, "clip.mp4", settings=Settings(max_video_s=1.5))
     with pytest.raises(RenderError, match=r"video frames too large: 160x120"):
         contact_sheet(clip, "clip.mp4", settings=Settings(max_image_pixels=1000))
     with pytest.raises(RenderError, match="file too large"):

@@ -61,7 +61,7 @@ def test_one_frame_per_second_picks_vpdq_frames(doorknob_every_frame: Signals) -
     assert [(f.frame, round(f.timestamp, 3)) for f in s.vpdq] == [(0, 0.0), (30, 1.0), (60, 2.0), (90, 3.0)]
     every = {f.frame: f for f in doorknob_every_frame.vpdq or []}
     assert all(f == every[f.frame] for f in s.vpdq)
-    half = hash_file(DOORKNOB, Settings(vpdq_seconds_per_hash=0.5))
+    half = hash_file(DOORKNOB, Settings(vpdq_frame_interval_s=0.5))
     assert [f.frame for f in half.vpdq or []] == list(range(0, 120, 15))
 
 
@@ -141,8 +141,8 @@ def test_ntsc_rate_uses_vpdq_frame_numbers() -> None:
 
 def test_too_long_videos_are_refused() -> None:
     data = make_video("mp4", "libx264", seconds=3)
-    s = hash_bytes(data, "x.mp4", Settings(max_video_seconds=1.5))
-    assert s.error == "video too long: 0:00:03 exceeds the 0:00:01.5 limit (settings.max_video_seconds)"
+    s = hash_bytes(data, "x.mp4", Settings(max_video_s=1.5))
+    assert s.error == "video too long: 0:00:03 exceeds the 0:00:01.5 limit (settings.max_video_s)"
     assert s.vpdq is None and s.sha1 == hashlib.sha1(data).hexdigest()
     s = hash_bytes(data, "x.mp4", Settings(max_video_frames=2))
     assert s.error is not None and "more than 2 frames" in s.error

@@ -29,14 +29,14 @@ from tests.test_web_public import WebClient, _database_text, make_client, receip
 
 @pytest.fixture
 def services(db_url: str) -> Iterator[Services]:
-    s = Services(Settings.from_env({}, db=db_url))
+    s = Services(Settings.from_env({}, db=db_url, matcher_refresh_s=0))
     yield s
     s.close()
 
 
 @pytest.fixture
 def client(services: Services) -> Iterator[WebClient]:
-    yield from make_client(create_app(services, WebConfig(matcher_refresh_seconds=0)))
+    yield from make_client(create_app(services))
 
 
 @pytest.fixture
@@ -349,7 +349,7 @@ def test_concurrent_reports_through_form_and_api_make_one_item_per_url(services:
     once against the app (handlers run in its thread pool on connections of their own): one item
     per URL on both databases, every receipt valid and linked to it."""
     urls = [f"https://race.example/item-{n}" for n in range(10)]
-    app = create_app(services, WebConfig(report_rate=10_000, status_rate=10_000, matcher_refresh_seconds=0))
+    app = create_app(services, WebConfig(report_rate=10_000, status_rate=10_000))
     auth = {"Authorization": f"Bearer {create_api_token(services, 'racer')}"}
 
     async def race() -> list[tuple[str, str, httpx.Response]]:

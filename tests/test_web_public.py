@@ -349,7 +349,7 @@ def test_posts_and_status_look_ups_are_rate_limited(services: Services) -> None:
         code = receipt_code(r)
         third = form(client, "nl", urls="https://example.invalid/3")
         assert third.status_code == 429 and "Wacht even" in third.text
-        assert 1 <= int(third.headers["retry-after"]) <= config.rate_window_seconds
+        assert 1 <= int(third.headers["retry-after"]) <= config.rate_window_s
         assert len(list_items(services)) == 2
         for _ in range(3):
             assert client.get(f"/status/{code}").status_code == 200
@@ -461,9 +461,8 @@ def test_rate_limit_counters_hold_no_address() -> None:
     assert len(keys) == 2 and all(len(k) == 32 and b"198.51" not in k for k in keys)
 
 
-def test_web_settings_are_documented_and_come_from_the_environment() -> None:
-    for name, help_text, _default in WebConfig.documented():
-        assert len(help_text) > 15, name
+def test_web_settings_come_from_the_environment() -> None:
+    """(That each is documented: tests/test_docs.py.)"""
     c = WebConfig.from_env(
         {"MELDPUNT_WEB_EMERGENCY_NUMBERS": "112, 113 (help line)", "MELDPUNT_WEB_REPORT_RATE": "3"}
     )

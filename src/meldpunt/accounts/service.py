@@ -24,10 +24,9 @@ import base64
 import binascii
 import hashlib
 import hmac
-import os
 import secrets
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
@@ -42,6 +41,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Engine, delete, insert, or_, select, update
 
 from meldpunt.accounts.roles import ROLES
+from meldpunt.settings import StaffSettings
 from meldpunt.store.accounts import RecoveryCode, StaffSession, User
 
 
@@ -118,38 +118,8 @@ def _sha256(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-@dataclass(frozen=True)
-class AccountsPolicy:
-    """Settings of staff sign-in; ``MELDPUNT_STAFF_<NAME>`` overrides each."""
-
-    #: failures in a row (password or second factor) that lock an account
-    max_failures: int = 5
-    #: how long a lock lasts
-    lock_minutes: int = 15
-    #: a signed-in session ends this long after sign-in, whatever happens
-    session_hours: int = 12
-    #: ... or after this long without a request
-    idle_minutes: int = 60
-    #: the half-signed-in state (password given, second factor not yet) lasts this long
-    half_session_minutes: int = 10
-    #: the Secure flag of the session cookie: "auto" (when the request came over https), "always",
-    #: "never". Behind a TLS-terminating proxy: "auto" with the proxy in MELDPUNT_WEB_TRUSTED_PROXIES
-    #: (its X-Forwarded-Proto then counts), or "always".
-    cookie_secure: str = "auto"
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> AccountsPolicy:
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            raw = env.get(f"MELDPUNT_STAFF_{f.name.upper()}")
-            if not raw:
-                continue
-            values[f.name] = raw.strip().lower() if f.name == "cookie_secure" else int(raw)
-        policy = replace(cls(), **values)
-        if policy.cookie_secure not in ("auto", "always", "never"):
-            raise ValueError("MELDPUNT_STAFF_COOKIE_SECURE: auto, always or never")
-        return policy
+#: the staff section of the settings (``MELDPUNT_STAFF_*``); the older name, kept for one release
+AccountsPolicy = StaffSettings
 
 
 class LoginError(Enum):
@@ -212,14 +182,14 @@ class Accounts:
     def __init__(
         self,
         engine: Engine,
-        policy: AccountsPolicy | None = None,
+        policy: StaffSettings | None = None,
         clock: Clock = _utcnow,
         hasher: PasswordHasher | None = None,
         sealer: SecretSealer | None = None,
     ) -> None:
         self.engine = engine
         self.sealer = sealer
-        self.policy = policy or AccountsPolicy()
+        self.policy = policy or StaffSettings()
         self.clock = clock
         self.hasher = hasher or PasswordHasher()
         self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))

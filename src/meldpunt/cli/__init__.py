@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 from typing import Annotated
 
 import typer
@@ -15,10 +16,11 @@ from meldpunt.cli import demo as demo_cli
 from meldpunt.cli import evidence as evidence_cli
 from meldpunt.cli import scan as scan_cli
 from meldpunt.cli import serve as serve_cli
+from meldpunt.cli import settings as settings_cli
 from meldpunt.cli import tokens as tokens_cli
 from meldpunt.cli import users as users_cli
 from meldpunt.cli.common import State, stderr
-from meldpunt.settings import Settings
+from meldpunt.settings import RenamedSettingWarning, Settings
 
 app = typer.Typer(
     help="meldpunt: hashing, hash lists and matching for hotlines and trust-and-safety teams.",
@@ -41,9 +43,8 @@ def main_options(
         str | None,
         typer.Option(
             "--db",
-            envvar="MELDPUNT_DB",
             help="Database: a SQLite file path or an SQLAlchemy URL (postgresql://...). "
-            "Default: meldpunt.db in the user's data directory.",
+            "Default: MELDPUNT_DB, else meldpunt.db in the user's data directory.",
             show_default=False,
         ),
     ] = None,
@@ -58,11 +59,15 @@ def main_options(
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
-        settings = Settings.from_env(db=db)
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always", RenamedSettingWarning)
+            settings, sources = Settings.load(origin="--db", db=db)
     except ValueError as e:
         stderr.print(f"[red]error:[/] {e}")
         raise typer.Exit(2) from None
-    ctx.obj = State(settings)
+    for w in said:
+        stderr.print(f"[yellow]warning:[/] {w.message}")
+    ctx.obj = State(settings, sources)
     ctx.call_on_close(ctx.obj.close)
 
 
@@ -71,19 +76,12 @@ app.command("scan")(scan_cli.scan_command)
 app.command("demo")(demo_cli.demo_command)
 app.command("serve")(serve_cli.serve_command)
 app.command("worker")(serve_cli.worker_command)
+app.command("settings")(settings_cli.settings_command)
 app.add_typer(banks_cli.app, name="bank")
 app.add_typer(tokens_cli.app, name="token")
 app.add_typer(audit_cli.app, name="audit")
 app.add_typer(evidence_cli.app, name="evidence")
 app.add_typer(users_cli.app, name="user")
-
-
-@app.command("settings")
-def settings_command(ctx: typer.Context) -> None:
-    """List every setting with its current value (set with MELDPUNT_<NAME>) and what it does."""
-    state: State = ctx.obj
-    for name, help_text, _default in Settings.documented():
-        typer.echo(f"{name} = {getattr(state.settings, name)!r}\n    {help_text}")
 
 
 def main() -> None:

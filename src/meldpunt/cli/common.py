@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+from collections.abc import Mapping
 from typing import NoReturn
 
 import typer
@@ -18,8 +19,10 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 class State:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, sources: Mapping[str, str] | None = None) -> None:
         self.settings = settings
+        #: where each setting not at its default came from (``meldpunt settings`` shows it)
+        self.sources: Mapping[str, str] = sources or {}
         self.services = Services(settings)
 
     def close(self) -> None:

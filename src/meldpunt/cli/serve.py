@@ -14,7 +14,7 @@ from meldpunt.bootstrap import Services
 from meldpunt.cli.common import state, stderr, usage_error
 
 if TYPE_CHECKING:
-    from meldpunt.web.config import WebConfig
+    from meldpunt.settings import WebSettings
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,8 @@ def serve_command(
     No access log is written: a reporter's address appears in no log and no table."""
     from meldpunt.web import run
 
-    config = web_config(trusted_proxy)
     services = state(ctx).services
+    config = web_config(services.settings.web, trusted_proxy)
     services.engine  # noqa: B018 - create and migrate the database before accepting reports
     _check_keys(services)
     stop = threading.Event()
@@ -70,14 +70,12 @@ def serve_command(
         stop.set()
 
 
-def web_config(trusted_proxy: list[str] | None) -> WebConfig:
-    """The web settings from the environment, with the proxy options of the command line; a bad
-    setting is a usage error (exit 2) before anything starts."""
-    from meldpunt.web.config import WebConfig
+def web_config(config: WebSettings, trusted_proxy: list[str] | None) -> WebSettings:
+    """The web settings with the proxy options of the command line; a bad proxy is a usage error
+    (exit 2) before anything starts."""
     from meldpunt.web.security import trusted_networks
 
     try:
-        config = WebConfig.from_env()
         if trusted_proxy:
             config = replace(config, trusted_proxies=tuple(trusted_networks(trusted_proxy)))
         trusted_networks(config.trusted_proxies)

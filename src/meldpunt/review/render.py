@@ -31,7 +31,7 @@ it is empty, bigger than ``settings.max_file_bytes``, or an image whose header c
 ``settings.max_image_pixels``; images are opened through the same format allow-list, pixel limit and
 mode handling as the PDQ hasher (``meldpunt.signals.image``), videos through the same demuxer and
 protocol allow-list as the vPDQ hasher (``meldpunt.signals.video``), with its limits on length
-(``settings.max_video_seconds``) and a frame size limit (``settings.max_image_pixels``). The output
+(``settings.max_video_s``) and a frame size limit (``settings.max_image_pixels``). The output
 is built from a fresh pixel array, so no EXIF, ICC profile, XMP or comment can travel along.
 Transparent pixels are shown on black (as the hasher flattens them).
 """
@@ -242,8 +242,8 @@ def _by_seeking(
     """Tiles at the middle of ``count`` equal spans of the video; None when it cannot be seeked."""
     stream = _video_stream(container, label, settings)
     seconds = _duration(container, stream)
-    if seconds is not None and seconds > settings.max_video_seconds:
-        raise _too_long(seconds, settings.max_video_seconds)
+    if seconds is not None and seconds > settings.max_video_s:
+        raise _too_long(seconds, settings.max_video_s)
     if seconds is None or stream.time_base is None:
         return None
     base = Fraction(stream.time_base)
@@ -284,7 +284,7 @@ def _sequentially(
     stream = _video_stream(container, label, settings)
     rate = stream.average_rate or stream.base_rate or stream.guessed_rate
     fps = float(rate) if rate and rate > 0 else None
-    limit = settings.max_video_seconds
+    limit = settings.max_video_s
     kept: list[_Tile] = []
     step = 1
     for number, frame in enumerate(container.decode(stream)):

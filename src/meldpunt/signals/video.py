@@ -24,7 +24,7 @@ and timestamps equal; frames of quality >= 50 within 22 bits (mean 5) on the doo
 within 6 on the pattern videos (Meta's own regression test allows 31).
 
 Bad input: a file that cannot be opened, has no video stream or gives no frame is an error, as is a
-video over ``max_video_seconds`` (from its header, else while decoding) or with more than
+video over ``max_video_s`` (from its header, else while decoding) or with more than
 ``max_video_frames`` frames to hash. A stream cut short hashes the frames that are there, without an
 error: FFmpeg, and so vpdq, stops quietly where the data ends. PyAV keeps FFmpeg's log off unless
 the application turns it on (``av.logging.set_level``), in which case it goes to Python logging.
@@ -113,8 +113,8 @@ def _hash_container(
     if not rate or rate <= 0:
         raise MediaError(f"cannot decode {label}: the frame rate cannot be determined")
     fps = float(rate)
-    step = 1 if every else frame_step(settings.vpdq_seconds_per_hash, fps)
-    max_seconds = settings.max_video_seconds
+    step = 1 if every else frame_step(settings.vpdq_frame_interval_s, fps)
+    max_seconds = settings.max_video_s
     max_frames = settings.max_video_frames
 
     seconds = _duration(container, stream)
@@ -201,7 +201,7 @@ def _clock(seconds: float) -> str:
 
 def _too_long(seconds: float, limit: float) -> MediaError:
     return MediaError(
-        f"video too long: {_clock(seconds)} exceeds the {_clock(limit)} limit (settings.max_video_seconds)"
+        f"video too long: {_clock(seconds)} exceeds the {_clock(limit)} limit (settings.max_video_s)"
     )
 
 

@@ -9,9 +9,8 @@ final items.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, fields, replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from meldpunt.accounts.roles import allowed
 from meldpunt.audit import AuditEvent, record
 from meldpunt.domain.reports import ItemState, MediumOutcome
-from meldpunt.settings import Settings
+from meldpunt.settings import Settings, TriageSettings
 from meldpunt.store.accounts import User
 from meldpunt.store.reports import Item, Medium, Report, ReportItem
 from meldpunt.store.triage import DISAGREEMENT as STAGE_DISAGREEMENT
@@ -43,47 +42,8 @@ QUEUE_STATES = ("open", DISAGREEMENT)
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint16)
 
 
-@dataclass(frozen=True)
-class TriageConfig:
-    """Settings of triage; ``MELDPUNT_TRIAGE_<NAME>`` overrides each."""
-
-    #: the hotline's name: bank entries it adds carry the source "meldpunt:<hotline>"
-    hotline: str = "hotline"
-    #: the hotline's own bank, created with policy auto on first use
-    own_bank: str = "hotline-own"
-    #: illegal classifications need a second analyst's agreement before they are final
-    second_opinion: bool = True
-    #: ... and so do not-illegal ones (off: a not-illegal classification is final at once)
-    second_opinion_all: bool = False
-    #: not-illegal final classifications are added to the own bank too (off: only illegal ones:
-    #: an auto "not illegal" entry would close near-duplicates of it unseen)
-    bank_not_illegal: bool = False
-    #: purge the review blobs of a final item's media (unless a keep_media flag is set)
-    purge_media: bool = True
-    #: PDQ distance (bits) within which media of queued items are near-duplicates
-    group_distance: int = 10
-    #: how long a claim lasts (minutes)
-    claim_minutes: int = 15
-    #: an extra schemes file of the hotline's (YAML), added to the defaults
-    schemes_file: str = ""
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> TriageConfig:
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            raw = env.get(f"MELDPUNT_TRIAGE_{f.name.upper()}")
-            if raw is None or raw == "":
-                continue
-            default = getattr(cls, f.name)
-            if isinstance(default, bool):
-                values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
-            elif isinstance(default, int):
-                values[f.name] = int(raw)
-            else:
-                values[f.name] = raw
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return replace(cls(), **values)
+#: the triage section of the settings (``MELDPUNT_TRIAGE_*``); the older name, kept for one release
+TriageConfig = TriageSettings
 
 
 class TriageError(ValueError):
@@ -156,7 +116,7 @@ class Queue:
     ) -> None:
         self.engine = engine
         self.settings = settings or Settings()
-        self.config = config or TriageConfig()
+        self.config = config or self.settings.triage  # an explicit config wins (tests)
         self._clock = clock
         self.role_of = role_of
 

@@ -22,8 +22,8 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from meldpunt.accounts import allowed
 from meldpunt.bootstrap import Services
+from meldpunt.settings import WebSettings
 from meldpunt.web import api, banks, internal, oversight, prefs, public, staff, workspace
-from meldpunt.web.config import WebConfig
 from meldpunt.web.context import WebContext, ctx, request_language
 from meldpunt.web.i18n import pick_language
 from meldpunt.web.security import BodyLimit, HeaderPolicy, SecurityHeaders, trusted_networks
@@ -37,8 +37,8 @@ def _is_api(path: str) -> bool:
     return path.startswith("/api/") or path == OPENAPI_URL
 
 
-def create_app(services: Services, config: WebConfig | None = None) -> FastAPI:
-    config = config or WebConfig.from_env()
+def create_app(services: Services, config: WebSettings | None = None) -> FastAPI:
+    config = config or services.settings.web
     proxies = trusted_networks(config.trusted_proxies)  # a bad one: ValueError before anything starts
     app = FastAPI(
         title="meldpunt",
@@ -134,7 +134,7 @@ def uvicorn_log_config() -> dict[str, Any]:
 
 
 def run(
-    services: Services, host: str = "127.0.0.1", port: int = 8000, config: WebConfig | None = None
+    services: Services, host: str = "127.0.0.1", port: int = 8000, config: WebSettings | None = None
 ) -> None:
     """Serve the app (what ``meldpunt serve`` should call): no access log, no client addresses in
     any log, no ``Server`` header. Behind a reverse proxy, switch off the proxy's access log too."""

@@ -15,7 +15,7 @@ from starlette.responses import HTMLResponse
 
 from meldpunt.bootstrap import Services
 from meldpunt.pipeline.matcher_cache import MatcherCache
-from meldpunt.web.config import WebConfig
+from meldpunt.settings import WebSettings
 from meldpunt.web.i18n import LANGUAGES, Translator, pick_language
 from meldpunt.web.security import FormTokens, RateLimiter, client_address, local_href
 from meldpunt.web.words import Words, schemes_of
@@ -26,7 +26,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 @dataclass
 class WebContext:
     services: Services
-    config: WebConfig
+    config: WebSettings
     tokens: FormTokens
     report_limit: RateLimiter
     status_limit: RateLimiter
@@ -42,15 +42,15 @@ class WebContext:
     )
 
     @classmethod
-    def build(cls, services: Services, config: WebConfig) -> WebContext:
+    def build(cls, services: Services, config: WebSettings) -> WebContext:
         key = hashlib.sha256(config.secret.encode()).digest() if config.secret else secrets.token_bytes(32)
         return cls(
             services=services,
             config=config,
-            tokens=FormTokens(key, config.form_token_seconds),
-            report_limit=RateLimiter(config.report_rate, config.rate_window_seconds),
-            status_limit=RateLimiter(config.status_rate, config.rate_window_seconds),
-            matchers=MatcherCache(services, config.matcher_refresh_seconds),
+            tokens=FormTokens(key, config.form_token_s),
+            report_limit=RateLimiter(config.report_rate, config.rate_window_s),
+            status_limit=RateLimiter(config.status_rate, config.rate_window_s),
+            matchers=MatcherCache(services, services.settings.matcher_refresh_s),
         )
 
     def client(self, request: Request) -> str:

@@ -55,7 +55,7 @@ def accounts(request: Request) -> Accounts:
     found = getattr(request.app.state, "accounts", None)
     if isinstance(found, Accounts):
         return found
-    made = ctx(request).services.accounts(AccountsPolicy.from_env())
+    made = ctx(request).services.accounts()
     request.app.state.accounts = made
     return made
 
@@ -195,7 +195,7 @@ def _guard(request: Request) -> SignInGuard:
     made = SignInGuard(
         config.login_rate_per_name,
         config.login_rate_per_client,
-        config.login_window_seconds,
+        config.login_window_s,
         lambda: service.clock().timestamp(),
     )
     request.app.state.signin_guard = made

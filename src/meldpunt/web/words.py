@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from meldpunt.triage import Classification, Problem, Schemes, TriageConfig
+from meldpunt.triage import Classification, Problem, Schemes
 from meldpunt.web.i18n import N_, Translator
 
 STATES = {
@@ -168,4 +168,6 @@ def schemes_of(app_state: Any) -> Schemes:
     """The triage service's schemes when the app has one, else those its settings name."""
     triage = getattr(app_state, "triage", None)
     found = getattr(triage, "schemes", None)
-    return found if isinstance(found, Schemes) else _schemes(TriageConfig.from_env().schemes_file)
+    if isinstance(found, Schemes):
+        return found
+    return _schemes(app_state.ctx.services.settings.triage.schemes_file)

@@ -48,7 +48,6 @@ from meldpunt.triage import (
     NotAllowed,
     ReviewView,
     Triage,
-    TriageConfig,
     TriageError,
 )
 from meldpunt.triage.schemes import MAX_MEDIA
@@ -119,7 +118,7 @@ def triage(request: Request) -> Triage:
     if isinstance(found, Triage):
         return found
     services = ctx(request).services
-    made = Triage(services.engine, settings=services.settings, config=TriageConfig.from_env())
+    made = Triage(services.engine, settings=services.settings, config=services.settings.triage)
     request.app.state.triage = made
     return made
 

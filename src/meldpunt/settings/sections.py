@@ -1,0 +1,139 @@
+"""The sections of the settings: the web app (``MELDPUNT_WEB_*``), triage (``MELDPUNT_TRIAGE_*``)
+and staff sign-in (``MELDPUNT_STAFF_*``). Each is part of :class:`meldpunt.settings.Settings` and is
+handed to the service that reads it; each can also be built alone (tests, ``from_env``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar, Self
+
+from meldpunt.settings.table import read, setting
+
+
+class _Section:
+    SECTION: ClassVar[str]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Self:
+        """This section from ``MELDPUNT_<SECTION>_<NAME>`` variables, then ``overrides``."""
+        made: Self = read(cls, os.environ if environ is None else environ, cls.SECTION)
+        return replace(made, **{k: v for k, v in overrides.items() if v is not None})  # type: ignore[type-var]
+
+
+@dataclass(frozen=True)
+class WebSettings(_Section):
+    SECTION: ClassVar[str] = "web"
+
+    emergency_numbers: tuple[str, ...] = setting(
+        ("112 (EU emergency number)",),
+        "Emergency numbers shown on the form and receipt (comma-separated in the environment).",
+    )
+    help_service_name: str = setting(
+        "Stop it Now", "Help service for people worried about their own thoughts or behaviour."
+    )
+    help_service_url: str = setting("https://stopitnow.nl/", "Address of that help service.")
+    hotline_name: str = setting(
+        "meldpunt", "The hotline's name, shown in the page header and titles and in authenticator apps."
+    )
+    secret: str = setting(
+        "",
+        "Key for signing form tokens (hex or text). Empty: a random key per process, so several "
+        "processes behind one address need the same key.",
+        secret=True,
+    )
+    form_token_s: int = setting(
+        2 * 3600, "How long a report form stays valid after it is shown.", unit="seconds"
+    )
+    max_form_bytes: int = setting(64 * 1024, "Largest public form post (bigger: 413).", unit="bytes")
+    max_api_bytes: int = setting(1024 * 1024, "Largest JSON body of an API call.", unit="bytes")
+    max_upload_bytes: int = setting(
+        32 * 1024 * 1024, "Largest upload to /api/v1/match (all files together).", unit="bytes"
+    )
+    max_import_bytes: int = setting(
+        512 * 1024 * 1024, "Largest hash-list upload to /banks/import (bigger: 413).", unit="bytes"
+    )
+    max_match_queries: int = setting(1000, "Most hashes (or files) in one /api/v1/match call.")
+    report_rate: int = setting(10, "Reports one visitor may send per rate window.")
+    status_rate: int = setting(30, "Status look-ups one visitor may make per rate window.")
+    rate_window_s: int = setting(
+        600, "Length of the rate window of reports and status look-ups.", unit="seconds"
+    )
+    login_rate_per_name: int = setting(
+        10, "Password attempts one staff account name may get per login window."
+    )
+    login_rate_per_client: int = setting(30, "Password attempts one visitor may make per login window.")
+    login_window_s: int = setting(
+        900,
+        "Length of the login rate window; failed sign-ins that name no account are also written to "
+        "the audit log once per window, with a count.",
+        unit="seconds",
+    )
+    trusted_proxies: tuple[str, ...] = setting(
+        (),
+        "Behind a reverse proxy: the proxies' addresses or networks (CIDR, comma-separated). From "
+        "them only, X-Forwarded-For gives the client (its right-most address that is not a trusted "
+        "proxy; used only in memory, only hashed, for rate limits) and X-Forwarded-Proto the scheme "
+        "(https: staff cookies are Secure). Empty: the socket's peer, and no header is believed.",
+    )
+
+
+@dataclass(frozen=True)
+class TriageSettings(_Section):
+    SECTION: ClassVar[str] = "triage"
+
+    hotline: str = setting(
+        "hotline", "The hotline's name: bank entries it adds carry the source 'meldpunt:<hotline>'."
+    )
+    own_bank: str = setting("hotline-own", "The hotline's own bank, created with policy auto on first use.")
+    second_opinion: bool = setting(
+        True, "Illegal classifications need a second analyst's agreement before they are final."
+    )
+    second_opinion_all: bool = setting(
+        False,
+        "Not-illegal classifications need a second opinion too (no: a not-illegal classification is final at once).",
+    )
+    bank_not_illegal: bool = setting(
+        False,
+        "Not-illegal final classifications are added to the own bank too (no: only illegal ones, as an "
+        "automatic 'not illegal' entry would close near-duplicates of it unseen).",
+    )
+    purge_media: bool = setting(
+        True, "Delete the review copies of a final item's media (unless a keep-media flag is set)."
+    )
+    group_distance: int = setting(
+        10, "PDQ distance (bits, of 256) within which media of queued items are near-duplicates.", unit="bits"
+    )
+    claim_minutes: int = setting(15, "How long an analyst's claim on an item lasts.", unit="minutes")
+    schemes_file: str = setting(
+        "", "An extra classification schemes file of the hotline's (YAML), added to the defaults."
+    )
+
+
+@dataclass(frozen=True)
+class StaffSettings(_Section):
+    SECTION: ClassVar[str] = "staff"
+
+    max_failures: int = setting(
+        5, "Failed sign-ins in a row (password or second factor) that lock an account."
+    )
+    lock_minutes: int = setting(15, "How long a lock after too many failed sign-ins lasts.", unit="minutes")
+    session_hours: int = setting(
+        12, "A signed-in session ends this long after sign-in, whatever happens.", unit="hours"
+    )
+    idle_minutes: int = setting(
+        60, "A signed-in session also ends after this long without a request.", unit="minutes"
+    )
+    half_session_minutes: int = setting(
+        10,
+        "The half-signed-in state (password given, second factor not yet) lasts this long.",
+        unit="minutes",
+    )
+    cookie_secure: str = setting(
+        "auto",
+        "The Secure flag of the session cookie: auto (when the request came over https), always, never. "
+        "Behind a TLS-terminating proxy: auto with the proxy in MELDPUNT_WEB_TRUSTED_PROXIES (its "
+        "X-Forwarded-Proto then counts), or always.",
+        choices=("auto", "always", "never"),
+    )
