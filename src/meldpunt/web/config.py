@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from meldpunt.accounts.zones import ZoneError, check_zone
+
 
 def _doc(default: Any, help: str) -> Any:
     if isinstance(default, (list, dict, tuple)):
@@ -59,6 +61,11 @@ class WebConfig:
         "proxy; used only in memory, only hashed, for rate limits) and X-Forwarded-Proto the scheme "
         "(https: staff cookies are Secure). Empty: the socket's peer, and no header is believed.",
     )
+    time_zone: str = _doc(
+        "Europe/Brussels",
+        "Time zone of the times on staff pages (an IANA name, e.g. Europe/Brussels or UTC); each staff "
+        "member may choose their own on /me/preferences.",
+    )
     matcher_refresh_seconds: float = _doc(
         1.0,
         "The match API looks for changed hash lists at most this often (seconds): one database row; "
@@ -92,7 +99,12 @@ class WebConfig:
             except ValueError:
                 raise ValueError(f"MELDPUNT_WEB_{f.name.upper()}: not a number: {raw!r}") from None
         values.update(overrides)
-        return replace(defaults, **values)
+        config = replace(defaults, **values)
+        try:
+            check_zone(config.time_zone)
+        except ZoneError:
+            raise ValueError(f"MELDPUNT_WEB_TIME_ZONE: not a time zone: {config.time_zone!r}") from None
+        return config
 
     @classmethod
     def documented(cls) -> list[tuple[str, str, Any]]:
