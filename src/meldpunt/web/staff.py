@@ -1,6 +1,11 @@
-"""Staff sign-in: password, then a TOTP code (or a recovery code); TOTP enrolment at the first
-sign-in; logout and logout everywhere; ``/me``. And :func:`require`, the dependency every staff
-page uses: ``user: CurrentUser = Depends(require("queue.view"))``.
+"""Staff sign-in: password, then a TOTP code (or a recovery code); TOTP enrolment (with a QR code)
+at the first sign-in; logout and logout everywhere. And :func:`require`, the dependency every staff
+page uses: ``user: CurrentUser = Depends(require("queue.view"))``; and :func:`format_when`, the one
+way a time is shown on a staff page (the staff member's zone, the page's language).
+
+A signed-out visitor asking for a staff page is sent to ``/login?next=<the page>``; every step of
+the sign-in carries ``next`` and the last one ends there (:func:`next_path`: only a path of this
+site, else ``/me``, the landing page of :mod:`meldpunt.web.me`).
 
 The session id lives in an HttpOnly, SameSite=Strict cookie (Secure over https, or always by
 setting); the server keeps only its hash. Every form carries a signed token bound to the session
