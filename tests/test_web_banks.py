@@ -318,7 +318,7 @@ def test_only_seniors_manage_banks(ws: Workspace) -> None:
     assert 'href="/banks"' not in ws.user("u-analyst-2", "analyst").get("/queue").text
     assert counts(ws, "roles") == (1, 1)
     anonymous = ws.staff.client().get("/banks")
-    assert anonymous.status_code == 303 and anonymous.headers["location"] == "/login"
+    assert anonymous.status_code == 303 and anonymous.headers["location"] == "/login?next=%2Fbanks"
 
 
 def test_a_big_limit_streams_the_body_and_still_refuses_past_it() -> None:

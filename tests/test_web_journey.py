@@ -210,14 +210,19 @@ def stack(sqlite_db: str, tmp_path: Path) -> Iterator[Stack]:
         services.close()
 
 
-def _enrol_and_sign_in(page: Any, base: str, name: str) -> tuple[pyotp.TOTP, str]:
-    """Password, then the enrolment page: type the shown key into "the app" (pyotp), confirm, keep
-    the recovery codes. Returns the app and the code the enrolment used."""
-    page.goto(f"{base}/login")
+def _enrol_and_sign_in(page: Any, base: str, name: str, start: str = "/login") -> tuple[pyotp.TOTP, str]:
+    """Open ``start`` (the sign-in, or a staff page, which sends a signed-out visitor to the
+    sign-in), give the password, then the enrolment page: its QR code beside the key; type the key
+    into "the app" (pyotp), confirm, keep the recovery codes: and on to ``start`` (or ``/me``).
+    Returns the app and the code the enrolment used."""
+    page.goto(f"{base}{start}")
+    assert "/login" in page.url
     page.get_by_label("User name").fill(name)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Continue").click()
-    assert page.url.endswith("/enrol")
+    assert "/enrol" in page.url
+    qr = page.locator("#qr svg")  # drawn by the server: no script, no image request
+    assert qr.is_visible() and qr.bounding_box()["width"] >= 150
     secret = page.inner_text("#secret").replace(" ", "")
     app = pyotp.TOTP(secret)
     code = app.now()
@@ -226,7 +231,7 @@ def _enrol_and_sign_in(page: Any, base: str, name: str) -> tuple[pyotp.TOTP, str
     assert page.get_by_role("heading", name="Your recovery codes").is_visible()
     assert len(page.locator(".recovery-codes li").all()) >= 8
     page.get_by_role("link", name="I have kept them: continue").click()
-    assert page.url.endswith("/me")
+    assert page.url == f"{base}{'/me' if start == '/login' else start}"
     return app, code
 
 
@@ -320,9 +325,9 @@ def test_enrol_review_reveal_classify_second_opinion_and_the_copy_is_known(
             ben_ctx = browser.new_context()
             ben = ben_ctx.new_page()
             ben.on("request", lambda r: None if r.url.startswith(stack.base) else outside.append(r.url))
-            _enrol_and_sign_in(ben, stack.base, "ben")
-            ben.goto(f"{stack.base}/queue")
-            ben.get_by_role("link", name=re.compile(f"#{first}")).click()
+            # ben follows a link to the item while signed out: his first sign-in (with the
+            # enrolment) ends on that item, not on /me
+            _enrol_and_sign_in(ben, stack.base, "ben", start=f"/items/{first}")
             assert not ben.get_by_label(re.compile("^Baseline")).is_checked()
             assert "ana" not in ben.inner_text("main")
             ben.get_by_label(re.compile("^Baseline")).check()

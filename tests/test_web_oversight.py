@@ -105,7 +105,7 @@ def test_admin_users_disable_and_audit_log(ws: Workspace) -> None:
     assert r.status_code == 303 and r.headers["location"] == "/admin/users"
     # the disabled user's session is dead
     dead = ana.get("/queue")
-    assert dead.status_code == 303 and dead.headers["location"] == "/login"
+    assert dead.status_code == 303 and dead.headers["location"] == "/login?next=%2Fqueue"
     assert re.search(r"<td>ana</td><td>analyst</td><td>yes</td><td>yes</td>", admin.get("/admin/users").text)
     assert ws.audit("user.disable") == [("adm", "user:ana", {})]
 

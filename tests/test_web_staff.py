@@ -139,7 +139,7 @@ def test_the_whole_journey(staff: Staff) -> None:
     staff.accounts.create_user("ana", "analyst", PASSWORD)
     client = staff.client()
     r = client.get("/test/queue")
-    assert r.status_code == 303 and r.headers["location"] == "/login"
+    assert r.status_code == 303 and r.headers["location"] == "/login?next=%2Ftest%2Fqueue"
     assert client.get("/api/test/queue").status_code == 401
     assert client.get("/me").headers["location"] == "/login"
 
@@ -152,7 +152,7 @@ def test_the_whole_journey(staff: Staff) -> None:
     assert "Path=/" in cookie and "Secure" not in cookie  # plain http in the tests
     half_id = client.cookies[COOKIE]
     # half signed in: nothing but the second step
-    assert client.get("/test/queue").headers["location"] == "/login"
+    assert client.get("/test/queue").headers["location"] == "/login?next=%2Ftest%2Fqueue"
     assert client.get("/api/test/queue").status_code == 401
     assert client.get("/me").headers["location"] == "/login"
 
@@ -160,7 +160,8 @@ def test_the_whole_journey(staff: Staff) -> None:
     assert client.cookies[COOKIE] != half_id  # a new id once signed in
     assert client.get("/test/queue").json() == {"name": "ana", "role": "analyst"}
     me = client.get("/me")
-    assert me.status_code == 200 and "item.reveal" in me.text and "Recovery codes left: 10" in me.text
+    assert me.status_code == 200 and "Recovery codes left: 10" in me.text
+    assert "What waits for you" in me.text and "item.reveal" not in me.text  # no permission names
 
     # log out: the cookie's session is gone
     old_id = client.cookies[COOKIE]
@@ -169,7 +170,7 @@ def test_the_whole_journey(staff: Staff) -> None:
     assert staff.accounts.session(old_id) is None
     stale = staff.client()
     stale.cookies.set(COOKIE, old_id)
-    assert stale.get("/test/queue").headers["location"] == "/login"
+    assert stale.get("/test/queue").headers["location"] == "/login?next=%2Ftest%2Fqueue"
 
     # again: password, wrong TOTP, right TOTP
     assert password_step(client) == "/login/totp"
@@ -223,7 +224,7 @@ def test_disabled_users_cannot_sign_in_and_their_sessions_die(staff: Staff) -> N
     enrol(staff, client)
     assert client.get("/test/queue").status_code == 200
     assert staff.accounts.disable("ana")
-    assert client.get("/test/queue").headers["location"] == "/login"
+    assert client.get("/test/queue").headers["location"] == "/login?next=%2Ftest%2Fqueue"
     assert password_step(staff.client()) == "status 400"
 
 
@@ -241,8 +242,8 @@ def test_logout_everywhere_ends_the_other_sessions(staff: Staff) -> None:
     everywhere = re.findall(r'name="token" value="([^"]+)"', me)[1]
     r = phone.post("/logout-everywhere", data={"token": everywhere})
     assert r.headers["location"] == "/login"
-    assert laptop.get("/test/queue").headers["location"] == "/login"
-    assert phone.get("/test/queue").headers["location"] == "/login"
+    assert laptop.get("/test/queue").headers["location"] == "/login?next=%2Ftest%2Fqueue"
+    assert phone.get("/test/queue").headers["location"] == "/login?next=%2Ftest%2Fqueue"
     assert bob.get("/test/queue").status_code == 200  # only ana's sessions
 
 

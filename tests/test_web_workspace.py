@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from PIL import Image
@@ -233,7 +234,7 @@ def test_roles_and_anonymous(ws: Workspace) -> None:
     anonymous = ws.staff.client()
     for url in ("/queue", f"/items/{iid}", f"/items/{iid}/media/{mid}/thumb", "/disagreements"):
         r = anonymous.get(url)
-        assert r.status_code == 303 and r.headers["location"] == "/login", url
+        assert r.status_code == 303 and r.headers["location"] == f"/login?{urlencode({'next': url})}", url
     assert (
         anonymous.post(f"/items/{iid}/media/{mid}/reveal", data={"token": "x"}).headers["location"]
         == "/login"

@@ -39,8 +39,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Engine, delete, insert, or_, select, update
+from sqlalchemy.engine import Connection
 
 from meldpunt.accounts.roles import ROLES
+from meldpunt.accounts.zones import check_zone
 from meldpunt.settings import StaffSettings
 from meldpunt.store.accounts import RecoveryCode, StaffSession, User
 
@@ -150,6 +152,8 @@ class CurrentUser:
     enrolled: bool
     #: SHA-256 of the session id: binds form tokens to this session
     session_hash: str
+    #: the user's own time zone (an IANA name); None: the hotline's default
+    time_zone: str | None = None
 
     @property
     def signed_in(self) -> bool:
@@ -254,6 +258,17 @@ class Accounts:
             if "totp_secret" in values:
                 conn.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
         return True
+
+    def set_time_zone(self, conn: Connection, user_id: int, zone: str | None) -> dict[str, Any]:
+        """Set (or with None forget) the user's own time zone, in the caller's transaction (which
+        audits it); returns what changed (``{}``: nothing). :class:`~meldpunt.accounts.zones.ZoneError`
+        for a name that is not a zone."""
+        new = None if zone is None else check_zone(zone)
+        old = conn.execute(select(User.time_zone).where(User.id == user_id)).scalar()
+        if old == new:
+            return {}
+        conn.execute(update(User).where(User.id == user_id).values(time_zone=new, updated_at=self.clock()))
+        return {"time_zone": [old, new]}
 
     def disable(self, name: str) -> bool:
         """Disable a user: they cannot sign in and every session of theirs ends now."""
@@ -506,6 +521,7 @@ class Accounts:
                     User.role,
                     User.disabled,
                     User.totp_enrolled,
+                    User.time_zone,
                 )
                 .join(User, User.id == StaffSession.user_id)
                 .where(StaffSession.id_hash == id_hash)
@@ -526,6 +542,7 @@ class Accounts:
             stage=row.stage,
             enrolled=bool(row.totp_enrolled),
             session_hash=id_hash,
+            time_zone=row.time_zone,
         )
 
     def end_session(self, token: str) -> None:

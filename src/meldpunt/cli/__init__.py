@@ -19,12 +19,11 @@ from meldpunt.cli import serve as serve_cli
 from meldpunt.cli import settings as settings_cli
 from meldpunt.cli import tokens as tokens_cli
 from meldpunt.cli import users as users_cli
-from meldpunt.cli.common import State, stderr
+from meldpunt.cli.common import State, command_group, stderr
 from meldpunt.settings import RenamedSettingWarning, Settings
 
-app = typer.Typer(
-    help="meldpunt: hashing, hash lists and matching for hotlines and trust-and-safety teams.",
-    no_args_is_help=True,
+app = command_group(
+    "meldpunt: hashing, hash lists and matching for hotlines and trust-and-safety teams.",
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )

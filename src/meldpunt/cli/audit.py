@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from meldpunt.cli.common import EXIT_FAILED, state, stderr, usage_error
+from meldpunt.cli.common import EXIT_FAILED, command_group, state, stderr, usage_error
 
-app = typer.Typer(help="The tamper-evident audit log: verify, checkpoint, list.", no_args_is_help=True)
+app = command_group(help="The tamper-evident audit log: verify, checkpoint, list.")
 
 
 @app.command("verify")

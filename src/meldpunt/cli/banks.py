@@ -17,14 +17,14 @@ from sqlalchemy import Connection
 
 from meldpunt.audit.log import AuditEvent, record
 from meldpunt.banks.formats import FORMATS, HashRecord, detect_format, get_format
-from meldpunt.cli.common import EXIT_FAILED, audit, cli_actor, state, stderr, usage_error
+from meldpunt.cli.common import EXIT_FAILED, audit, cli_actor, command_group, state, stderr, usage_error
 from meldpunt.cli.scan import _render
 from meldpunt.cli.terminal import markup_safe, printable
 from meldpunt.domain import LabelError, Labels
 from meldpunt.domain.signals import InvalidSignal, signal_type_from_name
 from meldpunt.store.banks import POLICIES, BankError, ImportRejected, ImportResult
 
-app = typer.Typer(help="Hash lists (banks): import, export, list, show, set, delete.", no_args_is_help=True)
+app = command_group(help="Hash lists (banks): import, export, list, show, set, delete.")
 
 FORMAT_HELP = f"List format: {', '.join(FORMATS)} (default: detected from the file)."
 POLICY_HELP = (
@@ -240,14 +240,16 @@ def export_command(
 
 @app.command("list")
 def list_command(ctx: typer.Context) -> None:
-    """The banks, their policies and sizes."""
-    banks = state(ctx).services.banks.list_banks()
+    """The banks, their policies, PDQ thresholds (the bank's own, or the default it uses) and sizes."""
+    services = state(ctx).services
+    banks = services.banks.list_banks()
+    default = services.settings.pdq_threshold
     table = Table("bank", "policy", "pdq threshold", "entries", "by type", "description")
     for b in banks:
         table.add_row(
             Text(printable(b.name)),
             b.policy,
-            "" if b.pdq_threshold is None else str(b.pdq_threshold),
+            f"{default} (default)" if b.pdq_threshold is None else str(b.pdq_threshold),
             f"{b.entries:,}",
             ", ".join(f"{k} {v:,}" for k, v in b.by_type.items()),
             Text(printable(b.description)),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import getpass
 from collections.abc import Mapping
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -49,6 +49,14 @@ def audit(ctx: typer.Context, action: str, subject: str, **details: object) -> N
     from meldpunt.audit import AuditLog
 
     AuditLog(state(ctx).services.engine).append(cli_actor(), action, subject[:200], details)
+
+
+def command_group(help: str, **options: Any) -> typer.Typer:
+    """A group of commands (the ``meldpunt`` command itself and each subcommand group).
+
+    Help is click's plain text, not Typer's Rich panels: Typer's Rich help (0.29) writes every
+    boolean flag as if it took a value (``--scan <bool>``); click's shows ``--scan``."""
+    return typer.Typer(help=help, no_args_is_help=True, rich_markup_mode=None, **options)
 
 
 def usage_error(message: str) -> NoReturn:

@@ -13,15 +13,19 @@ import sys
 import threading
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import platformdirs
 import typer
+from rich.console import Console
 
 from meldpunt.bootstrap import Services
 from meldpunt.cli.common import state, stderr
 from meldpunt.cli.scan import scan_command
 from meldpunt.demo import MEDIA
+
+if TYPE_CHECKING:
+    from meldpunt.demo.run import Demo
 
 
 def demo_command(
@@ -60,7 +64,8 @@ def _scan_demo(ctx: typer.Context, path: Path, me: str) -> None:
         ctx.invoke(scan_command, ctx=ctx, paths=[MEDIA], bank=None, as_json=False, dihedral=False)
     stderr.print(
         f"\nNext: [bold]{me} --db {path} bank list[/], "
-        f"[bold]{me} hash {MEDIA / 'sunset-over-hills.jpg'}[/], [bold]{me} scan --json FILES[/]."
+        f"[bold]{me} hash {MEDIA / 'sunset-over-hills.jpg'}[/], [bold]{me} scan --json FILES[/].",
+        soft_wrap=True,
     )
 
 
@@ -73,8 +78,19 @@ def _server_demo(ctx: typer.Context, path: Path, host: str, port: int) -> None:
     demo = prepare(st.settings, path)
     stop = threading.Event()
     start_workers(demo.services, 2, stop)
-    base = f"http://{host}:{port}"
-    stderr.print(f"""
+    print_banner(stderr, demo, path, f"http://{host}:{port}")
+    try:
+        run(demo.services, host=host, port=port)
+    finally:
+        stop.set()
+        demo.web.stop()
+
+
+def print_banner(console: Console, demo: Demo, path: Path, base: str) -> None:
+    """What the demo is and where to go. Lines are never wrapped (``soft_wrap``): an address
+    broken at the terminal's edge cannot be clicked or copied; a long line runs on instead."""
+    console.print(
+        f"""
 [bold]meldpunt demo[/] — benign demo data only, in {path}
 
   report form        {base}/            (works without JavaScript; nl / fr / en)
@@ -84,17 +100,19 @@ def _server_demo(ctx: typer.Context, path: Path, host: str, port: int) -> None:
   demo web           {demo.web.base}/gallery/mixed.html and more: report them yourself
   receipts           {", ".join(demo.receipts[:3])} … → {base}/status/<receipt>
 
-{len(demo.receipts)} reports are walking now: known, needs review, unavailable, a slow host, a redirect.""")
-    stderr.print(f"staff sign-in at {base}/login (password [bold]{demo.logins[0].password}[/] for all):")
-    for login in demo.logins:
-        stderr.print(
-            f"  {login.name:<14} {login.role:<8} TOTP secret {login.totp_secret}  code now {login.code}"
-        )
-    stderr.print(
-        f"  later codes: {sys.executable} -c \"import pyotp; print(pyotp.TOTP('SECRET').now())\"\nCtrl-C stops."
+{len(demo.receipts)} reports are walking now: known, needs review, unavailable, a slow host, a redirect.""",
+        soft_wrap=True,
     )
-    try:
-        run(demo.services, host=host, port=port)
-    finally:
-        stop.set()
-        demo.web.stop()
+    console.print(
+        f"staff sign-in at {base}/login (password [bold]{demo.logins[0].password}[/] for all):",
+        soft_wrap=True,
+    )
+    for login in demo.logins:
+        console.print(
+            f"  {login.name:<14} {login.role:<8} TOTP secret {login.totp_secret}  code now {login.code}",
+            soft_wrap=True,
+        )
+    console.print(
+        f"  later codes: {sys.executable} -c \"import pyotp; print(pyotp.TOTP('SECRET').now())\"\nCtrl-C stops.",
+        soft_wrap=True,
+    )

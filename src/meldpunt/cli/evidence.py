@@ -11,15 +11,13 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from meldpunt.cli.common import EXIT_FAILED, cli_actor, state, stderr, usage_error
+from meldpunt.cli.common import EXIT_FAILED, cli_actor, command_group, state, stderr, usage_error
 from meldpunt.cli.scan import _render
 
 if TYPE_CHECKING:
     from meldpunt.pipeline.evidence_store import EvidenceStore
 
-app = typer.Typer(
-    help="The evidence store: list, export (audited), purge what is past retention.", no_args_is_help=True
-)
+app = command_group("The evidence store: list, export (audited), purge what is past retention.")
 
 
 def _store(ctx: typer.Context) -> EvidenceStore:

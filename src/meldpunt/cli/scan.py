@@ -23,6 +23,7 @@ from meldpunt.signals import Signals, hash_files
 from meldpunt.signals.batch import expand_paths
 
 if TYPE_CHECKING:
+    from meldpunt.bootstrap import Services
     from meldpunt.pipeline.matching import Match
 
 
@@ -145,6 +146,7 @@ def scan_command(
         matcher = services.matcher(banks, index)
     except ValueError as e:
         usage_error(str(e))
+    _warn_if_no_entries(services, banks)
     failed = 0
     files = 0
     matched_files = 0
@@ -207,6 +209,19 @@ def scan_command(
         summary += f" — [red]{failed:,} could not be read[/]"
     stderr.print(summary)
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+def _warn_if_no_entries(services: Services, names: list[str]) -> None:
+    """A scan against no hash at all finds every file "new": say so before it starts, on stderr."""
+    chosen = [b for b in services.banks.list_banks() if not names or b.name in names]
+    if any(b.entries for b in chosen):
+        return
+    what = "the chosen banks hold" if names else "no bank is loaded: the database holds"
+    stderr.print(
+        f"[yellow]warning:[/] {what} no hashes, so every file will be reported as new. "
+        "Import a hash list first: meldpunt bank import --policy auto|hint|ignore NAME FILE",
+        soft_wrap=True,
+    )
 
 
 def _short(path: str, base: Path) -> str:

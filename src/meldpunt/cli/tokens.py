@@ -8,10 +8,10 @@ import typer
 from rich.markup import escape
 from sqlalchemy.exc import IntegrityError
 
-from meldpunt.cli.common import state, stderr, usage_error
+from meldpunt.cli.common import command_group, state, stderr, usage_error
 from meldpunt.pipeline.api_tokens import DEFAULT_SCOPES, SCOPES
 
-app = typer.Typer(help="API tokens for partners and platforms.", no_args_is_help=True)
+app = command_group(help="API tokens for partners and platforms.")
 
 _SCOPE_HELP = (
     "What the token may do (repeatable, or comma-separated): "

@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from meldpunt.cli.common import audit, state, stderr, usage_error
+from meldpunt.cli.common import audit, command_group, state, stderr, usage_error
 
 if TYPE_CHECKING:
     from meldpunt.accounts import Accounts
 
-app = typer.Typer(help="Staff accounts: add, list, disable, reset the second factor.", no_args_is_help=True)
+app = command_group(help="Staff accounts: add, list, disable, reset the second factor.")
 
 
 def _accounts(ctx: typer.Context) -> Accounts:

@@ -8,8 +8,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from meldpunt.settings.table import read, setting
+from meldpunt.settings.table import SettingsError, read, setting
 
 
 class _Section:
@@ -77,6 +78,17 @@ class WebSettings(_Section):
         "proxy; used only in memory, only hashed, for rate limits) and X-Forwarded-Proto the scheme "
         "(https: staff cookies are Secure). Empty: the socket's peer, and no header is believed.",
     )
+    time_zone: str = setting(
+        "Europe/Brussels",
+        "Time zone of the times on staff pages (an IANA name, e.g. Europe/Brussels or UTC); each staff "
+        "member may choose their own on /me/preferences.",
+    )
+
+    def __post_init__(self) -> None:
+        try:
+            ZoneInfo(self.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise SettingsError(f"MELDPUNT_WEB_TIME_ZONE: not a time zone: {self.time_zone!r}") from None
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ from meldpunt.store.banks import POLICIES, BankError, BankInfo, BankRepository, 
 from meldpunt.web.context import ctx, staff_language, staff_translator
 from meldpunt.web.forms import field, read_form, token_ok
 from meldpunt.web.i18n import N_, Translator
-from meldpunt.web.staff import format_when, require, staff_page
+from meldpunt.web.staff import require, staff_page, when_for
 from meldpunt.web.workspace import triage
 
 log = logging.getLogger(__name__)
@@ -181,7 +181,7 @@ def banks_page(request: Request, user: Manage, msg: str = "") -> Response:
                 "threshold": b.pdq_threshold,
                 "entries": b.entries,
                 "by_type": sorted(b.by_type.items()),
-                "last_import": format_when(imports[-1]["imported_at"]) if imports else "",
+                "last_import": when_for(request)(imports[-1]["imported_at"]) if imports else "",
                 "bar": max(1, round(BAR_WIDTH * b.entries / widest)) if b.entries else 0,
             }
         )
@@ -216,7 +216,7 @@ def _bank_page(
     imports = [
         {
             "id": imp["id"],
-            "at": format_when(imp["imported_at"]),
+            "at": when_for(request)(imp["imported_at"]),
             "format": imp["format"],
             "entries": imp["entry_count"],
             "skipped": imp["skipped_count"],

@@ -19,7 +19,7 @@ from meldpunt.audit import AuditLog
 from meldpunt.store.reports import Item, Medium
 from meldpunt.web.context import ctx, staff_translator
 from meldpunt.web.forms import field, read_form, token_ok
-from meldpunt.web.staff import accounts, format_when, require, staff_page
+from meldpunt.web.staff import accounts, require, staff_page, when_for
 from meldpunt.web.workspace import triage
 
 router = APIRouter(include_in_schema=False)
@@ -67,7 +67,7 @@ def urgent_page(request: Request, user: Urgent) -> Response:
             "host": r.host,
             "server_ip": r.server_ip,
             "state": r.state,
-            "received": format_when(r.created_at),
+            "received": when_for(request)(r.created_at),
         }
         for r in rows
     ]
@@ -143,7 +143,7 @@ def facts_page(request: Request, item_id: int, user: Facts) -> Response:
             "server_ip": item.server_ip,
             "state": item.state,
             "urgent": bool(item.urgent),
-            "received": format_when(item.created_at),
+            "received": when_for(request)(item.created_at),
         },
         final=classification,
         media=media,
@@ -225,7 +225,7 @@ def audit_page(
     entries = [
         {
             "seq": e.seq,
-            "at": format_when(e.at),
+            "at": when_for(request)(e.at),
             "actor": e.actor,
             "action": e.action,
             "subject": e.subject,

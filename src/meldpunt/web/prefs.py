@@ -13,11 +13,12 @@ from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
 from meldpunt.accounts import CurrentUser
+from meldpunt.accounts.zones import ZoneError, zone_names
 from meldpunt.audit import AuditEvent, record
 from meldpunt.web.context import ctx, staff_language, staff_translator
 from meldpunt.web.forms import field, read_form, token_ok
 from meldpunt.web.i18n import N_, Translator
-from meldpunt.web.staff import require
+from meldpunt.web.staff import accounts, require
 from meldpunt.wellness import (
     BREAK_WINDOW_SECONDS,
     PAGE_SECONDS,
@@ -117,6 +118,9 @@ def _prefs_page(
         token=ctx(request).tokens.issue(_purpose("prefs", user)),
         error=error,
         saved=saved,
+        zones=zone_names(),
+        own_zone=user.time_zone or "",
+        default_zone=ctx(request).config.time_zone,
     )
 
 
@@ -133,16 +137,18 @@ async def prefs_post(request: Request, user: Own) -> Response:
     try:
         _ = staff_translator(request)
         values = {k: _value(form, k, _, blank_ok=True) for k in USER_FIELDS}
-        w = wellness(request)
+        zone = _field(form, "time_zone", 64) or None
+        w, service = wellness(request), accounts(request)
 
         def save() -> None:
             with w.engine.begin() as conn:
                 changed = w.save_prefs(conn, user.name, values)
+                changed |= service.set_time_zone(conn, user.id, zone)
                 if changed:  # e.g. blur switched off: a setting change, in the audit log
                     record(conn, AuditEvent(user.name, "prefs.change", f"user:{user.name}", details=changed))
 
         await run_in_threadpool(save)
-    except PrefsError as e:
+    except (PrefsError, ZoneError) as e:
         message = staff_translator(request)(e.message, **e.values)
         return await run_in_threadpool(lambda: _prefs_page(request, user, error=message, status=400))
     return RedirectResponse("/me/preferences?saved=1", status_code=303)

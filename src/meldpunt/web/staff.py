@@ -1,6 +1,11 @@
-"""Staff sign-in: password, then a TOTP code (or a recovery code); TOTP enrolment at the first
-sign-in; logout and logout everywhere; ``/me``. And :func:`require`, the dependency every staff
-page uses: ``user: CurrentUser = Depends(require("queue.view"))``.
+"""Staff sign-in: password, then a TOTP code (or a recovery code); TOTP enrolment (with a QR code)
+at the first sign-in; logout and logout everywhere. And :func:`require`, the dependency every staff
+page uses: ``user: CurrentUser = Depends(require("queue.view"))``; and :func:`format_when`, the one
+way a time is shown on a staff page (the staff member's zone, the page's language).
+
+A signed-out visitor asking for a staff page is sent to ``/login?next=<the page>``; every step of
+the sign-in carries ``next`` and the last one ends there (:func:`next_path`: only a path of this
+site, else ``/me``, the landing page of :mod:`meldpunt.web.me`).
 
 The session id lives in an HttpOnly, SameSite=Strict cookie (Secure over https, or always by
 setting); the server keeps only its hash. Every form carries a signed token bound to the session
@@ -16,20 +21,25 @@ import logging
 import math
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from babel.dates import format_date, format_time
+from fastapi import APIRouter, FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
 
-from meldpunt.accounts import PERMISSIONS, Accounts, AccountsPolicy, CurrentUser, LoginError, allowed
+from meldpunt.accounts import Accounts, AccountsPolicy, CurrentUser, LoginError, allowed
 from meldpunt.accounts.roles import ALL_PERMISSIONS
 from meldpunt.accounts.service import totp_uri
 from meldpunt.audit import AuditLog
 from meldpunt.web.context import WebContext, ctx, staff_language, staff_translator
 from meldpunt.web.forms import field, read_form, token_ok
 from meldpunt.web.i18n import N_
+from meldpunt.web.qr import qr_svg
+from meldpunt.web.security import local_href
 from meldpunt.web.signin import SignInGuard, Summary
 
 log = logging.getLogger(__name__)
@@ -60,19 +70,38 @@ def accounts(request: Request) -> Accounts:
     return made
 
 
-def format_when(value: datetime | None) -> str:
-    """A time for staff pages, in UTC. SQLite gives times back without their zone: they are UTC."""
+def format_when(value: datetime | None, zone: str = "UTC", language: str = "en") -> str:
+    """The one way a time is shown on a staff page: in ``zone`` (an IANA name), the date in
+    ``language`` (Babel's medium date, short time, and the zone's abbreviation: "1 dec 2026 13:05
+    CET"). SQLite gives times back without their zone: they are UTC."""
     if value is None:
         return ""
     aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value
-    return aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    local = aware.astimezone(ZoneInfo(zone))
+    day = format_date(local, "medium", locale=language)
+    clock = format_time(local, "short", locale=language)
+    return f"{day} {clock} {local.tzname() or zone}"
+
+
+def staff_zone(request: Request) -> str:
+    """The signed-in staff member's time zone: their own choice, else the hotline's setting."""
+    user = getattr(request.state, "staff_user", None)
+    chosen = user.time_zone if isinstance(user, CurrentUser) else None
+    return chosen or ctx(request).config.time_zone
+
+
+def when_for(request: Request) -> Callable[[datetime | None], str]:
+    """:func:`format_when` in the request's staff member's zone and page language: what every
+    staff template calls ``when`` and what Python code that puts a time on a staff page uses."""
+    zone, language = staff_zone(request), staff_language(request)
+    return lambda value: format_when(value, zone, language)
 
 
 def staff_page(
     request: Request, template: str, user: CurrentUser, status: int = 200, **values: Any
 ) -> Response:
     """A staff page in the browser's language, with what every staff frame shows (the user, the
-    links their role may follow, times in UTC)."""
+    links their role may follow, times in the user's zone)."""
     return ctx(request).render(
         request,
         template,
@@ -80,7 +109,7 @@ def staff_page(
         status=status,
         user=user,
         can_resolve=allowed(user.role, "disagreement.resolve"),
-        when=format_when,
+        when=when_for(request),
         **values,
     )
 
@@ -147,7 +176,33 @@ def _redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
-def _purpose(form: str, user: CurrentUser) -> str:
+HOME = "/me"
+#: the sign-in pages themselves: never where a sign-in ends
+_SIGN_IN_PATHS = frozenset({"/login", "/login/totp", "/enrol", "/logout", "/logout-everywhere"})
+
+
+def next_path(raw: str | None) -> str:
+    """Where a sign-in ends: ``raw`` when it is a path on this site (the page a signed-out visitor
+    asked for), else ``/me``. Same rule as :func:`~meldpunt.web.security.local_href`: no scheme, no
+    host, no ``//host`` or ``/\\host``, no control characters; the path is re-encoded, the query
+    rebuilt."""
+    if not raw or len(raw) > 2000 or "\\" in raw or any(ord(c) < 32 or ord(c) == 127 for c in raw):
+        return HOME
+    parts = urlsplit(raw)
+    if parts.scheme or parts.netloc or not raw.startswith("/") or raw.startswith("//"):
+        return HOME
+    path = unquote(parts.path)
+    if path.startswith(("//", "/\\")) or path.rstrip("/") in _SIGN_IN_PATHS:
+        return HOME
+    return local_href(path, parse_qsl(parts.query, keep_blank_values=True))
+
+
+def _with_next(url: str, target: str) -> str:
+    """``url`` carrying the page a sign-in should end on (nothing when that is ``/me``)."""
+    return url if target == HOME else local_href(url, [("next", target)])
+
+
+def purpose(form: str, user: CurrentUser) -> str:
     """Form tokens of a signed-in form are bound to the session: useless with any other."""
     return f"staff-{form}:{user.session_hash}"
 
@@ -163,9 +218,15 @@ def _bad_form(request: Request, c: WebContext) -> Response:
 
 
 def _login_page(
-    request: Request, message: str = "", status: int = 200, name: str = "", **values: object
+    request: Request,
+    message: str = "",
+    status: int = 200,
+    name: str = "",
+    target: str = HOME,
+    **values: object,
 ) -> Response:
-    """The password form; ``message`` is a message id (``N_``), shown translated (with ``values``)."""
+    """The password form; ``message`` is a message id (``N_``), shown translated (with ``values``);
+    ``target`` is where the sign-in will end."""
     c = ctx(request)
     return c.render(
         request,
@@ -175,6 +236,7 @@ def _login_page(
         token=c.tokens.issue(LOGIN_FORM),
         message=staff_translator(request)(message, **values) if message else "",
         name=name,
+        next=target,
     )
 
 
@@ -209,11 +271,12 @@ async def _summaries(request: Request, rows: list[Summary]) -> None:
 
 @router.get("/login")
 async def login_form(request: Request) -> Response:
+    target = next_path(request.query_params.get("next"))
     user = await run_in_threadpool(current_user, request)
     if user is not None and user.signed_in:
-        return _redirect("/me")
+        return _redirect(target)
     await _summaries(request, _guard(request).tally.due())
-    return _login_page(request)
+    return _login_page(request, target=target)
 
 
 @router.post("/login")
@@ -226,12 +289,13 @@ async def login_post(request: Request) -> Response:
     if not token_ok(request, form, LOGIN_FORM) or not c.tokens.spend(LOGIN_FORM, field(form, "token")):
         return c.render(request, "error.html", staff_language(request), status=400, kind="token")
     name = field(form, "name", 120)
+    target = next_path(field(form, "next", 2000))
     guard = _guard(request)
     await _summaries(request, guard.tally.due())
     wait = guard.attempt(name, c.client(request))
     if wait is not None:
         await _summaries(request, guard.tally.add("throttled"))
-        response = _login_page(request, THROTTLED, 429, name, minutes=max(1, math.ceil(wait / 60)))
+        response = _login_page(request, THROTTLED, 429, name, target, minutes=max(1, math.ceil(wait / 60)))
         response.headers["Retry-After"] = str(math.ceil(wait))
         return response
     service = accounts(request)
@@ -241,13 +305,14 @@ async def login_post(request: Request) -> Response:
             await _summaries(request, guard.tally.add("unknown_name"))
         else:
             await _audit(request, name, "staff.login_failed", step="password")
-        return _login_page(request, FAILED, 400, name)
+        return _login_page(request, FAILED, 400, name, target)
     old = _session_token(request)
     if old:
         await run_in_threadpool(service.end_session, old)
     token = await run_in_threadpool(service.start_session, result.user_id, "password")
     half = await run_in_threadpool(service.session, token)
-    response = _redirect("/login/totp" if half is not None and half.enrolled else "/enrol")
+    step = "/login/totp" if half is not None and half.enrolled else "/enrol"
+    response = _redirect(_with_next(step, target))
     _set_cookie(request, response, token)
     return response
 
@@ -257,26 +322,30 @@ async def _half_user(request: Request) -> CurrentUser | None:
     return user if user is not None and user.stage == "password" else None
 
 
-def _totp_page(request: Request, user: CurrentUser, message: str = "", status: int = 200) -> Response:
+def _totp_page(
+    request: Request, user: CurrentUser, target: str, message: str = "", status: int = 200
+) -> Response:
     c = ctx(request)
     return c.render(
         request,
         "staff_totp.html",
         staff_language(request),
         status=status,
-        token=c.tokens.issue(_purpose("totp", user)),
+        token=c.tokens.issue(purpose("totp", user)),
         message=staff_translator(request)(message) if message else "",
+        next=target,
     )
 
 
 @router.get("/login/totp")
 async def totp_form(request: Request) -> Response:
+    target = next_path(request.query_params.get("next"))
     user = await _half_user(request)
     if user is None:
-        return _redirect("/login")
+        return _redirect(_with_next("/login", target))
     if not user.enrolled:
-        return _redirect("/enrol")
-    return _totp_page(request, user)
+        return _redirect(_with_next("/enrol", target))
+    return _totp_page(request, user, target)
 
 
 async def _signed_in(request: Request, response: Response) -> Response:
@@ -299,29 +368,30 @@ async def totp_post(request: Request) -> Response:
     form = await read_form(request, max_fields=10)
     if form is None:
         return _bad_form(request, c)
-    if not token_ok(request, form, _purpose("totp", user)):
+    if not token_ok(request, form, purpose("totp", user)):
         return c.render(request, "error.html", staff_language(request), status=400, kind="token")
+    target = next_path(field(form, "next", 2000))
     service = accounts(request)
     error = await run_in_threadpool(service.check_second_factor, user.id, field(form, "code", 64))
     if error is not None:
         await _audit(request, user.name, "staff.login_failed", step="second_factor")
     if error is LoginError.BAD:
-        return _totp_page(request, user, N_("That code was not accepted."), 400)
+        return _totp_page(request, user, target, N_("That code was not accepted."), 400)
     if error is not None:  # locked or disabled meanwhile: start again
         await run_in_threadpool(service.end_session, _session_token(request) or "")
-        response = _login_page(request, FAILED, 400)
+        response = _login_page(request, FAILED, 400, target=target)
         _clear_cookie(request, response)
         return response
     log.info("staff user %d signed in", user.id)
     await _audit(request, user.name, "staff.login")
-    return await _signed_in(request, _redirect("/me"))
+    return await _signed_in(request, _redirect(target))
 
 
 # -- enrolment --------------------------------------------------------------------------------------
 
 
 def _enrol_page(
-    request: Request, user: CurrentUser, secret: str, message: str = "", status: int = 200
+    request: Request, user: CurrentUser, secret: str, target: str, message: str = "", status: int = 200
 ) -> Response:
     c = ctx(request)
     uri = totp_uri(secret, user.name, c.config.hotline_name)
@@ -331,22 +401,25 @@ def _enrol_page(
         "staff_enrol.html",
         staff_language(request),
         status=status,
-        token=c.tokens.issue(_purpose("enrol", user)),
+        token=c.tokens.issue(purpose("enrol", user)),
         secret=spaced,
         uri=uri,
+        qr=qr_svg(uri),
         message=staff_translator(request)(message) if message else "",
+        next=target,
     )
 
 
 @router.get("/enrol")
 async def enrol_form(request: Request) -> Response:
+    target = next_path(request.query_params.get("next"))
     user = await _half_user(request)
     if user is None or user.enrolled:
-        return _redirect("/login")
+        return _redirect(_with_next("/login", target))
     secret = await run_in_threadpool(accounts(request).begin_enrolment, user.id)
     if secret is None:
         return _redirect("/login")
-    return _enrol_page(request, user, secret)
+    return _enrol_page(request, user, secret, target)
 
 
 @router.post("/enrol")
@@ -358,8 +431,9 @@ async def enrol_post(request: Request) -> Response:
     form = await read_form(request, max_fields=10)
     if form is None:
         return _bad_form(request, c)
-    if not token_ok(request, form, _purpose("enrol", user)):
+    if not token_ok(request, form, purpose("enrol", user)):
         return c.render(request, "error.html", staff_language(request), status=400, kind="token")
+    target = next_path(field(form, "next", 2000))
     service = accounts(request)
     codes = await run_in_threadpool(service.finish_enrolment, user.id, field(form, "code", 64))
     if codes is None:
@@ -367,12 +441,12 @@ async def enrol_post(request: Request) -> Response:
         if secret is None:
             return _redirect("/login")
         return _enrol_page(
-            request, user, secret, N_("That code was not accepted. Check the app's clock."), 400
+            request, user, secret, target, N_("That code was not accepted. Check the app's clock."), 400
         )
     log.info("staff user %d enrolled a second factor", user.id)
     await _audit(request, user.name, "staff.enrol")
     await _audit(request, user.name, "staff.login", via="enrol")
-    page = c.render(request, "staff_recovery.html", staff_language(request), codes=codes)
+    page = c.render(request, "staff_recovery.html", staff_language(request), codes=codes, next=target)
     return await _signed_in(request, page)
 
 
@@ -388,7 +462,7 @@ async def logout(request: Request) -> Response:
         _clear_cookie(request, response)
         return response
     form = await read_form(request, max_fields=10)
-    if form is None or not token_ok(request, form, _purpose("logout", user)):
+    if form is None or not token_ok(request, form, purpose("logout", user)):
         return c.render(request, "error.html", staff_language(request), status=400, kind="token")
     await run_in_threadpool(accounts(request).end_session, _session_token(request) or "")
     await _audit(request, user.name, "staff.logout")
@@ -403,7 +477,7 @@ async def logout_everywhere(request: Request) -> Response:
     if user is None or not user.signed_in:
         return _redirect("/login")
     form = await read_form(request, max_fields=10)
-    if form is None or not token_ok(request, form, _purpose("logout-everywhere", user)):
+    if form is None or not token_ok(request, form, purpose("logout-everywhere", user)):
         return c.render(request, "error.html", staff_language(request), status=400, kind="token")
     ended = await run_in_threadpool(accounts(request).end_all_sessions, user.id)
     log.info("staff user %d logged out everywhere (%d sessions)", user.id, ended)
@@ -413,27 +487,16 @@ async def logout_everywhere(request: Request) -> Response:
     return response
 
 
-@router.get("/me")
-async def me(request: Request, user: Annotated[CurrentUser, Depends(require("prefs.own"))]) -> Response:
-    c = ctx(request)
-    left = await run_in_threadpool(accounts(request).recovery_codes_left, user.id)
-    return c.render(
-        request,
-        "staff_me.html",
-        staff_language(request),
-        user=user,
-        permissions=sorted(PERMISSIONS.get(user.role, frozenset())),
-        recovery_left=left,
-        logout_token=c.tokens.issue(_purpose("logout", user)),
-        everywhere_token=c.tokens.issue(_purpose("logout-everywhere", user)),
-    )
-
-
 # -- wiring -----------------------------------------------------------------------------------------
 
 
 async def _login_required(request: Request, exc: Exception) -> Response:
-    return _redirect("/login")
+    """To the sign-in, which ends on the page asked for (a GET's path and query; a form post's
+    page cannot be repeated, so a post ends on /me)."""
+    if request.method not in ("GET", "HEAD"):
+        return _redirect("/login")
+    asked = local_href(request.url.path, request.query_params.multi_items())
+    return _redirect(_with_next("/login", next_path(asked)))
 
 
 async def _forbidden(request: Request, exc: Exception) -> Response:

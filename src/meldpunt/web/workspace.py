@@ -55,7 +55,7 @@ from meldpunt.web.context import WebContext, ctx, staff_language, staff_translat
 from meldpunt.web.forms import field, read_form, token_ok
 from meldpunt.web.i18n import N_, Translator
 from meldpunt.web.prefs import wellness
-from meldpunt.web.staff import format_when, require, staff_page
+from meldpunt.web.staff import require, staff_page, when_for
 from meldpunt.web.words import Words
 from meldpunt.wellness import PAGE_SECONDS, Prefs, Today
 from meldpunt.wellness import REVEAL_SECONDS as REVEAL_VIEWING_SECONDS
@@ -334,7 +334,7 @@ def item_page(request: Request, item_id: int, user: ItemView) -> Response:
     note = ""
     try:
         claim = t.claim(item_id, user.name)
-        note = _("Claimed for you until {time}.", time=format_when(claim.expires_at))
+        note = _("Claimed for you until {time}.", time=when_for(request)(claim.expires_at))
     except ClaimConflict as e:
         return _conflict(request, user, e)
     except NotAllowed:
