@@ -66,13 +66,19 @@ def _scan_demo(ctx: typer.Context, path: Path, me: str) -> None:
 
 def _server_demo(ctx: typer.Context, path: Path, host: str, port: int) -> None:
     from meldpunt.cli.serve import start_workers
-    from meldpunt.demo.run import prepare
+    from meldpunt.demo.run import prepare, seed_when_walked
     from meldpunt.web import run
 
     st = state(ctx)
     demo = prepare(st.settings, path)
     stop = threading.Event()
     start_workers(demo.services, 2, stop)
+    threading.Thread(
+        target=seed_when_walked,
+        args=(demo.services, demo.disputed_url, stop.wait),
+        name="demo-seed",
+        daemon=True,
+    ).start()
     base = f"http://{host}:{port}"
     stderr.print(f"""
 [bold]meldpunt demo[/] — benign demo data only, in {path}
@@ -84,7 +90,9 @@ def _server_demo(ctx: typer.Context, path: Path, host: str, port: int) -> None:
   demo web           {demo.web.base}/gallery/mixed.html and more: report them yourself
   receipts           {", ".join(demo.receipts[:3])} … → {base}/status/<receipt>
 
-{len(demo.receipts)} reports are walking now: known, needs review, unavailable, a slow host, a redirect.""")
+{len(demo.receipts)} reports are walking now: known, needs review, unavailable, a slow host, a redirect.
+Waiting for a senior: demo-analyst and demo-senior2 disagree on {demo.disputed_url}; demo-senior
+(who gave neither opinion) resolves it under Disagreements. demo-admin adds users and reads the audit log.""")
     stderr.print(f"staff sign-in at {base}/login (password [bold]{demo.logins[0].password}[/] for all):")
     for login in demo.logins:
         stderr.print(

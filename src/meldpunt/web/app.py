@@ -22,7 +22,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from meldpunt.accounts import allowed
 from meldpunt.bootstrap import Services
-from meldpunt.web import api, banks, internal, oversight, prefs, public, staff, workspace
+from meldpunt.web import admin, api, banks, internal, oversight, prefs, public, staff, workspace
 from meldpunt.web.config import WebConfig
 from meldpunt.web.context import WebContext, ctx, request_language
 from meldpunt.web.i18n import pick_language
@@ -74,6 +74,7 @@ def create_app(services: Services, config: WebConfig | None = None) -> FastAPI:
     app.include_router(workspace.router)
     app.include_router(prefs.router)
     app.include_router(oversight.router)
+    app.include_router(admin.router)
     app.include_router(banks.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
