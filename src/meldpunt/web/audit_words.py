@@ -88,6 +88,11 @@ FIELDS = {
     "banks_version": N_("hash lists version"),
 }
 YES, NO = N_("yes"), N_("no")
+#: detail values that are codes
+VALUES = {
+    "via": {"enrol": N_("enrolment")},
+    "step": {"password": N_("password"), "second_factor": N_("second factor")},
+}
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,8 @@ def actor_words(word: Words, actor: str) -> str:
 def _value(word: Words, key: str, value: Any) -> str:
     if isinstance(value, bool):
         return word.t(YES if value else NO)
+    if key in VALUES and value in VALUES[key]:
+        return word.t(VALUES[key][value])
     if key == "stage":
         return word.stage(str(value)) if value != "open" else word.state("needs_review")
     if key in ("before", "role") and isinstance(value, str):
@@ -156,6 +163,8 @@ def describe(word: Words, entry: AuditEntry) -> Described:
         sentence = ""
     if not sentence:
         sentence = word.t(UNKNOWN_ACTION, actor=params["actor"], action=entry.action, subject=entry.subject)
+    if details.get("group") is False:
+        del details["group"]  # the usual case: one item
     fields = [
         (word.t(FIELDS[k]) if k in FIELDS else k, _value(word, k, v)) for k, v in sorted(details.items())
     ]
