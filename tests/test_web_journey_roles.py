@@ -162,7 +162,7 @@ def test_disagreement_resolution_correction_police_facts_and_the_audit_log(
             ):
                 assert sentence in log, sentence
             assert "item.classify" not in log and '"classification"' not in log  # no codes, no JSON
-            adm.get_by_label("Item").fill(str(item))
+            adm.get_by_label("Item", exact=True).fill(str(item))
             adm.get_by_role("button", name="Filter").click()
             assert "adm set up their second factor" not in adm.inner_text("main")
             assert adm.request.get(f"{stack.base}/items/{item}").status == 403

@@ -91,8 +91,8 @@ def _server_demo(ctx: typer.Context, path: Path, host: str, port: int) -> None:
   receipts           {", ".join(demo.receipts[:3])} … → {base}/status/<receipt>
 
 {len(demo.receipts)} reports are walking now: known, needs review, unavailable, a slow host, a redirect.
-Waiting for a senior: demo-analyst and demo-senior2 disagree on {demo.disputed_url}; demo-senior
-(who gave neither opinion) resolves it under Disagreements. demo-admin adds users and reads the audit log.""")
+A disagreement waits: demo-analyst and demo-senior2 disagree on mixed.html;
+demo-senior (who gave neither opinion) resolves it under Disagreements.""")
     stderr.print(f"staff sign-in at {base}/login (password [bold]{demo.logins[0].password}[/] for all):")
     for login in demo.logins:
         stderr.print(
