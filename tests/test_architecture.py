@@ -22,7 +22,7 @@ ALLOWED = {
     "store": {"domain"},
     "fetch": {"domain", "settings"},
     "audit": {"domain", "settings", "store"},
-    "accounts": {"domain", "settings", "store"},
+    "accounts": {"domain", "settings", "store", "audit"},  # admin actions audit in their transaction
     "review": {"domain", "settings", "signals"},
     "wellness": {"domain", "settings", "store"},
     "triage": {"domain", "settings", "store", "audit", "pipeline", "accounts", "index"},

@@ -43,7 +43,8 @@ def test_demo_reports_reach_every_state(tmp_path: Path) -> None:
 def test_demo_has_one_enrolled_account_per_role(tmp_path: Path) -> None:
     demo = prepare(Settings.from_env({}), tmp_path / "demo.db")
     demo.web.stop()
-    assert sorted(login.role for login in demo.logins) == ["admin", "analyst", "police", "senior"]
+    # one per role, and a second senior (see test_the_demo_can_show_every_triage_flow)
+    assert sorted(login.role for login in demo.logins) == ["admin", "analyst", "police", "senior", "senior"]
     accounts = demo.services.accounts()  # the secrets are sealed: the same key opens them
     login = demo.logins[0]
     result = accounts.check_password(login.name, login.password)
@@ -90,3 +91,30 @@ def test_in_the_demo_a_decision_settles_the_copy_waiting_on_the_slow_host(tmp_pa
     states = {i.id: i.state for i in list_items(demo.services)}
     assert (states[first.id], states[copy.id]) == ("classified", "known")
     assert triage.resolved_without_viewing().awaiting == 0
+
+
+def test_the_demo_can_show_every_triage_flow(tmp_path: Path) -> None:
+    """A disagreement waits in the demo, and the demo has a senior who gave neither opinion to
+    resolve it (with one senior, a disagreement between the analyst and the senior could not be
+    resolved by anyone); the twin behind the slow host stays in the queue for the analysts."""
+    from meldpunt.demo.run import seed_disagreement
+    from meldpunt.triage import Triage, TriageConfig
+
+    demo = prepare(Settings.from_env({}), tmp_path / "demo.db")
+    try:
+        assert seed_disagreement(demo.services, demo.disputed_url) is None  # not walked yet
+        drain(demo.services)
+    finally:
+        demo.web.stop()
+    item = seed_disagreement(demo.services, demo.disputed_url)
+    assert item is not None
+    assert seed_disagreement(demo.services, demo.disputed_url) is None  # once only
+    triage = Triage(demo.services.engine, settings=demo.services.settings, config=TriageConfig.from_env())
+    assert triage.stage(item) == "disagreement"
+    names = {login.name for login in demo.logins}
+    assert {"demo-analyst", "demo-senior", "demo-senior2"} <= names
+    triage.claim(item, "demo-senior")
+    triage.resolve(item, "demo-senior", {"status": "not_illegal"})
+    assert triage.stage(item) == "final"
+    waiting = [i.url.split("/", 3)[-1] for i in list_items(demo.services) if i.state == "needs_review"]
+    assert "slow/gallery/mixed.html" in waiting and "gallery/mixed.html" not in waiting

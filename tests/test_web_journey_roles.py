@@ -2,12 +2,15 @@
 ``test_web_journey`` (``meldpunt serve --workers 0`` and a separate ``meldpunt worker``): two
 analysts disagree, a senior analyst resolves the disagreement and later corrects the decision, the
 police liaison reads the facts and hashes (never an image), and the administrator reads the audit
-log, verified, and cannot open an item. Every image is a benign generated scene.
+log in sentences, verified, cannot open an item, and administers a user they add (at 390 px in nl
+and fr too, without sideways scrolling). Every image is a benign generated scene.
 """
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -31,8 +34,56 @@ def _classify(page: Any, base: str, item: int, status: str) -> None:
     assert "Classification saved." in page.inner_text("main")
 
 
-def test_disagreement_resolution_correction_police_facts_and_the_audit_log(stack: Stack) -> None:
+def _administer(browser: Any, adm: Any, base: str, shot: Any) -> None:
+    """Add a user through the form, sign in as them with the password the page showed once;
+    change their role, reset their second factor, disable and enable them again."""
+    adm.goto(f"{base}/admin/users")
+    adm.get_by_label("User name").fill("nina")
+    adm.locator("form.ad-add").get_by_label("Role").select_option("analyst")
+    adm.get_by_role("button", name="Add user").click()
+    assert "nina added as analyst" in adm.inner_text("main")
+    password = adm.inner_text("#new-password").strip()
+    shot(adm, "admin-user-added")
+    nina = browser.new_context().new_page()
+    nina.goto(f"{base}/login")
+    nina.get_by_label("User name").fill("nina")
+    nina.get_by_label("Password").fill(password)
+    nina.get_by_role("button", name="Continue").click()
+    assert nina.url.endswith("/enrol")  # the first sign-in sets up the authenticator
+
+    card = adm.locator("li.ad-user", has=adm.get_by_role("heading", name="nina", exact=True))
+    adm.goto(f"{base}/admin/users")
+    card.get_by_label("Role").select_option("senior")
+    card.get_by_role("button", name="Change role").click()
+    assert "nina now has the role senior analyst" in adm.inner_text("main")
+    card.get_by_role("button", name="Disable").click()
+    assert "nina is disabled" in adm.inner_text("main")
+    assert "disabled" in card.inner_text()
+    card.get_by_role("button", name="Enable").click()
+    assert "nina can sign in again." in adm.inner_text("main")
+    shot(adm, "admin-users")
+    adm.goto(f"{base}/admin/audit?action=user.*")
+    log = adm.inner_text("main")
+    for sentence in (
+        "adm added user nina as analyst",
+        "adm made nina senior analyst",
+        "adm disabled user nina",
+    ):
+        assert sentence in log, sentence
+
+
+def test_disagreement_resolution_correction_police_facts_and_the_audit_log(
+    stack: Stack, tmp_path: Path
+) -> None:
     from playwright.sync_api import sync_playwright
+
+    shots = os.environ.get("MELDPUNT_SCREENSHOTS")
+
+    def shot(page: Any, name: str) -> None:
+        page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
+        if shots:
+            Path(shots).mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(Path(shots) / f"{name}.png"), full_page=True)
 
     accounts = Accounts(stack.services.engine)
     for name, role in (
@@ -99,12 +150,39 @@ def test_disagreement_resolution_correction_police_facts_and_the_audit_log(stack
             assert pol.request.get(f"{stack.base}/items/{item}").status == 403
             assert pol.locator('a[href="/queue"]').count() == 0
 
-            # the administrator: the audit log, verified; no item pages
+            # the administrator: the audit log in sentences, verified; no item pages
             adm.goto(f"{stack.base}/admin/audit")
             assert "Chain verified: ok" in adm.inner_text("#verification")
             log = adm.inner_text("main")
-            for action in ("item.classify", "item.resolve", "staff.enrol"):
-                assert action in log, action
+            for sentence in (
+                f"ana classified item {item}",
+                f"sara resolved the disagreement on item {item}",
+                f"sara corrected the decision on item {item}",
+                "adm set up their second factor",
+            ):
+                assert sentence in log, sentence
+            assert "item.classify" not in log and '"classification"' not in log  # no codes, no JSON
+            adm.get_by_label("Item", exact=True).fill(str(item))
+            adm.get_by_role("button", name="Filter").click()
+            assert "adm set up their second factor" not in adm.inner_text("main")
             assert adm.request.get(f"{stack.base}/items/{item}").status == 403
+
+            # ... and administers: adds a user, who signs in with the password shown once
+            _administer(browser, adm, stack.base, shot)
+            for lang, accept in (("nl", "nl-BE,nl;q=0.9"), ("fr", "fr-BE,fr;q=0.9")):
+                narrow = browser.new_context(
+                    viewport={"width": 390, "height": 844}, extra_http_headers={"Accept-Language": accept}
+                )
+                narrow.add_cookies(adm.context.cookies())
+                page = narrow.new_page()
+                for path in ("/admin/users", "/admin/audit", "/admin/audit?views=1"):
+                    page.goto(f"{stack.base}{path}")
+                    assert page.locator("html").get_attribute("lang") == lang
+                    wide = page.evaluate(
+                        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+                    )
+                    assert wide <= 0, (lang, path, wide)
+                shot(page, f"admin-audit-{lang}-390")
+                narrow.close()
         finally:
             browser.close()

@@ -101,8 +101,13 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/police/items/{item_id}"): POLICE,
     # administrator
     ("GET", "/admin/users"): ADMIN,
+    ("POST", "/admin/users/add"): ADMIN,
+    ("POST", "/admin/users/role"): ADMIN,
+    ("POST", "/admin/users/reset-2fa"): ADMIN,
     ("POST", "/admin/users/disable"): ADMIN,
+    ("POST", "/admin/users/enable"): ADMIN,
     ("GET", "/admin/audit"): ADMIN,
+    ("GET", "/admin/audit.csv"): ADMIN,
     ("GET", "/admin/wellness-defaults"): ADMIN,
     ("POST", "/admin/wellness-defaults"): ADMIN,
     # routes the test harness (tests.test_web_staff.Staff) adds to the app it builds

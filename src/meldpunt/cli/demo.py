@@ -71,13 +71,19 @@ def _scan_demo(ctx: typer.Context, path: Path, me: str) -> None:
 
 def _server_demo(ctx: typer.Context, path: Path, host: str, port: int) -> None:
     from meldpunt.cli.serve import start_workers
-    from meldpunt.demo.run import prepare
+    from meldpunt.demo.run import prepare, seed_when_walked
     from meldpunt.web import run
 
     st = state(ctx)
     demo = prepare(st.settings, path)
     stop = threading.Event()
     start_workers(demo.services, 2, stop)
+    threading.Thread(
+        target=seed_when_walked,
+        args=(demo.services, demo.disputed_url, stop.wait),
+        name="demo-seed",
+        daemon=True,
+    ).start()
     print_banner(stderr, demo, path, f"http://{host}:{port}")
     try:
         run(demo.services, host=host, port=port)
@@ -100,7 +106,9 @@ def print_banner(console: Console, demo: Demo, path: Path, base: str) -> None:
   demo web           {demo.web.base}/gallery/mixed.html and more: report them yourself
   receipts           {", ".join(demo.receipts[:3])} … → {base}/status/<receipt>
 
-{len(demo.receipts)} reports are walking now: known, needs review, unavailable, a slow host, a redirect.""",
+{len(demo.receipts)} reports are walking now: known, needs review, unavailable, a slow host, a redirect.
+A disagreement waits: demo-analyst and demo-senior2 disagree on mixed.html;
+demo-senior (who gave neither opinion) resolves it under Disagreements.""",
         soft_wrap=True,
     )
     console.print(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -64,10 +65,18 @@ class Demo:
     token: str
     receipts: list[str]
     logins: list[DemoLogin]
+    #: the page whose item the demo leaves in disagreement (see :func:`seed_disagreement`)
+    disputed_url: str = ""
+
+
+#: accounts beyond one per role: a second senior, so that a disagreement between the analyst and
+#: a senior (who may give opinions too) still leaves a senior who gave neither opinion to resolve it
+EXTRA_ACCOUNTS = (("demo-senior2", "senior"),)
 
 
 def demo_accounts(services: Services) -> list[DemoLogin]:
-    """One enrolled account per role, so a newcomer can sign in at once."""
+    """One enrolled account per role and :data:`EXTRA_ACCOUNTS`, so a newcomer can sign in at once
+    and try every flow: a second opinion, a disagreement and its resolution, administration."""
     import pyotp
 
     from meldpunt.accounts.roles import ROLES
@@ -75,8 +84,7 @@ def demo_accounts(services: Services) -> list[DemoLogin]:
 
     accounts = services.accounts()
     logins = []
-    for role in ROLES:
-        name = f"demo-{role}"
+    for name, role in [*((f"demo-{r}", r) for r in ROLES), *EXTRA_ACCOUNTS]:
         accounts.create_user(name, role, DEMO_PASSWORD)
         info = accounts.user(name)
         assert info is not None
@@ -110,4 +118,50 @@ def prepare(settings: Settings, db: Path, *, web_port: int = 0) -> Demo:
         for urls, urgent in demo_reports(web)
     ]
     token = create_api_token(services, "demo", SCOPES)  # every scope: /internal/items too
-    return Demo(services, web, token, receipts, demo_accounts(services))
+    disputed = web.url(DISPUTED_PAGE)
+    return Demo(services, web, token, receipts, demo_accounts(services), disputed)
+
+
+#: the demo page whose item is left in disagreement (its twin behind the slow host stays in the
+#: queue for the analysts to classify themselves)
+DISPUTED_PAGE = "/gallery/mixed.html"
+#: the two opinions that disagree: the analyst's and the second senior's
+FIRST_OPINION = ("demo-analyst", {"status": "baseline", "us": "A1", "age_band": "prepubescent"})
+SECOND_OPINION = ("demo-senior2", {"status": "not_illegal"})
+
+
+def seed_disagreement(services: Services, url: str) -> int | None:
+    """Give the item reported as ``url`` two opinions that disagree — the demo analyst's and the
+    second senior's — so a disagreement waits for ``demo-senior`` (who gave neither) to resolve.
+    Returns the item's id; None while the item is not yet waiting for review (call again later)
+    or when it has opinions already."""
+    from sqlalchemy import select
+
+    from meldpunt.store.reports import Item
+    from meldpunt.triage import Triage, TriageConfig
+
+    with services.engine.connect() as conn:
+        item_id = conn.execute(
+            select(Item.id).where(Item.url == url, Item.state == "needs_review").order_by(Item.id).limit(1)
+        ).scalar()
+    if item_id is None:
+        return None
+    triage = Triage(services.engine, settings=services.settings, config=TriageConfig.from_env())
+    if triage.stage(item_id) is not None:
+        return None
+    for user, classification in (FIRST_OPINION, SECOND_OPINION):
+        triage.claim(item_id, user)
+        triage.classify(item_id, user, classification)
+    return int(item_id)
+
+
+def seed_when_walked(
+    services: Services, url: str, wait: Callable[[float], bool], tries: int = 240
+) -> int | None:
+    """:func:`seed_disagreement` once the workers have walked the item (the demo's background
+    thread; ``wait`` is a stop event's wait: it returns True when the demo stops)."""
+    for _ in range(tries):
+        found = seed_disagreement(services, url)
+        if found is not None or wait(0.5):
+            return found
+    return None

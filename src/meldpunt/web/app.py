@@ -23,7 +23,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from meldpunt.accounts import allowed
 from meldpunt.bootstrap import Services
 from meldpunt.settings import WebSettings
-from meldpunt.web import api, banks, internal, me, oversight, prefs, public, staff, workspace
+from meldpunt.web import admin, api, banks, internal, me, oversight, prefs, public, staff, workspace
 from meldpunt.web.context import WebContext, ctx, request_language
 from meldpunt.web.i18n import pick_language
 from meldpunt.web.security import BodyLimit, HeaderPolicy, SecurityHeaders, trusted_networks
@@ -75,6 +75,7 @@ def create_app(services: Services, config: WebSettings | None = None) -> FastAPI
     app.include_router(prefs.router)
     app.include_router(me.router)
     app.include_router(oversight.router)
+    app.include_router(admin.router)
     app.include_router(banks.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

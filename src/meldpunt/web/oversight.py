@@ -1,7 +1,6 @@
 """Oversight pages: the police liaison's (urgent items, a classified item's facts and hashes — never
-the media), the administrator's (users, the audit log and its verification) and a senior's
-statistics. Every page is guarded by :func:`meldpunt.web.staff.require`; none serves a thumbnail or
-a reveal."""
+the media) and a senior's statistics; the administrator's are :mod:`meldpunt.web.admin`. Every page
+is guarded by :func:`meldpunt.web.staff.require`; none serves a thumbnail or a reveal."""
 
 from __future__ import annotations
 
@@ -10,29 +9,22 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import func, select
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from meldpunt.accounts import CurrentUser
-from meldpunt.audit import AuditLog
 from meldpunt.store.reports import Item, Medium
-from meldpunt.web.context import ctx, staff_translator
-from meldpunt.web.forms import field, read_form, token_ok
-from meldpunt.web.staff import accounts, require, staff_page, when_for
+from meldpunt.web.context import ctx
+from meldpunt.web.staff import require, staff_page, when_for
 from meldpunt.web.workspace import triage
 
 router = APIRouter(include_in_schema=False)
 
 #: how many rows a list shows at most
 LIMIT = 200
-#: how many audit entries the audit page shows by default, and at most
-AUDIT_DEFAULT, AUDIT_MAX = 100, 1000
 
 Facts = Annotated[CurrentUser, Depends(require("item.facts"))]
 Urgent = Annotated[CurrentUser, Depends(require("urgent.view"))]
-Users = Annotated[CurrentUser, Depends(require("users.manage"))]
-AuditRead = Annotated[CurrentUser, Depends(require("audit.read"))]
 Stats = Annotated[CurrentUser, Depends(require("stats.view"))]
 
 
@@ -147,103 +139,6 @@ def facts_page(request: Request, item_id: int, user: Facts) -> Response:
         },
         final=classification,
         media=media,
-    )
-
-
-# -- administrator ----------------------------------------------------------------------------------
-
-
-def _disable_purpose(user: CurrentUser) -> str:
-    return f"ov-disable:{user.session_hash}"
-
-
-def _users_page(request: Request, user: CurrentUser, message: str = "", status: int = 200) -> Response:
-    service = accounts(request)
-    now = service.clock()
-    users = [
-        {
-            "name": u.name,
-            "role": u.role,
-            "enrolled": u.enrolled,
-            "disabled": u.disabled,
-            "locked": u.locked_until is not None and u.locked_until > now,
-        }
-        for u in service.list_users()
-    ]
-    return _page(
-        request,
-        "ov_users.html",
-        user,
-        status,
-        users=users,
-        token=ctx(request).tokens.issue(_disable_purpose(user)),
-        message=message,
-    )
-
-
-@router.get("/admin/users")
-def users_page(request: Request, user: Users) -> Response:
-    return _users_page(request, user)
-
-
-@router.post("/admin/users/disable")
-async def disable_user(request: Request, user: Users) -> Response:
-    """Disable a user (CSRF-checked, audited): they cannot sign in and their sessions end now."""
-    _ = staff_translator(request)
-    form = await read_form(request, max_fields=10)
-    name = field(form, "name", 120) if form is not None else ""
-    if not token_ok(request, form, _disable_purpose(user)):
-        return await run_in_threadpool(
-            _users_page, request, user, _("This form has expired; nothing was done."), 400
-        )
-    if name == user.name:
-        return await run_in_threadpool(_users_page, request, user, _("You cannot disable yourself."), 400)
-
-    def disable() -> bool:
-        done = accounts(request).disable(name)
-        if done:
-            AuditLog(ctx(request).services.engine).append(user.name, "user.disable", f"user:{name}")
-        return done
-
-    if not await run_in_threadpool(disable):
-        return await run_in_threadpool(_users_page, request, user, _("No such user."), 404)
-    return RedirectResponse("/admin/users", status_code=303)
-
-
-@router.get("/admin/audit")
-def audit_page(
-    request: Request, user: AuditRead, actor: str = "", action: str = "", limit: int = 0
-) -> Response:
-    """The newest entries (filter by actor and by action, ``prefix.*`` allowed) and whether the
-    whole chain verifies (else where it first breaks)."""
-    log = AuditLog(ctx(request).services.engine)
-    n = min(max(limit, 1), AUDIT_MAX) if limit else AUDIT_DEFAULT
-    chosen_actor = actor.strip()[:200]
-    chosen_action = action.strip()[:100]
-    rows = log.entries(limit=n, actor=chosen_actor or None, action=chosen_action or None, newest=True)[::-1]
-    verification = log.verify(max_problems=10)
-    entries = [
-        {
-            "seq": e.seq,
-            "at": when_for(request)(e.at),
-            "actor": e.actor,
-            "action": e.action,
-            "subject": e.subject,
-            "details": e.details_json,
-        }
-        for e in rows
-    ]
-    return _page(
-        request,
-        "ov_audit.html",
-        user,
-        entries=entries,
-        actor=chosen_actor,
-        action=chosen_action,
-        verified=verification.ok,
-        checked=verification.entries,
-        problems=[str(p) for p in verification.problems],
-        more=verification.more,
     )
 
 
