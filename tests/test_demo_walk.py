@@ -90,7 +90,10 @@ def test_in_the_demo_a_decision_settles_the_copy_waiting_on_the_slow_host(tmp_pa
     drain(demo.services)
     states = {i.id: i.state for i in list_items(demo.services)}
     assert (states[first.id], states[copy.id]) == ("classified", "known")
-    assert triage.resolved_without_viewing().awaiting == 0
+    # what still waits is the page whose photo was cut short: hashed from what decodes (#8), for review
+    waiting = [i for i in list_items(demo.services) if i.state == "needs_review"]
+    assert [i.url.split("/", 3)[-1] for i in waiting] == ["broken.html"]
+    assert triage.resolved_without_viewing().awaiting == 1
 
 
 def test_the_demo_can_show_every_triage_flow(tmp_path: Path) -> None:
