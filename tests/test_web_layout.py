@@ -233,6 +233,7 @@ def browser(site: Site) -> Iterator[Any]:
             b.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("role", ["analyst", "senior", "police", "admin"])
 def test_every_staff_page_of_each_role_fits_a_phone_in_its_language_with_the_role_navigation(
     site: Site, browser: Any, role: str
@@ -269,6 +270,7 @@ def test_every_staff_page_of_each_role_fits_a_phone_in_its_language_with_the_rol
         context.close()
 
 
+@pytest.mark.slow
 def test_api_reference_and_internal_items_fit_a_phone_without_the_reporters_chrome(
     site: Site, browser: Any
 ) -> None:
@@ -299,6 +301,7 @@ def test_api_reference_and_internal_items_fit_a_phone_without_the_reporters_chro
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.slow
 def test_the_forbidden_page_keeps_the_navigation_of_the_role(site: Site, browser: Any) -> None:
     context = browser.new_context()
     page = context.new_page()
