@@ -26,6 +26,7 @@ from meldpunt.settings import WebSettings
 from meldpunt.web import admin, api, banks, internal, me, oversight, prefs, public, staff, workspace
 from meldpunt.web.context import WebContext, ctx, request_language
 from meldpunt.web.i18n import pick_language
+from meldpunt.web.nav import home, nav_links
 from meldpunt.web.security import BodyLimit, HeaderPolicy, SecurityHeaders, trusted_networks
 
 STATIC = Path(__file__).parent / "static"
@@ -49,7 +50,7 @@ def create_app(services: Services, config: WebSettings | None = None) -> FastAPI
         openapi_url=OPENAPI_URL,
     )
     app.state.ctx = WebContext.build(services, config)
-    app.state.ctx.env.globals["allowed"] = allowed  # the staff navigation asks it
+    app.state.ctx.env.globals.update(allowed=allowed, nav_links=nav_links, home=home)  # the staff frame
 
     @app.get(DOCS_URL, include_in_schema=False)
     def api_docs(request: Request) -> HTMLResponse:

@@ -79,6 +79,7 @@ class WebContext:
             config=self.config,
             link=link,
             lang_link=lang_link,
+            here=request.url.path,  # the staff navigation marks the current page
             # configured texts shown through gettext, so the defaults come translated
             emergency=[t.gettext(n) for n in self.config.emergency_numbers],
             **values,

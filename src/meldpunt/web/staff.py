@@ -500,7 +500,11 @@ async def _login_required(request: Request, exc: Exception) -> Response:
 
 
 async def _forbidden(request: Request, exc: Exception) -> Response:
-    return ctx(request).render(request, "staff_forbidden.html", staff_language(request), status=403)
+    user = getattr(request.state, "staff_user", None)  # looked up by ``require``: the frame shows their links
+    user = user if isinstance(user, CurrentUser) else None
+    return ctx(request).render(
+        request, "staff_forbidden.html", staff_language(request), status=403, user=user
+    )
 
 
 def install(app: FastAPI) -> None:
