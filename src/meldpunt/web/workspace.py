@@ -530,12 +530,6 @@ async def reveal(request: Request, item_id: int, medium_id: int, user: Reveal) -
     return _redirect(f"/items/{item_id}?{urlencode({'reveal': medium_id, 'grant': grant})}#revealed")
 
 
-@router.get("/items/{item_id}/media/{medium_id}/revealed")
-def revealed_page(request: Request, item_id: int, medium_id: int, user: Reveal, grant: str = "") -> Response:
-    """Where a reveal used to be shown: now beside the classification form on the item's page."""
-    return _redirect(f"/items/{item_id}?{urlencode({'reveal': medium_id, 'grant': grant})}#revealed")
-
-
 @router.get("/items/{item_id}/media/{medium_id}/revealed.jpg")
 def revealed_image(request: Request, item_id: int, medium_id: int, user: Reveal, grant: str = "") -> Response:
     nonce = _grant_nonce(ctx(request), item_id, medium_id, user, grant)
