@@ -22,7 +22,8 @@ from meldpunt.store.reports import Item, Medium, Report
 from meldpunt.triage.classify import HashRecord
 from meldpunt.triage.search import understand
 from tests.test_triage import NOT_ILLEGAL, T0
-from tests.test_web_workspace import Workspace, _workspace
+from tests.test_web_staff import token
+from tests.test_web_workspace import Workspace, _workspace, classify, reveal
 
 CODE = "ABCDE-FGHIJ-KLMN2-PQRS3"
 #: how long before the test world's clock the queued items were received (minutes)
@@ -219,3 +220,52 @@ def test_a_banks_entries_are_browsed_a_page_at_a_time(ws: Workspace) -> None:
         prefix,
         "",
     }
+
+
+def history(page: str) -> list[str]:
+    found = re.search(r'<ol class="ws-timeline">(.*?)</ol>', page, flags=re.S)
+    assert found is not None, "no history on the page"
+    return [html.unescape(s) for s in re.findall(r"<span>(.*?)</span>", found.group(1))]
+
+
+def test_an_items_history_says_who_did_what_when_and_keeps_the_second_opinion_blind(ws: Workspace) -> None:
+    iid = ws.item(images=2)
+    m1, _ = ws.media(iid)
+    with ws.world.engine.begin() as conn:
+        conn.execute(update(Medium).where(Medium.item_id == iid).values(outcome="new"))
+    ana = ws.user("ana", "analyst")
+    ben = ws.user("ben", "analyst")
+    sam = ws.user("sam", "senior")
+    page = ana.get(f"/items/{iid}")
+    ana.get(f"/items/{iid}")
+    page = ana.get(f"/items/{iid}")
+    shown = ana.get(reveal(ana, iid, m1, page.text))
+    assert history(shown.text) == [
+        "Received: public report form.",
+        "Fetched: 2 media found.",
+        "Matched against the hash lists: 0 of 2 media on a list.",
+        "Claimed by you.",
+        "Viewed 3 times by you.",  # one line for a row of views; renewing the claim is no new claim
+        f"Medium {m1} revealed by you.",
+        "Viewed by you.",  # the page that shows the reveal
+    ]
+    assert classify(ana, iid, page.text, {"status": "baseline", "us": "A1"}) == 303
+
+    # ben gives the second opinion blind: nothing of ana's work, not even that she claimed it
+    blind = history(ben.get(f"/items/{iid}").text)
+    assert not any("ana" in line or "opinion" in line.lower() for line in blind)
+    assert blind[-2:] == ["Claimed by you.", "Viewed by you."]
+    ben.post(f"/items/{iid}/release", data={"token": token(ben.get(f"/items/{iid}").text)})
+    assert classify(ben, iid, ben.get(f"/items/{iid}").text, {"status": "baseline", "us": "A1"}) == 303
+
+    # once final, everyone's steps: opinions by whom (never what), the decision
+    full = history(sam.get(f"/decisions/{iid}").text)
+    assert "First opinion given by ana." in full and "Second opinion given by ben." in full
+    assert f"Medium {m1} revealed by ana." in full and "Given back to the queue by ben." in full
+    assert full[-2:] == ["The classification became final.", "Viewed by you."]
+    assert not any("baseline" in line for line in full)
+    times = re.findall(r'<time datetime="([^"]+)">', sam.get(f"/decisions/{iid}").text)
+    assert times == sorted(times)
+    # a page in Dutch reads as Dutch
+    sam.headers["Accept-Language"] = "nl"
+    assert "De classificatie werd definitief." in history(sam.get(f"/decisions/{iid}").text)

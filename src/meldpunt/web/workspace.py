@@ -816,6 +816,7 @@ def _decision_page(
         token=ctx(request).tokens.issue(_item_purpose(item_id, user)),
         errors=errors or [],
         chosen=chosen if chosen is not None else final.to_dict(),
+        history=lines(t.history(item_id, user.name), user.name, Words(staff_translator(request), t.schemes)),
     )
 
 
