@@ -422,8 +422,9 @@ def item_page(request: Request, item_id: int, user: ItemView, reveal: str = "", 
     except TriageError:  # no such item (404 below), or not waiting for this user
         note = _("This item is not waiting for you: you may look at it, not classify it.")
     shown = _revealed(request, t, item_id, user, reveal, grant)
-    # a reveal's own page view was counted with the reveal
-    return _item_page(request, user, item_id, note=note, count=shown is None, revealed=shown)
+    # the page a reveal lands on was counted with the reveal; a reload is a page view again
+    fresh = shown is not None and not shown["gone"]
+    return _item_page(request, user, item_id, note=note, count=not fresh, revealed=shown)
 
 
 def _revealed(
