@@ -304,8 +304,8 @@ def test_claims_conflict_renew_and_expire(world: World) -> None:
     with pytest.raises(ClaimConflict) as e:
         t.claim(item, bert)
     assert e.value.holder == "anna"
-    assert [x.claimed_by for x in t.entries(bert)] == ["anna"]
-    assert [x.claimed_by for x in t.entries(anna)] == [None]
+    assert [(x.claimed_by, x.mine) for x in t.entries(bert)] == [("anna", False)]
+    assert [(x.claimed_by, x.mine) for x in t.entries(anna)] == [("anna", True)]  # yours, not "free"
     with pytest.raises(ClaimConflict):
         t.classify(item, bert, NOT_ILLEGAL)
     w.clock.now = T0 + timedelta(minutes=10)

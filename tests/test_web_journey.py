@@ -3,7 +3,7 @@ and a separate ``meldpunt worker`` walking the reports, sharing one SQLite datab
 "web" on loopback, and Debian's Chromium driven by Playwright.
 
 Two analysts enrol with TOTP and sign in; the first sees the blurred greyscale thumbnail of a new
-image, reveals it on purpose (audited), classifies it; the second gives a blind second opinion
+image, reveals it on purpose (audited: shown once, beside the classification form), classifies it; the second gives a blind second opinion
 that agrees, so the item is final and its hashes go into the hotline's own bank. Then a copy of
 the image (scaled and re-compressed, so only PDQ can know it) is reported on another page: the
 worker process, which never saw the classification happen, auto-classifies it and nobody views it.
@@ -48,6 +48,13 @@ from tests.imagegen import scene
 from tests.test_web_browser import ARGS, CHROMIUM, REQUIRE, _missing
 
 PASSWORD = "a long benign test passphrase 42"
+#: how far right the page's content (in ``main``) reaches, in CSS pixels
+MAIN_RIGHT = "() => Math.max(...[...document.querySelectorAll('main, main *')].map(e => e.getBoundingClientRect().right))"
+#: the elements sticking out past a 390 px page (for the message of a failed assertion)
+WIDE = (
+    "() => [...document.querySelectorAll('main *')].filter(e => e.getBoundingClientRect().right > 391)"
+    ".map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right)).slice(0, 20)"
+)
 
 
 def _jpeg(img: Image.Image, quality: int) -> bytes:
@@ -303,7 +310,8 @@ def test_enrol_review_reveal_classify_second_opinion_and_the_copy_is_known(
             assert f"{stack.web}/gallery.html" in ana.inner_text(".ws-context")
             shot(ana, "journey-item")
 
-            # reveal one medium on purpose: a sharp, coloured rendering, shown once
+            # reveal one medium on purpose: a sharp, coloured rendering, shown once, on the item's
+            # page beside the classification form
             with ana.expect_response(re.compile(r"/revealed\.jpg")) as revealed_info:
                 ana.get_by_role("button", name=re.compile("^Reveal medium")).click()
             sharp = revealed_info.value.body()
@@ -312,10 +320,29 @@ def test_enrol_review_reveal_classify_second_opinion_and_the_copy_is_known(
             assert _sharpness(sharp) > 4 * _sharpness(blurred)
             again = ana.request.get(revealed_info.value.url)
             assert again.status in (403, 410), "a reveal grant renders once"
+            assert re.search(f"/items/{first}[?]reveal=", ana.url)
+            figure = ana.locator("figure.ws-revealed img").bounding_box()
+            form = ana.locator("form.ws-classify").bounding_box()
+            assert figure is not None and form is not None
+            assert figure["x"] + figure["width"] <= form["x"] + 1, "side by side at 1280 px"
+            assert figure["y"] < form["y"] + form["height"] and form["y"] < figure["y"] + figure["height"]
+            assert ana.evaluate("() => document.querySelector('figure.ws-revealed img').naturalWidth") > 0
             shot(ana, "journey-revealed")
+            # at 390 px: one above the other, no sideways scrolling
+            ana.set_viewport_size({"width": 390, "height": 844})
+            assert ana.evaluate("() => document.documentElement.scrollWidth") <= 390, ana.evaluate(WIDE)
+            shot(ana, "journey-revealed-390")
+            ana.set_viewport_size({"width": 1280, "height": 720})
+            # a reload shows no broken image: the reveal was shown once, the page says so
+            ana.reload()
+            assert ana.locator("figure.ws-revealed").count() == 0
+            assert "blurred again now" in ana.inner_text("#revealed")
+            broken = "() => [...document.images].filter(i => i.complete && i.naturalWidth === 0).length"
+            assert ana.evaluate(broken) == 0
+            history = ana.inner_text(".ws-timeline")
+            assert "revealed by you" in history and "Claimed by you" in history
 
-            # classify: illegal, so a second analyst must agree
-            ana.get_by_role("link", name=re.compile("Back to the item")).click()
+            # classify on the same page: illegal, so a second analyst must agree
             ana.get_by_label(re.compile("^Baseline")).check()
             ana.get_by_label("Prepubescent", exact=True).check()
             ana.get_by_role("button", name="Save classification").click()
@@ -384,3 +411,64 @@ def test_enrol_review_reveal_classify_second_opinion_and_the_copy_is_known(
         timeout=60,
     )
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_a_senior_finds_and_pages_in_dutch_and_french_at_390_px(stack: Stack, tmp_path: Path) -> None:
+    """The lists with search, sort and pages, an item with its matches and history, and a bank's
+    entries: in nl and fr, at 390 px, without sideways scrolling; a search link is shareable."""
+    from playwright.sync_api import sync_playwright
+
+    from meldpunt.domain import Labels, SignalType
+    from meldpunt.store.banks import BankRepository
+    from meldpunt.triage.classify import HashRecord
+
+    Accounts(stack.services.engine).create_user("sam", "senior", PASSWORD)
+    item, _ = stack.report("/gallery.html")
+    assert stack.walked(item) == "needs_review"
+    records = [
+        HashRecord(
+            SignalType.MD5,
+            f"{n:032x}",
+            Labels(category="a-rather-long-synthetic-category-name", tags=("one", "two")),
+        )
+        for n in range(60)
+    ]
+    BankRepository(stack.services.engine).import_records(
+        "partner-list", records, source_name="synthetic", source_sha256="0" * 64, fmt="csv"
+    )
+    shots = os.environ.get("MELDPUNT_SCREENSHOTS")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page()
+            _enrol_and_sign_in(page, stack.base, "sam")
+            for lang in ("nl", "fr"):
+                ctx = browser.new_context(
+                    viewport={"width": 390, "height": 844},
+                    extra_http_headers={"Accept-Language": lang},
+                    storage_state=page.context.storage_state(),
+                )
+                sam = ctx.new_page()
+                for path in (
+                    "/queue?q=gallery&sort=newest",
+                    f"/items/{item}",
+                    "/decisions?q=gallery",
+                    "/banks/partner-list/entries",
+                ):
+                    sam.goto(f"{stack.base}{path}")
+                    assert sam.locator("html").get_attribute("lang") == lang, path
+                    # the page's content (the header's navigation is the layout's, #9 "layout")
+                    assert sam.evaluate(MAIN_RIGHT) <= 390, (lang, path, sam.evaluate(WIDE))
+                    name = f"find-{lang}-{path.strip('/').split('?')[0].replace('/', '-')}"
+                    sam.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
+                    if shots:
+                        sam.screenshot(path=str(Path(shots) / f"{name}.png"), full_page=True)
+                queue = sam.goto(f"{stack.base}/queue?q=gallery&sort=newest")
+                assert queue is not None and sam.locator("table.ws-queue tbody tr").count() == 1
+                assert sam.locator("#q").input_value() == "gallery"
+                sam.goto(f"{stack.base}/banks/partner-list/entries")
+                sam.locator("a[rel=next]").click()  # the second page of 50
+                assert sam.locator(".bk-entries li").count() == 10
+                ctx.close()
+        finally:
+            browser.close()

@@ -159,16 +159,17 @@ def the_whole_flow(ws: Workspace) -> None:
     assert picture.mode == "L" or len(set(picture.convert("RGB").getpixel((10, 10)))) == 1  # type: ignore[arg-type]
     assert ana.get(f"/items/{urgent}/media/{m1}/thumb").status_code == 404  # not that item's
 
-    # reveal: refused before the POST, audited, works once with its grant
-    assert ana.get(f"/items/{old}/media/{m1}/revealed").status_code == 403
+    # reveal: refused before the POST, audited, shown once beside the form with its grant
     assert ana.get(f"/items/{old}/media/{m1}/revealed.jpg", params={"grant": "1.2.3"}).status_code == 403
     where = reveal(ana, old, m1, page.text)
-    assert where.startswith(f"/items/{old}/media/{m1}/revealed?grant=")
+    assert where.startswith(f"/items/{old}?reveal={m1}&grant=") and where.endswith("#revealed")
     assert ws.audit("item.reveal") == [("ana", f"item:{old}", {"medium": m1})]
     shown = ana.get(where)
     assert shown.status_code == 200 and shown.headers["cache-control"] == "no-store"
-    src = re.search(r'<img src="([^"]+)"', shown.text)
+    src = re.search(r'<figure class="ws-revealed" id="revealed">\s*<img src="([^"]+)"', shown.text)
     assert src is not None
+    beside = shown.text[shown.text.index('<div class="ws-decide">') :]
+    assert beside.index('id="revealed"') < beside.index('action="/items/' + str(old) + '/classify"')
     image_url = src.group(1).replace("&amp;", "&")
     assert ben.get(image_url).status_code == 403  # another session cannot use the grant
     sharp = ana.get(image_url)
@@ -179,6 +180,9 @@ def the_whole_flow(ws: Workspace) -> None:
     assert ana.get(image_url).status_code == 403  # used once
     other = image_url.replace(f"/media/{m1}/", f"/media/{m2}/")
     assert ana.get(other).status_code == 403  # a grant is for one medium
+    # a reload says the image was shown once: no image the grant can no longer fetch
+    again = ana.get(where)
+    assert again.status_code == 200 and "revealed.jpg" not in again.text and "blurred again now" in again.text
 
     # a second analyst cannot take ana's claim
     conflict = ben.get(f"/items/{old}")
@@ -247,7 +251,7 @@ def test_roles_and_anonymous(ws: Workspace) -> None:
         me = client.get("/me")
         r = client.post(f"/items/{iid}/media/{mid}/reveal", data={"token": token(me.text)})
         assert r.status_code == 403, role
-        assert client.get(f"/items/{iid}/media/{mid}/revealed").status_code == 403
+        assert client.get(f"/items/{iid}/media/{mid}/revealed.jpg").status_code == 403
         assert client.get(f"/items/{iid}/media/{mid}/revealed.jpg").status_code == 403
         assert client.get(f"/items/{iid}").status_code == 403
         assert client.get(f"/items/{iid}/media/{mid}/thumb").status_code == 403
@@ -303,7 +307,15 @@ def test_seniors_see_counts_and_resolve_disagreements(ws: Workspace) -> None:
     assert d.status_code == 200 and "ana" in d.text and "ben" in d.text and "not_illegal" in d.text
     assert sue.get(f"/items/{iid}").headers["location"] == f"/disagreements/{iid}"
     (mid,) = ws.media(iid)
-    assert f"/items/{iid}/media/{mid}/revealed?grant=" in reveal(sue, iid, mid, d.text)
+    where = reveal(sue, iid, mid, d.text)
+    assert f"/items/{iid}?reveal={mid}&grant=" in where
+    # the senior decides on the disagreement's page: the reveal follows there, beside its form
+    moved = sue.get(where).headers["location"]
+    assert moved.startswith(f"/disagreements/{iid}?reveal={mid}&grant=")
+    beside = sue.get(moved).text
+    assert beside.index('<figure class="ws-revealed" id="revealed">') < beside.index(
+        f'action="/items/{iid}/resolve"'
+    )
     bad = sue.post(f"/items/{iid}/resolve", data={"token": token(d.text), "scheme.us": "A1"})
     assert bad.status_code == 400 and "required" in bad.text
     r = sue.post(f"/items/{iid}/resolve", data={"token": token(d.text), "scheme.status": "baseline"})
@@ -328,8 +340,16 @@ def test_near_matches_and_a_group_decision(ws: Workspace) -> None:
         conn.execute(update(Medium).where(Medium.id == mid).values(matches=json.dumps([hint])))
     ana = ws.user("ana", "analyst")
     page = ana.get(f"/items/{first}")
-    assert "partner-hints" in page.text and "<td>12</td>" in page.text
-    assert "category=synthetic-cat" in page.text and "tags=tag-one,tag-two" in page.text
+    # one block per match: labels as a list of name and value, which wraps at words in a narrow card
+    assert "<table" not in page.text.split('class="ws-matches"')[1].split("</ul>")[0]
+    assert (
+        '<strong class="ws-match-bank">partner-hints</strong>' in page.text
+        and "distance 12 bits" in page.text
+    )
+    assert (
+        "<dt>category</dt><dd>synthetic-cat</dd>" in page.text
+        and "<dt>tags</dt><dd>tag-one, tag-two</dd>" in page.text
+    )
     assert 'name="group" value="1"' in page.text and f"#{twin}" in page.text
     r = ana.post(
         f"/items/{first}/classify",
@@ -379,9 +399,13 @@ def test_a_reveal_grant_is_short_lived_and_release_gives_the_item_back(
     ana = ws.user("ana", "analyst")
     page = ana.get(f"/items/{iid}")
     where = reveal(ana, iid, mid, page.text)
-    image_url = where.replace("/revealed?", "/revealed.jpg?")
+    shown = ana.get(where)
+    src = re.search(r'<img src="(/items/[^"]+/revealed\.jpg[^"]+)"', shown.text)
+    assert src is not None
+    image_url = src.group(1).replace("&amp;", "&")
     monkeypatch.setattr(workspace, "time", LaterTime(workspace.REVEAL_SECONDS + 5))
-    assert ana.get(where).status_code == 403
+    late = ana.get(where)
+    assert late.status_code == 200 and "revealed.jpg" not in late.text and "blurred again now" in late.text
     assert ana.get(image_url).status_code == 403
     monkeypatch.undo()
     assert ana.get(image_url).status_code == 200

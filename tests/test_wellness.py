@@ -166,7 +166,9 @@ def test_the_counter_accumulates_and_resets_at_the_utc_day(well_any: Setup) -> N
     assert "Viewing time today: 1 min of 120" in page.text
     ana.get(f"/items/{iid}/media/{mid}/thumb")  # thumbnails are part of the page: not counted again
     assert w.today("ana").seconds == 3 * PAGE_SECONDS
-    reveal(ana, iid, mid, page.text)
+    where = reveal(ana, iid, mid, page.text)
+    assert w.today("ana").seconds == 3 * PAGE_SECONDS + REVEAL_SECONDS
+    ana.get(where)  # the item's page showing the reveal beside the form: counted with the reveal
     assert w.today("ana").seconds == 3 * PAGE_SECONDS + REVEAL_SECONDS
     assert "Viewing time today: 2 min of 120" in ana.get("/queue").text  # the queue shows it, adds nothing
     assert w.today("ben").seconds == 0

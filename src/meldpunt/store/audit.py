@@ -32,7 +32,7 @@ class AuditEntryRow(Base):
     #: a short dotted name: "item.reveal", "bank.import"
     action: Mapped[str] = mapped_column(String(100))
     #: what it was done to: "item:42", "bank:ncmec-pdq"
-    subject: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(String(200), index=True)
     #: canonical JSON (sorted keys, no spaces): exactly the text that was hashed
     details: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))

@@ -451,6 +451,36 @@ class BankRepository:
                     hits.extend(_hit(r) for r in conn.execute(q))
         return hits
 
+    def browse(
+        self,
+        name: str,
+        *,
+        signal_type: SignalType | None = None,
+        prefix: str = "",
+        after: int | None = None,
+        newest: bool = False,
+        limit: int = 50,
+    ) -> tuple[list[EntryHit], bool]:
+        """A page of the bank's entries in the order they were added (``newest``: the other way),
+        continuing past entry ``after`` (keyset paging: a page deep into ten million entries costs
+        what the first one does); of one signal type, and whose value starts with the hex
+        ``prefix`` (types stored by value only: a vPDQ or PhotoDNA value is not searched). With
+        whether more follow. Raises ``BankError`` for an unknown bank."""
+        limit = max(1, min(limit, 1000))
+        q = _hit_query(None)
+        if signal_type is not None:
+            q = q.where(BankEntry.signal_type == signal_type.value)
+        if prefix:
+            short = [st.value for st in SignalType if st not in LONG_VALUE_TYPES]
+            q = q.where(BankEntry.signal_type.in_(short), BankEntry.key.startswith(prefix, autoescape=True))
+        if after is not None:
+            q = q.where(BankEntry.id < after if newest else BankEntry.id > after)
+        q = q.order_by(BankEntry.id.desc() if newest else BankEntry.id).limit(limit + 1)
+        with self.engine.connect() as conn:
+            q = q.where(BankEntry.bank_id == self._bank_id(conn, name))
+            rows = [_hit(r) for r in conn.execute(q)]
+        return rows[:limit], len(rows) > limit
+
     def entries_by_id(self, ids: Iterable[int], banks: Sequence[str] | None = None) -> dict[int, EntryHit]:
         out: dict[int, EntryHit] = {}
         with self.engine.connect() as conn:

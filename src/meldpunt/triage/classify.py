@@ -43,6 +43,7 @@ from meldpunt.store.banks import BANKS_VERSION, BankRepository, bump_counter, en
 from meldpunt.store.models import Bank, BankEntry
 from meldpunt.store.reports import Item, Medium, Report, ReviewBlob
 from meldpunt.store.triage import TriageClaim, TriageClassification, TriageStatus
+from meldpunt.triage.history import Event, item_history
 from meldpunt.triage.queue import (
     CORRECTION,
     DISAGREEMENT,
@@ -61,6 +62,14 @@ from meldpunt.triage.queue import (
     utc,
 )
 from meldpunt.triage.schemes import Classification, ClassificationError, Problem, Schemes
+from meldpunt.triage.search import Page, item_condition, understand
+
+#: the decisions list's sort orders (each ends with the item number, so pages never overlap)
+DECISION_SORTS: dict[str, tuple[Any, ...]] = {
+    "newest": (TriageStatus.finalized_at.desc(), TriageStatus.item_id.desc()),
+    "oldest": (TriageStatus.finalized_at, TriageStatus.item_id),
+    "item": (TriageStatus.item_id.desc(),),
+}
 
 
 @dataclass(frozen=True)
@@ -264,6 +273,26 @@ class Triage(Queue):
 
     def decisions(self, senior_user: str, *, limit: int = 100, offset: int = 0) -> list[Decision]:
         """Final classifications, newest first: what a senior may correct."""
+        return self.decisions_page(senior_user, limit=limit, offset=offset).rows
+
+    def decisions_page(
+        self,
+        senior_user: str,
+        *,
+        search: str = "",
+        via: str | None = None,
+        illegal: bool | None = None,
+        sort: str = "newest",
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Page[Decision]:
+        """One page of final classifications (:data:`DECISION_SORTS`; newest first by default),
+        narrowed by ``search`` (as the queue's), how the decision was reached (``via``: first,
+        second, resolution, correction) and whether it is illegal; with the whole list's length."""
+        if sort not in DECISION_SORTS:
+            raise TriageError(f"sort must be one of {', '.join(DECISION_SORTS)}, not {sort!r}")
+        if via not in (None, FIRST, SECOND_OPINION, RESOLUTION, CORRECTION):
+            raise TriageError(f"via must be first, second, resolution or correction, not {via!r}")
         with self.engine.connect() as conn:
             self._require(conn, senior_user, "classification.correct")
             last_role = (
@@ -273,7 +302,7 @@ class Triage(Queue):
                 .limit(1)
                 .scalar_subquery()
             )
-            rows = conn.execute(
+            q = (
                 select(
                     TriageStatus.item_id,
                     TriageStatus.final,
@@ -287,11 +316,17 @@ class Triage(Queue):
                 .join(Item, Item.id == TriageStatus.item_id)
                 .join(Report, Report.id == Item.report_id)
                 .where(TriageStatus.stage == FINAL)
-                .order_by(TriageStatus.finalized_at.desc(), TriageStatus.item_id.desc())
-                .limit(limit)
-                .offset(offset)
-            ).all()
-        return [
+            )
+            understood = understand(search)
+            if understood is not None:
+                q = q.where(item_condition(understood))
+            if via is not None:
+                q = q.where(last_role == via)
+            if illegal is not None:
+                q = q.where(TriageStatus.illegal.is_(illegal))
+            total = int(conn.execute(select(func.count()).select_from(q.subquery())).scalar_one())
+            rows = conn.execute(q.order_by(*DECISION_SORTS[sort]).limit(limit).offset(offset)).all()
+        found = [
             Decision(
                 item_id=int(r.item_id),
                 url=r.url,
@@ -304,6 +339,13 @@ class Triage(Queue):
             )
             for r in rows
         ]
+        return Page(found, total, offset // max(limit, 1) + 1, max(limit, 1))
+
+    def history(self, item_id: int, user: str) -> list[Event]:
+        """The item's history as ``user`` may see it (:mod:`meldpunt.triage.history`)."""
+        with self.engine.connect() as conn:
+            role = self._require(conn, user, "item.view")
+            return item_history(conn, item_id, user, role)
 
     def final_classification(self, item_id: int) -> Classification | None:
         with self.engine.connect() as conn:

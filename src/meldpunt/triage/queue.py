@@ -28,6 +28,7 @@ from meldpunt.store.triage import DISAGREEMENT as STAGE_DISAGREEMENT
 from meldpunt.store.triage import FINAL as STAGE_FINAL
 from meldpunt.store.triage import SECOND as STAGE_SECOND
 from meldpunt.store.triage import TriageClaim, TriageClassification, TriageStatus
+from meldpunt.triage.search import Page, item_condition, understand
 
 Clock = Callable[[], datetime]
 #: Looks up a user's role (None: no such user, or disabled). The default reads ``users``.
@@ -38,6 +39,13 @@ SECOND, DISAGREEMENT, FINAL = STAGE_SECOND, STAGE_DISAGREEMENT, STAGE_FINAL
 #: roles of ``triage_classifications``
 FIRST, SECOND_OPINION, RESOLUTION, CORRECTION = "first", "second", "resolution", "correction"
 QUEUE_STATES = ("open", DISAGREEMENT)
+#: the queue's sort orders (each ends with the item number, so pages never overlap)
+QUEUE_SORTS: dict[str, tuple[Any, ...]] = {
+    "priority": (Item.urgent.desc(), Item.created_at),
+    "oldest": (Item.created_at,),
+    "newest": (Item.created_at.desc(),),
+    "host": (Item.host, Item.created_at),
+}
 
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint16)
 
@@ -79,9 +87,15 @@ class QueueEntry:
     created_at: datetime
     source: str
     media: int
-    #: another analyst's live claim (None: free or yours)
+    #: the live claim's holder (None: free)
     claimed_by: str | None
     claimed_until: datetime | None
+    #: the live claim is the user's own (the queue says "you", not the name)
+    mine: bool = False
+
+    def age(self, now: datetime) -> timedelta:
+        """How long the item has waited since it was received."""
+        return max(now - self.created_at, timedelta(0))
 
 
 def utc(value: datetime) -> datetime:
@@ -140,24 +154,75 @@ class Queue:
         source: str | None = None,
         state: str = "open",
         needs: str | None = None,
+        search: str = "",
+        sort: str = "priority",
         limit: int = 100,
         offset: int = 0,
     ) -> list[QueueEntry]:
         """Items awaiting ``user``: ``state="open"`` (a classification is wanted) or
-        ``"disagreement"`` (seniors); urgent first, then oldest. ``source``: only items reported
-        by that source (``"api:*"``: any source starting with ``api:``). ``needs`` narrows the open
-        queue: ``"first"`` (nobody has classified it yet) or ``"second"`` (a second opinion is
-        wanted)."""
+        ``"disagreement"`` (seniors); by ``sort`` (:data:`QUEUE_SORTS`; ``priority``: urgent first,
+        then oldest). ``source``: only items reported by that source (``"api:*"``: any source
+        starting with ``api:``). ``needs`` narrows the open queue: ``"first"`` (nobody has
+        classified it yet) or ``"second"`` (a second opinion is wanted). ``search``: what
+        :func:`meldpunt.triage.search.understand` makes of it (URL, host, receipt, item, hash)."""
+        return self.queue_page(
+            user,
+            source=source,
+            state=state,
+            needs=needs,
+            search=search,
+            sort=sort,
+            limit=limit,
+            offset=offset,
+        ).rows
+
+    def queue_page(
+        self,
+        user: str,
+        *,
+        source: str | None = None,
+        state: str = "open",
+        needs: str | None = None,
+        search: str = "",
+        sort: str = "priority",
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Page[QueueEntry]:
+        """One page of :meth:`entries` with the length of the whole filtered queue."""
         if state not in QUEUE_STATES:
             raise TriageError(f"state must be one of {', '.join(QUEUE_STATES)}, not {state!r}")
         if needs not in (None, "first", "second"):
             raise TriageError(f"needs must be first or second, not {needs!r}")
+        if sort not in QUEUE_SORTS:
+            raise TriageError(f"sort must be one of {', '.join(QUEUE_SORTS)}, not {sort!r}")
         now = self.now()
         with self.engine.connect() as conn:
             if state == DISAGREEMENT:
                 self._require(conn, user, "disagreement.resolve")
             else:
                 self._require(conn, user, "queue.view")
+            wanted = (
+                select(Item.id)
+                .outerjoin(TriageStatus, TriageStatus.item_id == Item.id)
+                .where(Item.state == ItemState.NEEDS_REVIEW.value)
+            )
+            mine = exists().where(TriageClassification.item_id == Item.id, TriageClassification.user == user)
+            if state == DISAGREEMENT:
+                wanted = wanted.where(TriageStatus.stage == DISAGREEMENT, ~mine)
+            elif needs == "first":
+                wanted = wanted.where(TriageStatus.stage.is_(None))
+            elif needs == "second":
+                wanted = wanted.where(TriageStatus.stage == SECOND, ~mine)
+            else:
+                wanted = wanted.where(
+                    or_(TriageStatus.stage.is_(None), and_(TriageStatus.stage == SECOND, ~mine)),
+                )
+            if source is not None:
+                wanted = wanted.where(Item.id.in_(_items_of_source(source)))
+            understood = understand(search)
+            if understood is not None:
+                wanted = wanted.where(item_condition(understood))
+            total = int(conn.execute(select(func.count()).select_from(wanted.subquery())).scalar_one())
             q = (
                 select(
                     Item.id,
@@ -170,32 +235,15 @@ class Queue:
                     TriageClaim.expires_at,
                 )
                 .join(Report, Report.id == Item.report_id)
-                .outerjoin(TriageStatus, TriageStatus.item_id == Item.id)
-                .outerjoin(
-                    TriageClaim,
-                    and_(
-                        TriageClaim.item_id == Item.id, TriageClaim.expires_at > now, TriageClaim.user != user
-                    ),
-                )
-                .where(Item.state == ItemState.NEEDS_REVIEW.value)
+                .outerjoin(TriageClaim, and_(TriageClaim.item_id == Item.id, TriageClaim.expires_at > now))
+                .where(Item.id.in_(wanted))
+                .order_by(*QUEUE_SORTS[sort], Item.id)
+                .limit(limit)
+                .offset(offset)
             )
-            mine = exists().where(TriageClassification.item_id == Item.id, TriageClassification.user == user)
-            if state == DISAGREEMENT:
-                q = q.where(TriageStatus.stage == DISAGREEMENT, ~mine)
-            elif needs == "first":
-                q = q.where(TriageStatus.stage.is_(None))
-            elif needs == "second":
-                q = q.where(TriageStatus.stage == SECOND, ~mine)
-            else:
-                q = q.where(
-                    or_(TriageStatus.stage.is_(None), and_(TriageStatus.stage == SECOND, ~mine)),
-                )
-            if source is not None:
-                q = q.where(Item.id.in_(_items_of_source(source)))
-            q = q.order_by(Item.urgent.desc(), Item.created_at, Item.id).limit(limit).offset(offset)
             rows = conn.execute(q).all()
             counts = _media_counts(conn, [r.id for r in rows])
-        return [
+        entries = [
             QueueEntry(
                 item_id=int(r.id),
                 url=r.url,
@@ -206,9 +254,11 @@ class Queue:
                 media=counts.get(int(r.id), 0),
                 claimed_by=r.user,
                 claimed_until=utc(r.expires_at) if r.expires_at is not None else None,
+                mine=r.user == user,
             )
             for r in rows
         ]
+        return Page(entries, total, offset // max(limit, 1) + 1, max(limit, 1))
 
     # -- claims ------------------------------------------------------------------------------------
     def claim(self, item_id: int, user: str, minutes: int | None = None) -> Claim:

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any, BinaryIO
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import Connection
@@ -249,6 +249,87 @@ def bank_page(request: Request, name: str, user: Manage, msg: str = "") -> Respo
     """One bank: settings, import history (newest first), look-up, import, delete."""
     message = staff_translator(request)(MESSAGES[msg]) if msg in MESSAGES else ""
     return _bank_page(request, user, _bank_or_404(request, name), message=message)
+
+
+#: the entries page's sort orders
+ENTRY_SORTS = {"oldest": N_("in the order they were added"), "newest": N_("newest first")}
+#: entries per page of a bank's entries
+ENTRY_PAGE_SIZES = (50, 100, 200)
+
+
+@router.get("/banks/{name}/entries")
+def entries_page(
+    request: Request,
+    name: str,
+    user: Manage,
+    type: str = "",
+    q: str = "",
+    sort: str = "",
+    after: str = "",
+    size: str = "",
+) -> Response:
+    """A bank's entries, a page at a time (keyset: ``after`` is the last entry of the page
+    before), of one signal type and whose value starts with ``q`` (hex); audited as
+    ``bank.browse``. Query parameters only, so a link shows the same page."""
+    _ = staff_translator(request)
+    bank = _bank_or_404(request, name)
+    chosen = SignalType(type) if type in {s.value for s in SignalType} else None
+    prefix = q.strip().lower()[:64]
+    order = sort if sort in ENTRY_SORTS else "oldest"
+    per_page = int(size) if size.isdigit() and int(size) in ENTRY_PAGE_SIZES else ENTRY_PAGE_SIZES[0]
+    start = int(after) if after.isdigit() and len(after) <= 18 else None
+    error = ""
+    if prefix and not all(c in "0123456789abcdef" for c in prefix):
+        error = _("Search by the start of a hash: hexadecimal digits only (0-9, a-f).")
+        rows: list[Any] = []
+        more = False
+    else:
+        rows, more = _repo(request).browse(
+            name, signal_type=chosen, prefix=prefix, after=start, newest=order == "newest", limit=per_page
+        )
+        _audit(
+            request,
+            user,
+            "bank.browse",
+            name,
+            type=type or "",
+            prefix=prefix,
+            after=start or 0,
+            shown=len(rows),
+        )
+    params = {"type": chosen.value if chosen else "", "q": prefix, "sort": order if order != "oldest" else ""}
+    params["size"] = str(per_page) if per_page != ENTRY_PAGE_SIZES[0] else ""
+    base = {k: v for k, v in params.items() if v}
+    return _page(
+        request,
+        "bk_entries.html",
+        user,
+        400 if error else 200,
+        bank=bank,
+        entries=[
+            {
+                "id": h.entry_id,
+                "type": h.signal_type,
+                "value": h.value,
+                "labels": sorted(h.labels.to_dict().items()),
+            }
+            for h in rows
+        ],
+        error=error,
+        type=chosen.value if chosen else "",
+        types=sorted(bank.by_type),
+        q=prefix,
+        sort=order,
+        sort_choices={k: _(v) for k, v in ENTRY_SORTS.items()},
+        size=per_page,
+        sizes=ENTRY_PAGE_SIZES,
+        first_page=f"{_url(name)}/entries" + (f"?{urlencode(base)}" if base else "")
+        if start is not None
+        else "",
+        next_page=f"{_url(name)}/entries?{urlencode({**base, 'after': rows[-1].entry_id})}"
+        if more and rows
+        else "",
+    )
 
 
 # -- settings, delete, look-up ----------------------------------------------------------------------

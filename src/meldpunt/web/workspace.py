@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import Engine, delete, insert, or_, select
@@ -50,12 +51,17 @@ from meldpunt.triage import (
     Triage,
     TriageError,
 )
+from meldpunt.triage.classify import DECISION_SORTS
+from meldpunt.triage.queue import QUEUE_SORTS
 from meldpunt.triage.schemes import MAX_MEDIA
+from meldpunt.triage.search import MAX_SEARCH, understand
 from meldpunt.web.context import WebContext, ctx, staff_language, staff_translator
 from meldpunt.web.forms import field, read_form, token_ok
 from meldpunt.web.i18n import N_, Translator
+from meldpunt.web.lists import age, bounds, pager
 from meldpunt.web.prefs import wellness
 from meldpunt.web.staff import require, staff_page, when_for
+from meldpunt.web.timeline import lines
 from meldpunt.web.words import Words
 from meldpunt.wellness import PAGE_SECONDS, Prefs, Today
 from meldpunt.wellness import REVEAL_SECONDS as REVEAL_VIEWING_SECONDS
@@ -82,6 +88,28 @@ VIAS = {
 }
 #: the queue's filter by what an item still needs
 NEEDS = {"first": N_("a first opinion"), "second": N_("a second opinion")}
+#: the queue's sort orders, in words
+SORTS = {
+    "priority": N_("urgent first, then oldest"),
+    "oldest": N_("oldest first"),
+    "newest": N_("newest first"),
+    "host": N_("by host"),
+}
+#: what a search was understood as (``triage.search.Search.kind``), in words
+SEARCH_KINDS = {
+    "item": N_("item number"),
+    "receipt": N_("receipt code"),
+    "md5": N_("MD5 hash"),
+    "sha1": N_("SHA-1 hash"),
+    "sha256/pdq": N_("SHA-256 or PDQ hash"),
+    "text": N_("part of a URL or host"),
+}
+#: the decisions list's sort orders, in words
+DECISION_SORT_WORDS = {
+    "newest": N_("newest first"),
+    "oldest": N_("oldest first"),
+    "item": N_("by item, newest first"),
+}
 #: accesskeys of the first queue rows
 ROW_KEYS = "123456789"
 
@@ -121,6 +149,13 @@ def triage(request: Request) -> Triage:
     made = Triage(services.engine, settings=services.settings, config=services.settings.triage)
     request.app.state.triage = made
     return made
+
+
+def grant_used(engine: Engine, nonce: str) -> bool:
+    """Whether a reveal grant has rendered its image already (by any web process)."""
+    with engine.connect() as conn:
+        found = conn.execute(select(RevealGrantUse.nonce).where(RevealGrantUse.nonce == nonce[:64])).first()
+    return found is not None
 
 
 def use_grant(engine: Engine, nonce: str, now: datetime) -> bool:
@@ -205,29 +240,64 @@ def _conflict(request: Request, user: CurrentUser, e: ClaimConflict) -> Response
 
 @router.get("/queue")
 def queue_page(
-    request: Request, user: QueueView, source: str = "", needs: str = "", msg: str = ""
+    request: Request,
+    user: QueueView,
+    source: str = "",
+    needs: str = "",
+    q: str = "",
+    sort: str = "",
+    page: str = "",
+    size: str = "",
+    msg: str = "",
 ) -> Response:
+    """The queue: searched (URL, host, receipt, item, hash), filtered, sorted and paged by query
+    parameters, so a link shows the same list to a colleague."""
     t = triage(request)
     chosen = source.strip()[:200] or None
     wanted = needs if needs in NEEDS else None
-    entries = t.entries(user.name, source=chosen, needs=wanted)
+    order = sort if sort in QUEUE_SORTS else "priority"
+    number, per_page = bounds(page, size)
+    search = q.strip()[:MAX_SEARCH]
+    found = t.queue_page(
+        user.name,
+        source=chosen,
+        needs=wanted,
+        search=search,
+        sort=order,
+        limit=per_page,
+        offset=(number - 1) * per_page,
+    )
     sources = sorted({e.source for e in t.entries(user.name, limit=500)} | {"public", "api:*"})
     # the workspace's headline figure, for everyone who works the queue: what nobody had to see
     counts = t.resolved_without_viewing()
     _ = staff_translator(request)
+    now = t.now()
     return _page(
         request,
         "ws_queue.html",
         user,
-        entries=entries,
+        entries=found.rows,
+        ages={e.item_id: age(e.age(now), _) for e in found.rows},
         keys=ROW_KEYS,
         sources=sources,
         source=chosen or "",
         needs=wanted or "",
         needs_choices={value: _(words) for value, words in NEEDS.items()},
+        q=search,
+        sort=order,
+        sort_choices={value: _(words) for value, words in SORTS.items()},
+        size=per_page,
+        pager=pager(request, found),
+        searched=_searched(search, _),
         counts=counts,
         message=_(MESSAGES[msg]) if msg in MESSAGES else "",
     )
+
+
+def _searched(search: str, _: Translator) -> str:
+    """What the search box's text was taken for, in words ("" for no search)."""
+    found = understand(search)
+    return _(SEARCH_KINDS[found.kind]) if found is not None else ""
 
 
 # -- an item ------------------------------------------------------------------------------------------
@@ -283,6 +353,7 @@ def _item_page(
     chosen: dict[str, Any] | None = None,
     status: int = 200,
     count: bool = False,
+    revealed: dict[str, Any] | None = None,
 ) -> Response:
     t = triage(request)
     try:
@@ -293,6 +364,9 @@ def _item_page(
     w = wellness(request)
     today = w.add(user.name, PAGE_SECONDS) if count else w.today(user.name)
     prefs = w.prefs(user.name)
+    if revealed is not None and not any(m.id == revealed["medium"] and m.viewable for m in view.media):
+        revealed = None
+    word = Words(staff_translator(request), t.schemes)
     return _page(
         request,
         "ws_item.html",
@@ -310,6 +384,8 @@ def _item_page(
         note=note,
         errors=errors or [],
         chosen=chosen or {},
+        revealed=revealed,
+        history=lines(t.history(item_id, user.name), user.name, word),
     )
 
 
@@ -326,10 +402,13 @@ def _thumb_words(prefs: Prefs, _: Translator) -> str:
 
 
 @router.get("/items/{item_id}")
-def item_page(request: Request, item_id: int, user: ItemView) -> Response:
+def item_page(request: Request, item_id: int, user: ItemView, reveal: str = "", grant: str = "") -> Response:
+    """The item: claimed for the analyst, its context, media, history and the classification form;
+    with ``reveal`` and a live ``grant`` (the reveal's redirect) the revealed medium beside the form."""
     t = triage(request)
     if allowed(user.role, "disagreement.resolve") and t.stage(item_id) == "disagreement":
-        return _redirect(f"/disagreements/{item_id}")  # seniors decide it there, with both opinions
+        # seniors decide it there, with both opinions (and a reveal just made)
+        return _redirect(f"/disagreements/{item_id}" + (f"?{request.url.query}" if request.url.query else ""))
     _ = staff_translator(request)
     note = ""
     try:
@@ -341,7 +420,26 @@ def item_page(request: Request, item_id: int, user: ItemView) -> Response:
         note = _("You may look at this item but not classify it.")
     except TriageError:  # no such item (404 below), or not waiting for this user
         note = _("This item is not waiting for you: you may look at it, not classify it.")
-    return _item_page(request, user, item_id, note=note, count=True)
+    shown = _revealed(request, t, item_id, user, reveal, grant)
+    # the page a reveal lands on was counted with the reveal; a reload is a page view again
+    fresh = shown is not None and not shown["gone"]
+    return _item_page(request, user, item_id, note=note, count=not fresh, revealed=shown)
+
+
+def _revealed(
+    request: Request, t: Triage, item_id: int, user: CurrentUser, reveal: str, grant: str
+) -> dict[str, Any] | None:
+    """The reveal a page shows beside its form: ``{"medium", "grant"}`` while this session's grant
+    for the medium is live and unused; ``{"medium", "gone": True}`` once it has been shown or has
+    expired (the page then says so instead of showing a broken image); None without one."""
+    if not reveal.isdigit() or len(reveal) > 18 or not grant or not allowed(user.role, "item.reveal"):
+        return None
+    medium_id = int(reveal)
+    nonce = _grant_nonce(ctx(request), item_id, medium_id, user, grant)
+    if nonce is None or grant_used(t.engine, nonce):
+        genuine = ctx(request).tokens.check(_grant_purpose(item_id, medium_id, user), grant) is not None
+        return {"medium": medium_id, "gone": True} if genuine else None
+    return {"medium": medium_id, "grant": grant, "gone": False}
 
 
 def _medium(t: Triage, item_id: int, medium_id: int) -> tuple[bytes, str]:
@@ -429,23 +527,7 @@ async def reveal(request: Request, item_id: int, medium_id: int, user: Reveal) -
 
     await run_in_threadpool(audit)
     grant = ctx(request).tokens.issue(_grant_purpose(item_id, medium_id, user))
-    return _redirect(f"/items/{item_id}/media/{medium_id}/revealed?grant={grant}")
-
-
-@router.get("/items/{item_id}/media/{medium_id}/revealed")
-def revealed_page(request: Request, item_id: int, medium_id: int, user: Reveal, grant: str = "") -> Response:
-    if _grant_nonce(ctx(request), item_id, medium_id, user, grant) is None:
-        _ = staff_translator(request)
-        return _page(
-            request,
-            "ws_message.html",
-            user,
-            403,
-            heading=_("Reveal first"),
-            message=_("A revealed image is shown only right after you ask for it on the item's page."),
-            back=f"/items/{item_id}",
-        )
-    return _page(request, "ws_revealed.html", user, item_id=item_id, medium_id=medium_id, grant=grant)
+    return _redirect(f"/items/{item_id}?{urlencode({'reveal': medium_id, 'grant': grant})}#revealed")
 
 
 @router.get("/items/{item_id}/media/{medium_id}/revealed.jpg")
@@ -527,9 +609,21 @@ async def classify(request: Request, item_id: int, user: Classify) -> Response:
 
 
 @router.get("/disagreements")
-def disagreements(request: Request, user: Resolve) -> Response:
-    entries = triage(request).entries(user.name, state="disagreement")
-    return _page(request, "ws_disagreements.html", user, entries=entries, keys=ROW_KEYS)
+def disagreements(request: Request, user: Resolve, page: str = "", size: str = "") -> Response:
+    t = triage(request)
+    number, per_page = bounds(page, size)
+    found = t.queue_page(user.name, state="disagreement", limit=per_page, offset=(number - 1) * per_page)
+    _ = staff_translator(request)
+    now = t.now()
+    return _page(
+        request,
+        "ws_disagreements.html",
+        user,
+        entries=found.rows,
+        ages={e.item_id: age(e.age(now), _) for e in found.rows},
+        keys=ROW_KEYS,
+        pager=pager(request, found),
+    )
 
 
 def _disagreement_page(
@@ -540,12 +634,15 @@ def _disagreement_page(
     errors: list[str] | None = None,
     chosen: dict[str, Any] | None = None,
     status: int = 200,
+    revealed: dict[str, Any] | None = None,
 ) -> Response:
     t = triage(request)
     try:
         view = t.item_for_review(item_id, user.name)
     except TriageError:
         raise HTTPException(404) from None
+    if revealed is not None and not any(m.id == revealed["medium"] and m.viewable for m in view.media):
+        revealed = None
     today = wellness(request).today(user.name)
     return _page(
         request,
@@ -560,11 +657,15 @@ def _disagreement_page(
         token=ctx(request).tokens.issue(_item_purpose(item_id, user)),
         errors=errors or [],
         chosen=chosen or {},
+        revealed=revealed,
+        history=lines(t.history(item_id, user.name), user.name, Words(staff_translator(request), t.schemes)),
     )
 
 
 @router.get("/disagreements/{item_id}")
-def disagreement(request: Request, item_id: int, user: Resolve) -> Response:
+def disagreement(
+    request: Request, item_id: int, user: Resolve, reveal: str = "", grant: str = ""
+) -> Response:
     t = triage(request)
     if t.stage(item_id) != "disagreement":
         raise HTTPException(404)
@@ -583,7 +684,10 @@ def disagreement(request: Request, item_id: int, user: Resolve) -> Response:
             message=_("You gave an opinion on this item: another senior resolves it."),
             back="/disagreements",
         )
-    return _disagreement_page(request, user, item_id)
+    t = triage(request)
+    return _disagreement_page(
+        request, user, item_id, revealed=_revealed(request, t, item_id, user, reveal, grant)
+    )
 
 
 @router.post("/items/{item_id}/resolve")
@@ -642,14 +746,44 @@ async def _senior_decision(
 
 
 @router.get("/decisions")
-def decisions_page(request: Request, user: Correct, msg: str = "") -> Response:
+def decisions_page(
+    request: Request,
+    user: Correct,
+    q: str = "",
+    via: str = "",
+    sort: str = "",
+    page: str = "",
+    size: str = "",
+    msg: str = "",
+) -> Response:
+    """Final classifications: searched like the queue, filtered by how they were reached, sorted
+    and paged by query parameters."""
     _ = staff_translator(request)
+    number, per_page = bounds(page, size)
+    search = q.strip()[:MAX_SEARCH]
+    chosen_via = via if via in VIAS else None
+    order = sort if sort in DECISION_SORTS else "newest"
+    found = triage(request).decisions_page(
+        user.name,
+        search=search,
+        via=chosen_via,
+        sort=order,
+        limit=per_page,
+        offset=(number - 1) * per_page,
+    )
     return _page(
         request,
         "ws_decisions.html",
         user,
-        decisions=triage(request).decisions(user.name),
+        decisions=found.rows,
         vias={k: _(v) for k, v in VIAS.items()},
+        via=chosen_via or "",
+        q=search,
+        searched=_searched(search, _),
+        sort=order,
+        sort_choices={value: _(words) for value, words in DECISION_SORT_WORDS.items()},
+        size=per_page,
+        pager=pager(request, found),
         message=_(MESSAGES[msg]) if msg in MESSAGES else "",
     )
 
@@ -682,6 +816,7 @@ def _decision_page(
         token=ctx(request).tokens.issue(_item_purpose(item_id, user)),
         errors=errors or [],
         chosen=chosen if chosen is not None else final.to_dict(),
+        history=lines(t.history(item_id, user.name), user.name, Words(staff_translator(request), t.schemes)),
     )
 
 
