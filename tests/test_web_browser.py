@@ -164,3 +164,47 @@ def test_report_in_dutch_with_javascript_off(
     # the logs name the server's own address at most, never the browser's
     said = "\n".join(logs.lines).replace(base.removeprefix("http://"), "")
     assert "127.0.0.1" not in said, said
+
+
+def test_the_queue_and_an_item_page_fit_a_phone_in_french(
+    server: tuple[str, Services], tmp_path: Path
+) -> None:
+    """At 390 px the analyst's queue and item page do not scroll sideways: the queue's filter wraps,
+    its table scrolls in its own box, and long addresses in the list of related items break."""
+    reason = _missing()
+    if reason:
+        if REQUIRE:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    from meldpunt.demo.run import DEMO_PASSWORD, demo_accounts
+    from meldpunt.pipeline.intake import ReportIn, submit_report
+
+    base, services = server
+    login = next(a for a in demo_accounts(services) if a.role == "analyst")
+    long_path = "/gallery/" + "very-long-page-name-" * 4 + ".html"
+    for i in range(3):
+        submit_report(services, ReportIn(urls=[f"http://photos.example/{i}{long_path}"]))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            context = browser.new_context(
+                viewport={"width": 390, "height": 800}, extra_http_headers={"Accept-Language": "fr"}
+            )
+            page = context.new_page()
+            page.goto(f"{base}/login")
+            page.fill("#name", login.name)
+            page.fill("#password", DEMO_PASSWORD)
+            page.locator("main form button[type=submit]").first.click()
+            page.fill("#code", login.code)
+            page.locator("main form button[type=submit]").first.click()
+            for path in ("/queue", "/items/1"):
+                page.goto(f"{base}{path}")
+                page.screenshot(
+                    path=str(tmp_path / f"{path.strip('/').replace('/', '-')}.png"), full_page=True
+                )
+                wide = page.evaluate("document.documentElement.scrollWidth")
+                assert wide <= 390, f"{path} is {wide} px wide at 390 px: it scrolls sideways"
+        finally:
+            browser.close()
