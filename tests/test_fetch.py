@@ -324,14 +324,15 @@ def test_extraction_finds_all_media_kinds_in_order() -> None:
         "http://site.test/dir/img/a.png",
         "http://site.test/img/b.jpg",
         "http://site.test/img/b-1x.jpg",
-        "http://site.test/img/b,2x.jpg",
         "http://site.test/pic/small.webp",
-        "http://site.test/pic/large.webp",
         "http://site.test/pic/fallback.jpg",
         "http://site.test/vid/one.mp4",
         "http://site.test/vid/poster.jpg",
         "http://site.test/vid/two.webm",
         "http://site.test/img/a.png",
+        # then the srcsets' further candidates
+        "http://site.test/img/b,2x.jpg",
+        "http://site.test/pic/large.webp",
     ]  # data:, javascript:, ftp:, blank and a <source> outside video/picture are left out
 
 

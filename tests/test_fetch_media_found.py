@@ -107,5 +107,40 @@ def test_a_100k_candidate_srcset_stays_within_the_budgets() -> None:
     assert len(urls) == 201  # the page's cap: the first candidates, not a hang or an error
     assert urls[0] == "http://h.test/c/0.jpg"
     assert peak < 64 * 1024 * 1024
+    assert urls[1] == "http://h.test/after.png"  # the image after it is not crowded out
     unlimited = extract_media_urls(html, "http://h.test/")
-    assert len(unlimited) == MAX_CANDIDATES  # the candidate budget, whatever the page holds
+    # two budgets, whatever the page holds: its elements' own media, and the srcsets' further candidates
+    assert len(unlimited) == 2 + MAX_CANDIDATES
+
+
+def test_a_gallerys_srcsets_do_not_crowd_out_its_pictures_under_the_pages_cap() -> None:
+    """60 pictures with 5 sizes each are 300 candidates, over the page's cap of 200: every picture
+    is still fetched (each element's own image first, the further sizes after); and one srcset of
+    2,500 candidates does not hide the CSS background, linked, embedded and SVG images after it."""
+    gallery = "".join(
+        f'<img src="/g/{n}.jpg" srcset="{", ".join(f"/g/{n}-{w}.jpg {w}w" for w in (320, 640, 960, 1280))}">'
+        for n in range(60)
+    )
+    urls = extract_media_urls(gallery, "http://h.test/", limit=201)
+    assert len(urls) == 201
+    assert {f"http://h.test/g/{n}.jpg" for n in range(60)} <= set(urls)
+    assert urls[:2] == ["http://h.test/g/0.jpg", "http://h.test/g/0-320.jpg"]
+
+    crowd = ", ".join(f"/s/{n}.jpg {n}w" for n in range(1, 2500))
+    page = (
+        "<style>.hero{background-image:url('/css/hero.jpg')}</style>"
+        f'<img srcset="{crowd}"><div style="background-image: url(/css/inline.jpg)"></div>'
+        '<a href="/link/photo.jpg">photo</a><object data="/obj/pic.jpg"></object>'
+        '<embed src="/emb/pic.jpg"><svg><image href="/svg/pic.jpg"/></svg>'
+    )
+    found = extract_media_urls(page, "http://h.test/", limit=201)
+    for path in (
+        "/css/hero.jpg",
+        "/s/1.jpg",
+        "/css/inline.jpg",
+        "/link/photo.jpg",
+        "/obj/pic.jpg",
+        "/emb/pic.jpg",
+        "/svg/pic.jpg",
+    ):
+        assert f"http://h.test{path}" in found, path

@@ -134,3 +134,35 @@ def test_near_matches_beyond_a_banks_threshold_are_hints_only(sqlite_db: str) ->
     assert [(h.distance, h.near, h.policy) for h in hints] == [(38, True, "auto"), (47, True, "auto")]
     assert hints[0].to_json_dict()["near"] is True
     assert matcher.near(signals, 0) == []
+
+
+def test_threads_of_one_process_saving_the_index_at_once_do_not_trip_over_each_other(
+    sqlite_db: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The web's matcher and the serve's worker threads share a pid: their temporary files must not
+    (one thread's rmtree or rename took another's half-written index: "could not save")."""
+    import shutil
+    import threading
+
+    repo = BankRepository(create_db_engine(sqlite_db))
+    hexes = _hashes(2000)
+    _import(repo, "big", hexes)
+    path = PersistentPDQIndex(repo).path
+    caplog.set_level("WARNING", logger="meldpunt.pipeline.index_sync")
+    for _ in range(6):
+        shutil.rmtree(path, ignore_errors=True)  # every thread rebuilds and saves the whole index
+        start = threading.Barrier(4)
+
+        def open_one(start: threading.Barrier) -> None:
+            start.wait()
+            PersistentPDQIndex(repo).open()
+
+        threads = [threading.Thread(target=open_one, args=(start,)) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        _, report = PersistentPDQIndex(repo).open()
+        assert report.loaded and not report.rebuilt and report.size == 2000
+    assert not [r for r in caplog.records if "could not save" in r.getMessage()]
+    assert _found(PersistentPDQIndex(repo), hexes[:10])

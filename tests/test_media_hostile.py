@@ -132,6 +132,47 @@ def test_sandbox_turns_running_out_of_memory_into_an_error_and_recovers() -> Non
         assert small.pdq is not None and small.error is None  # the next file is hashed as usual
 
 
+_KILLED_PARENT = """
+import os, signal, sys
+from meldpunt.signals.sandbox import MediaSandbox
+sandbox = MediaSandbox(256, processes=2)
+print(sandbox.run(os.getpid), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer or kill -9 ends a server
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_sandbox_processes_end_when_the_process_that_started_them_is_killed() -> None:
+    """A SIGKILLed server's decoding processes (and their forkserver) held each other's pipes open
+    and waited for work for ever: every crash left some 250 MB of processes behind."""
+    import os
+    import signal
+    import time
+
+    # (its output is read line by line: the orphans, holding the pipe, would keep run() waiting)
+    server = subprocess.Popen([sys.executable, "-c", _KILLED_PARENT], stdout=subprocess.PIPE, text=True)
+    assert server.stdout is not None
+    worker = int(server.stdout.readline())
+    assert server.wait(timeout=60) == -signal.SIGKILL
+    server.stdout.close()
+    deadline = time.monotonic() + 30  # a process's end, not a speed: generous
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    try:
+        assert not _alive(worker), "the decoding process outlived the server that started it"
+    finally:
+        if _alive(worker):
+            os.kill(worker, signal.SIGKILL)
+
+
 # --- a JPEG cut short ---------------------------------------------------------------------------
 
 

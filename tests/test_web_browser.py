@@ -164,3 +164,84 @@ def test_report_in_dutch_with_javascript_off(
     # the logs name the server's own address at most, never the browser's
     said = "\n".join(logs.lines).replace(base.removeprefix("http://"), "")
     assert "127.0.0.1" not in said, said
+
+
+def test_the_queue_and_an_item_page_fit_a_phone_in_french(
+    server: tuple[str, Services], tmp_path: Path
+) -> None:
+    """At 390 px a senior's queue, item page, decisions and statistics do not scroll sideways: the
+    menu and the queue's filter wrap, tables scroll in their own box, long addresses break."""
+    reason = _missing()
+    if reason:
+        if REQUIRE:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    from meldpunt.demo.run import DEMO_PASSWORD, demo_accounts
+    from meldpunt.pipeline.intake import ReportIn, submit_report
+
+    base, services = server
+    login = next(a for a in demo_accounts(services) if a.role == "senior")  # the longest menu
+    long_path = "/gallery/" + "very-long-page-name-" * 4 + ".html"
+    for i in range(3):
+        submit_report(services, ReportIn(urls=[f"http://photos.example/{i}{long_path}"]))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            context = browser.new_context(
+                viewport={"width": 390, "height": 800}, extra_http_headers={"Accept-Language": "fr"}
+            )
+            page = context.new_page()
+            page.goto(f"{base}/login")
+            page.fill("#name", login.name)
+            page.fill("#password", DEMO_PASSWORD)
+            page.locator("main form button[type=submit]").first.click()
+            page.fill("#code", login.code)
+            page.locator("main form button[type=submit]").first.click()
+            for path in ("/queue", "/items/1", "/decisions", "/stats"):
+                page.goto(f"{base}{path}")
+                page.screenshot(
+                    path=str(tmp_path / f"{path.strip('/').replace('/', '-')}.png"), full_page=True
+                )
+                wide = page.evaluate("document.documentElement.scrollWidth")
+                assert wide <= 390, f"{path} is {wide} px wide at 390 px: it scrolls sideways"
+        finally:
+            browser.close()
+
+
+def test_the_sign_in_page_after_too_many_attempts_in_dutch_on_a_phone(
+    server: tuple[str, Services], tmp_path: Path
+) -> None:
+    """The throttled sign-in page says so in Dutch, as an error box, with fields as wide as the
+    public form's (they were the browser's bare 170 px inputs), and does not scroll sideways."""
+    reason = _missing()
+    if reason:
+        if REQUIRE:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    base, _ = server
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            context = browser.new_context(
+                java_script_enabled=False,
+                viewport={"width": 390, "height": 800},
+                extra_http_headers={"Accept-Language": "nl"},
+            )
+            page = context.new_page()
+            for _ in range(WebConfig().login_rate_per_name + 1):
+                page.goto(f"{base}/login")
+                page.fill("#name", "somebody")
+                page.fill("#password", "wrong")
+                page.locator("main form button[type=submit]").first.click()
+            page.screenshot(path=str(tmp_path / "login-throttled-nl.png"), full_page=True)
+            assert "Te veel aanmeldpogingen" in page.inner_text("[role=alert]")
+            assert page.eval_on_selector("[role=alert]", "e => getComputedStyle(e).borderLeftWidth") != "0px"
+            for field in ("#name", "#password"):
+                assert page.eval_on_selector(field, "e => e.getBoundingClientRect().width") > 300
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        finally:
+            browser.close()

@@ -196,3 +196,19 @@ def test_every_staff_page_in_words_of_its_language(ws: Workspace, lang: str) -> 
     for url in ("/admin/users", "/admin/audit", "/admin/wellness-defaults"):
         _check(lang, admin, url)
     _check(lang, admin, "/admin/wellness-defaults", form={"thumb_size": "7"}, status=400)
+
+
+@pytest.mark.parametrize("lang", sorted(LANGS))
+def test_an_items_matches_name_the_banks_policy_in_words(ws: Workspace, lang: str) -> None:
+    """The matches table of an item page showed a bank's policy as its code (``ignore``, ``auto``)."""
+    import json
+
+    item = ws.item(images=1)
+    match = {"bank": "benign-list", "entry_id": 1, "signal_type": "md5", "distance": 0, "policy": "ignore"}
+    with ws.world.engine.begin() as conn:
+        conn.execute(update(Medium).where(Medium.item_id == item).values(matches=json.dumps([match])))
+    analyst = ws.user(f"ana{lang}", "analyst")
+    analyst.headers["Accept-Language"] = LANGS[lang]
+    _check(lang, analyst, f"/items/{item}")
+    benign = {"nl": "onschuldig", "fr": "inoffensif"}[lang]
+    assert f"<td>{benign}</td>" in analyst.get(f"/items/{item}").text

@@ -14,10 +14,15 @@ SVG ``<image href>``/``xlink:href``; ``<input type=image src>``.
 
 Relative URLs are resolved against the first ``<base href>`` (itself resolved against the page
 URL), else the page URL. Only http(s) URLs are kept; ``data:`` URIs and other schemes are ignored.
-Fragments are dropped, duplicates removed, document order kept, the list capped.
+Fragments are dropped, duplicates removed, the list capped. The order: every element's own media
+first, in document order (a srcset gives its first candidate here), then the srcsets' further
+candidates (other sizes of the same pictures, mostly), in document order — so a gallery whose
+srcsets hold more candidates than the page's cap still has each of its pictures fetched, and one
+long srcset cannot crowd out the images after it.
 
 Budgets: a URL longer than :data:`MAX_URL_CHARS` is dropped; at most :data:`MAX_CANDIDATES`
-candidates are collected from one page (a 100,000-candidate srcset costs no more); parsing stops
+candidates are collected from one page, and as many further srcset candidates (a
+100,000-candidate srcset costs no more); parsing stops
 after ``max_s`` seconds (checked between chunks of the page), keeping what was found.
 """
 
@@ -179,6 +184,9 @@ class _MediaParser(HTMLParser):
         self.base: str | None = None
         self.raw: list[str] = []
         self.room = max_candidates
+        #: srcset candidates after each srcset's first: listed after every element's own media
+        self.extra: list[str] = []
+        self.extra_room = max_candidates
         self.in_video = 0
         self.in_picture = 0
         self.in_style = False
@@ -260,8 +268,14 @@ class _MediaParser(HTMLParser):
             self._add(v)
 
     def _add_srcset(self, value: str | None) -> None:
-        if value:
-            self._add_all(parse_srcset(value, limit=max(1, self.room)))
+        if not value:
+            return
+        first, *rest = parse_srcset(value, limit=1 + self.extra_room) or [""]
+        self._add(first)
+        for v in rest:
+            if len(v) <= MAX_URL_CHARS and v.lstrip()[:5].lower() != "data:":
+                self.extra.append(v)
+                self.extra_room -= 1
 
     def _add_lazy(self, a: dict[str, str]) -> None:
         for name in _LAZY_SRC:
@@ -310,7 +324,7 @@ def extract_media_urls(
         pass
     base = parser.base or page_url
     out: dict[str, None] = {}
-    for raw in parser.raw:
+    for raw in [*parser.raw, *parser.extra]:
         url = normalise_url(raw, base)
         if url is not None:
             out.setdefault(url)

@@ -14,7 +14,8 @@ the delta passes ``max(DELTA_MIN, DELTA_SHARE × base)`` entries is the whole in
 the delta emptied). A final classification adds a few hashes to the hotline's own bank: with a
 10-million-hash base, each worker then writes kilobytes, not 1.2 GB. A delta file whose length
 differs from the state's (a save cut short, two processes saving at once) is ignored: the imports
-beyond the base are read again from the database.
+beyond the base are read again from the database. Within one process saves take turns (the
+temporary files are named by the pid, which the web's matcher and the worker threads share).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +46,9 @@ DELTA_MIN = 50_000
 #: ... or this share of the base, whichever is more
 DELTA_SHARE = 0.02
 DELTA_DTYPE = np.dtype([("code", np.uint8, (32,)), ("id", np.int64)])
+#: One save at a time in a process: its temporary files are named by the pid, and the web's matcher
+#: and ``meldpunt serve``'s worker threads share one (each took the other's half-written index).
+_SAVING = threading.Lock()
 
 
 def default_index_path(repo: BankRepository) -> Path:
@@ -134,6 +139,12 @@ class PersistentPDQIndex:
         return delta
 
     def _save_delta(self, delta: np.ndarray, epoch: int, base_imports: set[int], imports: set[int]) -> None:
+        with _SAVING:
+            self._save_delta_now(delta, epoch, base_imports, imports)
+
+    def _save_delta_now(
+        self, delta: np.ndarray, epoch: int, base_imports: set[int], imports: set[int]
+    ) -> None:
         try:
             tmp = self.delta_path.with_name(self.delta_path.name + f".tmp-{os.getpid()}")
             with open(tmp, "wb") as f:
@@ -169,6 +180,10 @@ class PersistentPDQIndex:
             return None, None
 
     def _save(self, index: PDQIndex, state: dict[str, object]) -> None:
+        with _SAVING:
+            self._save_now(index, state)
+
+    def _save_now(self, index: PDQIndex, state: dict[str, object]) -> None:
         tmp = self.path.with_name(self.path.name + f".tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -137,7 +137,12 @@ def _context() -> multiprocessing.context.BaseContext:
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(max_workers=workers, mp_context=_context())
+    from meldpunt.signals.sandbox import die_with
+
+    # the workers end with this process, also when it is killed (see signals.sandbox)
+    return ProcessPoolExecutor(
+        max_workers=workers, mp_context=_context(), initializer=die_with, initargs=(os.getpid(),)
+    )
 
 
 def _pooled(paths: Iterator[str], task: Task, workers: int) -> Iterator[Signals]:

@@ -14,14 +14,19 @@ sentence saying why; the pool is made again for the next file. ``media_memory_mb
 the calling process (one-off tools and tests that want no processes).
 
 The processes come from the ``forkserver`` (as ``signals.batch`` does, with this package preloaded):
-they start in milliseconds without forking a parent that holds threads and locks.
+they start in milliseconds without forking a parent that holds threads and locks. They end with the
+process that started them (:func:`die_with`): killed (SIGKILL, the OOM killer), it never shuts the
+pool down, and its workers and the forkserver hold each other's pipes open, waiting for ever.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import select
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -38,6 +43,41 @@ _PRELOAD = ["meldpunt.signals", "meldpunt.review.render"]
 
 class SandboxError(Exception):
     """The media process ran out of its memory budget or died; the message says so in words."""
+
+
+def die_with(pid: int) -> None:
+    """Initializer of a pool process: end this process (``os._exit``) once process ``pid`` has
+    ended — watched through a pidfd (readable when it ends; Linux 5.3+), else by asking every
+    second whether it still exists."""
+    try:
+        pidfd: int | None = os.pidfd_open(pid)
+    except ProcessLookupError:
+        os._exit(0)  # gone already
+    except (AttributeError, OSError):
+        pidfd = None
+
+    def watch() -> None:
+        if pidfd is not None:
+            select.select([pidfd], [], [])
+        else:
+            while True:
+                time.sleep(1.0)
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+                except PermissionError:
+                    pass
+        os._exit(0)
+
+    threading.Thread(target=watch, name=f"die-with-{pid}", daemon=True).start()
+
+
+def _start(budget_bytes: int, parent: int) -> None:
+    """Initializer of a sandbox process: ends with ``parent``; data memory capped (after the
+    watcher thread has started, so its stack is not taken from the budget)."""
+    die_with(parent)
+    _limit_memory(budget_bytes)
 
 
 def _limit_memory(budget_bytes: int) -> None:
@@ -93,8 +133,8 @@ class MediaSandbox:
                 self._pool = ProcessPoolExecutor(
                     max_workers=self.processes,
                     mp_context=_context(),
-                    initializer=_limit_memory,
-                    initargs=(self.memory_mb * 1024 * 1024,),
+                    initializer=_start,
+                    initargs=(self.memory_mb * 1024 * 1024, os.getpid()),
                     max_tasks_per_child=TASKS_PER_PROCESS,
                 )
             return self._pool
