@@ -17,9 +17,9 @@ import threading
 import time
 from datetime import UTC, datetime
 
-from meldpunt.pipeline.evidence_store import purge_expired
 from meldpunt.pipeline.jobs import worker_name
 from meldpunt.pipeline.walk import Services, Walker
+from meldpunt.stores.evidence import purge_expired
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ its own): ``triage_status.bank_pending`` marks what is still to be written, and 
 (called after every final decision, safe to call any time) writes it, so a crash in between is
 caught up by the next call. Review blobs are purged in the classification's transaction unless a
 ``keep_media`` flag (``evidence``) is set: those move, in the same transaction, to the evidence store
-(``pipeline.evidence_store``: its own key and retention, every access audited).
+(``stores.evidence``: its own key and retention, every access audited).
 """
 
 from __future__ import annotations
@@ -35,14 +35,15 @@ from sqlalchemy.exc import IntegrityError
 
 from meldpunt.audit import AuditEvent, record
 from meldpunt.domain import InvalidSignal, Labels, SignalType, normalise_signal
+from meldpunt.domain.pdq import pdq_distance, pdq_usable
 from meldpunt.domain.reports import ItemState, MediumOutcome
-from meldpunt.pipeline.evidence_store import EvidenceStore
-from meldpunt.pipeline.review_store import ReviewStore
 from meldpunt.settings import Settings
 from meldpunt.store.banks import BANKS_VERSION, BankRepository, bump_counter, entry_key
 from meldpunt.store.models import Bank, BankEntry
 from meldpunt.store.reports import Item, Medium, Report, ReviewBlob
 from meldpunt.store.triage import TriageClaim, TriageClassification, TriageStatus
+from meldpunt.stores.evidence import EvidenceStore
+from meldpunt.stores.review import ReviewStore
 from meldpunt.triage.history import Event, item_history
 from meldpunt.triage.queue import (
     CORRECTION,
@@ -630,19 +631,18 @@ class Triage(Queue):
             select(Medium.sha256, Medium.pdq, Medium.pdq_quality).where(Medium.id.in_(chosen))
         ).all()
         shas = {r.sha256 for r in rows if r.sha256}
-        pdqs = [int(r.pdq, 16) for r in rows if r.pdq and self._pdq_usable(r.pdq, r.pdq_quality)]
+        pdqs = [r.pdq for r in rows if self._pdq_usable(r.pdq, r.pdq_quality)]
         out = []
         for m in self._new_media(conn, item_id):
             if m.sha256 in shas or (
-                m.pdq
-                and self._pdq_usable(m.pdq, m.pdq_quality)
-                and any((int(m.pdq, 16) ^ p).bit_count() <= self.config.group_distance for p in pdqs)
+                self._pdq_usable(m.pdq, m.pdq_quality)
+                and any(pdq_distance(m.pdq, p) <= self.config.group_distance for p in pdqs)
             ):
                 out.append(int(m.id))
         return tuple(sorted(out))
 
-    def _pdq_usable(self, pdq: str, quality: int | None) -> bool:
-        return len(pdq) == 64 and (quality is None or quality >= self.settings.pdq_min_quality)
+    def _pdq_usable(self, pdq: str | None, quality: int | None) -> bool:
+        return pdq_usable(pdq, quality, self.settings.pdq_min_quality)
 
     def _item_pairs(
         self, conn: Connection, item_id: int, media: tuple[int, ...] | None = None
@@ -666,10 +666,10 @@ class Triage(Queue):
         rows = conn.execute(query)
         for r in rows:
             candidates = [(SignalType.MD5, r.md5), (SignalType.SHA1, r.sha1), (SignalType.SHA256, r.sha256)]
-            if r.pdq and (r.pdq_quality is None or r.pdq_quality >= self.settings.pdq_min_quality):
+            if self._pdq_usable(r.pdq, r.pdq_quality):
                 candidates.append((SignalType.PDQ, r.pdq))
             # an EXIF-oriented photo: its stored pixels' hash too, the one partners' HMA computes
-            if r.pdq_stored and (r.pdq_stored_quality or 0) >= self.settings.pdq_min_quality:
+            if self._pdq_usable(r.pdq_stored, r.pdq_stored_quality):
                 candidates.append((SignalType.PDQ, r.pdq_stored))
             if r.vpdq:
                 candidates.append((SignalType.VPDQ, r.vpdq))
