@@ -27,7 +27,7 @@ ALLOWED = {
     # the encrypted review and evidence stores: beside the pipeline and triage, below both
     "stores": {"domain", "settings", "store", "audit"},
     "wellness": {"domain", "settings", "store"},
-    "triage": {"domain", "settings", "store", "stores", "audit", "pipeline", "accounts", "index"},
+    "triage": {"domain", "settings", "store", "stores", "audit", "pipeline", "accounts", "index", "banks"},
     "web": {
         "domain",
         "settings",

@@ -120,7 +120,7 @@ RETRY_STATUSES = frozenset({408, 425, 429})
 T = TypeVar("T")
 
 
-class Services(Protocol):
+class WalkNeeds(Protocol):
     """What the walk needs of ``meldpunt.bootstrap.Services`` (a protocol: the pipeline does not
     import the wiring that imports it)."""
 
@@ -221,7 +221,7 @@ class Walker:
 
     def __init__(
         self,
-        services: Services,
+        services: WalkNeeds,
         *,
         worker: str | None = None,
         hosts: HostSlots | None = None,
