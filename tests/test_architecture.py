@@ -24,8 +24,10 @@ ALLOWED = {
     "audit": {"domain", "settings", "store"},
     "accounts": {"domain", "settings", "store", "audit"},  # admin actions audit in their transaction
     "review": {"domain", "settings", "signals"},
+    # the encrypted review and evidence stores: beside the pipeline and triage, below both
+    "stores": {"domain", "settings", "store", "audit"},
     "wellness": {"domain", "settings", "store"},
-    "triage": {"domain", "settings", "store", "audit", "pipeline", "accounts", "index"},
+    "triage": {"domain", "settings", "store", "stores", "audit", "pipeline", "accounts", "index", "banks"},
     "web": {
         "domain",
         "settings",
@@ -38,10 +40,11 @@ ALLOWED = {
         "accounts",
         "triage",
         "review",
+        "stores",
         "audit",
         "wellness",
     },
-    "pipeline": {"domain", "settings", "signals", "index", "banks", "store", "fetch", "audit"},
+    "pipeline": {"domain", "settings", "signals", "index", "banks", "store", "stores", "fetch", "audit"},
 }
 
 

@@ -69,7 +69,7 @@ def test_the_demo_accounts_take_the_code_an_authenticator_shows_now(tmp_path: Pa
 def test_in_the_demo_a_decision_settles_the_copy_waiting_on_the_slow_host(tmp_path: Path) -> None:
     """#8: the slow host's copy of mixed.html held the file the analysts had just classified, and
     still waited for a human; now it leaves the queue by itself."""
-    from meldpunt.pipeline.review_store import ReviewStore
+    from meldpunt.stores.review import ReviewStore
     from meldpunt.triage import Triage
 
     demo = prepare(Settings.from_env({}), tmp_path / "demo.db")

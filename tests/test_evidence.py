@@ -20,13 +20,13 @@ from typer.testing import CliRunner
 
 from meldpunt.audit import AuditLog
 from meldpunt.cli import app
-from meldpunt.pipeline.evidence_store import EvidenceKeyError, EvidenceStore
-from meldpunt.pipeline.review_store import ReviewStore
 from meldpunt.pipeline.worker import _purge_evidence
 from meldpunt.settings import Settings
 from meldpunt.store.db import create_db_engine
 from meldpunt.store.evidence import EvidenceBlob
 from meldpunt.store.reports import Medium
+from meldpunt.stores.evidence import EvidenceKeyError, EvidenceStore
+from meldpunt.stores.review import ReviewStore
 from meldpunt.triage import Triage, TriageConfig
 from tests.imagegen import scene
 from tests.test_triage import ILLEGAL, NOT_ILLEGAL, T0, Clock, World

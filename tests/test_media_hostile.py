@@ -19,7 +19,6 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from meldpunt.bootstrap import Services
-from meldpunt.pipeline.review_store import ReviewStore
 from meldpunt.pipeline.worker import drain
 from meldpunt.review import RenderError, contact_sheet
 from meldpunt.settings import Settings
@@ -27,6 +26,7 @@ from meldpunt.signals import hamming, hash_bytes
 from meldpunt.signals.sandbox import MediaSandbox, SandboxError
 from meldpunt.signals.synthetic import flat_png, flat_video, jpeg_bytes, photo_like
 from meldpunt.store.reports import ReviewBlob, ReviewContent
+from meldpunt.stores.review import ReviewStore
 from tests.test_fetch import Served, _send
 from tests.test_walk import item, make_settings, media, page, services_factory, submit
 

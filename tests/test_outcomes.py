@@ -23,13 +23,13 @@ from meldpunt.pipeline.index_sync import SyncReport
 from meldpunt.pipeline.intake import ReportIn, list_items, report_status, submit_report
 from meldpunt.pipeline.matcher_cache import MatcherCache
 from meldpunt.pipeline.rematch import enqueue_if_due
-from meldpunt.pipeline.review_store import ReviewStore
 from meldpunt.pipeline.walk import Walker
 from meldpunt.pipeline.worker import drain
 from meldpunt.settings import Settings
 from meldpunt.signals import MediaKind, Signals
 from meldpunt.store.accounts import User
 from meldpunt.store.reports import Item, Medium, ReviewBlob
+from meldpunt.stores.review import ReviewStore
 from meldpunt.triage import Triage, TriageConfig
 from meldpunt.web import WebConfig, create_app
 from tests.test_fetch import Served

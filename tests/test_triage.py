@@ -20,7 +20,6 @@ from sqlalchemy import Engine, func, insert, select, update
 from meldpunt.audit import AuditLog
 from meldpunt.bootstrap import Services
 from meldpunt.domain.reports import MediumOutcome
-from meldpunt.pipeline.review_store import ReviewStore
 from meldpunt.pipeline.walk import medium_outcome
 from meldpunt.settings import Settings
 from meldpunt.signals import MediaKind, Signals
@@ -29,6 +28,7 @@ from meldpunt.store.banks import BankRepository
 from meldpunt.store.db import create_db_engine
 from meldpunt.store.models import Bank, BankEntry
 from meldpunt.store.reports import Item, Medium, Report, ReviewBlob
+from meldpunt.stores.review import ReviewStore
 from meldpunt.triage import (
     ClaimConflict,
     Classification,
@@ -601,6 +601,29 @@ def test_a_decision_covers_the_media_chosen_and_only_those_are_banked(sqlite_wor
     c1, c2 = _media_of(w, c)
     t.classify(c, anna, {**ILLEGAL, "media": [c1]})
     assert t.classify(c, bert, {**ILLEGAL, "media": [c2]})[0].stage == "disagreement"
+
+
+def test_a_pdq_without_a_quality_neither_groups_nor_is_banked(sqlite_world: World) -> None:
+    """One "usable PDQ" rule (``domain.pdq.pdq_usable``): a hash whose quality is missing is
+    unusable for grouping and banking, as it always was for matching."""
+    w = sqlite_world
+    anna, bert = w.user("anna", "analyst"), w.user("bert", "analyst")
+    base = w.pdq()
+    a = w.item(pdqs=(base,))
+    b = w.item(pdqs=(flip_at(base, range(0, 3)),))  # 3 bits from a: a near-duplicate
+    (b_medium,) = _media_of(w, b)
+    t = w.triage()
+    assert t.group_of(a) == sorted([a, b])
+    with w.engine.begin() as conn:
+        conn.execute(update(Medium).where(Medium.id == b_medium).values(pdq_quality=None))
+    assert t.group_of(a) == [a] and t.group_of(b) == [b]
+    t.classify(b, anna, ILLEGAL)
+    t.classify(b, bert, ILLEGAL)
+    assert t.stage(b) == "final"
+    banked = {k for _, k, _ in w.own_entries()}
+    with w.engine.connect() as conn:
+        sha256, pdq = conn.execute(select(Medium.sha256, Medium.pdq).where(Medium.id == b_medium)).one()
+    assert sha256 in banked and pdq not in banked
 
 
 def test_a_correction_leaves_entries_another_item_banked_too(sqlite_world: World) -> None:

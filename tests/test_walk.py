@@ -28,12 +28,12 @@ from meldpunt.domain import Labels, SignalType
 from meldpunt.pipeline.intake import ReportIn, submit_report
 from meldpunt.pipeline.jobs import JobQueue, LeaseLost
 from meldpunt.pipeline.matching import Match
-from meldpunt.pipeline.review_store import ReviewKeyError, ReviewStore
 from meldpunt.pipeline.walk import Walker, medium_outcome, parse_networks
 from meldpunt.pipeline.worker import drain, run_worker
 from meldpunt.settings import Settings
 from meldpunt.signals import hash_bytes
 from meldpunt.store.reports import Item, Job, Medium, ReviewBlob, ReviewContent
+from meldpunt.stores.review import ReviewKeyError, ReviewStore
 from tests.imagegen import scene
 from tests.oriented import oriented_jpeg, stored_pixels_pdq
 from tests.test_fetch import Served, _send

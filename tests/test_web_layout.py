@@ -30,9 +30,9 @@ from sqlalchemy import select, update
 from meldpunt.accounts import Accounts
 from meldpunt.bootstrap import Services
 from meldpunt.pipeline.intake import create_api_token
-from meldpunt.pipeline.review_store import ReviewStore
 from meldpunt.settings import Settings
 from meldpunt.store.reports import Item, Medium
+from meldpunt.stores.review import ReviewStore
 from meldpunt.triage import Triage, TriageConfig
 from meldpunt.web.i18n import catalog_ids
 from tests.imagegen import scene

@@ -21,9 +21,9 @@ from sqlalchemy import delete, select, update
 
 from meldpunt.audit import entries as audit_entries
 from meldpunt.bootstrap import Services
-from meldpunt.pipeline.review_store import ReviewStore
 from meldpunt.settings import Settings
 from meldpunt.store.reports import Item, Medium, ReviewBlob
+from meldpunt.stores.review import ReviewStore
 from meldpunt.triage import Triage, TriageConfig
 from meldpunt.web import workspace
 from tests.imagegen import scene

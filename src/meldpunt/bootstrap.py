@@ -61,7 +61,7 @@ class Services:
         """Staff accounts (under ``settings.staff`` unless a policy is given), their TOTP secrets sealed under a key derived from the review key (kept
         outside the database, shared by every process already)."""
         from meldpunt.accounts import Accounts, SecretSealer
-        from meldpunt.pipeline.review_store import review_key
+        from meldpunt.stores.review import review_key
 
         return Accounts(
             self.engine,

@@ -15,14 +15,14 @@ from meldpunt.cli.common import EXIT_FAILED, cli_actor, command_group, state, st
 from meldpunt.cli.scan import _render
 
 if TYPE_CHECKING:
-    from meldpunt.pipeline.evidence_store import EvidenceStore
+    from meldpunt.stores.evidence import EvidenceStore
 
 app = command_group("The evidence store: list, export (audited), purge what is past retention.")
 
 
 def _store(ctx: typer.Context) -> EvidenceStore:
-    from meldpunt.pipeline.evidence_store import EvidenceStore
-    from meldpunt.pipeline.review_store import StoreKeyError
+    from meldpunt.stores.evidence import EvidenceStore
+    from meldpunt.stores.review import StoreKeyError
 
     try:
         return EvidenceStore.from_settings(state(ctx).settings)
@@ -66,7 +66,7 @@ def export_command(
 ) -> None:
     """Write the medium's decrypted bytes to a new file readable by you alone; the audit log records
     who, which medium, why and where, in the same transaction as the read."""
-    from meldpunt.pipeline.evidence_store import EvidenceKeyError
+    from meldpunt.stores.evidence import EvidenceKeyError
 
     if not purpose.strip():
         usage_error("--purpose must say why the evidence is exported")

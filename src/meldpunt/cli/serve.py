@@ -87,8 +87,8 @@ def web_config(config: WebSettings, trusted_proxy: list[str] | None) -> WebSetti
 def _check_keys(services: Services) -> None:
     """Refuse to start with keys that cannot work (malformed, or the evidence key equal to the
     review key): better a clear error now than a failed classification later."""
-    from meldpunt.pipeline.evidence_store import EvidenceStore
-    from meldpunt.pipeline.review_store import ReviewStore, StoreKeyError
+    from meldpunt.stores.evidence import EvidenceStore
+    from meldpunt.stores.review import ReviewStore, StoreKeyError
 
     try:
         EvidenceStore.from_settings(services.settings, ReviewStore.from_settings(services.settings))

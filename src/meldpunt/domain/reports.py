@@ -1,7 +1,11 @@
 """Reports, items and media: the states of the walk and which moves between them are allowed.
 
 A report (one submission) names URLs; each URL is an item that walks
-received -> fetched -> hashed -> matched -> (known | needs_review), or ends unavailable / failed.
+received -> fetched -> (known | needs_review), or ends unavailable / failed. Hashing and matching
+happen between fetched and the end state, in the transaction that writes the end state, so they
+are steps of the walk, not states (an item is never seen "hashed" or "matched"). Which state
+follows which is enforced where the state is written (the walk's conditional updates name the
+state they move from), not by a transition table.
 An item that needed review ends ``classified`` when an analyst's decision is final (a second
 opinion, a senior's resolution), or ``known`` when a hash list learns its media while it waits.
 Each image or video found on an item's page is a medium with an outcome of its own.
@@ -9,15 +13,13 @@ Each image or video found on an item's page is a medium with an outcome of its o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from enum import StrEnum
 
 
 class ItemState(StrEnum):
     RECEIVED = "received"
     FETCHED = "fetched"
-    HASHED = "hashed"
-    MATCHED = "matched"
     #: every medium was auto-classified from a hash list or is on a benign list
     KNOWN = "known"
     #: at least one medium is new: an analyst must look
@@ -38,15 +40,6 @@ SETTLED_STATES = frozenset({ItemState.KNOWN, ItemState.CLASSIFIED, ItemState.UNA
 #: Items still open for the dedupe window: a new report of the same URL links to them.
 OPEN_STATES = frozenset(ItemState) - {ItemState.UNAVAILABLE, ItemState.FAILED}
 
-_NEXT = {
-    ItemState.RECEIVED: {ItemState.FETCHED, ItemState.UNAVAILABLE, ItemState.FAILED},
-    ItemState.FETCHED: {ItemState.HASHED, ItemState.UNAVAILABLE, ItemState.FAILED},
-    ItemState.HASHED: {ItemState.MATCHED, ItemState.FAILED},
-    ItemState.MATCHED: {ItemState.KNOWN, ItemState.NEEDS_REVIEW, ItemState.FAILED},
-    # an analyst's final decision, or a hash list that learnt the item's media meanwhile
-    ItemState.NEEDS_REVIEW: {ItemState.CLASSIFIED, ItemState.KNOWN},
-}
-
 
 class MediumOutcome(StrEnum):
     KNOWN = "known"  # matched an auto-policy bank: classified by its labels, never shown
@@ -63,8 +56,22 @@ class SeenOn(StrEnum):
     OTHER = "other"
 
 
-def can_move(current: ItemState, new: ItemState) -> bool:
-    return new in _NEXT.get(current, set())
+def medium_outcome(
+    policies: Collection[str], decode_error: str | None, is_media: bool
+) -> tuple[MediumOutcome, str]:
+    """(outcome, error) of one medium from the policies of the hash lists it matched, its decode
+    error and whether it is an image or video: auto match -> known; ignore match -> ignored;
+    content that could not be decoded -> failed; else new. Exact matches count even for content
+    that did not decode."""
+    if "auto" in policies:
+        return MediumOutcome.KNOWN, ""
+    if "ignore" in policies:
+        return MediumOutcome.IGNORED, ""
+    if decode_error:
+        return MediumOutcome.FAILED, f"undecodable: {decode_error}"
+    if not is_media:
+        return MediumOutcome.FAILED, "not_media: the content is neither an image nor a video"
+    return MediumOutcome.NEW, ""
 
 
 def item_outcome(media: list[MediumOutcome]) -> ItemState:

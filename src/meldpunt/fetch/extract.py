@@ -153,7 +153,7 @@ def has_media_extension(raw: str) -> bool:
     return "." in last and last.rsplit(".", 1)[-1].lower() in MEDIA_EXTENSIONS
 
 
-def normalise_url(raw: str, base: str) -> str | None:
+def resolve_link(raw: str, base: str) -> str | None:
     """``raw`` resolved against ``base``, as an absolute http(s) URL without fragment, or None."""
     raw = raw.strip()
     if not raw or len(raw) > MAX_URL_CHARS:
@@ -200,7 +200,7 @@ class _MediaParser(HTMLParser):
                 found = css_background_urls(f"background:{a[name]}")
                 self._add_all(found or [a[name]])
         if tag == "base" and self.base is None and "href" in a:
-            self.base = normalise_url(a["href"], self.page_url)
+            self.base = resolve_link(a["href"], self.page_url)
         elif tag == "img":
             self._add(a.get("src"))
             self._add_srcset(a.get("srcset"))
@@ -325,7 +325,7 @@ def extract_media_urls(
     base = parser.base or page_url
     out: dict[str, None] = {}
     for raw in [*parser.raw, *parser.extra]:
-        url = normalise_url(raw, base)
+        url = resolve_link(raw, base)
         if url is not None:
             out.setdefault(url)
             if limit is not None and len(out) >= limit:

@@ -20,7 +20,10 @@ from sqlalchemy import Engine, insert, select
 from meldpunt.store.reports import ApiToken
 
 
-class Services(Protocol):
+class TokenNeeds(Protocol):
+    """What the token functions need of ``meldpunt.bootstrap.Services`` (a protocol, not the class:
+    the pipeline does not import the wiring that imports it)."""
+
     @property
     def engine(self) -> Engine: ...
 
@@ -95,7 +98,7 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_api_token(services: Services, name: str, scopes: Iterable[str] = DEFAULT_SCOPES) -> str:
+def create_api_token(services: TokenNeeds, name: str, scopes: Iterable[str] = DEFAULT_SCOPES) -> str:
     """Issue a token with ``scopes``; returns it (the only time it is seen). Raises
     :class:`BadTokenName` or :class:`UnknownScope`."""
     name = check_token_name(name)
@@ -116,7 +119,7 @@ def create_api_token(services: Services, name: str, scopes: Iterable[str] = DEFA
     return token
 
 
-def authenticate(services: Services, token: str) -> ApiClient | None:
+def authenticate(services: TokenNeeds, token: str) -> ApiClient | None:
     """The client of a valid, unrevoked token; None for anything else."""
     if not token or len(token) > 200:
         return None
@@ -131,13 +134,13 @@ def authenticate(services: Services, token: str) -> ApiClient | None:
     return ApiClient(str(row.name), frozenset(str(row.scopes).split()))
 
 
-def check_api_token(services: Services, token: str) -> str | None:
+def check_api_token(services: TokenNeeds, token: str) -> str | None:
     """The name of a valid token's owner, whatever its scopes (see :func:`authenticate`)."""
     client = authenticate(services, token)
     return client.name if client is not None else None
 
 
-def list_api_tokens(services: Services) -> list[TokenInfo]:
+def list_api_tokens(services: TokenNeeds) -> list[TokenInfo]:
     with services.engine.connect() as conn:
         rows = conn.execute(
             select(ApiToken.name, ApiToken.scopes, ApiToken.revoked, ApiToken.created_at).order_by(

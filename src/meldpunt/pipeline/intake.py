@@ -42,7 +42,7 @@ from meldpunt.store.reports import Item, Medium, Report, ReportItem
 from meldpunt.store.triage import TriageStatus
 
 
-class Services(Protocol):
+class IntakeNeeds(Protocol):
     """What intake needs of ``meldpunt.bootstrap.Services`` (kept a protocol: the pipeline does not
     import the wiring that imports it)."""
 
@@ -292,7 +292,7 @@ def _lock_url_keys(conn: Connection, keys: list[str]) -> None:
         conn.execute(_LOCK_URL_KEY, {"lock": lock - (1 << 64) if lock >= 1 << 63 else lock})
 
 
-def submit_report(services: Services, report: ReportIn) -> Receipt:
+def submit_report(services: IntakeNeeds, report: ReportIn) -> Receipt:
     errors = validate(report)
     if errors:
         raise InvalidReport(errors)
@@ -371,7 +371,7 @@ def submit_report(services: Services, report: ReportIn) -> Receipt:
     return Receipt(code=code, report_id=int(report_id), item_ids=item_ids, linked=linked)
 
 
-def _replay(services: Services, report: ReportIn, digest: str | None) -> Receipt | None:
+def _replay(services: IntakeNeeds, report: ReportIn, digest: str | None) -> Receipt | None:
     """The first receipt of a request seen before with this idempotency key; None when the key is
     new; ``IdempotencyConflict`` when it was used with another request."""
     assert report.idempotency_key
@@ -387,13 +387,13 @@ def _replay(services: Services, report: ReportIn, digest: str | None) -> Receipt
     return receipt
 
 
-def find_receipt(services: Services, source: str, idempotency_key: str) -> Receipt | None:
+def find_receipt(services: IntakeNeeds, source: str, idempotency_key: str) -> Receipt | None:
     """The receipt of an earlier report from ``source`` with this idempotency key, if any."""
     found = _find(services, source, idempotency_key)
     return found[0] if found is not None else None
 
 
-def _find(services: Services, source: str, idempotency_key: str) -> tuple[Receipt, str | None] | None:
+def _find(services: IntakeNeeds, source: str, idempotency_key: str) -> tuple[Receipt, str | None] | None:
     with services.engine.connect() as conn:
         row = conn.execute(
             select(Report.id, Report.receipt_code, Report.request_hash).where(
@@ -420,7 +420,7 @@ def _find(services: Services, source: str, idempotency_key: str) -> tuple[Receip
     return receipt, row.request_hash
 
 
-def report_status(services: Services, code: str) -> StatusView | None:
+def report_status(services: IntakeNeeds, code: str) -> StatusView | None:
     with services.engine.connect() as conn:
         row = conn.execute(
             select(Report.id, Report.created_at).where(Report.receipt_hash == receipt_hash(code))
@@ -438,7 +438,7 @@ def report_status(services: Services, code: str) -> StatusView | None:
     return StatusView(state=public_status(items), received_at=row.created_at, items=len(items))
 
 
-def list_items(services: Services, state: str | None = None, limit: int = 200) -> list[ItemView]:
+def list_items(services: IntakeNeeds, state: str | None = None, limit: int = 200) -> list[ItemView]:
     media = select(Medium.item_id, func.count().label("n")).group_by(Medium.item_id).subquery()
     q = (
         select(

@@ -37,7 +37,10 @@ log = logging.getLogger(__name__)
 FOLD_AT = 50_000
 
 
-class Services(Protocol):
+class IndexNeeds(Protocol):
+    """What the matcher cache needs of ``meldpunt.bootstrap.Services`` (a protocol, not the class:
+    the pipeline does not import the wiring that imports it)."""
+
     @property
     def settings(self) -> Settings: ...
 
@@ -72,7 +75,7 @@ class MatcherCache:
     """The process's matcher, kept current: see the module's docstring. Thread-safe."""
 
     def __init__(
-        self, services: Services, check_s: float = 1.0, *, clock: Callable[[], float] = time.monotonic
+        self, services: IndexNeeds, check_s: float = 1.0, *, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.services = services
         self.check_s = check_s

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from meldpunt.domain import Labels, SignalType, parse_vpdq
+from meldpunt.domain.pdq import pdq_usable
 from meldpunt.index import PDQIndex
 from meldpunt.settings import Settings
 from meldpunt.signals import DIHEDRAL_ORDER, Signals
@@ -69,11 +70,12 @@ def pdq_queries(s: Signals, min_quality: int, *, dihedral: bool = True) -> list[
     upright one other than itself when they were computed and ``dihedral`` is true."""
     out: list[tuple[str, str | None]] = []
     two = s.pdq_stored is not None
-    if s.pdq is not None and (s.pdq_quality or 0) >= min_quality:
+    upright = s.pdq is not None and pdq_usable(s.pdq, s.pdq_quality, min_quality)
+    if upright and s.pdq is not None:
         out.append((s.pdq, "upright" if two else None))
-    if s.pdq_stored is not None and (s.pdq_stored_quality or 0) >= min_quality:
+    if s.pdq_stored is not None and pdq_usable(s.pdq_stored, s.pdq_stored_quality, min_quality):
         out.append((s.pdq_stored, "stored"))
-    if dihedral and s.pdq_dihedral and s.pdq is not None and (s.pdq_quality or 0) >= min_quality:
+    if dihedral and s.pdq_dihedral and upright:
         out += list(zip(s.pdq_dihedral[1:], DIHEDRAL_ORDER[1:], strict=True))
     return out
 

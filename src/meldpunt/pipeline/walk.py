@@ -61,6 +61,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from meldpunt.domain import serialise_vpdq
 from meldpunt.domain.reports import FINAL_STATES, ItemState, MediumOutcome, item_outcome
+from meldpunt.domain.reports import medium_outcome as domain_medium_outcome
 from meldpunt.fetch import Fetcher, FetchError, FetchPolicy, FetchResult, Page
 from meldpunt.index import PDQIndex
 from meldpunt.pipeline.hosts import (
@@ -85,7 +86,6 @@ from meldpunt.pipeline.rematch import (
     rematch_item,
     waiting_items,
 )
-from meldpunt.pipeline.review_store import ReviewStore
 from meldpunt.settings import Settings
 from meldpunt.signals import MediaKind, Signals, hash_bytes
 from meldpunt.signals.exact import hash_data
@@ -93,6 +93,7 @@ from meldpunt.signals.sandbox import MediaSandbox, SandboxError
 from meldpunt.signals.sniff import HEAD_BYTES, detect
 from meldpunt.store.banks import BankRepository
 from meldpunt.store.reports import Item, Medium
+from meldpunt.stores.review import ReviewStore
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ RETRY_STATUSES = frozenset({408, 425, 429})
 T = TypeVar("T")
 
 
-class Services(Protocol):
+class WalkNeeds(Protocol):
     """What the walk needs of ``meldpunt.bootstrap.Services`` (a protocol: the pipeline does not
     import the wiring that imports it)."""
 
@@ -178,18 +179,11 @@ def fetch_policy(settings: Settings) -> FetchPolicy:
 
 
 def medium_outcome(matches: list[Match], signals: Signals) -> tuple[MediumOutcome, str]:
-    """(outcome, error): auto match -> known; ignore match -> ignored; content that could not be
-    decoded -> failed; else new. Exact matches count even for content that did not decode."""
-    policies = {m.policy for m in matches}
-    if "auto" in policies:
-        return MediumOutcome.KNOWN, ""
-    if "ignore" in policies:
-        return MediumOutcome.IGNORED, ""
-    if signals.error:
-        return MediumOutcome.FAILED, f"undecodable: {signals.error}"
-    if signals.kind is MediaKind.OTHER:
-        return MediumOutcome.FAILED, "not_media: the content is neither an image nor a video"
-    return MediumOutcome.NEW, ""
+    """(outcome, error) of a hashed and matched medium: the domain's rule
+    (:func:`meldpunt.domain.reports.medium_outcome`) applied to the walk's matches and signals."""
+    return domain_medium_outcome(
+        {m.policy for m in matches}, signals.error, signals.kind is not MediaKind.OTHER
+    )
 
 
 def truncated_note(signals: Signals) -> str:
@@ -227,7 +221,7 @@ class Walker:
 
     def __init__(
         self,
-        services: Services,
+        services: WalkNeeds,
         *,
         worker: str | None = None,
         hosts: HostSlots | None = None,
@@ -653,7 +647,7 @@ def _settle_item(conn: Connection, item_id: int) -> ItemState | None:
     rows = conn.execute(select(Medium.outcome, Medium.error).where(Medium.item_id == item_id)).all()
     outcomes = [MediumOutcome(o) for o, _ in rows]
     final = item_outcome(outcomes)
-    # fetched -> hashed -> matched -> final, passed through in this one transaction.
+    # fetched -> final: hashing and matching happened in this one transaction.
     values: dict[str, Any] = {"state": final.value, "updated_at": _now()}
     if final is ItemState.UNAVAILABLE:
         first = next((e for _, e in rows if e), "")
@@ -662,7 +656,7 @@ def _settle_item(conn: Connection, item_id: int) -> ItemState | None:
         update(Item)
         .where(
             Item.id == item_id,
-            Item.state.in_([ItemState.FETCHED.value, ItemState.HASHED.value, ItemState.MATCHED.value]),
+            Item.state == ItemState.FETCHED.value,
         )
         .values(**values)
     ).rowcount

@@ -17,9 +17,9 @@ import threading
 import time
 from datetime import UTC, datetime
 
-from meldpunt.pipeline.evidence_store import purge_expired
 from meldpunt.pipeline.jobs import worker_name
-from meldpunt.pipeline.walk import Services, Walker
+from meldpunt.pipeline.walk import Walker, WalkNeeds
+from meldpunt.stores.evidence import purge_expired
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ EVIDENCE_PURGE_EVERY_S = 3600.0
 
 
 def run_worker(
-    services: Services,
+    services: WalkNeeds,
     *,
     stop: threading.Event | None = None,
     max_jobs: int | None = None,
@@ -76,7 +76,7 @@ def run_worker(
     return ran
 
 
-def _purge_evidence(services: Services) -> None:
+def _purge_evidence(services: WalkNeeds) -> None:
     try:
         with services.engine.begin() as conn:
             n = purge_expired(conn, datetime.now(UTC))
@@ -86,6 +86,6 @@ def _purge_evidence(services: Services) -> None:
         log.exception("could not purge expired evidence; trying again later")
 
 
-def drain(services: Services, *, max_jobs: int = 100_000) -> int:
+def drain(services: WalkNeeds, *, max_jobs: int = 100_000) -> int:
     """Run jobs until none is runnable (for tests and one-shot runs); the number run."""
     return run_worker(services, idle_exit=True, max_jobs=max_jobs)

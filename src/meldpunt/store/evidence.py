@@ -1,5 +1,5 @@
 """The table of the evidence store: media kept as evidence by a classification, encrypted under the
-evidence key, each with its reason, who kept it and until when (see ``pipeline.evidence_store``)."""
+evidence key, each with its reason, who kept it and until when (see ``stores.evidence``)."""
 
 from __future__ import annotations
 

@@ -144,7 +144,7 @@ class ApiToken(Base):
 
 class ReviewContent(Base):
     """One distinct content awaiting review, encrypted (AES-GCM), stored once however many media
-    show it; ``refs`` counts the :class:`ReviewBlob` rows that point at it (``pipeline.review_store``)."""
+    show it; ``refs`` counts the :class:`ReviewBlob` rows that point at it (``stores.review``)."""
 
     __tablename__ = "review_contents"
     #: keyed digest of the bytes (HMAC-SHA256 under a key derived from the review key), hex;

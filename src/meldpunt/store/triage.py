@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from meldpunt.domain.triage import Stage
 from meldpunt.store.models import Base, BigId
 
 
@@ -36,8 +37,8 @@ class TriageClassification(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-#: stages of ``triage_status``
-SECOND, DISAGREEMENT, FINAL = "second", "disagreement", "final"
+#: stages of ``triage_status`` (the domain's ``Stage``; stored as its string)
+SECOND, DISAGREEMENT, FINAL = Stage.SECOND, Stage.DISAGREEMENT, Stage.FINAL
 
 
 class TriageStatus(Base):

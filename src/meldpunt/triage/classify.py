@@ -19,31 +19,29 @@ its own): ``triage_status.bank_pending`` marks what is still to be written, and 
 (called after every final decision, safe to call any time) writes it, so a crash in between is
 caught up by the next call. Review blobs are purged in the classification's transaction unless a
 ``keep_media`` flag (``evidence``) is set: those move, in the same transaction, to the evidence store
-(``pipeline.evidence_store``: its own key and retention, every access audited).
+(``stores.evidence``: its own key and retention, every access audited).
+
+The module holds the decisions; what a reviewer sees is in :mod:`meldpunt.triage.views`, the own
+bank in :mod:`meldpunt.triage.ownbank` (its names are re-exported here).
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from meldpunt.audit import AuditEvent, record
-from meldpunt.domain import InvalidSignal, Labels, SignalType, normalise_signal
+from meldpunt.banks.formats.base import HashRecord
+from meldpunt.domain.pdq import pdq_distance
 from meldpunt.domain.reports import ItemState, MediumOutcome
-from meldpunt.pipeline.evidence_store import EvidenceStore
-from meldpunt.pipeline.review_store import ReviewStore
-from meldpunt.settings import Settings
-from meldpunt.store.banks import BANKS_VERSION, BankRepository, bump_counter, entry_key
-from meldpunt.store.models import Bank, BankEntry
-from meldpunt.store.reports import Item, Medium, Report, ReviewBlob
+from meldpunt.store.reports import Item, Medium, ReviewBlob
 from meldpunt.store.triage import TriageClaim, TriageClassification, TriageStatus
-from meldpunt.triage.history import Event, item_history
+from meldpunt.triage.ownbank import OwnBank, delete_entries
 from meldpunt.triage.queue import (
     CORRECTION,
     DISAGREEMENT,
@@ -52,24 +50,18 @@ from meldpunt.triage.queue import (
     RESOLUTION,
     SECOND,
     SECOND_OPINION,
-    Clock,
-    Queue,
-    RoleLookup,
-    TriageConfig,
     TriageError,
-    _utcnow,
-    users_table_role,
-    utc,
 )
-from meldpunt.triage.schemes import Classification, ClassificationError, Problem, Schemes
-from meldpunt.triage.search import Page, item_condition, understand
-
-#: the decisions list's sort orders (each ends with the item number, so pages never overlap)
-DECISION_SORTS: dict[str, tuple[Any, ...]] = {
-    "newest": (TriageStatus.finalized_at.desc(), TriageStatus.item_id.desc()),
-    "oldest": (TriageStatus.finalized_at, TriageStatus.item_id),
-    "item": (TriageStatus.item_id.desc(),),
-}
+from meldpunt.triage.schemes import Classification, ClassificationError, Problem
+from meldpunt.triage.views import (
+    DECISION_SORTS,
+    Decision,
+    MediumView,
+    Opinion,
+    ResolutionCounts,
+    ReviewView,
+    TriageViews,
+)
 
 
 @dataclass(frozen=True)
@@ -83,282 +75,10 @@ class Outcome:
     stage: str
 
 
-@dataclass(frozen=True)
-class HashRecord:
-    """A record as ``BankRepository.import_records`` reads it."""
-
-    signal_type: SignalType
-    value: str
-    labels: Labels
-
-
-@dataclass(frozen=True)
-class MediumView:
-    id: int
-    kind: str
-    url: str
-    size: int
-    md5: str
-    sha1: str
-    sha256: str
-    pdq: str
-    #: known | ignored | new | failed
-    outcome: str
-    #: the review store holds its bytes
-    viewable: bool
-    #: matches from hash lists (hints and known entries) — never an analyst's opinion
-    matches: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class ReviewView:
-    """What a reviewer may see of an item: facts, media and hash-list matches; no opinion given."""
-
-    item_id: int
-    url: str
-    host: str
-    urgent: bool
-    created_at: datetime
-    source: str
-    media: list[MediumView]
-    #: whether this user may classify it now
-    can_classify: bool
-
-
-@dataclass(frozen=True)
-class Opinion:
-    user: str
-    role: str
-    classification: Classification
-    at: datetime
-
-
-@dataclass(frozen=True)
-class Decision:
-    """A final classification, for the seniors' list of decisions."""
-
-    item_id: int
-    url: str
-    source: str
-    classification: Classification
-    illegal: bool
-    #: the own-bank import that holds its hashes (None: not banked, or still pending)
-    banked: bool
-    decided_at: datetime
-    #: how the decision was reached: the role of the last opinion (second, resolution, correction, first)
-    via: str
-
-
-@dataclass(frozen=True)
-class ResolutionCounts:
-    #: items that ended ``known``: every medium was on a list, no one saw anything
-    known: int
-    #: items with a final classification by people
-    classified: int
-    #: items awaiting review (not yet final)
-    awaiting: int
-
-
-class Triage(Queue):
-    """The triage service: queue and claims (:class:`Queue`) plus classification."""
-
-    def __init__(
-        self,
-        engine: Engine,
-        *,
-        settings: Settings | None = None,
-        config: TriageConfig | None = None,
-        schemes: Schemes | None = None,
-        review_store: ReviewStore | None = None,
-        evidence_store: EvidenceStore | None = None,
-        clock: Clock = _utcnow,
-        role_of: RoleLookup = users_table_role,
-    ) -> None:
-        super().__init__(engine, settings=settings, config=config, clock=clock, role_of=role_of)
-        self.schemes = schemes or (
-            Schemes.load(self.config.schemes_file) if self.config.schemes_file else Schemes.load()
-        )
-        self._review_store = review_store
-        self._evidence_store = evidence_store
-        self.banks = BankRepository(engine)
-
-    @property
-    def review_store(self) -> ReviewStore:
-        if self._review_store is None:
-            self._review_store = ReviewStore.from_settings(self.settings)
-        return self._review_store
-
-    @property
-    def evidence_store(self) -> EvidenceStore:
-        if self._evidence_store is None:
-            self._evidence_store = EvidenceStore.from_settings(self.settings, self.review_store)
-        return self._evidence_store
-
-    @property
-    def source_label(self) -> str:
-        return f"meldpunt:{self.config.hotline}"
-
-    # -- what a reviewer sees ----------------------------------------------------------------------
-    def item_for_review(self, item_id: int, user: str) -> ReviewView:
-        """The item as a reviewer may see it — never an opinion given on it (the second analyst
-        classifies blind). The view is an audited event (``item.view``)."""
-        now = self.now()
-        with self.engine.begin() as conn:
-            self._require(conn, user, "item.view")
-            item = conn.execute(
-                select(Item.id, Item.url, Item.host, Item.urgent, Item.created_at, Report.source)
-                .join(Report, Report.id == Item.report_id)
-                .where(Item.id == item_id)
-            ).first()
-            if item is None:
-                raise TriageError(f"no item {item_id}")
-            blobs = set(
-                conn.execute(
-                    select(ReviewBlob.medium_id)
-                    .join(Medium, Medium.id == ReviewBlob.medium_id)
-                    .where(Medium.item_id == item_id)
-                ).scalars()
-            )
-            media = [
-                MediumView(
-                    id=int(m.id),
-                    kind=m.kind,
-                    url=m.url,
-                    size=int(m.size),
-                    md5=m.md5,
-                    sha1=m.sha1,
-                    sha256=m.sha256,
-                    pdq=m.pdq,
-                    outcome=m.outcome,
-                    viewable=int(m.id) in blobs,
-                    matches=_json_list(m.matches),
-                )
-                for m in conn.execute(select(Medium).where(Medium.item_id == item_id).order_by(Medium.id))
-            ]
-            try:
-                self._claimable(conn, item_id, user)
-                can = True
-            except (TriageError, PermissionError):
-                can = False
-            record(conn, AuditEvent(user, "item.view", f"item:{item_id}", at=now))
-        return ReviewView(
-            item_id=int(item.id),
-            url=item.url,
-            host=item.host,
-            urgent=bool(item.urgent),
-            created_at=utc(item.created_at),
-            source=item.source,
-            media=media,
-            can_classify=can,
-        )
-
-    def opinions(self, item_id: int, senior_user: str) -> list[Opinion]:
-        """Every opinion given on the item, oldest first: for the senior resolving or correcting."""
-        with self.engine.connect() as conn:
-            self._require(conn, senior_user, "disagreement.resolve", "classification.correct")
-            rows = conn.execute(
-                select(
-                    TriageClassification.user,
-                    TriageClassification.role,
-                    TriageClassification.classification,
-                    TriageClassification.created_at,
-                )
-                .where(TriageClassification.item_id == item_id)
-                .order_by(TriageClassification.id)
-            )
-            return [
-                Opinion(r.user, r.role, Classification.from_json(r.classification), utc(r.created_at))
-                for r in rows
-            ]
-
-    def decisions(self, senior_user: str, *, limit: int = 100, offset: int = 0) -> list[Decision]:
-        """Final classifications, newest first: what a senior may correct."""
-        return self.decisions_page(senior_user, limit=limit, offset=offset).rows
-
-    def decisions_page(
-        self,
-        senior_user: str,
-        *,
-        search: str = "",
-        via: str | None = None,
-        illegal: bool | None = None,
-        sort: str = "newest",
-        limit: int = 100,
-        offset: int = 0,
-    ) -> Page[Decision]:
-        """One page of final classifications (:data:`DECISION_SORTS`; newest first by default),
-        narrowed by ``search`` (as the queue's), how the decision was reached (``via``: first,
-        second, resolution, correction) and whether it is illegal; with the whole list's length."""
-        if sort not in DECISION_SORTS:
-            raise TriageError(f"sort must be one of {', '.join(DECISION_SORTS)}, not {sort!r}")
-        if via not in (None, FIRST, SECOND_OPINION, RESOLUTION, CORRECTION):
-            raise TriageError(f"via must be first, second, resolution or correction, not {via!r}")
-        with self.engine.connect() as conn:
-            self._require(conn, senior_user, "classification.correct")
-            last_role = (
-                select(TriageClassification.role)
-                .where(TriageClassification.item_id == TriageStatus.item_id)
-                .order_by(TriageClassification.id.desc())
-                .limit(1)
-                .scalar_subquery()
-            )
-            q = (
-                select(
-                    TriageStatus.item_id,
-                    TriageStatus.final,
-                    TriageStatus.illegal,
-                    TriageStatus.bank_import_id,
-                    TriageStatus.finalized_at,
-                    Item.url,
-                    Report.source,
-                    last_role.label("via"),
-                )
-                .join(Item, Item.id == TriageStatus.item_id)
-                .join(Report, Report.id == Item.report_id)
-                .where(TriageStatus.stage == FINAL)
-            )
-            understood = understand(search)
-            if understood is not None:
-                q = q.where(item_condition(understood))
-            if via is not None:
-                q = q.where(last_role == via)
-            if illegal is not None:
-                q = q.where(TriageStatus.illegal.is_(illegal))
-            total = int(conn.execute(select(func.count()).select_from(q.subquery())).scalar_one())
-            rows = conn.execute(q.order_by(*DECISION_SORTS[sort]).limit(limit).offset(offset)).all()
-        found = [
-            Decision(
-                item_id=int(r.item_id),
-                url=r.url,
-                source=r.source,
-                classification=Classification.from_json(r.final),
-                illegal=bool(r.illegal),
-                banked=r.bank_import_id is not None,
-                decided_at=utc(r.finalized_at),
-                via=str(r.via or ""),
-            )
-            for r in rows
-        ]
-        return Page(found, total, offset // max(limit, 1) + 1, max(limit, 1))
-
-    def history(self, item_id: int, user: str) -> list[Event]:
-        """The item's history as ``user`` may see it (:mod:`meldpunt.triage.history`)."""
-        with self.engine.connect() as conn:
-            role = self._require(conn, user, "item.view")
-            return item_history(conn, item_id, user, role)
-
-    def final_classification(self, item_id: int) -> Classification | None:
-        with self.engine.connect() as conn:
-            text = conn.execute(
-                select(TriageStatus.final).where(TriageStatus.item_id == item_id, TriageStatus.stage == FINAL)
-            ).scalar()
-        return Classification.from_json(text) if text else None
-
-    def stage(self, item_id: int) -> str | None:
-        """second, disagreement, final; None: no opinion yet (not for an analyst's screen)."""
-        with self.engine.connect() as conn:
-            v = conn.execute(select(TriageStatus.stage).where(TriageStatus.item_id == item_id)).scalar()
-        return None if v is None else str(v)
+class Triage(OwnBank):
+    """The triage service: queue and claims (:class:`Queue`), what reviewers see
+    (:class:`~meldpunt.triage.views.TriageViews`), the own bank
+    (:class:`~meldpunt.triage.ownbank.OwnBank`) and the decisions: classify, resolve, correct."""
 
     # -- classifying -------------------------------------------------------------------------------
     def classify(
@@ -459,9 +179,6 @@ class Triage(Queue):
         if not self.config.second_opinion:
             return False
         return self.config.second_opinion_all or self.schemes.is_illegal(c)
-
-    def _bankable(self, c: Classification) -> bool:
-        return self.config.bank_not_illegal or self.schemes.is_illegal(c)
 
     def _opinion(
         self, conn: Connection, item_id: int, user: str, c: Classification, stage: str | None, now: datetime
@@ -630,191 +347,20 @@ class Triage(Queue):
             select(Medium.sha256, Medium.pdq, Medium.pdq_quality).where(Medium.id.in_(chosen))
         ).all()
         shas = {r.sha256 for r in rows if r.sha256}
-        pdqs = [int(r.pdq, 16) for r in rows if r.pdq and self._pdq_usable(r.pdq, r.pdq_quality)]
+        pdqs = [r.pdq for r in rows if self._pdq_usable(r.pdq, r.pdq_quality)]
         out = []
         for m in self._new_media(conn, item_id):
             if m.sha256 in shas or (
-                m.pdq
-                and self._pdq_usable(m.pdq, m.pdq_quality)
-                and any((int(m.pdq, 16) ^ p).bit_count() <= self.config.group_distance for p in pdqs)
+                self._pdq_usable(m.pdq, m.pdq_quality)
+                and any(pdq_distance(m.pdq, p) <= self.config.group_distance for p in pdqs)
             ):
                 out.append(int(m.id))
         return tuple(sorted(out))
 
-    def _pdq_usable(self, pdq: str, quality: int | None) -> bool:
-        return len(pdq) == 64 and (quality is None or quality >= self.settings.pdq_min_quality)
-
-    def _item_pairs(
-        self, conn: Connection, item_id: int, media: tuple[int, ...] | None = None
-    ) -> list[tuple[SignalType, str]]:
-        """The (type, value) of the item's new media's hashes (only ``media`` when given), as they
-        go into the own bank. PDQ hashes below the quality the matcher needs are left out (flat
-        images match too widely)."""
-        pairs: list[tuple[SignalType, str]] = []
-        query = select(
-            Medium.md5,
-            Medium.sha1,
-            Medium.sha256,
-            Medium.pdq,
-            Medium.pdq_quality,
-            Medium.pdq_stored,
-            Medium.pdq_stored_quality,
-            Medium.vpdq,
-        ).where(Medium.item_id == item_id, Medium.outcome == MediumOutcome.NEW.value)
-        if media is not None:
-            query = query.where(Medium.id.in_(media))
-        rows = conn.execute(query)
-        for r in rows:
-            candidates = [(SignalType.MD5, r.md5), (SignalType.SHA1, r.sha1), (SignalType.SHA256, r.sha256)]
-            if r.pdq and (r.pdq_quality is None or r.pdq_quality >= self.settings.pdq_min_quality):
-                candidates.append((SignalType.PDQ, r.pdq))
-            # an EXIF-oriented photo: its stored pixels' hash too, the one partners' HMA computes
-            if r.pdq_stored and (r.pdq_stored_quality or 0) >= self.settings.pdq_min_quality:
-                candidates.append((SignalType.PDQ, r.pdq_stored))
-            if r.vpdq:
-                candidates.append((SignalType.VPDQ, r.vpdq))
-            for st, value in candidates:
-                if not value:
-                    continue
-                try:
-                    pairs.append((st, normalise_signal(st, value)))
-                except InvalidSignal:
-                    continue
-        return list(dict.fromkeys(pairs))
-
-    def _banked_elsewhere(
-        self, conn: Connection, item_id: int, pairs: set[tuple[SignalType, str]]
-    ) -> set[tuple[SignalType, str]]:
-        """Which of ``pairs`` other items' final, banked decisions put into the own bank too."""
-        if not pairs:
-            return set()
-        columns = [
-            (SignalType.MD5, Medium.md5),
-            (SignalType.SHA1, Medium.sha1),
-            (SignalType.SHA256, Medium.sha256),
-            (SignalType.PDQ, Medium.pdq),
-            (SignalType.PDQ, Medium.pdq_stored),
-            (SignalType.VPDQ, Medium.vpdq),
-        ]
-        others: set[int] = set()
-        for st, col in columns:
-            values = [v for t, v in pairs if t is st]
-            if not values:
-                continue
-            for chunk in range(0, len(values), 500):
-                others.update(
-                    int(i)
-                    for i in conn.execute(
-                        select(Medium.item_id)
-                        .join(TriageStatus, TriageStatus.item_id == Medium.item_id)
-                        .where(col.in_(values[chunk : chunk + 500]), Medium.item_id != item_id)
-                        .where(TriageStatus.stage == FINAL, TriageStatus.bank_import_id.is_not(None))
-                    ).scalars()
-                )
-        shared: set[tuple[SignalType, str]] = set()
-        for other in sorted(others):
-            final = conn.execute(select(TriageStatus.final).where(TriageStatus.item_id == other)).scalar()
-            if final:
-                shared |= pairs & set(self._item_pairs(conn, other, Classification.from_json(final).media))
-        return shared
-
-    def sync_bank(self) -> int:
-        """Write every final classification still pending to the own bank; returns items banked."""
-        with self.engine.connect() as conn:
-            pending = [
-                (int(i), str(f))
-                for i, f in conn.execute(
-                    select(TriageStatus.item_id, TriageStatus.final).where(
-                        TriageStatus.stage == FINAL, TriageStatus.bank_pending.is_(True)
-                    )
-                )
-            ]
-        done = 0
-        for item_id, final in pending:
-            c = Classification.from_json(final)
-            labels = self.schemes.labels(c, self.source_label)
-            with self.engine.connect() as conn:
-                pairs = self._item_pairs(conn, item_id, c.media)
-            import_id: int | None = None
-            if pairs:
-                digest = hashlib.sha256(f"item:{item_id}\n{final}".encode()).hexdigest()
-                result = self.banks.import_records(
-                    self.config.own_bank,
-                    [HashRecord(st, v, labels) for st, v in pairs],
-                    source_name=f"meldpunt triage item:{item_id}",
-                    source_sha256=digest,
-                    fmt="triage",
-                    description=None,
-                )
-                import_id = result.import_id
-            with self.engine.begin() as conn:
-                settled = conn.execute(
-                    update(TriageStatus)
-                    .where(TriageStatus.item_id == item_id, TriageStatus.final == final)
-                    .where(TriageStatus.bank_pending.is_(True))
-                    .values(bank_pending=False, bank_import_id=import_id)
-                ).rowcount
-                if not settled and pairs:
-                    # corrected while we imported: if the new classification is not banked, the
-                    # entries just written must go again (a banked one is still pending: re-imported)
-                    now_final = conn.execute(
-                        select(TriageStatus.final).where(TriageStatus.item_id == item_id)
-                    ).scalar()
-                    if now_final and not self._bankable(Classification.from_json(now_final)):
-                        delete_entries(conn, self.config.own_bank, pairs)
-            done += 1
-        return done
-
-    # -- counts ------------------------------------------------------------------------------------
-    def resolved_without_viewing(self) -> ResolutionCounts:
-        with self.engine.connect() as conn:
-            known = conn.execute(
-                select(func.count()).select_from(Item).where(Item.state == ItemState.KNOWN.value)
-            ).scalar_one()
-            classified = conn.execute(
-                select(func.count()).select_from(TriageStatus).where(TriageStatus.stage == FINAL)
-            ).scalar_one()
-            review = conn.execute(
-                select(func.count()).select_from(Item).where(Item.state == ItemState.NEEDS_REVIEW.value)
-            ).scalar_one()
-        return ResolutionCounts(known=int(known), classified=int(classified), awaiting=int(review))
-
-
-def delete_entries(conn: Connection, bank: str, pairs: list[tuple[SignalType, str]]) -> int:
-    """Delete the bank's entries of these hashes in the caller's transaction; bumps ``pdq_epoch``
-    when PDQ entries went (so every saved PDQ index is rebuilt). Returns how many went."""
-    bank_id = conn.execute(select(Bank.id).where(Bank.name == bank)).scalar()
-    if bank_id is None or not pairs:
-        return 0
-    n = 0
-    had_pdq = False
-    for st, value in pairs:
-        key, _ = entry_key(st, value)
-        gone = conn.execute(
-            delete(BankEntry).where(
-                BankEntry.bank_id == bank_id, BankEntry.signal_type == st.value, BankEntry.key == key
-            )
-        ).rowcount
-        n += gone
-        had_pdq = had_pdq or (gone > 0 and st is SignalType.PDQ)
-    if had_pdq:
-        bump_counter(conn, "pdq_epoch")
-    if n:
-        bump_counter(conn, BANKS_VERSION)
-    return n
-
-
-def _json_list(text: str) -> list[dict[str, Any]]:
-    import json
-
-    try:
-        v = json.loads(text or "[]")
-    except ValueError:
-        return []
-    return [x for x in v if isinstance(x, dict)] if isinstance(v, list) else []
-
 
 __all__ = [
+    "DECISION_SORTS",
+    "Decision",
     "HashRecord",
     "MediumView",
     "Opinion",
@@ -822,5 +368,6 @@ __all__ = [
     "ResolutionCounts",
     "ReviewView",
     "Triage",
+    "TriageViews",
     "delete_entries",
 ]

@@ -20,9 +20,10 @@ from sqlalchemy import Connection, func, select
 
 from meldpunt.accounts.roles import allowed
 from meldpunt.domain.reports import MediumOutcome
+from meldpunt.domain.triage import Stage
 from meldpunt.store.audit import AuditEntryRow
 from meldpunt.store.reports import Item, Medium, Report, ReportItem
-from meldpunt.store.triage import DISAGREEMENT, FINAL, TriageClassification, TriageStatus
+from meldpunt.store.triage import TriageClassification, TriageStatus
 from meldpunt.triage.queue import utc
 
 #: what an event of the history may be (``Event.what``)
@@ -75,7 +76,7 @@ def item_history(conn: Connection, item_id: int, viewer: str, role: str | None) 
     if item is None:
         return []
     stage = conn.execute(select(TriageStatus.stage).where(TriageStatus.item_id == item_id)).scalar()
-    everyone = stage == FINAL or (stage == DISAGREEMENT and allowed(role, "disagreement.resolve"))
+    everyone = stage == Stage.FINAL or (stage == Stage.DISAGREEMENT and allowed(role, "disagreement.resolve"))
     if stage is None and item.state not in ("needs_review", "classified"):
         everyone = True  # never queued: nobody's opinion to keep blind
     out = [Event(utc(item.created_at), "received", item.source)]
@@ -113,7 +114,7 @@ def item_history(conn: Connection, item_id: int, viewer: str, role: str | None) 
         for r in opinions
         if everyone or r.user == viewer
     ]
-    if stage == FINAL:
+    if stage == Stage.FINAL:
         at = conn.execute(select(TriageStatus.finalized_at).where(TriageStatus.item_id == item_id)).scalar()
         if at is not None:
             out.append(Event(utc(at), "decided", "system"))

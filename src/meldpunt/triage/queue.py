@@ -20,13 +20,12 @@ from sqlalchemy.exc import IntegrityError
 
 from meldpunt.accounts.roles import allowed
 from meldpunt.audit import AuditEvent, record
+from meldpunt.domain.pdq import pdq_distances, pdq_usable
 from meldpunt.domain.reports import ItemState, MediumOutcome
+from meldpunt.domain.triage import OpinionRole, Stage
 from meldpunt.settings import Settings, TriageSettings
 from meldpunt.store.accounts import User
 from meldpunt.store.reports import Item, Medium, Report, ReportItem
-from meldpunt.store.triage import DISAGREEMENT as STAGE_DISAGREEMENT
-from meldpunt.store.triage import FINAL as STAGE_FINAL
-from meldpunt.store.triage import SECOND as STAGE_SECOND
 from meldpunt.store.triage import TriageClaim, TriageClassification, TriageStatus
 from meldpunt.triage.search import Page, item_condition, understand
 
@@ -34,10 +33,15 @@ Clock = Callable[[], datetime]
 #: Looks up a user's role (None: no such user, or disabled). The default reads ``users``.
 RoleLookup = Callable[[Connection, str], "str | None"]
 
-#: stages of ``triage_status`` (re-exported from the store)
-SECOND, DISAGREEMENT, FINAL = STAGE_SECOND, STAGE_DISAGREEMENT, STAGE_FINAL
-#: roles of ``triage_classifications``
-FIRST, SECOND_OPINION, RESOLUTION, CORRECTION = "first", "second", "resolution", "correction"
+#: stages of ``triage_status`` (the domain's ``Stage``, under their older names)
+SECOND, DISAGREEMENT, FINAL = Stage.SECOND, Stage.DISAGREEMENT, Stage.FINAL
+#: roles of ``triage_classifications`` (the domain's ``OpinionRole``, under their older names)
+FIRST, SECOND_OPINION, RESOLUTION, CORRECTION = (
+    OpinionRole.FIRST,
+    OpinionRole.SECOND,
+    OpinionRole.RESOLUTION,
+    OpinionRole.CORRECTION,
+)
 QUEUE_STATES = ("open", DISAGREEMENT)
 #: the queue's sort orders (each ends with the item number, so pages never overlap)
 QUEUE_SORTS: dict[str, tuple[Any, ...]] = {
@@ -46,9 +50,6 @@ QUEUE_SORTS: dict[str, tuple[Any, ...]] = {
     "newest": (Item.created_at.desc(),),
     "host": (Item.host, Item.created_at),
 }
-
-_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint16)
-
 
 #: the triage section of the settings (``MELDPUNT_TRIAGE_*``); the older name, kept for one release
 TriageConfig = TriageSettings
@@ -110,12 +111,6 @@ def _utcnow() -> datetime:
 def users_table_role(conn: Connection, user: str) -> str | None:
     row = conn.execute(select(User.role, User.disabled).where(User.name == user)).first()
     return None if row is None or row.disabled else str(row.role)
-
-
-def pdq_distances(query: str, codes: np.ndarray) -> np.ndarray:
-    """Hamming distances (bits) of one PDQ hex hash to each row of ``codes`` (n x 32 uint8)."""
-    q = np.frombuffer(bytes.fromhex(query), dtype=np.uint8)
-    return np.asarray(_POPCOUNT[np.bitwise_xor(codes, q)].sum(axis=1))
 
 
 class Queue:
@@ -399,7 +394,7 @@ def _components(rows: Iterable[Any], item_id: int, distance: int, min_quality: i
         iid = int(r.item_id)
         if r.sha256:
             by_sha.setdefault(r.sha256, set()).add(iid)
-        if r.pdq and len(r.pdq) == 64 and (r.pdq_quality is None or r.pdq_quality >= min_quality):
+        if pdq_usable(r.pdq, r.pdq_quality, min_quality):
             media_of.setdefault(iid, []).append(len(hexes))
             owners.append(iid)
             hexes.append(r.pdq)

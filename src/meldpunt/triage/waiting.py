@@ -17,8 +17,9 @@ from sqlalchemy import Connection, and_, exists, func, or_, select
 
 from meldpunt.accounts.roles import allowed
 from meldpunt.domain.reports import ItemState
+from meldpunt.domain.triage import Stage
 from meldpunt.store.reports import Item
-from meldpunt.store.triage import DISAGREEMENT, SECOND, TriageClaim, TriageClassification, TriageStatus
+from meldpunt.store.triage import TriageClaim, TriageClassification, TriageStatus
 from meldpunt.triage.queue import Queue, utc
 
 
@@ -52,8 +53,8 @@ def waiting_for(queue: Queue, user: str) -> Waiting:
         values: dict[str, Any] = {}
         if allowed(role, "queue.view"):
             values["first"] = _count(conn, stage.is_(None))
-            values["second"] = _count(conn, and_(stage == SECOND, ~mine))
-            open_for_me = or_(stage.is_(None), and_(stage == SECOND, ~mine))
+            values["second"] = _count(conn, and_(stage == Stage.SECOND, ~mine))
+            open_for_me = or_(stage.is_(None), and_(stage == Stage.SECOND, ~mine))
             values["urgent"] = _count(conn, and_(Item.urgent.is_(True), open_for_me))
             values["claims"] = [
                 ClaimedItem(int(r.item_id), r.host, utc(r.expires_at))
@@ -68,7 +69,7 @@ def waiting_for(queue: Queue, user: str) -> Waiting:
         elif allowed(role, "urgent.view"):
             values["urgent"] = _count(conn, Item.urgent.is_(True))
         if allowed(role, "disagreement.resolve"):
-            values["disagreements"] = _count(conn, and_(stage == DISAGREEMENT, ~mine))
+            values["disagreements"] = _count(conn, and_(stage == Stage.DISAGREEMENT, ~mine))
     return Waiting(**values)
 
 
