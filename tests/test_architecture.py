@@ -24,7 +24,13 @@ ALLOWED = {
     "audit": {"domain", "settings", "store"},
     "accounts": {"domain", "settings", "store", "audit"},  # admin actions audit in their transaction
     "review": {"domain", "settings", "signals"},
-    "wellness": {"domain", "settings", "store"},
+    "wellness": {
+        "domain",
+        "settings",
+        "store",
+        "audit",
+        "accounts",
+    },  # its actions audit in their transaction
     # triage: the workspace's services (queue, decisions, reveals, item facts, the bank service)
     "triage": {"domain", "settings", "store", "audit", "pipeline", "accounts", "index", "wellness"},
     # web only translates: it reads forms, calls one service method and renders; never the store
