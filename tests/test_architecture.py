@@ -26,14 +26,27 @@ ALLOWED = {
     "review": {"domain", "settings", "signals"},
     # the encrypted review and evidence stores: beside the pipeline and triage, below both
     "stores": {"domain", "settings", "store", "audit"},
-    "wellness": {"domain", "settings", "store"},
-    "triage": {"domain", "settings", "store", "stores", "audit", "pipeline", "accounts", "index", "banks"},
+    # its actions audit in their transaction
+    "wellness": {"domain", "settings", "store", "audit", "accounts"},
+    # triage: the workspace's services (queue, decisions, reveals, item facts, the bank service)
+    "triage": {
+        "domain",
+        "settings",
+        "store",
+        "stores",
+        "audit",
+        "pipeline",
+        "accounts",
+        "index",
+        "banks",
+        "wellness",
+    },
+    # web only translates: it reads forms, calls one service method and renders; never the store
     "web": {
         "domain",
         "settings",
         "signals",
         "pipeline",
-        "store",
         "bootstrap",
         "index",
         "banks",
@@ -45,7 +58,28 @@ ALLOWED = {
         "wellness",
     },
     "pipeline": {"domain", "settings", "signals", "index", "banks", "store", "stores", "fetch", "audit"},
+    # the CLI, like the web, goes through services (``bootstrap.Services`` opens the database)
+    "cli": {
+        "domain",
+        "settings",
+        "signals",
+        "index",
+        "banks",
+        "fetch",
+        "audit",
+        "accounts",
+        "review",
+        "stores",
+        "wellness",
+        "triage",
+        "pipeline",
+        "bootstrap",
+        "demo",
+        "web",
+    },
 }
+#: rooms that run no SQL of their own: they may not import SQLAlchemy at all
+NO_SQL = {"web"}
 
 
 def _room(module: str) -> str | None:
@@ -75,6 +109,19 @@ def test_dependencies_point_inward() -> None:
             if target is not None and target != room and target not in ALLOWED[room]:
                 wrong.append(f"{rel} imports {mod}")
     assert not wrong, "imports against the layering:\n" + "\n".join(wrong)
+
+
+def test_web_runs_no_sql() -> None:
+    """The web reads forms, calls services and renders: no module of it imports SQLAlchemy or
+    the store (``test_dependencies_point_inward`` keeps ``web → store`` out)."""
+    wrong = [
+        f"{path.relative_to(SRC)} imports {mod}"
+        for room in NO_SQL
+        for path in (SRC / room).rglob("*.py")
+        for mod in _imports(path)
+        if mod == "sqlalchemy" or mod.startswith("sqlalchemy.")
+    ]
+    assert not wrong, "SQL outside the services:\n" + "\n".join(wrong)
 
 
 def test_every_setting_is_documented() -> None:

@@ -183,7 +183,7 @@ def test_an_import_whose_audit_entry_fails_is_not_kept(
     def broken(*args: object) -> None:
         raise RuntimeError("the audit log is unavailable")
 
-    monkeypatch.setattr("meldpunt.cli.banks.record", broken)
+    monkeypatch.setattr("meldpunt.triage.banks.record", broken)  # the bank service audits
     with pytest.raises(RuntimeError, match="audit log"):
         runner.invoke(
             app, ["--db", db_url, "bank", "import", "--policy", "hint", "b", str(lst)], catch_exceptions=False

@@ -25,7 +25,7 @@ from meldpunt.settings import Settings
 from meldpunt.store.reports import Item, Medium, ReviewBlob
 from meldpunt.stores.review import ReviewStore
 from meldpunt.triage import Triage, TriageConfig
-from meldpunt.web import workspace
+from meldpunt.web import workspace, ws_common
 from tests.imagegen import scene
 from tests.test_accounts import PASSWORD
 from tests.test_triage import ILLEGAL, NOT_ILLEGAL, Clock, World
@@ -403,7 +403,7 @@ def test_a_reveal_grant_is_short_lived_and_release_gives_the_item_back(
     src = re.search(r'<img src="(/items/[^"]+/revealed\.jpg[^"]+)"', shown.text)
     assert src is not None
     image_url = src.group(1).replace("&amp;", "&")
-    monkeypatch.setattr(workspace, "time", LaterTime(workspace.REVEAL_SECONDS + 5))
+    monkeypatch.setattr(ws_common, "time", LaterTime(workspace.REVEAL_SECONDS + 5))
     late = ana.get(where)
     assert late.status_code == 200 and "revealed.jpg" not in late.text and "blurred again now" in late.text
     assert ana.get(image_url).status_code == 403

@@ -10,12 +10,12 @@ person into one row with a count.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Connection, and_, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Engine, and_, func, or_, select
 
-from meldpunt.audit.log import _COLUMNS, AuditEntry, _row_entry
+from meldpunt.audit.log import _COLUMNS, AuditEntry, AuditEvent, _row_entry, record
 from meldpunt.store.audit import AuditEntryRow
 
 #: actions that record looking, not doing
@@ -139,3 +139,26 @@ def group_views(entries: list[AuditEntry]) -> list[Grouped]:
             continue
         out.append(Grouped(e))
     return out
+
+
+def read_page(engine: Engine, f: AuditFilter, *, before: int | None = None, size: int = 50) -> AuditPage:
+    """:func:`page` in a connection of its own (the audit page's one call)."""
+    with engine.connect() as conn:
+        return page(conn, f, before=before, size=size)
+
+
+def export(engine: Engine, actor: str, f: AuditFilter, each: Callable[[AuditEntry], None], fmt: str) -> int:
+    """Hand every entry ``f`` matches, oldest first, to ``each`` and audit the export as ``actor``
+    in the same transaction (the entry count, the format, the filter); returns the count."""
+    with engine.begin() as conn:
+        n = 0
+        for e in matching(conn, f):
+            each(e)
+            n += 1
+        details = {
+            "entries": n,
+            "format": fmt,
+            **{k: v for k, v in vars(f).items() if v not in ("", None)},
+        }
+        record(conn, AuditEvent(actor, "audit.export", "", details))
+    return n

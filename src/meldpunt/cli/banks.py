@@ -13,16 +13,14 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy import Connection
 
-from meldpunt.audit.log import AuditEvent, record
 from meldpunt.banks.formats import FORMATS, HashRecord, detect_format, get_format
 from meldpunt.cli.common import EXIT_FAILED, audit, cli_actor, command_group, state, stderr, usage_error
 from meldpunt.cli.scan import _render
 from meldpunt.cli.terminal import markup_safe, printable
 from meldpunt.domain import LabelError, Labels
 from meldpunt.domain.signals import InvalidSignal, signal_type_from_name
-from meldpunt.store.banks import POLICIES, BankError, ImportRejected, ImportResult
+from meldpunt.triage.banks import POLICIES, BankError, BankService, ImportRejected
 
 app = command_group(help="Hash lists (banks): import, export, list, show, set, delete.")
 
@@ -32,6 +30,12 @@ POLICY_HELP = (
     "(shows analysts a hint; they decide) or ignore (a list of known benign files). Required for a "
     "new bank."
 )
+
+
+def _service(ctx: typer.Context) -> BankService:
+    """The bank service, with its rules (the hotline's own bank is not deleted)."""
+    services = state(ctx).services
+    return BankService(services.banks, services.settings.triage.own_bank)
 
 
 def _audit(ctx: typer.Context, action: str, name: str, **details: object) -> None:
@@ -118,19 +122,6 @@ def import_command(
             usage_error(markup_safe(e))
         records = list_format.read(stream, signal_type=st, labels=labels)
 
-        def finish(conn: Connection, result: ImportResult) -> None:
-            """The audit entry, in the import's own transaction: both stand or neither."""
-            details = {
-                "entries": result.entries,
-                "skipped": result.skipped,
-                "unsupported": result.unsupported,
-                "format": list_format.name,
-                "source": str(file),
-                "sha256": result.source_sha256,
-                "replace": bool(replace),
-            }
-            record(conn, AuditEvent(cli_actor(), "bank.import", f"bank:{name}"[:200], details))
-
         with Progress(
             SpinnerColumn(),
             TextColumn("importing into [bold]{task.fields[bank]}[/]: {task.completed:,} entries"),
@@ -141,12 +132,13 @@ def import_command(
         ) as bar:
             task = bar.add_task("import", total=None, bank=markup_safe(name))
             try:
-                result = services.banks.import_records(
+                result = _service(ctx).import_list(
                     name,
                     _drain_digest(records, stream),
+                    actor=cli_actor(),
+                    list_format=list_format.name,
                     source_name=str(file),
                     source_sha256="",
-                    fmt=list_format.name,
                     labels=labels,
                     replace=replace,
                     strict=strict,
@@ -155,7 +147,6 @@ def import_command(
                     pdq_threshold=threshold,
                     progress=lambda n: bar.advance(task, n),
                     digest=reader.digest,
-                    finish=finish,
                 )
             except ImportRejected as e:
                 stderr.print(f"[red]rejected:[/] {markup_safe(e)}")
@@ -316,7 +307,7 @@ def delete_command(
 ) -> None:
     """Delete a bank and all its entries."""
     try:
-        n = state(ctx).services.banks.delete_bank(name)
+        n = _service(ctx).delete(name)
     except BankError as e:
         usage_error(markup_safe(e))
     _audit(ctx, "bank.delete", name, entries=n)

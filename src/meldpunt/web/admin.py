@@ -19,8 +19,8 @@ from starlette.responses import RedirectResponse, Response
 
 from meldpunt.accounts import ROLES, CurrentUser
 from meldpunt.accounts.admin import AdminError, UserAdmin
-from meldpunt.audit import AuditEvent, AuditLog, canonical_time, record
-from meldpunt.audit.query import AuditFilter, group_views, matching, page
+from meldpunt.audit import AuditEntry, AuditLog, canonical_time
+from meldpunt.audit.query import AuditFilter, export, group_views, read_page
 from meldpunt.banks.formats.csv_format import _guard as guard_formula
 from meldpunt.web.audit_words import ACTION_CHOICES, describe
 from meldpunt.web.context import ctx, staff_language, staff_translator
@@ -210,8 +210,7 @@ def audit_page(
     grouped); and whether the whole chain verifies (else where it first breaks)."""
     chosen = _filter(actor, action, item, views)
     log = AuditLog(ctx(request).services.engine)
-    with log.engine.connect() as conn:
-        found = page(conn, chosen, before=before, size=AUDIT_PAGE)
+    found = read_page(log.engine, chosen, before=before, size=AUDIT_PAGE)
     verification = log.verify(max_problems=10)
     word = _words(request)
     when = when_for(request)
@@ -275,20 +274,13 @@ def audit_csv(
     out = io.StringIO()
     w = csv.writer(out)
     w.writerow(["seq", "at", "actor", "action", "subject", "sentence", "details", "prev_hash", "hash"])
-    engine = ctx(request).services.engine
-    with engine.begin() as conn:
-        n = 0
-        for e in matching(conn, chosen):
-            row = [str(e.seq), canonical_time(e.at), e.actor, e.action, e.subject]
-            row += [describe(word, e).sentence, e.details_json, e.prev_hash, e.hash]
-            w.writerow([guard_formula(c) for c in row])
-            n += 1
-        details = {
-            "entries": n,
-            "format": "csv",
-            **{k: v for k, v in vars(chosen).items() if v not in ("", None)},
-        }
-        record(conn, AuditEvent(user.name, "audit.export", "", details))
+
+    def write(e: AuditEntry) -> None:
+        row = [str(e.seq), canonical_time(e.at), e.actor, e.action, e.subject]
+        row += [describe(word, e).sentence, e.details_json, e.prev_hash, e.hash]
+        w.writerow([guard_formula(c) for c in row])
+
+    export(ctx(request).services.engine, user.name, chosen, write, "csv")
     return Response(
         out.getvalue(),
         media_type="text/csv; charset=utf-8",

@@ -21,7 +21,6 @@ from typing import Annotated, Any, BinaryIO
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
@@ -30,7 +29,6 @@ from starlette.responses import RedirectResponse, Response
 
 from meldpunt.accounts import CurrentUser
 from meldpunt.audit import AuditLog
-from meldpunt.audit.log import AuditEvent, record
 from meldpunt.banks.formats import (
     FORMATS,
     HashRecord,
@@ -42,12 +40,12 @@ from meldpunt.banks.formats import (
 )
 from meldpunt.domain import Labels, SignalType
 from meldpunt.domain.signals import InvalidSignal, detect_signal_type, normalise_signal
-from meldpunt.store.banks import POLICIES, BankError, BankInfo, BankRepository, ImportResult
+from meldpunt.triage.banks import POLICIES, BankError, BankInfo, BankRepository, BankService, OwnBankProtected
 from meldpunt.web.context import ctx, staff_language, staff_translator
 from meldpunt.web.forms import field, read_form, token_ok
 from meldpunt.web.i18n import N_, Translator
 from meldpunt.web.staff import require, staff_page, when_for
-from meldpunt.web.workspace import triage
+from meldpunt.web.ws_common import triage
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -81,8 +79,13 @@ def _repo(request: Request) -> BankRepository:
 
 
 def _own_bank(request: Request) -> str:
-    """The bank triage writes final classifications into: editable, never deletable from here."""
-    return triage(request).config.own_bank
+    """The bank triage writes final classifications into: editable, never deletable."""
+    return _service(request).own_bank
+
+
+def _service(request: Request) -> BankService:
+    """The bank service (imports and deletes, with their rules), shared with ``meldpunt bank``."""
+    return BankService(_repo(request), triage(request).config.own_bank)
 
 
 def _purpose(kind: str, user: CurrentUser, name: str = "") -> str:
@@ -387,7 +390,8 @@ async def delete_post(request: Request, name: str, user: Manage) -> Response:
         return await run_in_threadpool(_expired, request, user, _url(name))
     bank = await run_in_threadpool(_bank_or_404, request, name)
     _ = staff_translator(request)
-    if name == _own_bank(request):
+    service = _service(request)
+    if service.protected(name):
         message = _(
             "This is the hotline's own bank: final classifications are written into it, so it cannot be deleted here. Nothing was deleted."
         )
@@ -397,11 +401,13 @@ async def delete_post(request: Request, name: str, user: Manage) -> Response:
         return await run_in_threadpool(_bank_page, request, user, bank, 400, message)
 
     def delete() -> None:
-        n = _repo(request).delete_bank(name)
+        n = service.delete(name)
         _audit(request, user, "bank.delete", name, entries=n)
 
     try:
         await run_in_threadpool(delete)
+    except OwnBankProtected:  # checked above; the service holds the rule as well
+        raise HTTPException(400) from None
     except BankError:  # deleted meanwhile
         raise HTTPException(404) from None
     return RedirectResponse("/banks?msg=deleted", status_code=303)
@@ -567,30 +573,17 @@ def _run_import(request: Request, user: CurrentUser, job: _ImportRequest, fp: Bi
     before = existing.entries if existing is not None else 0
     records = list_format.read(fp, signal_type=job.signal_type, labels=job.labels)
 
-    def finish(conn: Connection, result: ImportResult) -> None:
-        """The audit entry, in the import's own transaction: both stand or neither."""
-        details = {
-            "entries": result.entries,
-            "skipped": result.skipped,
-            "unsupported": result.unsupported,
-            "format": list_format.name,
-            "source": job.filename,
-            "sha256": sha256,
-            "replace": False,
-            "via": "web",
-        }
-        record(conn, AuditEvent(user.name, "bank.import", f"bank:{job.bank}"[:200], details))
-
-    result = repo.import_records(
+    result = _service(request).import_list(
         job.bank,
         _checked(records, job.strict),
+        actor=user.name,
+        list_format=list_format.name,
         source_name=job.filename,
+        audit_details={"via": "web"},
         source_sha256=sha256,
-        fmt=list_format.name,
         labels=job.labels,
         policy=job.policy if existing is None else None,  # a policy is for a new bank only
         max_errors_kept=ERRORS_SHOWN,
-        finish=finish,
     )
     if not result.entries:  # only types we do not match: nothing was written
         raise _Empty(sorted(result.unsupported.items()))

@@ -16,7 +16,7 @@ from meldpunt.triage.waiting import waiting_for
 from meldpunt.web.context import ctx
 from meldpunt.web.prefs import wellness
 from meldpunt.web.staff import accounts, purpose, require, staff_page, staff_zone
-from meldpunt.web.workspace import triage
+from meldpunt.web.ws_common import triage
 
 router = APIRouter(include_in_schema=False)
 

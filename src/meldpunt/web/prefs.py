@@ -14,7 +14,6 @@ from starlette.responses import RedirectResponse, Response
 
 from meldpunt.accounts import CurrentUser
 from meldpunt.accounts.zones import ZoneError, zone_names
-from meldpunt.audit import AuditEvent, record
 from meldpunt.web.context import ctx, staff_language, staff_translator
 from meldpunt.web.forms import field, read_form, token_ok
 from meldpunt.web.i18n import N_, Translator
@@ -29,6 +28,7 @@ from meldpunt.wellness import (
     PrefsError,
     Wellness,
 )
+from meldpunt.wellness.actions import change_defaults, save_own
 
 router = APIRouter(include_in_schema=False)
 
@@ -140,14 +140,7 @@ async def prefs_post(request: Request, user: Own) -> Response:
         zone = _field(form, "time_zone", 64) or None
         w, service = wellness(request), accounts(request)
 
-        def save() -> None:
-            with w.engine.begin() as conn:
-                changed = w.save_prefs(conn, user.name, values)
-                changed |= service.set_time_zone(conn, user.id, zone)
-                if changed:  # e.g. blur switched off: a setting change, in the audit log
-                    record(conn, AuditEvent(user.name, "prefs.change", f"user:{user.name}", details=changed))
-
-        await run_in_threadpool(save)
+        await run_in_threadpool(save_own, w, service, user.name, user.id, values, zone)
     except (PrefsError, ZoneError) as e:
         message = staff_translator(request)(e.message, **e.values)
         return await run_in_threadpool(lambda: _prefs_page(request, user, error=message, status=400))
@@ -188,16 +181,7 @@ async def defaults_post(request: Request, user: Manage) -> Response:
         values: dict[str, Any] = {k: _value(form, k, _, blank_ok=False) for k in (*_BOOLS, *_INTS)}
         new = Defaults(**values)
 
-        def save() -> None:
-            with w.engine.begin() as conn:
-                changed = w.set_defaults(conn, user.name, new)
-                if changed:
-                    record(
-                        conn,
-                        AuditEvent(user.name, "settings.change", "wellness:defaults", details=changed),
-                    )
-
-        await run_in_threadpool(save)
+        await run_in_threadpool(change_defaults, w, user.name, new)
     except PrefsError as e:
         message = staff_translator(request)(e.message, **e.values)
         return await run_in_threadpool(lambda: _defaults_page(request, user, error=message, status=400))
