@@ -102,7 +102,10 @@ def test_the_same_idempotency_key_gives_the_same_receipt(
 
 def test_invalid_reports_are_refused_without_echoing_them(client: WebClient, auth: dict[str, str]) -> None:
     bad = client.post("/api/v1/reports", json={"urls": ["ftp://example.invalid/secret"]}, headers=auth)
-    assert bad.status_code == 422 and bad.json()["detail"] == ["URL 1: not an http(s) URL"]
+    assert bad.status_code == 422 and "secret" not in bad.text
+    assert bad.json()["detail"] == [
+        "Line 1: this is not a web address (it should look like https://example.com/page)."
+    ]
     bodies: list[dict[str, object]] = [
         {"urls": []},
         {"urls": ["https://example.invalid/"], "seen_on": "moon"},
@@ -113,6 +116,37 @@ def test_invalid_reports_are_refused_without_echoing_them(client: WebClient, aut
         assert r.status_code == 422 and "moon" not in r.text
     many = {"urls": [f"https://example.invalid/{i}" for i in range(101)]}
     assert client.post("/api/v1/reports", json=many, headers=auth).status_code == 422
+
+
+def test_a_refused_report_comes_back_with_codes_and_their_values(
+    client: WebClient, auth: dict[str, str]
+) -> None:
+    """The 422 of an invalid report carries every reason as a code with its values beside the
+    English ``detail``, in the same order: a client can act on (or translate) each one."""
+    body = {
+        "urls": ["https://example.invalid/ok", "https://user:pw@example.invalid/", "ftp://example.invalid/"],
+        "contact": "\u0000",
+    }
+    r = client.post("/api/v1/reports", json=body, headers=auth)
+    assert r.status_code == 422
+    assert r.json()["errors"] == [
+        {"code": "url.credentials", "params": {"n": "2"}},
+        {"code": "url.not_http", "params": {"n": "3"}},
+        {"code": "contact.bad_text", "params": {}},
+    ]
+    assert r.json()["detail"][0] == (
+        "Line 2: please leave out the user name and password (the part before @): we never sign in."
+    )
+    assert (
+        r.json()["detail"][2]
+        == "The contact address contains characters that cannot be stored (such as NUL)."
+    )
+    assert "user:pw" not in r.text
+    # a body that does not fit the schema keeps the schema's errors in `detail`
+    schema = client.post(
+        "/api/v1/reports", json={"urls": ["https://example.invalid/"], "seen_on": "moon"}, headers=auth
+    )
+    assert schema.status_code == 422 and schema.json()["detail"][0]["loc"] == ["body", "seen_on"]
     huge = client.post(
         "/api/v1/reports",
         content=b'{"urls": ["' + b"a" * 2_000_000 + b'"]}',
@@ -315,7 +349,11 @@ def test_openapi_document_is_valid_and_every_ref_resolves(client: WebClient) -> 
     body = spec["paths"]["/api/v1/match"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert body == {"$ref": "#/components/schemas/MatchRequest"}
     schemas = spec["components"]["schemas"]
-    assert {"MatchRequest", "HashQuery", "ReportRequest"} <= set(schemas)
+    assert {"MatchRequest", "HashQuery", "ReportRequest", "InvalidReportResponse", "ProblemOut"} <= set(
+        schemas
+    )
+    refused = spec["paths"]["/api/v1/reports"]["post"]["responses"]["422"]["content"]["application/json"]
+    assert refused["schema"] == {"$ref": "#/components/schemas/InvalidReportResponse"}
     text = json.dumps(spec)
     assert "$defs" not in text
     for ref in re.findall(r'"\$ref": "([^"]+)"', text):
@@ -424,22 +462,25 @@ def test_text_postgresql_cannot_store_is_refused_with_its_reason_not_a_500(
 ) -> None:
     ok = "https://example.invalid/"
     cases: list[tuple[dict[str, object], dict[str, str], str]] = [
-        ({"urls": ["https://example.invalid/a\u0000b"]}, {}, "URL 1: contains a NUL character"),
-        ({"urls": [ok], "description": "x\u0000"}, {}, "the description contains a NUL character"),
-        ({"urls": [ok], "contact": "\u0000"}, {}, "the contact address contains a NUL character"),
-        ({"urls": [ok], "idempotency_key": "k\u0000"}, {}, "the idempotency key contains a NUL character"),
-        ({"urls": ["https://" + "h" * 250 + ".example/"]}, {}, "URL 1: the host name"),
-        ({"urls": ["https://" + "l" * 64 + ".example/"]}, {}, "URL 1: the host name"),
-        ({"urls": ["https://user:pw@example.invalid/"]}, {}, "URL 1: contains a user name or password"),
+        ({"urls": ["https://example.invalid/a\u0000b"]}, {}, "url.bad_text"),
+        ({"urls": [ok], "description": "x\u0000"}, {}, "description.bad_text"),
+        ({"urls": [ok], "contact": "\u0000"}, {}, "contact.bad_text"),
+        ({"urls": [ok], "idempotency_key": "k\u0000"}, {}, "idempotency_key.bad_text"),
+        ({"urls": ["https://" + "h" * 250 + ".example/"]}, {}, "url.host_too_long"),
+        ({"urls": ["https://" + "l" * 64 + ".example/"]}, {}, "url.host_too_long"),
+        ({"urls": ["https://user:pw@example.invalid/"]}, {}, "url.credentials"),
     ]
     for body, headers, reason in cases:
         r = client.post("/api/v1/reports", json=body, headers={**auth, **headers})
         assert r.status_code == 422, (body, r.status_code, r.text)
-        assert any(m.startswith(reason) for m in r.json()["detail"]), (body, r.json())
+        assert reason in [e["code"] for e in r.json()["errors"]], (body, r.json())
     nul_report = {
         "hashes": [{"type": "md5", "value": "0" * 32}],
         "report": {"urls": [ok], "contact": "\u0000"},
     }
     r = client.post("/api/v1/match", json=nul_report, headers=auth)
-    assert r.status_code == 422 and r.json()["detail"] == ["the contact address contains a NUL character"]
+    assert r.status_code == 422 and r.json()["errors"] == [{"code": "contact.bad_text", "params": {}}]
+    assert r.json()["detail"] == [
+        "The contact address contains characters that cannot be stored (such as NUL)."
+    ]
     assert list_items(services) == []

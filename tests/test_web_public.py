@@ -590,3 +590,66 @@ def test_the_form_refuses_text_postgresql_cannot_store_on_every_database(db_url:
         assert list_items(services) == []
     finally:
         services.close()
+
+
+@pytest.mark.parametrize("lang", ["nl", "fr"])
+def test_every_validation_problem_is_shown_translated_with_its_values(
+    client: WebClient, services: Services, lang: str
+) -> None:
+    """The form shows what ``intake.validate`` refuses (codes with values, no rules of its own),
+    each problem in the reporter's language with its line number or limit filled in."""
+    bad_urls = "\n".join(
+        [
+            "https://example.invalid/ok",
+            "",
+            "ftp://example.invalid/x",  # line 3: url.not_http
+            "https://" + "u" * 2100 + ".invalid/",  # line 4: url.too_long
+            "https://me:pw@example.invalid/",  # line 5: url.credentials
+            "http://example.invalid:0/",  # line 6: url.port
+            "https://" + "x" * 64 + ".example/",  # line 7: url.host_too_long
+            "https://example.invalid/a\x00b",  # line 8: url.bad_text
+        ]
+    )
+    expected = {
+        "nl": [
+            "Regel 3: dit is geen webadres",
+            "Regel 4: dit adres is te lang.",
+            "Regel 5: laat de gebruikersnaam en het wachtwoord weg",
+            "Regel 6: poort 0 is geen poort",
+            "Regel 7: de naam van de website in dit adres is te lang.",
+            "Regel 8: dit adres bevat tekens die niet",
+            "Kies waar u het heeft gezien.",
+            "De beschrijving is te lang (ten hoogste 10000 tekens).",
+            "Het contactadres is te lang.",
+        ],
+        "fr": [
+            "Ligne 3 : ce n&#39;est pas une adresse web",
+            "Ligne 4 : cette adresse est trop longue.",
+            "Ligne 5 : veuillez retirer le nom d&#39;utilisateur",
+            "Ligne 6 : le port 0 n&#39;est pas un port",
+            "Ligne 7 : le nom du site dans cette adresse est trop long.",
+            "Ligne 8 : cette adresse contient des caractères",
+            "Veuillez choisir où vous l&#39;avez vu.",
+            "La description est trop longue (au plus 10000 caractères).",
+            "L&#39;adresse de contact est trop longue.",
+        ],
+    }[lang]
+    r = form(client, lang, urls=bad_urls, seen_on="moon", description="d" * 10_001, contact="c" * 321)
+    assert r.status_code == 400
+    for message in expected:
+        assert message in r.text, (lang, message)
+    assert "Line " not in r.text and "Regel 1" not in r.text and "Ligne 1 " not in r.text
+    nul = form(client, lang, urls="https://example.invalid/", description="a\x00", contact="b\x00")
+    assert nul.status_code == 400
+    assert {"nl": "De beschrijving bevat tekens", "fr": "La description contient des caractères"}[
+        lang
+    ] in nul.text
+    none = form(client, lang, urls="\n \n")
+    many = form(client, lang, urls="\n".join(f"https://example.invalid/{i}" for i in range(101)))
+    assert {"nl": "Geef ten minste één webadres", "fr": "Veuillez indiquer au moins une adresse web"}[
+        lang
+    ] in none.text
+    assert {"nl": "Geef ten hoogste 100 webadressen", "fr": "Indiquez au plus 100 adresses web"}[
+        lang
+    ] in many.text
+    assert list_items(services) == []

@@ -15,7 +15,8 @@ is refused (``IdempotencyConflict``), never answered with a receipt that does no
 ``validate`` is the one place that decides what text can be stored: besides the form's rules it
 refuses what PostgreSQL would refuse and SQLite accept (NUL characters, text that is not valid
 Unicode, host names over 253 characters or with labels over 63) and URLs the fetcher always
-refuses (a user name or password, port 0), each with a readable reason.
+refuses (a user name or password, port 0), each as a :class:`~meldpunt.domain.problems.Problem`:
+a code with its values and an English template (``MESSAGES``) that the public form translates.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from sqlalchemy import Connection, Engine, bindparam, exists, func, insert, sele
 from sqlalchemy import text as sql
 from sqlalchemy.exc import IntegrityError
 
+from meldpunt.domain.problems import Problem
 from meldpunt.domain.reports import OPEN_STATES, ItemState, MediumOutcome, SeenOn, public_status
 from meldpunt.fetch import FetchError, check_url
 from meldpunt.pipeline.api_tokens import check_api_token as check_api_token  # tokens moved there
@@ -84,9 +86,13 @@ _LOCK_URL_KEY = sql("SELECT pg_advisory_xact_lock(:lock)")
 
 
 class InvalidReport(ValueError):
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("; ".join(errors))
-        self.errors = errors
+    """A report ``validate`` refuses: ``problems`` as codes with values (a page translates them),
+    ``errors`` the same as English sentences (the CLI, the API's ``detail``)."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        self.errors = [str(p) for p in problems]
+        super().__init__("; ".join(self.errors))
 
 
 class IdempotencyConflict(ValueError):
@@ -95,7 +101,7 @@ class IdempotencyConflict(ValueError):
 
 class BadUrl(ValueError):
     """Why a reported URL is refused: ``code`` names the reason (for translations), the message
-    says it in English. Codes: empty, too_long, not_url, not_http, credentials, port,
+    says it in English (``validate`` reports it as ``url.<code>``). Codes: empty, too_long, not_url, not_http, credentials, port,
     host_too_long, bad_text."""
 
     def __init__(self, code: str, message: str) -> None:
@@ -237,34 +243,65 @@ def url_key(url: str) -> str:
     return hashlib.sha256(url.encode()).hexdigest()
 
 
-def validate(report: ReportIn) -> list[str]:
-    """Every reason ``report`` cannot be accepted, in English (empty when it can)."""
-    errors = []
-    urls = [u for u in report.urls if u.strip()]
+#: Every reason ``validate`` gives, by code: the English template (the msgid the public form
+#: translates). ``{n}`` is the URL's place in the list (a line of the form), ``{max}`` a limit.
+MESSAGES: dict[str, str] = {
+    "urls.none": "Please give at least one web address.",
+    "urls.too_many": "Please give at most {max} web addresses in one report.",
+    "url.empty": "Line {n}: this is not a web address (it should look like https://example.com/page).",
+    "url.not_url": "Line {n}: this is not a web address (it should look like https://example.com/page).",
+    "url.not_http": "Line {n}: this is not a web address (it should look like https://example.com/page).",
+    "url.too_long": "Line {n}: this address is too long.",
+    "url.credentials": (
+        "Line {n}: please leave out the user name and password (the part before @): we never sign in."
+    ),
+    "url.port": "Line {n}: port 0 is not a port a web server can use.",
+    "url.host_too_long": "Line {n}: the name of the website in this address is too long.",
+    "url.bad_text": "Line {n}: this address contains characters that cannot be in a web address.",
+    "seen_on.unknown": "Please choose where you saw it.",
+    "description.too_long": "The description is too long (at most {max} characters).",
+    "description.bad_text": "The description contains characters that cannot be stored (such as NUL).",
+    "contact.too_long": "The contact address is too long.",
+    "contact.bad_text": "The contact address contains characters that cannot be stored (such as NUL).",
+    "idempotency_key.too_long": "The idempotency key is too long (at most {max} characters).",
+    "idempotency_key.bad_text": "The idempotency key contains characters that cannot be stored.",
+}
+
+
+def _problem(code: str, **values: object) -> Problem:
+    return Problem(MESSAGES[code], {k: str(v) for k, v in values.items()}, code)
+
+
+def validate(report: ReportIn) -> list[Problem]:
+    """Every reason ``report`` cannot be accepted, as codes with their values (empty when it can).
+    A URL is numbered by its place in ``report.urls`` (blank entries are skipped but counted, so
+    the form's line numbers hold)."""
+    problems: list[Problem] = []
+    urls = [(n, u) for n, u in enumerate(report.urls, 1) if u.strip()]
     if not urls:
-        errors.append("give at least one URL")
+        problems.append(_problem("urls.none"))
     if len(urls) > MAX_URLS:
-        errors.append(f"at most {MAX_URLS} URLs per report")
-    for n, u in enumerate(urls[:MAX_URLS], 1):
+        problems.append(_problem("urls.too_many", max=MAX_URLS))
+    for n, u in urls[:MAX_URLS]:
         try:
-            normalise_url(u)
-        except ValueError as e:
-            errors.append(f"URL {n}: {e}")
+            normalise_url(u[: MAX_URL_LENGTH + 1])  # longer is too long: no need to read it all
+        except BadUrl as e:
+            problems.append(_problem(f"url.{e.code}", n=n))
     if report.seen_on not in SEEN_ON:
-        errors.append(f"where it was seen must be one of: {', '.join(SEEN_ON)}")
+        problems.append(_problem("seen_on.unknown"))
     if len(report.description) > MAX_DESCRIPTION:
-        errors.append("the description is longer than 10,000 characters")
+        problems.append(_problem("description.too_long", max=MAX_DESCRIPTION))
     if len(report.contact) > MAX_CONTACT:
-        errors.append("the contact address is too long")
+        problems.append(_problem("contact.too_long", max=MAX_CONTACT))
     key = report.idempotency_key or ""
     if len(key) > MAX_IDEMPOTENCY_KEY:
-        errors.append(f"the idempotency key is longer than {MAX_IDEMPOTENCY_KEY} characters")
-    for name, value in (("the description", report.description), ("the contact address", report.contact)):
-        if (problem := text_problem(value)) is not None:
-            errors.append(f"{name} {problem}")
-    if (problem := text_problem(key) or _control(key)) is not None:
-        errors.append(f"the idempotency key {problem}")
-    return errors
+        problems.append(_problem("idempotency_key.too_long", max=MAX_IDEMPOTENCY_KEY))
+    for name, value in (("description", report.description), ("contact", report.contact)):
+        if text_problem(value) is not None:
+            problems.append(_problem(f"{name}.bad_text"))
+    if (text_problem(key) or _control(key)) is not None:
+        problems.append(_problem("idempotency_key.bad_text"))
+    return problems
 
 
 def request_hash(report: ReportIn, urls: list[str]) -> str:
@@ -293,9 +330,9 @@ def _lock_url_keys(conn: Connection, keys: list[str]) -> None:
 
 
 def submit_report(services: IntakeNeeds, report: ReportIn) -> Receipt:
-    errors = validate(report)
-    if errors:
-        raise InvalidReport(errors)
+    problems = validate(report)
+    if problems:
+        raise InvalidReport(problems)
     engine = services.engine
     urls = list(dict.fromkeys(normalise_url(u) for u in report.urls if u.strip()))
     digest = request_hash(report, urls) if report.idempotency_key else None

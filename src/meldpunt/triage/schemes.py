@@ -17,6 +17,7 @@ from typing import Any
 import yaml  # type: ignore[import-untyped]
 
 from meldpunt.domain import Labels
+from meldpunt.domain.problems import Problem as Problem  # one shape for every service
 
 DEFAULT_FILE = Path(__file__).with_name("schemes.yaml")
 LABEL_MODES = ("category", "tag", "none")
@@ -29,19 +30,6 @@ MAX_SERIES = 200
 
 class SchemeError(ValueError):
     """A schemes file that cannot be read or does not fit the format."""
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One reason a classification is refused: ``message`` is English with ``{placeholders}`` (the
-    id a page translates); ``values`` fill them in (``scheme``, ``other``: scheme names; ``value``:
-    a value of ``scheme``; a page shows them by their titles)."""
-
-    message: str
-    values: Mapping[str, str] = field(default_factory=dict)
-
-    def __str__(self) -> str:
-        return self.message.format(**self.values)
 
 
 class ClassificationError(ValueError):

@@ -101,6 +101,22 @@ class ReportRequest(BaseModel):
     )
 
 
+class ProblemOut(BaseModel):
+    code: str = Field(description="Why, as a stable name (e.g. `url.credentials`, `urls.none`).")
+    params: dict[str, str] = Field(description="Its values: `n` a URL's place in `urls`, `max` a limit.")
+
+
+class InvalidReportResponse(BaseModel):
+    detail: list[Any] = Field(
+        description="Every reason in English; for a body that does not fit the schema, the schema's errors."
+    )
+    errors: list[ProblemOut] = Field(
+        default_factory=list,
+        description="Every reason the service refused the report, as codes with values (same order as "
+        "`detail`); empty when the body did not fit the schema.",
+    )
+
+
 class ReportResponse(BaseModel):
     receipt: str = Field(description="The receipt code; GET /status/<code> shows what happened.")
     report_id: int
@@ -120,7 +136,10 @@ class ReportResponse(BaseModel):
         401: {"description": "No valid API token."},
         403: {"description": "The token lacks the scope `reports`."},
         409: {"description": "The idempotency key was used before with a different request."},
-        422: {"description": "The report is not valid; `detail` says why."},
+        422: {
+            "model": InvalidReportResponse,
+            "description": "The report is not valid: `detail` says why in English, `errors` as codes.",
+        },
     },
 )
 def create_report(
@@ -132,19 +151,24 @@ def create_report(
     """Report one or more URLs. Durable when this answers: the receipt stands for work on disk."""
     c = ctx(request)
     receipt = _submit(c, _report_in(body, client, idempotency_key))
+    if isinstance(receipt, JSONResponse):
+        return receipt
     if receipt.replayed:
         return JSONResponse(_receipt_json(receipt), status_code=200)
     log.info("api report %d from %s: %d item(s)", receipt.report_id, client, len(receipt.item_ids))
     return JSONResponse(_receipt_json(receipt), status_code=201)
 
 
-def _submit(c: WebContext, report: ReportIn) -> intake.Receipt:
+def _submit(c: WebContext, report: ReportIn) -> intake.Receipt | JSONResponse:
     """``submit_report``, its refusals as HTTP errors: 422 for an invalid report (every reason in
-    ``detail``), 409 for an idempotency key used before with another request."""
+    ``detail``, as codes in ``errors``), 409 for an idempotency key used before with another request."""
     try:
         return submit_report(c.services, report)
     except InvalidReport as e:
-        raise HTTPException(status_code=422, detail=e.errors) from None
+        body = InvalidReportResponse(
+            detail=e.errors, errors=[ProblemOut(code=p.code, params=dict(p.values)) for p in e.problems]
+        )
+        return JSONResponse(body.model_dump(), status_code=422)
     except IdempotencyConflict as e:
         raise HTTPException(status_code=409, detail=str(e)) from None
 
@@ -268,9 +292,15 @@ class _InMemoryParser(MultiPartParser):
         403: {"description": "The token lacks the scope `match` (or `reports`, to send `report`)."},
         409: {"description": "The report's idempotency key was used before with a different request."},
         413: {"description": "Too large."},
+        422: {
+            "model": InvalidReportResponse,
+            "description": "Not valid: `detail` says why; for an invalid `report`, `errors` as codes.",
+        },
     },
 )
-async def match(request: Request, client: Annotated[str, Depends(api_scope("match"))]) -> MatchResponse:
+async def match(
+    request: Request, client: Annotated[str, Depends(api_scope("match"))]
+) -> MatchResponse | JSONResponse:
     """Match hashes (JSON) or files (multipart, field `file`, one or more) against the hash lists.
 
     Nothing sent is kept: files are hashed in memory and dropped, hashes are looked up and dropped.
@@ -296,6 +326,8 @@ async def match(request: Request, client: Annotated[str, Depends(api_scope("matc
         if body.report is not None:
             report = _report_in(body.report, client, None)
             receipt = await run_in_threadpool(_submit, c, report)
+            if isinstance(receipt, JSONResponse):  # the report is refused: a 422 with its codes
+                return receipt
             return MatchResponse(results=results, receipt=ReportResponse(**_receipt_json(receipt)))
     return MatchResponse(results=results)
 

@@ -18,20 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.responses import RedirectResponse, Response
 
-from meldpunt.pipeline.intake import (
-    MAX_CONTACT,
-    MAX_DESCRIPTION,
-    MAX_URL_LENGTH,
-    MAX_URLS,
-    SEEN_ON,
-    BadUrl,
-    InvalidReport,
-    ReportIn,
-    normalise_url,
-    report_status,
-    submit_report,
-    text_problem,
-)
+from meldpunt.pipeline.intake import SEEN_ON, InvalidReport, ReportIn, report_status, submit_report
 from meldpunt.web.context import WebContext, ctx, request_language
 from meldpunt.web.i18n import Translator
 
@@ -95,51 +82,9 @@ def report_form(request: Request) -> Response:
     return _form_page(request, ctx(request), request_language(request))
 
 
-def _url_error(t: Translator, n: int, problem: BadUrl) -> str:
-    """The service's reason for refusing a URL (``intake.normalise_url``), in the reporter's words."""
-    if problem.code == "too_long":
-        return t("Line {n}: this address is too long.", n=n)
-    if problem.code == "credentials":
-        return t(
-            "Line {n}: please leave out the user name and password (the part before @): we never sign in.",
-            n=n,
-        )
-    if problem.code == "port":
-        return t("Line {n}: port 0 is not a port a web server can use.", n=n)
-    if problem.code == "host_too_long":
-        return t("Line {n}: the name of the website in this address is too long.", n=n)
-    if problem.code == "bad_text":
-        return t("Line {n}: this address contains characters that cannot be in a web address.", n=n)
-    return t("Line {n}: this is not a web address (it should look like https://example.com/page).", n=n)
-
-
-def _check(t: Translator, values: dict[str, str]) -> list[str]:
-    """The service's checks (``intake.validate``: what can be stored, what the fetcher can use),
-    said in the reporter's language; the service checks again when the report is sent."""
-    errors: list[str] = []
-    lines = values["urls"].splitlines()
-    given = [(n, line.strip()) for n, line in enumerate(lines, 1) if line.strip()]
-    if not given:
-        errors.append(t("Please give at least one web address."))
-    elif len(given) > MAX_URLS:
-        errors.append(t("Please give at most {max} web addresses in one report.", max=MAX_URLS))
-    else:
-        for n, url in given:
-            try:
-                normalise_url(url[: MAX_URL_LENGTH + 1])
-            except BadUrl as problem:
-                errors.append(_url_error(t, n, problem))
-    if values["seen_on"] not in SEEN_ON:
-        errors.append(t("Please choose where you saw it."))
-    if len(values["description"]) > MAX_DESCRIPTION:
-        errors.append(t("The description is too long (at most {max} characters).", max=MAX_DESCRIPTION))
-    if len(values["contact"]) > MAX_CONTACT:
-        errors.append(t("The contact address is too long."))
-    if text_problem(values["description"]):
-        errors.append(t("The description contains characters that cannot be stored (such as NUL)."))
-    if text_problem(values["contact"]):
-        errors.append(t("The contact address contains characters that cannot be stored (such as NUL)."))
-    return errors
+def _problems(t: Translator, e: InvalidReport) -> list[str]:
+    """The service's reasons (``intake.validate``), in the reporter's language."""
+    return [t(p.message, **p.values) for p in e.problems]
 
 
 def _field(form: FormData, name: str) -> str:
@@ -175,27 +120,23 @@ async def report_post(request: Request) -> Response:
             "This form was open for a long time, so nothing was sent yet. Please check it and send it again."
         )
         return _form_page(request, c, lang, values, [note], status=400)
-    errors = _check(t, values)
-    if not errors:
-        report = ReportIn(
-            urls=[u.strip() for u in values["urls"].splitlines() if u.strip()],
-            seen_on=values["seen_on"],
-            description=values["description"],
-            contact=values["contact"],
-            urgent=bool(values["urgent"]),
-            source="public",
-            language=lang,
-        )
-        try:
-            receipt = await run_in_threadpool(submit_report, c.services, report)
-        except InvalidReport as e:
-            errors = list(e.errors)
-        else:
-            log.info("public report %d received: %d item(s)", receipt.report_id, len(receipt.item_ids))
-            params = {"lang": lang, **({"urgent": "1"} if report.urgent else {})}
-            query = "&".join(f"{k}={v}" for k, v in params.items())
-            return RedirectResponse(f"/receipt/{receipt.code}?{query}", status_code=303)
-    return _form_page(request, c, lang, values, errors, status=400)
+    report = ReportIn(
+        urls=values["urls"].splitlines(),  # blank lines too: a problem's number is its line
+        seen_on=values["seen_on"],
+        description=values["description"],
+        contact=values["contact"],
+        urgent=bool(values["urgent"]),
+        source="public",
+        language=lang,
+    )
+    try:
+        receipt = await run_in_threadpool(submit_report, c.services, report)
+    except InvalidReport as e:
+        return _form_page(request, c, lang, values, _problems(t, e), status=400)
+    log.info("public report %d received: %d item(s)", receipt.report_id, len(receipt.item_ids))
+    params = {"lang": lang, **({"urgent": "1"} if report.urgent else {})}
+    query = "&".join(f"{k}={v}" for k, v in params.items())
+    return RedirectResponse(f"/receipt/{receipt.code}?{query}", status_code=303)
 
 
 @router.get("/receipt/{code}")
