@@ -211,4 +211,5 @@ def test_an_items_matches_name_the_banks_policy_in_words(ws: Workspace, lang: st
     analyst.headers["Accept-Language"] = LANGS[lang]
     _check(lang, analyst, f"/items/{item}")
     benign = {"nl": "onschuldig", "fr": "inoffensif"}[lang]
-    assert f"<td>{benign}</td>" in analyst.get(f"/items/{item}").text
+    page = analyst.get(f"/items/{item}").text
+    assert f'<p class="small">{benign}</p>' in page and '<p class="small">ignore</p>' not in page
