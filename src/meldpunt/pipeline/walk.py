@@ -59,6 +59,7 @@ from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
+from meldpunt.clock import Clock
 from meldpunt.domain import serialise_vpdq
 from meldpunt.domain.reports import FINAL_STATES, ItemState, MediumOutcome, item_outcome
 from meldpunt.domain.reports import medium_outcome as domain_medium_outcome
@@ -132,6 +133,9 @@ class WalkNeeds(Protocol):
 
     @property
     def banks(self) -> BankRepository: ...
+
+    @property
+    def clock(self) -> Clock: ...
 
     def pdq_index(self, progress: Callable[[int], None] | None = None) -> tuple[PDQIndex, SyncReport]: ...
 
@@ -225,8 +229,9 @@ class Walker:
         *,
         worker: str | None = None,
         hosts: HostSlots | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] | None = None,
     ) -> None:
+        clock = clock or services.clock.monotonic  # the one clock (``Services.clock``) unless given
         self.services = services
         self.settings = services.settings
         self.engine = services.engine
