@@ -59,7 +59,6 @@ from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
-from meldpunt.clock import Clock
 from meldpunt.domain import serialise_vpdq
 from meldpunt.domain.reports import FINAL_STATES, ItemState, MediumOutcome, item_outcome
 from meldpunt.domain.reports import medium_outcome as domain_medium_outcome
@@ -121,6 +120,12 @@ RETRY_STATUSES = frozenset({408, 425, 429})
 T = TypeVar("T")
 
 
+class Monotonic(Protocol):
+    """What the walk reads of ``meldpunt.clock.Clock``."""
+
+    def monotonic(self) -> float: ...
+
+
 class WalkNeeds(Protocol):
     """What the walk needs of ``meldpunt.bootstrap.Services`` (a protocol: the pipeline does not
     import the wiring that imports it)."""
@@ -135,7 +140,7 @@ class WalkNeeds(Protocol):
     def banks(self) -> BankRepository: ...
 
     @property
-    def clock(self) -> Clock: ...
+    def clock(self) -> Monotonic: ...
 
     def pdq_index(self, progress: Callable[[int], None] | None = None) -> tuple[PDQIndex, SyncReport]: ...
 
