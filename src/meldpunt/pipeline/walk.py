@@ -142,6 +142,9 @@ class WalkNeeds(Protocol):
     @property
     def clock(self) -> Monotonic: ...
 
+    @property
+    def review_store(self) -> ReviewStore: ...
+
     def pdq_index(self, progress: Callable[[int], None] | None = None) -> tuple[PDQIndex, SyncReport]: ...
 
 
@@ -241,7 +244,7 @@ class Walker:
         self.settings = services.settings
         self.engine = services.engine
         self.queue = JobQueue(self.engine, worker=worker, lease_s=self.settings.job_lease_s)
-        self.review = ReviewStore.from_settings(self.settings)
+        self.review = services.review_store  # the one store, opened by Services
         #: decoding runs in a child process under a memory limit (see meldpunt.signals.sandbox)
         self.sandbox = MediaSandbox(self.settings.media_memory_mb)
         self.matchers = MatcherCache(services, self.settings.matcher_refresh_s, clock=clock)
