@@ -24,6 +24,7 @@ from sqlalchemy import func, select, update
 
 from meldpunt.banks.formats.base import HashRecord
 from meldpunt.bootstrap import Services
+from meldpunt.clock import ManualClock
 from meldpunt.domain import Labels, SignalType
 from meldpunt.pipeline.intake import ReportIn, submit_report
 from meldpunt.pipeline.jobs import JobQueue, LeaseLost
@@ -511,7 +512,8 @@ def test_hash_added_while_worker_runs_is_seen(
     sqlite_db: str, web: tuple[Web, Served], services_factory: Callable[[Settings], Services]
 ) -> None:
     _w, served = web
-    services = services_factory(make_settings(sqlite_db, matcher_refresh_s=0.2))
+    clock = ManualClock()  # the worker's matcher looks at the banks again only when it moves on
+    services = Services(make_settings(sqlite_db, matcher_refresh_s=0.2), clock=clock)
     seed_banks(services)
     stop = threading.Event()
     worker = threading.Thread(target=run_worker, args=(services,), kwargs={"stop": stop}, daemon=True)
@@ -523,7 +525,7 @@ def test_hash_added_while_worker_runs_is_seen(
         other = services_factory(make_settings(sqlite_db))
         _, pdq_7 = sig(png(7), "7.png", services.settings)
         import_bank(other, "national", "auto", [(SignalType.PDQ, pdq_7)])
-        time.sleep(0.3)  # past matcher_refresh_s
+        clock.advance(0.3)  # past matcher_refresh_s
         [second] = submit(services, served.url("/late-2"))
         assert _wait_final(services, second) == "known"
         [m] = media(services, second).values()
@@ -531,6 +533,7 @@ def test_hash_added_while_worker_runs_is_seen(
     finally:
         stop.set()
         worker.join(timeout=10)
+        services.close()
     assert not worker.is_alive()
 
 

@@ -1,4 +1,9 @@
-"""Wiring in one place: settings -> database engine, bank repository, persisted PDQ index.
+"""Wiring in one place: settings (and one clock) -> every service, each built once.
+
+Engine, banks, PDQ index, matcher, accounts, triage, wellness, the audit log and the review and
+evidence stores: the web app and every CLI command take them from here and build none of their own.
+Every service that reads the time is given ``Services.clock`` (:class:`meldpunt.clock.Clock`);
+tests give a :class:`meldpunt.clock.ManualClock` and move it on instead of sleeping.
 
 Nothing here runs at import time; the CLI (and tests, with their own settings) call ``Services``.
 The one :class:`Settings` object is read once (by the CLI) and each service gets its part from it:
@@ -13,21 +18,29 @@ from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from meldpunt.clock import Clock, SystemClock
 from meldpunt.settings import Settings, StaffSettings
 
 if TYPE_CHECKING:  # the heavy modules (numba, SQLAlchemy) load only when a command needs them
     from sqlalchemy import Engine
 
     from meldpunt.accounts import Accounts
+    from meldpunt.audit import AuditLog
     from meldpunt.index import PDQIndex
     from meldpunt.pipeline.index_sync import PersistentPDQIndex, SyncReport
     from meldpunt.pipeline.matching import Matcher
     from meldpunt.store.banks import BankRepository
+    from meldpunt.stores.evidence import EvidenceStore
+    from meldpunt.stores.review import ReviewStore
+    from meldpunt.triage import Triage
+    from meldpunt.wellness import Wellness
 
 
 class Services:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         self.settings = settings
+        #: the one clock: every service below reads the time from it
+        self.clock: Clock = clock or SystemClock()
 
     @cached_property
     def engine(self) -> Engine:
@@ -58,16 +71,67 @@ class Services:
         return Matcher(self.banks, index, self.settings, banks)
 
     def accounts(self, policy: StaffSettings | None = None) -> Accounts:
-        """Staff accounts (under ``settings.staff`` unless a policy is given), their TOTP secrets sealed under a key derived from the review key (kept
-        outside the database, shared by every process already)."""
+        """Staff accounts under ``settings.staff`` (the one service; a new one only for another
+        ``policy``), their TOTP secrets sealed under a key derived from the review key (kept outside
+        the database, shared by every process already). The key is read when a secret first is."""
+        if policy is None or policy is self.settings.staff:
+            return self._accounts
+        return self._make_accounts(policy)
+
+    @cached_property
+    def _accounts(self) -> Accounts:
+        return self._make_accounts(self.settings.staff)
+
+    def _make_accounts(self, policy: StaffSettings) -> Accounts:
         from meldpunt.accounts import Accounts, SecretSealer
         from meldpunt.stores.review import review_key
 
         return Accounts(
             self.engine,
-            policy or self.settings.staff,
-            sealer=SecretSealer.derived_from(review_key(self.settings)),
+            policy,
+            clock=self.clock.now,
+            sealer_factory=lambda: SecretSealer.derived_from(review_key(self.settings)),
         )
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        from meldpunt.audit import AuditLog
+
+        return AuditLog(self.engine, clock=self.clock.now)
+
+    @cached_property
+    def review_store(self) -> ReviewStore:
+        """The encrypted review store (its key read or made on first use: ``StoreKeyError`` if bad)."""
+        from meldpunt.stores.review import ReviewStore
+
+        return ReviewStore.from_settings(self.settings)
+
+    @cached_property
+    def evidence_store(self) -> EvidenceStore:
+        """The encrypted evidence store; refuses a key equal to the review store's."""
+        from meldpunt.stores.evidence import EvidenceStore
+
+        return EvidenceStore.from_settings(self.settings, self.review_store)
+
+    @cached_property
+    def triage(self) -> Triage:
+        """Triage under ``settings.triage``, on this clock and these stores (opened when first used)."""
+        from meldpunt.triage import Triage
+
+        return Triage(
+            self.engine,
+            settings=self.settings,
+            config=self.settings.triage,
+            clock=self.clock.now,
+            review_store=lambda: self.review_store,
+            evidence_store=lambda: self.evidence_store,
+        )
+
+    @cached_property
+    def wellness(self) -> Wellness:
+        from meldpunt.wellness import Wellness
+
+        return Wellness(self.engine, clock=self.clock.now)
 
     def close(self) -> None:
         if "engine" in self.__dict__:

@@ -190,13 +190,22 @@ class Accounts:
         clock: Clock = _utcnow,
         hasher: PasswordHasher | None = None,
         sealer: SecretSealer | None = None,
+        sealer_factory: Callable[[], SecretSealer] | None = None,
     ) -> None:
         self.engine = engine
-        self.sealer = sealer
+        self._sealer = sealer
+        #: makes the sealer when a secret is first sealed or opened (its key is read only then)
+        self._sealer_factory = sealer_factory
         self.policy = policy or StaffSettings()
         self.clock = clock
         self.hasher = hasher or PasswordHasher()
         self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
+
+    @property
+    def sealer(self) -> SecretSealer | None:
+        if self._sealer is None and self._sealer_factory is not None:
+            self._sealer = self._sealer_factory()
+        return self._sealer
 
     # -- users ----------------------------------------------------------------------------------
 

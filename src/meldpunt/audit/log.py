@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -392,8 +392,9 @@ class AuditLog:
     """The log on an engine, each call in a transaction of its own. Inside a transaction of yours,
     use :func:`record` with your connection instead."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, clock: Callable[[], datetime] | None = None) -> None:
         self.engine = engine
+        self.clock = clock or (lambda: datetime.now(UTC))
 
     def record(self, event: AuditEvent) -> AuditEntry:
         with self.engine.begin() as conn:
@@ -408,7 +409,7 @@ class AuditLog:
         *,
         at: datetime | None = None,
     ) -> AuditEntry:
-        event = AuditEvent(actor, action, subject, details or {}, at or datetime.now(UTC))
+        event = AuditEvent(actor, action, subject, details or {}, at or self.clock())
         return self.record(event)
 
     def entries(

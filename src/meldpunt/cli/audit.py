@@ -25,7 +25,7 @@ def verify_command(
     ] = None,
 ) -> None:
     """Walk the whole chain: exit 0 when intact, 1 naming the first bad sequence number when not."""
-    from meldpunt.audit import AuditLog, Checkpoint
+    from meldpunt.audit import Checkpoint
 
     cp = None
     if checkpoint is not None:
@@ -33,7 +33,7 @@ def verify_command(
             cp = Checkpoint.parse(checkpoint)
         except ValueError as e:
             usage_error(str(e))
-    result = AuditLog(state(ctx).services.engine).verify(cp)
+    result = state(ctx).services.audit.verify(cp)
     if result.ok:
         against = f", matches checkpoint {cp.seq}" if cp is not None else ""
         typer.echo(f"ok: {result.entries} entries, head {result.head}{against}")
@@ -53,9 +53,8 @@ def verify_command(
 def checkpoint_command(ctx: typer.Context) -> None:
     """Print the head (sequence number and hash) as one line to keep elsewhere, for
     'verify --checkpoint'. Run 'verify' first: a checkpoint vouches for nothing by itself."""
-    from meldpunt.audit import AuditLog
 
-    typer.echo(str(AuditLog(state(ctx).services.engine).checkpoint()))
+    typer.echo(str(state(ctx).services.audit.checkpoint()))
 
 
 @app.command("list")
@@ -69,9 +68,9 @@ def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object a line.")] = False,
 ) -> None:
     """Print entries, oldest first: sequence number, UTC time, actor, action, subject, details."""
-    from meldpunt.audit import AuditLog, canonical_time
+    from meldpunt.audit import canonical_time
 
-    found = AuditLog(state(ctx).services.engine).entries(limit=limit, actor=actor, action=action, newest=True)
+    found = state(ctx).services.audit.entries(limit=limit, actor=actor, action=action, newest=True)
     for e in found:
         if as_json:
             typer.echo(json.dumps(e.as_dict(), ensure_ascii=False))

@@ -46,9 +46,8 @@ def cli_actor() -> str:
 
 def audit(ctx: typer.Context, action: str, subject: str, **details: object) -> None:
     """Record what a command did in the audit log, as the person who ran it."""
-    from meldpunt.audit import AuditLog
 
-    AuditLog(state(ctx).services.engine).append(cli_actor(), action, subject[:200], details)
+    state(ctx).services.audit.append(cli_actor(), action, subject[:200], details)
 
 
 def command_group(help: str, **options: Any) -> typer.Typer:

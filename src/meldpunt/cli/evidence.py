@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -21,11 +20,10 @@ app = command_group("The evidence store: list, export (audited), purge what is p
 
 
 def _store(ctx: typer.Context) -> EvidenceStore:
-    from meldpunt.stores.evidence import EvidenceStore
     from meldpunt.stores.review import StoreKeyError
 
     try:
-        return EvidenceStore.from_settings(state(ctx).settings)
+        return state(ctx).services.evidence_store
     except StoreKeyError as e:
         usage_error(str(e))
 
@@ -39,7 +37,9 @@ def list_command(
     """What is kept, oldest first: medium, item, why, by whom, when, until when (no bytes are read)."""
     store = _store(ctx)
     with state(ctx).services.engine.connect() as conn:
-        found = store.list(conn, item_id=item, expired_at=datetime.now(UTC) if expired else None)
+        found = store.list(
+            conn, item_id=item, expired_at=state(ctx).services.clock.now() if expired else None
+        )
     table = Table("medium", "item", "reason", "kept by", "kept at (UTC)", "retain until (UTC)", "sha256")
     for r in found:
         table.add_row(
@@ -115,5 +115,5 @@ def purge_command(ctx: typer.Context) -> None:
     ) as bar:
         bar.add_task("purge", total=None)
         with state(ctx).services.engine.begin() as conn:
-            n = store.purge_expired(conn, datetime.now(UTC), actor=cli_actor())
+            n = store.purge_expired(conn, state(ctx).services.clock.now(), actor=cli_actor())
     typer.echo(f"purged {n} expired evidence blob{'' if n == 1 else 's'}")

@@ -87,11 +87,10 @@ def web_config(config: WebSettings, trusted_proxy: list[str] | None) -> WebSetti
 def _check_keys(services: Services) -> None:
     """Refuse to start with keys that cannot work (malformed, or the evidence key equal to the
     review key): better a clear error now than a failed classification later."""
-    from meldpunt.stores.evidence import EvidenceStore
-    from meldpunt.stores.review import ReviewStore, StoreKeyError
+    from meldpunt.stores.review import StoreKeyError
 
     try:
-        EvidenceStore.from_settings(services.settings, ReviewStore.from_settings(services.settings))
+        services.evidence_store  # noqa: B018 - opens the review store too, and compares their keys
     except StoreKeyError as e:
         usage_error(str(e))
 

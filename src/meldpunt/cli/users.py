@@ -23,10 +23,9 @@ app = command_group(
 
 
 def _accounts(ctx: typer.Context) -> Accounts:
-    from meldpunt.accounts import Accounts
-
-    # add, list, disable and reset-2fa never read a second-factor secret: no sealing key needed
-    return Accounts(state(ctx).services.engine)
+    # the one account service; add, list, disable and reset-2fa never read a second-factor
+    # secret, so its sealing key is never read for them
+    return state(ctx).services.accounts()
 
 
 def _admin(ctx: typer.Context) -> UserAdmin:
@@ -67,9 +66,7 @@ def add_command(
 @app.command("list")
 def list_command(ctx: typer.Context) -> None:
     """Every user: name, role, whether the second factor is set up, disabled or locked."""
-    from datetime import UTC, datetime
-
-    now = datetime.now(UTC)
+    now = state(ctx).services.clock.now()
     for u in _accounts(ctx).list_users():
         flags = [
             "enrolled" if u.enrolled else "not-enrolled",

@@ -138,7 +138,6 @@ def seed_disagreement(services: Services, url: str) -> int | None:
     from sqlalchemy import select
 
     from meldpunt.store.reports import Item
-    from meldpunt.triage import Triage, TriageConfig
 
     with services.engine.connect() as conn:
         item_id = conn.execute(
@@ -146,7 +145,7 @@ def seed_disagreement(services: Services, url: str) -> int | None:
         ).scalar()
     if item_id is None:
         return None
-    triage = Triage(services.engine, settings=services.settings, config=TriageConfig.from_env())
+    triage = services.triage  # under settings.triage (read from the environment, as before)
     if triage.stage(item_id) is not None:
         return None
     for user, classification in (FIRST_OPINION, SECOND_OPINION):

@@ -120,6 +120,12 @@ RETRY_STATUSES = frozenset({408, 425, 429})
 T = TypeVar("T")
 
 
+class Monotonic(Protocol):
+    """What the walk reads of ``meldpunt.clock.Clock``."""
+
+    def monotonic(self) -> float: ...
+
+
 class WalkNeeds(Protocol):
     """What the walk needs of ``meldpunt.bootstrap.Services`` (a protocol: the pipeline does not
     import the wiring that imports it)."""
@@ -132,6 +138,12 @@ class WalkNeeds(Protocol):
 
     @property
     def banks(self) -> BankRepository: ...
+
+    @property
+    def clock(self) -> Monotonic: ...
+
+    @property
+    def review_store(self) -> ReviewStore: ...
 
     def pdq_index(self, progress: Callable[[int], None] | None = None) -> tuple[PDQIndex, SyncReport]: ...
 
@@ -225,13 +237,14 @@ class Walker:
         *,
         worker: str | None = None,
         hosts: HostSlots | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] | None = None,
     ) -> None:
+        clock = clock or services.clock.monotonic  # the one clock (``Services.clock``) unless given
         self.services = services
         self.settings = services.settings
         self.engine = services.engine
         self.queue = JobQueue(self.engine, worker=worker, lease_s=self.settings.job_lease_s)
-        self.review = ReviewStore.from_settings(self.settings)
+        self.review = services.review_store  # the one store, opened by Services
         #: decoding runs in a child process under a memory limit (see meldpunt.signals.sandbox)
         self.sandbox = MediaSandbox(self.settings.media_memory_mb)
         self.matchers = MatcherCache(services, self.settings.matcher_refresh_s, clock=clock)

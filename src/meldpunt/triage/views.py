@@ -7,6 +7,7 @@ and :mod:`meldpunt.triage.classify` build on it."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -125,8 +126,8 @@ class TriageViews(Queue):
         settings: Settings | None = None,
         config: TriageConfig | None = None,
         schemes: Schemes | None = None,
-        review_store: ReviewStore | None = None,
-        evidence_store: EvidenceStore | None = None,
+        review_store: ReviewStore | Callable[[], ReviewStore] | None = None,
+        evidence_store: EvidenceStore | Callable[[], EvidenceStore] | None = None,
         clock: Clock = _utcnow,
         role_of: RoleLookup = users_table_role,
     ) -> None:
@@ -140,12 +141,18 @@ class TriageViews(Queue):
 
     @property
     def review_store(self) -> ReviewStore:
+        """The given store (a factory is called on first use: ``Services`` passes its own), else one
+        from the settings."""
+        if callable(self._review_store):
+            self._review_store = self._review_store()
         if self._review_store is None:
             self._review_store = ReviewStore.from_settings(self.settings)
         return self._review_store
 
     @property
     def evidence_store(self) -> EvidenceStore:
+        if callable(self._evidence_store):
+            self._evidence_store = self._evidence_store()
         if self._evidence_store is None:
             self._evidence_store = EvidenceStore.from_settings(self.settings, self.review_store)
         return self._evidence_store

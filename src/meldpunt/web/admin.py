@@ -19,7 +19,7 @@ from starlette.responses import RedirectResponse, Response
 
 from meldpunt.accounts import ROLES, CurrentUser
 from meldpunt.accounts.admin import AdminError, UserAdmin
-from meldpunt.audit import AuditEntry, AuditLog, canonical_time
+from meldpunt.audit import AuditEntry, canonical_time
 from meldpunt.audit.query import AuditFilter, export, group_views, read_page
 from meldpunt.banks.formats.csv_format import _guard as guard_formula
 from meldpunt.web.audit_words import ACTION_CHOICES, describe
@@ -209,7 +209,7 @@ def audit_page(
     """The newest entries first, a page at a time; page views left out unless asked for (then
     grouped); and whether the whole chain verifies (else where it first breaks)."""
     chosen = _filter(actor, action, item, views)
-    log = AuditLog(ctx(request).services.engine)
+    log = ctx(request).services.audit
     found = read_page(log.engine, chosen, before=before, size=AUDIT_PAGE)
     verification = log.verify(max_problems=10)
     word = _words(request)

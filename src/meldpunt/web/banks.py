@@ -28,7 +28,6 @@ from starlette.formparsers import MultiPartException
 from starlette.responses import RedirectResponse, Response
 
 from meldpunt.accounts import CurrentUser
-from meldpunt.audit import AuditLog
 from meldpunt.banks.formats import (
     FORMATS,
     HashRecord,
@@ -150,7 +149,7 @@ def _size(n: int, _: Translator) -> str:
 
 
 def _audit(request: Request, user: CurrentUser, action: str, name: str, **details: object) -> None:
-    AuditLog(ctx(request).services.engine).append(user.name, action, f"bank:{name}", details)
+    ctx(request).services.audit.append(user.name, action, f"bank:{name}", details)
 
 
 def too_large(request: Request, limit: int) -> bytes:

@@ -44,13 +44,20 @@ class WebContext:
     @classmethod
     def build(cls, services: Services, config: WebSettings) -> WebContext:
         key = hashlib.sha256(config.secret.encode()).digest() if config.secret else secrets.token_bytes(32)
+        clock = services.clock
+
+        def wall() -> float:
+            return clock.now().timestamp()
+
         return cls(
             services=services,
             config=config,
-            tokens=FormTokens(key, config.form_token_s),
-            report_limit=RateLimiter(config.report_rate, config.rate_window_s),
-            status_limit=RateLimiter(config.status_rate, config.rate_window_s),
-            matchers=MatcherCache(services, services.settings.matcher_refresh_s),
+            tokens=FormTokens(key, config.form_token_s, wall),
+            report_limit=RateLimiter(config.report_rate, config.rate_window_s, clock.monotonic),
+            status_limit=RateLimiter(config.status_rate, config.rate_window_s, clock.monotonic),
+            matchers=MatcherCache(
+                services, services.settings.matcher_refresh_s, clock=services.clock.monotonic
+            ),
         )
 
     def client(self, request: Request) -> str:

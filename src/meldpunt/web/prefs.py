@@ -49,13 +49,11 @@ _NAMES = {
 
 
 def wellness(request: Request) -> Wellness:
-    """The app's wellness service (made on first use; tests may put their own on app.state)."""
+    """The app's wellness service: ``Services.wellness`` (tests may put their own on app.state)."""
     found = getattr(request.app.state, "wellness", None)
     if isinstance(found, Wellness):
         return found
-    made = Wellness(ctx(request).services.engine)
-    request.app.state.wellness = made
-    return made
+    return ctx(request).services.wellness
 
 
 def _purpose(form: str, user: CurrentUser) -> str:

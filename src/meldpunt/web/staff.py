@@ -34,7 +34,6 @@ from starlette.responses import RedirectResponse, Response
 from meldpunt.accounts import Accounts, AccountsPolicy, CurrentUser, LoginError, allowed
 from meldpunt.accounts.roles import ALL_PERMISSIONS
 from meldpunt.accounts.service import totp_uri
-from meldpunt.audit import AuditLog
 from meldpunt.web.context import WebContext, ctx, staff_language, staff_translator
 from meldpunt.web.forms import field, read_form, token_ok
 from meldpunt.web.i18n import N_
@@ -61,13 +60,11 @@ class Forbidden(Exception):
 
 
 def accounts(request: Request) -> Accounts:
-    """The app's account service (made on first use; tests may put their own on app.state)."""
+    """The app's account service: ``Services.accounts()`` (tests may put their own on app.state)."""
     found = getattr(request.app.state, "accounts", None)
     if isinstance(found, Accounts):
         return found
-    made = ctx(request).services.accounts()
-    request.app.state.accounts = made
-    return made
+    return ctx(request).services.accounts()
 
 
 def format_when(value: datetime | None, zone: str = "UTC", language: str = "en") -> str:
@@ -209,7 +206,7 @@ def purpose(form: str, user: CurrentUser) -> str:
 
 async def _audit(request: Request, actor: str, action: str, **details: object) -> None:
     """Write a sign-in event to the audit log (never the client's address)."""
-    log_ = AuditLog(ctx(request).services.engine)
+    log_ = ctx(request).services.audit
     await run_in_threadpool(log_.append, actor[:200] or "?", action, "", details)
 
 

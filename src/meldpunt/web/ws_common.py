@@ -4,7 +4,6 @@ grant purposes, the page frame with the viewing time, and the words of its lists
 from __future__ import annotations
 
 import threading
-import time
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -80,14 +79,11 @@ def render_sandbox(t: Triage) -> MediaSandbox:
 
 
 def triage(request: Request) -> Triage:
-    """The app's triage service (made on first use; tests may put their own on app.state)."""
+    """The app's triage service: ``Services.triage`` (tests may put their own on app.state)."""
     found = getattr(request.app.state, "triage", None)
     if isinstance(found, Triage):
         return found
-    services = ctx(request).services
-    made = Triage(services.engine, settings=services.settings, config=services.settings.triage)
-    request.app.state.triage = made
-    return made
+    return ctx(request).services.triage
 
 
 def _item_purpose(item_id: int, user: CurrentUser) -> str:
@@ -104,7 +100,7 @@ def _grant_nonce(c: WebContext, item_id: int, medium_id: int, user: CurrentUser,
     if nonce is None:
         return None
     issued = int(grant.split(".", 1)[0])  # signed: check() verified it
-    return nonce if 0 <= time.time() - issued <= REVEAL_SECONDS else None
+    return nonce if 0 <= c.services.clock.now().timestamp() - issued <= REVEAL_SECONDS else None
 
 
 def _redirect(url: str) -> RedirectResponse:

@@ -4,7 +4,6 @@ classification form), its renderings, release and classification."""
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -249,7 +248,7 @@ async def reveal(request: Request, item_id: int, medium_id: int, user: Reveal) -
 @router.get("/items/{item_id}/media/{medium_id}/revealed.jpg")
 def revealed_image(request: Request, item_id: int, medium_id: int, user: Reveal, grant: str = "") -> Response:
     nonce = _grant_nonce(ctx(request), item_id, medium_id, user, grant)
-    if nonce is None or not use_grant(triage(request).engine, nonce, datetime.now(UTC)):
+    if nonce is None or not use_grant(triage(request).engine, nonce, triage(request).now()):
         return Response("reveal first", status_code=403, media_type="text/plain")
     return _rendering(triage(request), item_id, medium_id, reveal=True)
 
