@@ -18,8 +18,8 @@ from meldpunt.bootstrap import Services
 from meldpunt.cli.common import State
 from meldpunt.cli.users import app as users_app
 from meldpunt.settings import Settings
-from tests.test_accounts import FAST, PASSWORD, Clock, enrolled
-from tests.test_audit import tamper
+from tests.helpers.accounts import FAST, PASSWORD, Clock, enrolled
+from tests.helpers.audit import tamper
 
 
 @pytest.fixture

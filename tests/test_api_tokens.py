@@ -19,7 +19,7 @@ from meldpunt.settings import Settings
 from meldpunt.store.db import alembic_config, create_db_engine, migrate_database
 from meldpunt.store.reports import ApiToken
 from meldpunt.web import WebConfig, create_app
-from tests.test_web_public import WebClient, form, make_client
+from tests.helpers.webclient import WebClient, form, make_client
 
 runner = CliRunner()
 REPORT = {"urls": ["https://example.invalid/scoped"]}

@@ -8,21 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
 from meldpunt.cli import app
 from meldpunt.demo import MEDIA
 from meldpunt.signals import hash_file
-from tests.imagegen import save_scene
-from tests.oriented import oriented_jpeg, stored_pixels_pdq
-
-runner = CliRunner()
-
-
-def run(*args: str) -> tuple[int, list[dict[str, object]], str]:
-    result = runner.invoke(app, list(args), catch_exceptions=False)
-    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    return result.exit_code, lines, result.stderr
+from tests.helpers.cli import run, runner
+from tests.helpers.imagegen import save_scene
+from tests.helpers.oriented import oriented_jpeg, stored_pixels_pdq
 
 
 @pytest.fixture

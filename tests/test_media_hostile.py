@@ -27,10 +27,8 @@ from meldpunt.signals.sandbox import MediaSandbox, SandboxError
 from meldpunt.signals.synthetic import flat_png, flat_video, jpeg_bytes, photo_like
 from meldpunt.store.reports import ReviewBlob, ReviewContent
 from meldpunt.stores.review import ReviewStore
-from tests.test_fetch import Served, _send
-from tests.test_walk import item, make_settings, media, page, services_factory, submit
-
-__all__ = ["services_factory"]  # a fixture, used by name
+from tests.helpers.fakeweb import Served, _send
+from tests.helpers.pipeline import item, make_settings, media, page, submit
 
 #: Peak memory a process may reach hashing or rendering one hostile file (generous: today ~280 MB
 #: for the 7000x7000 PNG, the interpreter and its libraries included; it was 1.2-1.5 GB).

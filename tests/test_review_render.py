@@ -22,7 +22,7 @@ from meldpunt.review import RenderError, contact_sheet, render_for_review, thumb
 from meldpunt.review.render import BACKGROUND, GAP, blur_radius, grid
 from meldpunt.settings import Settings
 from meldpunt.signals.synthetic import photo_like
-from tests.test_video import audio_only_mp4
+from tests.helpers.video import audio_only_mp4
 
 SETTINGS = Settings()
 

@@ -25,7 +25,7 @@ from meldpunt.signals import DIHEDRAL_ORDER, MediaKind, Signals, hamming, hash_b
 from meldpunt.signals.batch import run_batch, safe_hash_file
 from meldpunt.signals.pdq import pdq_hash
 from meldpunt.signals.synthetic import jpeg_bytes, photo_like
-from tests.oriented import oriented_jpeg, stored_pixels_pdq
+from tests.helpers.oriented import oriented_jpeg, stored_pixels_pdq
 
 MEDIA = Path(__file__).parent / "fixtures" / "media"
 BRIDGE = MEDIA / "bridge"

@@ -21,6 +21,7 @@ from meldpunt.signals import MediaKind, Signals, hamming, hash_bytes, hash_file
 from meldpunt.signals.model import MediaError
 from meldpunt.signals.pdq import pdq_hash
 from meldpunt.signals.video import frame_step, hash_video
+from tests.helpers.video import audio_only_mp4
 
 MEDIA = Path(__file__).parent / "fixtures" / "media"
 DOORKNOB = MEDIA / "doorknob-hd-no-bar.mp4"
@@ -148,21 +149,6 @@ def test_too_long_videos_are_refused() -> None:
     assert s.error is not None and "more than 2 frames" in s.error
     s = hash_bytes(data, "x.mp4", Settings(max_video_frames=3))
     assert s.error is None and s.vpdq is not None and len(s.vpdq) == 3
-
-
-def audio_only_mp4() -> bytes:
-    """An MP4 with a sound stream and no video (benign: a tone)."""
-    buf = io.BytesIO()
-    with av.open(buf, mode="w", format="mp4") as out:
-        stream = out.add_stream("aac", rate=8000)
-        samples = (np.sin(np.arange(8000) / 5) * 8000).astype(np.int16)[None, :]
-        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
-        frame.sample_rate = 8000
-        for packet in stream.encode(frame):
-            out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return buf.getvalue()
 
 
 @pytest.mark.parametrize(

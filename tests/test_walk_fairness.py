@@ -20,10 +20,8 @@ from meldpunt.pipeline.intake import ReportIn, submit_report
 from meldpunt.pipeline.worker import drain, run_worker
 from meldpunt.settings import Settings
 from meldpunt.store.reports import Job
-from tests.test_fetch import Served, _send
-from tests.test_walk import _wait_final, item, make_settings, media, png, services_factory
-
-__all__ = ["services_factory"]  # the fixture, shared with test_walk
+from tests.helpers.fakeweb import Served, _send
+from tests.helpers.pipeline import _wait_final, item, make_settings, media, png
 
 FINAL = ("known", "needs_review", "unavailable", "failed")
 

@@ -18,12 +18,12 @@ from sqlalchemy import select
 from meldpunt.accounts import Accounts
 from meldpunt.store.banks import BankRepository
 from meldpunt.store.reports import Medium
-from tests import test_web_journey as journey
-from tests.test_web_browser import ARGS, CHROMIUM
-from tests.test_web_journey import PASSWORD, Stack, _enrol_and_sign_in
+from tests.helpers import serve
+from tests.helpers.browser import ARGS, CHROMIUM
+from tests.helpers.serve import PASSWORD, Stack, _enrol_and_sign_in
 
 #: the same processes as the analysts' journey (the fixture, shared)
-stack = journey.stack
+stack = serve.stack
 
 
 def _classify(page: Any, base: str, item: int, status: str) -> None:

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from meldpunt.accounts import Accounts
-from tests import test_web_journey as journey
-from tests.test_web_browser import ARGS, CHROMIUM
-from tests.test_web_journey import PASSWORD, Stack, _enrol_and_sign_in
+from tests.helpers import serve
+from tests.helpers.browser import ARGS, CHROMIUM
+from tests.helpers.serve import PASSWORD, Stack, _enrol_and_sign_in
 
 #: the same processes as the analysts' journey (the fixture, shared)
-stack = journey.stack
+stack = serve.stack
 
 LANGUAGES = {"en": "en", "nl": "nl-BE,nl;q=0.9", "fr": "fr-BE,fr;q=0.9"}
 WIDTHS = (1280, 390)
