@@ -269,6 +269,7 @@ def test_second_factor_secrets_are_sealed_at_rest(sqlite_db: str) -> None:
     assert secret is not None and accounts.begin_enrolment(uid) == secret
     with engine.connect() as conn:
         stored = conn.execute(select(User.totp_secret).where(User.id == uid)).scalar_one()
+    assert stored is not None
     assert stored != secret and secret not in stored and len(stored) <= 64
     totp = pyotp.TOTP(secret)
     assert accounts.finish_enrolment(uid, totp.now())
@@ -291,6 +292,7 @@ def test_second_factor_secrets_are_sealed_at_rest(sqlite_db: str) -> None:
     assert accounts.check_second_factor(bid, ben.at(time.time() + 30)) is None
     with engine.connect() as conn:
         now_stored = conn.execute(select(User.totp_secret).where(User.id == bid)).scalar_one()
+    assert now_stored is not None
     assert SecretSealer.is_sealed(now_stored) and sealer.open(bid, now_stored) == ben_secret
     with engine.begin() as conn:  # a sealed secret copied onto another user does not open
         conn.execute(update(User).where(User.id == uid).values(totp_secret=now_stored))

@@ -5,7 +5,7 @@ transaction that makes it — on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -41,10 +41,11 @@ def _log(admin: UserAdmin) -> list[tuple[str, str, str, dict[str, object]]]:
 
 def test_the_last_active_administrator_can_be_neither_disabled_nor_demoted(admin: UserAdmin) -> None:
     admin.add("cli:root", "root", "admin", PASSWORD)
-    for refused in (
+    refusals: tuple[Callable[[], object], ...] = (
         lambda: admin.disable("cli:op", "root"),
         lambda: admin.set_role("cli:op", "root", "senior"),
-    ):
+    )
+    for refused in refusals:
         with pytest.raises(AdminError) as e:
             refused()
         assert e.value.code == "last_admin" and e.value.params == {"name": "root"}

@@ -10,7 +10,7 @@ import json
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -315,7 +315,7 @@ def test_concurrent_puts_and_purges_of_one_content_keep_it_while_referenced(
     assert _counts(services) == (0, 0, [])
 
 
-def at_once(calls: list[tuple[Callable[[int], None], int]]) -> None:
+def at_once(calls: Sequence[tuple[Callable[[int], None], int]]) -> None:
     """Each ``fn(arg)`` in its own thread, all released together; fails on any exception."""
     barrier = threading.Barrier(len(calls))
     errors: list[BaseException] = []

@@ -255,7 +255,7 @@ def test_the_web_and_the_workers_use_one_matcher_cache() -> None:
     from meldpunt.pipeline import walk
     from meldpunt.web import context
 
-    assert context.MatcherCache is walk.MatcherCache is MatcherCache
+    assert context.MatcherCache is walk.MatcherCache is MatcherCache  # type: ignore[attr-defined]  # re-exports
 
 
 # --- 3. every URL unavailable -------------------------------------------------------------------

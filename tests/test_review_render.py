@@ -125,6 +125,7 @@ def make_video(
     buf = io.BytesIO()
     with av.open(buf, mode="w", format=container, options=options or {}) as out:
         video = out.add_stream(codec, rate=rate)
+        assert isinstance(video, av.VideoStream)
         video.width, video.height = W, H
         video.pix_fmt = "yuv420p"
         sound = out.add_stream("aac", rate=8000) if audio else None

@@ -13,6 +13,7 @@ import json
 import os
 import struct
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -369,7 +370,7 @@ def _tiff_claiming(width: int, height: int) -> bytes:
     return b"II*\x00" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0) + bytes(100)
 
 
-BAD = {
+BAD: dict[str, tuple[Callable[[Image.Image], bytes], str, str]] = {
     "jpeg cut in its header": (lambda p: jpeg_bytes(p)[:300], "a.jpg", "cannot decode JPEG image"),
     "corrupt png": (lambda p: encode(p, "PNG")[:60] + os.urandom(500), "b.png", "cannot decode PNG image"),
     "text named jpg": (lambda p: b"not a picture\n" * 10, "c.jpg", "not a recognised image format"),

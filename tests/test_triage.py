@@ -529,7 +529,7 @@ def test_bank_sync_catches_up_after_a_crash(sqlite_world: World, monkeypatch: py
     t = w.triage(second_opinion=False)
     calls: list[int] = []
     real: Callable[[], int] = t.sync_bank
-    monkeypatch.setattr(t, "sync_bank", lambda: calls.append(1) or 0)
+    monkeypatch.setattr(t, "sync_bank", lambda: calls.append(1) or 0)  # type: ignore[func-returns-value]
     t.classify(item, anna, ILLEGAL)
     assert calls and w.own_entries() == []
     assert real() == 1 and len(w.own_entries()) == 4

@@ -92,6 +92,7 @@ def make_video(container: str, codec: str, *, seconds: float = 2.0, rate: Fracti
     buf = io.BytesIO()
     with av.open(buf, mode="w", format=container) as out:
         stream = out.add_stream(codec, rate=rate)
+        assert isinstance(stream, av.VideoStream)
         stream.width, stream.height = W, H
         stream.pix_fmt = "yuv420p"
         n = round(float(seconds * rate))

@@ -94,7 +94,10 @@ def _report(services: Services, url: str, urgent: bool = False) -> int:
 
 def _media_jobs(services: Services) -> list[tuple[str, int]]:
     with services.engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(select(Job.state, Job.attempts).where(Job.kind == "media"))]
+        return [
+            (r.state, r.attempts)
+            for r in conn.execute(select(Job.state, Job.attempts).where(Job.kind == "media"))
+        ]
 
 
 def _all_media_tried(services: Services) -> bool:

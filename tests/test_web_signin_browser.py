@@ -71,7 +71,8 @@ def test_sign_in_pages_and_me_in_three_languages_at_1280_and_390_px(stack: Stack
                     newcomer.locator("form button[type=submit]").click()
                     assert "/enrol" in newcomer.url
                     assert WORDS["enrol"][lang] in newcomer.inner_text("main")
-                    assert newcomer.locator("#qr svg").bounding_box()["width"] >= 150
+                    box = newcomer.locator("#qr svg").bounding_box()
+                    assert box is not None and box["width"] >= 150
                     look(newcomer, "enrol", lang, width)
 
                     ana, pol = users["ana"], users["pol"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from typer.testing import CliRunner
 
@@ -11,7 +12,7 @@ from meldpunt.cli import app
 runner = CliRunner()
 
 
-def run(*args: str) -> tuple[int, list[dict[str, object]], str]:
+def run(*args: str) -> tuple[int, list[dict[str, Any]], str]:  # JSON lines
     result = runner.invoke(app, list(args), catch_exceptions=False)
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     return result.exit_code, lines, result.stderr

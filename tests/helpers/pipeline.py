@@ -150,7 +150,7 @@ def item(services: Services, item_id: int) -> dict[str, object]:
     return dict(row._mapping)
 
 
-def media(services: Services, item_id: int) -> dict[str, dict[str, object]]:
+def media(services: Services, item_id: int) -> dict[str, dict[str, Any]]:
     """The item's media by the last part of their URL."""
     with services.engine.connect() as conn:
         rows = conn.execute(select(Medium).where(Medium.item_id == item_id)).all()
