@@ -191,6 +191,7 @@ def test_disable_and_reset_2fa_end_sessions(accounts: Accounts, clock: Clock) ->
 runner = CliRunner()
 
 
+@pytest.mark.slow
 def test_cli_user_add_list_disable_reset(tmp_path: Path) -> None:
     settings = Settings.from_env({}, db=str(tmp_path / "cli.db"))
 

@@ -148,6 +148,7 @@ def test_no_change_without_its_audit_entry(admin: UserAdmin) -> None:
 runner = CliRunner()
 
 
+@pytest.mark.slow
 def test_the_cli_keeps_the_same_rules(tmp_path: Path) -> None:
     settings = Settings.from_env({}, db=str(tmp_path / "cli.db"))
 

@@ -42,6 +42,7 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+@pytest.mark.slow
 def test_a_partner_token_reports_and_matches_but_cannot_read_internal_items(
     client: WebClient, services: Services
 ) -> None:

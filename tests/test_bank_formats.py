@@ -555,6 +555,7 @@ def _big_vics(path: Path, media: int) -> None:
         f.write("]}")
 
 
+@pytest.mark.slow
 def test_vics_is_streamed_one_media_at_a_time(tmp_path: Path) -> None:
     """A big police hash set is read without holding the document: memory stays a small fraction
     of the file however many Media it has."""
@@ -826,6 +827,7 @@ def _records(labels: st.SearchStrategy[Labels]) -> st.SearchStrategy[list[HashRe
 _settings = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+@pytest.mark.slow
 @_settings
 @given(_records(_labels))
 def test_property_csv_round_trip(recs: list[HashRecord]) -> None:

@@ -131,6 +131,7 @@ def test_bank_import_list_show_export_delete(db_url: str, tmp_path: Path, media:
     assert "benign" not in runner.invoke(app, [*db, "bank", "list"]).stdout
 
 
+@pytest.mark.slow
 def test_scan_matches_resized_copy_exact_and_benign_lists(db_url: str, tmp_path: Path, media: Path) -> None:
     db = ["--db", db_url]
     run(

@@ -87,6 +87,7 @@ def check(idx: PDQIndex, codes: Codes, ids: Any, queries: Codes, radii: list[int
 # -- properties ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @FAST
 @given(
     kind=st.sampled_from(["random", "clustered", "duplicates"]),
@@ -110,6 +111,7 @@ def test_search_equals_brute_force(
     check(idx, codes, ids, make_queries(rng, codes, 12), radii)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     kind=st.sampled_from(["random", "clustered", "duplicates"]),

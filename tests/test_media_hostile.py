@@ -58,6 +58,7 @@ def peak_mb(path: Path) -> int:
 # --- pixels, not file size --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "make",
     [lambda: ("big.png", flat_png(7000, 7000)), lambda: ("big.mp4", flat_video(4096, 4096, 10))],
@@ -73,6 +74,7 @@ def test_hostile_media_hash_and_render_within_a_memory_budget(
     assert peak_mb(path) < BUDGET_MB  # ... and cheap in memory
 
 
+@pytest.mark.slow
 def test_reduced_decode_keeps_pdq_close_to_the_full_decode() -> None:
     photo = photo_like(3000, 2400, seed=11)
     for mode in ("RGB", "RGBA", "L"):
@@ -84,6 +86,7 @@ def test_reduced_decode_keeps_pdq_close_to_the_full_decode() -> None:
         assert hamming(reduced.pdq, full.pdq) <= 10, mode
 
 
+@pytest.mark.slow
 def test_reduced_decode_turns_by_exif_orientation() -> None:
     photo = photo_like(2600, 2000, seed=12)
     exif = Image.Exif()

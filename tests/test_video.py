@@ -41,6 +41,7 @@ def doorknob_every_frame() -> Signals:
     return hash_file(DOORKNOB, every_frame=True)
 
 
+@pytest.mark.slow
 def test_every_frame_matches_metas_vpdq(doorknob_every_frame: Signals) -> None:
     s = doorknob_every_frame
     ref = meta_frames()

@@ -298,6 +298,7 @@ def test_crash_after_effects_and_lost_leases_repeat_nothing(
     assert item(services, item_id)["state"] == "needs_review"
 
 
+@pytest.mark.slow
 def test_workers_in_parallel_settle_every_item_once(
     db_url: str, web: tuple[Web, Served], services_factory: Callable[[Settings], Services]
 ) -> None:

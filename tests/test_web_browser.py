@@ -143,6 +143,7 @@ def test_report_in_dutch_with_javascript_off(
     assert "127.0.0.1" not in said, said
 
 
+@pytest.mark.slow
 def test_the_queue_and_an_item_page_fit_a_phone_in_french(
     server: tuple[str, Services], tmp_path: Path
 ) -> None:
@@ -187,6 +188,7 @@ def test_the_queue_and_an_item_page_fit_a_phone_in_french(
             browser.close()
 
 
+@pytest.mark.slow
 def test_the_sign_in_page_after_too_many_attempts_in_dutch_on_a_phone(
     server: tuple[str, Services], tmp_path: Path
 ) -> None:

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import pyotp
+import pytest
 from PIL import Image
 from sqlalchemy import select
 
@@ -88,6 +89,7 @@ def _sign_in_again(page: Any, base: str, name: str, app: pyotp.TOTP, used: str) 
     assert page.url.endswith("/me")
 
 
+@pytest.mark.slow
 def test_enrol_review_reveal_classify_second_opinion_and_the_copy_is_known(
     stack: Stack, tmp_path: Path
 ) -> None:
@@ -241,6 +243,7 @@ def test_enrol_review_reveal_classify_second_opinion_and_the_copy_is_known(
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
+@pytest.mark.slow
 def test_a_senior_finds_and_pages_in_dutch_and_french_at_390_px(stack: Stack, tmp_path: Path) -> None:
     """The lists with search, sort and pages, an item with its matches and history, and a bank's
     entries: in nl and fr, at 390 px, without sideways scrolling; a search link is shareable."""

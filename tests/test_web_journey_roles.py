@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from meldpunt.accounts import Accounts
@@ -72,6 +73,7 @@ def _administer(browser: Any, adm: Any, base: str, shot: Any) -> None:
         assert sentence in log, sentence
 
 
+@pytest.mark.slow
 def test_disagreement_resolution_correction_police_facts_and_the_audit_log(
     stack: Stack, tmp_path: Path
 ) -> None:

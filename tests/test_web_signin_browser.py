@@ -9,6 +9,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from meldpunt.accounts import Accounts
 from tests.helpers import serve
 from tests.helpers.browser import ARGS, CHROMIUM
@@ -35,6 +37,7 @@ def _no_sideways_scroll(page: Any, what: str) -> None:
     assert widths[0] <= widths[1], f"{what} scrolls sideways: {widths}"
 
 
+@pytest.mark.slow
 def test_sign_in_pages_and_me_in_three_languages_at_1280_and_390_px(stack: Stack, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 

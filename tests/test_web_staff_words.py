@@ -148,6 +148,7 @@ def _check(
     assert not raw, f"{lang} {url}: raw codes on the page: {sorted(raw)}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lang", sorted(LANGS))
 def test_every_staff_page_in_words_of_its_language(ws: Workspace, lang: str) -> None:
     items = _data(ws)
