@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.api import auth, client, services  # noqa: F401  (fixtures shared across files)
+from tests.helpers.pipeline import services_factory  # noqa: F401  (fixture)
+
 REQUIRE_POSTGRES = os.environ.get("MELDPUNT_REQUIRE_POSTGRES") == "1"
 
 

@@ -4,7 +4,7 @@ TOTP and its replay guard, recovery codes, lock-out with an injected clock, sess
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pyotp
@@ -20,8 +20,7 @@ from meldpunt.cli.common import State
 from meldpunt.cli.users import app as users_app
 from meldpunt.settings import Settings
 from meldpunt.store.accounts import RecoveryCode, StaffSession, User
-
-PASSWORD = "correct horse battery staple"
+from tests.helpers.accounts import FAST, PASSWORD, Clock, enrolled
 
 # -- the permission table, by hand: any difference from accounts/roles.py fails -------------------
 
@@ -66,20 +65,6 @@ def test_administering_is_not_viewing() -> None:
 # -- services ---------------------------------------------------------------------------------------
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def tick(self, seconds: float = 30) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-FAST = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-
-
 @pytest.fixture
 def services(db_url: str) -> Iterator[Services]:
     s = Services(Settings.from_env({}, db=db_url))
@@ -95,21 +80,6 @@ def clock() -> Clock:
 @pytest.fixture
 def accounts(services: Services, clock: Clock) -> Accounts:
     return Accounts(services.engine, AccountsPolicy(), clock=clock, hasher=FAST)
-
-
-def enrolled(
-    accounts: Accounts, clock: Clock, name: str = "ana", role: str = "analyst"
-) -> tuple[int, str, list[str]]:
-    """A user with a second factor: (id, TOTP secret, recovery codes)."""
-    accounts.create_user(name, role, PASSWORD)
-    info = accounts.user(name)
-    assert info is not None
-    secret = accounts.begin_enrolment(info.id)
-    assert secret is not None
-    codes = accounts.finish_enrolment(info.id, pyotp.TOTP(secret).at(clock.now))
-    assert codes is not None and len(codes) == 10
-    clock.tick()
-    return info.id, secret, codes
 
 
 def test_passwords_are_argon2_and_rehashed_when_the_parameters_change(
@@ -221,6 +191,7 @@ def test_disable_and_reset_2fa_end_sessions(accounts: Accounts, clock: Clock) ->
 runner = CliRunner()
 
 
+@pytest.mark.slow
 def test_cli_user_add_list_disable_reset(tmp_path: Path) -> None:
     settings = Settings.from_env({}, db=str(tmp_path / "cli.db"))
 
@@ -299,6 +270,7 @@ def test_second_factor_secrets_are_sealed_at_rest(sqlite_db: str) -> None:
     assert secret is not None and accounts.begin_enrolment(uid) == secret
     with engine.connect() as conn:
         stored = conn.execute(select(User.totp_secret).where(User.id == uid)).scalar_one()
+    assert stored is not None
     assert stored != secret and secret not in stored and len(stored) <= 64
     totp = pyotp.TOTP(secret)
     assert accounts.finish_enrolment(uid, totp.now())
@@ -321,6 +293,7 @@ def test_second_factor_secrets_are_sealed_at_rest(sqlite_db: str) -> None:
     assert accounts.check_second_factor(bid, ben.at(time.time() + 30)) is None
     with engine.connect() as conn:
         now_stored = conn.execute(select(User.totp_secret).where(User.id == bid)).scalar_one()
+    assert now_stored is not None
     assert SecretSealer.is_sealed(now_stored) and sealer.open(bid, now_stored) == ben_secret
     with engine.begin() as conn:  # a sealed secret copied onto another user does not open
         conn.execute(update(User).where(User.id == uid).values(totp_secret=now_stored))

@@ -5,7 +5,7 @@ transaction that makes it — on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,8 +18,8 @@ from meldpunt.bootstrap import Services
 from meldpunt.cli.common import State
 from meldpunt.cli.users import app as users_app
 from meldpunt.settings import Settings
-from tests.test_accounts import FAST, PASSWORD, Clock, enrolled
-from tests.test_audit import tamper
+from tests.helpers.accounts import FAST, PASSWORD, Clock, enrolled
+from tests.helpers.audit import tamper
 
 
 @pytest.fixture
@@ -41,10 +41,11 @@ def _log(admin: UserAdmin) -> list[tuple[str, str, str, dict[str, object]]]:
 
 def test_the_last_active_administrator_can_be_neither_disabled_nor_demoted(admin: UserAdmin) -> None:
     admin.add("cli:root", "root", "admin", PASSWORD)
-    for refused in (
+    refusals: tuple[Callable[[], object], ...] = (
         lambda: admin.disable("cli:op", "root"),
         lambda: admin.set_role("cli:op", "root", "senior"),
-    ):
+    )
+    for refused in refusals:
         with pytest.raises(AdminError) as e:
             refused()
         assert e.value.code == "last_admin" and e.value.params == {"name": "root"}
@@ -147,6 +148,7 @@ def test_no_change_without_its_audit_entry(admin: UserAdmin) -> None:
 runner = CliRunner()
 
 
+@pytest.mark.slow
 def test_the_cli_keeps_the_same_rules(tmp_path: Path) -> None:
     settings = Settings.from_env({}, db=str(tmp_path / "cli.db"))
 

@@ -19,7 +19,7 @@ from meldpunt.settings import Settings
 from meldpunt.store.db import alembic_config, create_db_engine, migrate_database
 from meldpunt.store.reports import ApiToken
 from meldpunt.web import WebConfig, create_app
-from tests.test_web_public import WebClient, form, make_client
+from tests.helpers.webclient import WebClient, form, make_client
 
 runner = CliRunner()
 REPORT = {"urls": ["https://example.invalid/scoped"]}
@@ -42,6 +42,7 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+@pytest.mark.slow
 def test_a_partner_token_reports_and_matches_but_cannot_read_internal_items(
     client: WebClient, services: Services
 ) -> None:

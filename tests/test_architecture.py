@@ -145,3 +145,38 @@ def test_importing_the_cli_touches_no_database(tmp_path: Path) -> None:
     )
     assert out.stdout.strip() == "ok"
     assert not any(tmp_path.rglob("*.db"))
+
+
+TESTS = Path(__file__).parent
+
+
+def _test_module_imports(path: Path) -> set[str]:
+    """Every module ``path`` imports from ``tests``, as dotted names (``from tests import x`` counts as
+    ``tests.x``), wherever in the file the import stands."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found |= {f"{node.module}.{a.name}" for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level > 0:
+            found.add("<relative import>")
+    return {m for m in found if m.startswith("tests.") or m == "<relative import>"}
+
+
+def test_no_test_module_imports_another() -> None:
+    """Shared pieces of the tests live in ``tests/helpers/`` (fixtures shared across files are
+    imported by ``conftest.py``): a test module imports no other test module, and the helpers
+    import no test module either."""
+    wrong = [
+        f"{path.relative_to(TESTS)} imports {mod}"
+        for path in sorted(TESTS.rglob("*.py"))
+        for mod in _test_module_imports(path)
+        if mod == "<relative import>"
+        or mod.split(".")[1].startswith("test_")
+        or mod.split(".")[1] == "conftest"
+    ]
+    assert not wrong, "test modules importing test modules (move the piece to tests/helpers/):\n" + "\n".join(
+        wrong
+    )

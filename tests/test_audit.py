@@ -26,6 +26,7 @@ from meldpunt.cli import audit as audit_cli
 from meldpunt.cli.common import State
 from meldpunt.settings import Settings
 from meldpunt.store.db import create_db_engine
+from tests.helpers.audit import tamper
 
 T0 = datetime(2026, 11, 22, 9, 30, 0, 123456, tzinfo=UTC)
 
@@ -40,19 +41,6 @@ def engine(db_url: str) -> Iterator[Engine]:
 def fill(log: AuditLog, n: int = 5) -> None:
     for i in range(1, n + 1):
         log.append("anna", "item.reveal", f"item:{i}", {"reason": "triage", "n": i}, at=T0 + timedelta(i))
-
-
-def tamper(engine: Engine, *statements: str) -> None:
-    """What someone with the database's keys could do: lift the append-only triggers and edit."""
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("ALTER TABLE audit_log DISABLE TRIGGER USER"))
-            conn.execute(text("ALTER TABLE audit_head DISABLE TRIGGER USER"))
-        else:
-            for name in ("audit_log_no_update", "audit_log_no_delete", "audit_head_keep"):
-                conn.execute(text(f"DROP TRIGGER IF EXISTS {name}"))
-        for s in statements:
-            conn.exec_driver_sql(s)
 
 
 def test_appends_form_a_chain_that_verifies(engine: Engine) -> None:

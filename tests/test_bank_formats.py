@@ -28,6 +28,7 @@ from meldpunt.banks.formats import (
     LineError,
     ListFormat,
     ListFormatError,
+    SkippedSignal,
     VicsFormat,
     detect_format,
     get_format,
@@ -64,20 +65,20 @@ def vpdq(*seeds: str) -> str:
     return normalise_signal(T.VPDQ, json.dumps(frames))
 
 
-def read(fmt: str | ListFormat, data: bytes, **kw: Any) -> list[HashRecord | LineError]:
+def read(fmt: str | ListFormat, data: bytes, **kw: Any) -> list[HashRecord | LineError | SkippedSignal]:
     f = get_format(fmt) if isinstance(fmt, str) else fmt
     return list(f.read(io.BytesIO(data), **kw))
 
 
-def read_file(fmt: str | ListFormat, name: str, **kw: Any) -> list[HashRecord | LineError]:
+def read_file(fmt: str | ListFormat, name: str, **kw: Any) -> list[HashRecord | LineError | SkippedSignal]:
     return read(fmt, (FIXTURES / name).read_bytes(), **kw)
 
 
-def records(items: Iterable[HashRecord | LineError]) -> list[HashRecord]:
+def records(items: Iterable[HashRecord | LineError | SkippedSignal]) -> list[HashRecord]:
     return [r for r in items if isinstance(r, HashRecord)]
 
 
-def errors(items: Iterable[HashRecord | LineError]) -> list[LineError]:
+def errors(items: Iterable[HashRecord | LineError | SkippedSignal]) -> list[LineError]:
     return [r for r in items if isinstance(r, LineError)]
 
 
@@ -220,7 +221,7 @@ class _Upper:
 
     def read(
         self, fp: BinaryIO, *, signal_type: SignalType | None = None, labels: Labels = NO_LABELS
-    ) -> Iterator[HashRecord | LineError]:
+    ) -> Iterator[HashRecord | LineError | SkippedSignal]:
         return get_format("plain").read(fp, signal_type=signal_type, labels=labels)
 
     def write(self, records: Iterable[HashRecord], fp: BinaryIO) -> int:
@@ -554,6 +555,7 @@ def _big_vics(path: Path, media: int) -> None:
         f.write("]}")
 
 
+@pytest.mark.slow
 def test_vics_is_streamed_one_media_at_a_time(tmp_path: Path) -> None:
     """A big police hash set is read without holding the document: memory stays a small fraction
     of the file however many Media it has."""
@@ -825,6 +827,7 @@ def _records(labels: st.SearchStrategy[Labels]) -> st.SearchStrategy[list[HashRe
 _settings = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+@pytest.mark.slow
 @_settings
 @given(_records(_labels))
 def test_property_csv_round_trip(recs: list[HashRecord]) -> None:

@@ -17,7 +17,7 @@ from meldpunt.cli import app
 from meldpunt.cli.demo import print_banner
 from meldpunt.demo.run import Demo, DemoLogin
 from meldpunt.signals import hash_file
-from tests.imagegen import save_scene
+from tests.helpers.imagegen import save_scene
 
 runner = CliRunner()
 

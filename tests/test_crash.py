@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from meldpunt.bootstrap import Services
@@ -56,6 +57,7 @@ def _start(db: str, port: int, tmp: Path) -> subprocess.Popen[bytes]:
     raise AssertionError("the server did not start")
 
 
+@pytest.mark.slow
 def test_sigkill_loses_nothing_repeats_nothing_and_recovers_within_a_minute(
     db_url: str, tmp_path: Path
 ) -> None:

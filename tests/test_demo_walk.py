@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from meldpunt.demo.run import prepare
@@ -13,6 +14,7 @@ from meldpunt.settings import Settings
 from meldpunt.store.reports import Item
 
 
+@pytest.mark.slow
 def test_demo_reports_reach_every_state(tmp_path: Path) -> None:
     demo = prepare(Settings.from_env({}), tmp_path / "demo.db")
     try:
@@ -66,6 +68,7 @@ def test_the_demo_accounts_take_the_code_an_authenticator_shows_now(tmp_path: Pa
         assert accounts.check_second_factor(result.user_id, pyotp.TOTP(login.totp_secret).now()) is None
 
 
+@pytest.mark.slow
 def test_in_the_demo_a_decision_settles_the_copy_waiting_on_the_slow_host(tmp_path: Path) -> None:
     """#8: the slow host's copy of mixed.html held the file the analysts had just classified, and
     still waited for a human; now it leaves the queue by itself."""
@@ -96,6 +99,7 @@ def test_in_the_demo_a_decision_settles_the_copy_waiting_on_the_slow_host(tmp_pa
     assert triage.resolved_without_viewing().awaiting == 1
 
 
+@pytest.mark.slow
 def test_the_demo_can_show_every_triage_flow(tmp_path: Path) -> None:
     """A disagreement waits in the demo, and the demo has a senior who gave neither opinion to
     resolve it (with one senior, a disagreement between the analyst and the senior could not be

@@ -50,7 +50,7 @@ def test_stages_and_roles_are_the_strings_the_database_holds() -> None:
     assert [s.value for s in Stage] == ["second", "disagreement", "final"]
     assert (SECOND, DISAGREEMENT, FINAL) == (Stage.SECOND, Stage.DISAGREEMENT, Stage.FINAL)
     assert (queue.SECOND, queue.DISAGREEMENT, queue.FINAL) == ("second", "disagreement", "final")
-    assert Stage("final") is Stage.FINAL and Stage.FINAL == "final"
+    assert Stage("final") is Stage.FINAL and Stage.FINAL == "final"  # type: ignore[comparison-overlap]
     assert [r.value for r in OpinionRole] == ["first", "second", "resolution", "correction"]
     assert queue.SECOND_OPINION is OpinionRole.SECOND
 

@@ -28,8 +28,8 @@ from meldpunt.store.reports import Medium
 from meldpunt.stores.evidence import EvidenceKeyError, EvidenceStore
 from meldpunt.stores.review import ReviewStore
 from meldpunt.triage import Triage, TriageConfig
-from tests.imagegen import scene
-from tests.test_triage import ILLEGAL, NOT_ILLEGAL, T0, Clock, World
+from tests.helpers.imagegen import scene
+from tests.helpers.world import ILLEGAL, NOT_ILLEGAL, T0, Clock, World
 
 runner = CliRunner()
 EVIDENCE = {**ILLEGAL, "flags": ["evidence"]}

@@ -14,7 +14,7 @@ import pytest
 
 from meldpunt.fetch import extract_media_urls, parse_srcset
 from meldpunt.fetch.extract import MAX_CANDIDATES, css_background_urls
-from tests.test_fetch import Served, _send, local_policy, page, run
+from tests.helpers.fakeweb import Served, _send, local_policy, page, run
 
 #: a srcset of 12 signed-CDN-style candidates, 36,000+ characters, whose last one is the widest
 _SIGNED = "?sig=" + "a1b2c3d4" * 375

@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from meldpunt.fetch import AddressGuard, Fetcher, FetchPolicy, check_url, parse_ip_literal
-from tests.test_fetch import FakeResolver, RecordingBackend, Served, Web, error_of, run
+from tests.helpers.fakeweb import FakeResolver, RecordingBackend, Served, Web, error_of, run
 
 
 @pytest.fixture(scope="module")

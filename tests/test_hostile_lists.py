@@ -26,10 +26,9 @@ from meldpunt.domain.signals import InvalidSignal, SignalType, normalise_signal
 from meldpunt.store.banks import BankRepository
 from meldpunt.store.db import create_db_engine
 from meldpunt.store.models import BankImport
-from tests.test_web_api import auth, client, services  # noqa: F401  (fixtures)
-from tests.test_web_banks import repo, upload
-from tests.test_web_public import WebClient
-from tests.test_web_workspace import Workspace, _workspace
+from tests.helpers.banks import repo, upload
+from tests.helpers.webclient import WebClient
+from tests.helpers.workspace import Workspace, _workspace
 
 runner = CliRunner()
 DEPTH = 100_000
@@ -141,7 +140,7 @@ def test_the_web_import_of_a_deeply_nested_vics_file_answers_400(ws: Workspace) 
     assert "deep" not in {b.name for b in repo(ws).list_banks()}
 
 
-def test_the_match_api_refuses_deep_json_with_400(client: WebClient, auth: dict[str, str]) -> None:  # noqa: F811
+def test_the_match_api_refuses_deep_json_with_400(client: WebClient, auth: dict[str, str]) -> None:
     headers = {**auth, "content-type": "application/json"}
     r = client.post("/api/v1/match", content=b"[" * DEPTH + b"]" * DEPTH, headers=headers)
     assert r.status_code == 400 and "deeper than 64" in r.json()["detail"]
@@ -264,7 +263,7 @@ def test_the_web_import_needs_a_chosen_policy_for_a_new_bank(ws: Workspace) -> N
 
 
 def test_scan_shows_a_hostile_lists_labels_as_text(sqlite_db: str, tmp_path: Path) -> None:
-    from tests.imagegen import save_scene
+    from tests.helpers.imagegen import save_scene
 
     image = tmp_path / "scene.png"
     save_scene(image, 3)

@@ -87,6 +87,7 @@ def check(idx: PDQIndex, codes: Codes, ids: Any, queries: Codes, radii: list[int
 # -- properties ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @FAST
 @given(
     kind=st.sampled_from(["random", "clustered", "duplicates"]),
@@ -110,6 +111,7 @@ def test_search_equals_brute_force(
     check(idx, codes, ids, make_queries(rng, codes, 12), radii)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     kind=st.sampled_from(["random", "clustered", "duplicates"]),
@@ -145,7 +147,7 @@ def test_history_equals_brute_force(
                 idx.add(batch, new_ids)
                 model.update(zip(new_ids.tolist(), map(bytes, batch), strict=True))
             elif op == "replace":  # existing ids, new hashes, and one repeated id in the same call
-                chosen = rng.choice(list(model), size=min(k + 1, len(model)), replace=False)
+                chosen: Any = rng.choice(list(model), size=min(k + 1, len(model)), replace=False)
                 batch = make_data("random", len(chosen), rng)
                 idx.add([*codes_to_hex(batch), codes_to_hex(batch[:1])[0].upper()], [*chosen, chosen[0]])
                 model.update(zip(chosen.tolist(), map(bytes, batch), strict=True))
@@ -439,8 +441,8 @@ def test_numpy_fallback_is_exact(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
         _numpy.build_tables(words, bits, *tables[0])
         _kernels.build_tables(_index._ro(words), bits, *tables[1])
         assert np.array_equal(tables[0][0], tables[1][0]) and np.array_equal(tables[0][1], tables[1][1])
-        ro = [_index._ro(t) for t in tables[0]]
-        assert _numpy.check_tables(*ro, 700) and _kernels.check_tables(*ro, 700)
+        offsets, positions = (_index._ro(t) for t in tables[0])
+        assert _numpy.check_tables(offsets, positions, 700) and _kernels.check_tables(offsets, positions, 700)
     queries = make_queries(rng, codes, 15)
     with_numba = PDQIndex()
     with_numba.add(codes, ids)

@@ -15,6 +15,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from meldpunt.banks.formats import HashRecord, LineError, SkippedSignal, detect_format, get_format
 from meldpunt.domain import Labels, SignalType
 from meldpunt.domain.signals import parse_vpdq
@@ -276,6 +278,7 @@ def _export(repo: BankRepository, bank: str) -> bytes:
     return out.getvalue()
 
 
+@pytest.mark.slow
 def test_vics_round_trip_keeps_each_media_whole_on_nsrl_files(db_url: str) -> None:
     repo = BankRepository(create_db_engine(db_url))
     files = sorted(NSRL.glob("*.json"))

@@ -10,7 +10,7 @@ import json
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -27,10 +27,8 @@ from meldpunt.signals.sandbox import MediaSandbox, SandboxError
 from meldpunt.signals.synthetic import flat_png, flat_video, jpeg_bytes, photo_like
 from meldpunt.store.reports import ReviewBlob, ReviewContent
 from meldpunt.stores.review import ReviewStore
-from tests.test_fetch import Served, _send
-from tests.test_walk import item, make_settings, media, page, services_factory, submit
-
-__all__ = ["services_factory"]  # a fixture, used by name
+from tests.helpers.fakeweb import Served, _send
+from tests.helpers.pipeline import item, make_settings, media, page, submit
 
 #: Peak memory a process may reach hashing or rendering one hostile file (generous: today ~280 MB
 #: for the 7000x7000 PNG, the interpreter and its libraries included; it was 1.2-1.5 GB).
@@ -60,6 +58,7 @@ def peak_mb(path: Path) -> int:
 # --- pixels, not file size --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "make",
     [lambda: ("big.png", flat_png(7000, 7000)), lambda: ("big.mp4", flat_video(4096, 4096, 10))],
@@ -75,6 +74,7 @@ def test_hostile_media_hash_and_render_within_a_memory_budget(
     assert peak_mb(path) < BUDGET_MB  # ... and cheap in memory
 
 
+@pytest.mark.slow
 def test_reduced_decode_keeps_pdq_close_to_the_full_decode() -> None:
     photo = photo_like(3000, 2400, seed=11)
     for mode in ("RGB", "RGBA", "L"):
@@ -86,6 +86,7 @@ def test_reduced_decode_keeps_pdq_close_to_the_full_decode() -> None:
         assert hamming(reduced.pdq, full.pdq) <= 10, mode
 
 
+@pytest.mark.slow
 def test_reduced_decode_turns_by_exif_orientation() -> None:
     photo = photo_like(2600, 2000, seed=12)
     exif = Image.Exif()
@@ -317,7 +318,7 @@ def test_concurrent_puts_and_purges_of_one_content_keep_it_while_referenced(
     assert _counts(services) == (0, 0, [])
 
 
-def at_once(calls: list[tuple[Callable[[int], None], int]]) -> None:
+def at_once(calls: Sequence[tuple[Callable[[int], None], int]]) -> None:
     """Each ``fn(arg)`` in its own thread, all released together; fails on any exception."""
     barrier = threading.Barrier(len(calls))
     errors: list[BaseException] = []

@@ -32,9 +32,9 @@ from meldpunt.store.reports import Item, Medium, ReviewBlob
 from meldpunt.stores.review import ReviewStore
 from meldpunt.triage import Triage, TriageConfig
 from meldpunt.web import WebConfig, create_app
-from tests.test_fetch import Served
-from tests.test_walk import Web, make_settings, png, seed_banks, sig
-from tests.test_web_public import make_client
+from tests.helpers.fakeweb import Served
+from tests.helpers.pipeline import Web, make_settings, png, seed_banks, sig
+from tests.helpers.webclient import make_client
 
 ILLEGAL = {"status": "baseline", "us": "A1", "age_band": "prepubescent"}
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -255,7 +255,7 @@ def test_the_web_and_the_workers_use_one_matcher_cache() -> None:
     from meldpunt.pipeline import walk
     from meldpunt.web import context
 
-    assert context.MatcherCache is walk.MatcherCache is MatcherCache
+    assert context.MatcherCache is walk.MatcherCache is MatcherCache  # type: ignore[attr-defined]  # re-exports
 
 
 # --- 3. every URL unavailable -------------------------------------------------------------------
@@ -336,8 +336,8 @@ def test_a_waiting_phone_photo_is_settled_by_its_stored_pixels_hash_and_banked_w
     """A partner's list made with HMA holds the stored-pixel PDQ of a phone photo already waiting in
     the queue: the rematch finds it by that hash too. And when analysts decide on such a photo, the
     own bank gets both of its PDQ hashes, so partners who hash stored pixels match the export."""
-    from tests.oriented import stored_pixels_pdq
-    from tests.test_walk import PhoneWeb
+    from tests.helpers.oriented import stored_pixels_pdq
+    from tests.helpers.pipeline import PhoneWeb
 
     w = PhoneWeb()
     served = Served(w, "127.0.0.1")  # type: ignore[arg-type]
@@ -378,7 +378,7 @@ def test_a_waiting_phone_photo_is_settled_by_its_stored_pixels_hash_and_banked_w
 def test_the_own_bank_gets_both_hashes_of_a_phone_photo(
     sqlite_db: str, services_factory: Callable[[Settings], Services]
 ) -> None:
-    from tests.test_walk import PhoneWeb
+    from tests.helpers.pipeline import PhoneWeb
 
     w = PhoneWeb()
     served = Served(w, "127.0.0.1")  # type: ignore[arg-type]

@@ -22,7 +22,7 @@ from meldpunt.review import RenderError, contact_sheet, render_for_review, thumb
 from meldpunt.review.render import BACKGROUND, GAP, blur_radius, grid
 from meldpunt.settings import Settings
 from meldpunt.signals.synthetic import photo_like
-from tests.test_video import audio_only_mp4
+from tests.helpers.video import audio_only_mp4
 
 SETTINGS = Settings()
 
@@ -125,6 +125,7 @@ def make_video(
     buf = io.BytesIO()
     with av.open(buf, mode="w", format=container, options=options or {}) as out:
         video = out.add_stream(codec, rate=rate)
+        assert isinstance(video, av.VideoStream)
         video.width, video.height = W, H
         video.pix_fmt = "yuv420p"
         sound = out.add_stream("aac", rate=8000) if audio else None

@@ -13,6 +13,7 @@ import json
 import os
 import struct
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ from meldpunt.signals import DIHEDRAL_ORDER, MediaKind, Signals, hamming, hash_b
 from meldpunt.signals.batch import run_batch, safe_hash_file
 from meldpunt.signals.pdq import pdq_hash
 from meldpunt.signals.synthetic import jpeg_bytes, photo_like
-from tests.oriented import oriented_jpeg, stored_pixels_pdq
+from tests.helpers.oriented import oriented_jpeg, stored_pixels_pdq
 
 MEDIA = Path(__file__).parent / "fixtures" / "media"
 BRIDGE = MEDIA / "bridge"
@@ -369,7 +370,7 @@ def _tiff_claiming(width: int, height: int) -> bytes:
     return b"II*\x00" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0) + bytes(100)
 
 
-BAD = {
+BAD: dict[str, tuple[Callable[[Image.Image], bytes], str, str]] = {
     "jpeg cut in its header": (lambda p: jpeg_bytes(p)[:300], "a.jpg", "cannot decode JPEG image"),
     "corrupt png": (lambda p: encode(p, "PNG")[:60] + os.urandom(500), "b.png", "cannot decode PNG image"),
     "text named jpg": (lambda p: b"not a picture\n" * 10, "c.jpg", "not a recognised image format"),

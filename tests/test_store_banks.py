@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from meldpunt.banks.formats import HashRecord, get_format
 from meldpunt.domain import Labels, SignalType
-from meldpunt.store.banks import BankError, BankRepository, ImportRejected
+from meldpunt.store.banks import BankError, BankRepository, ImportRejected, ImportResult
 from meldpunt.store.db import create_db_engine, table_names
 from meldpunt.store.models import LabelSet
 
@@ -29,10 +31,10 @@ def _records(n: int, st: SignalType = SignalType.MD5, labels: Labels | None = No
     return [HashRecord(st, _hex(i, size), labels or Labels(), i + 1) for i in range(n)]
 
 
-def _import(repo: BankRepository, name: str, records: list[object], **kw: object) -> object:
+def _import(repo: BankRepository, name: str, records: Sequence[object], **kw: Any) -> ImportResult:
     return repo.import_records(
         name, records, source_name="list.txt", source_sha256="ab" * 32, fmt="plain", **kw
-    )  # type: ignore[arg-type]
+    )
 
 
 def test_new_database_is_migrated_and_reopens(db_url: str) -> None:

@@ -5,17 +5,14 @@ Every hash here is synthetic (random hex); no media are involved."""
 
 from __future__ import annotations
 
-import hashlib
 import random
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from meldpunt.audit import AuditLog
 from meldpunt.bootstrap import Services
@@ -23,11 +20,10 @@ from meldpunt.domain.reports import MediumOutcome
 from meldpunt.pipeline.walk import medium_outcome
 from meldpunt.settings import Settings
 from meldpunt.signals import MediaKind, Signals
-from meldpunt.store.accounts import User
 from meldpunt.store.banks import BankRepository
 from meldpunt.store.db import create_db_engine
 from meldpunt.store.models import Bank, BankEntry
-from meldpunt.store.reports import Item, Medium, Report, ReviewBlob
+from meldpunt.store.reports import Medium
 from meldpunt.stores.review import ReviewStore
 from meldpunt.triage import (
     ClaimConflict,
@@ -36,20 +32,12 @@ from meldpunt.triage import (
     NotAllowed,
     SchemeError,
     Schemes,
-    Triage,
     TriageConfig,
     TriageError,
 )
+from tests.helpers.world import ILLEGAL, NATIONAL, NOT_ILLEGAL, T0, Clock, World, rand_hex
 
-T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
-ILLEGAL = {"status": "baseline", "us": "A1", "age_band": "prepubescent", "flags": ["series_known"]}
 ILLEGAL_SERIES = {**ILLEGAL, "series": "synthetic-series"}
-NATIONAL = {"status": "nationally_illegal", "uk": "C"}
-NOT_ILLEGAL = {"status": "not_illegal"}
-
-
-def rand_hex(rng: random.Random, n: int) -> str:
-    return "".join(rng.choice("0123456789abcdef") for _ in range(n))
 
 
 def flip_bits(pdq: str, bits: int, rng: random.Random) -> str:
@@ -57,134 +45,6 @@ def flip_bits(pdq: str, bits: int, rng: random.Random) -> str:
     for b in rng.sample(range(256), bits):
         v ^= 1 << b
     return f"{v:064x}"
-
-
-@dataclass
-class Clock:
-    now: datetime = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@dataclass
-class World:
-    engine: Engine
-    settings: Settings
-    clock: Clock
-    store: ReviewStore
-    rng: random.Random = field(default_factory=lambda: random.Random(7))
-
-    def triage(self, **config: Any) -> Triage:
-        return Triage(
-            self.engine,
-            settings=self.settings,
-            config=TriageConfig(hotline="test", **config),
-            review_store=self.store,
-            clock=self.clock,
-        )
-
-    def user(self, name: str, role: str) -> str:
-        with self.engine.begin() as conn:
-            conn.execute(
-                insert(User).values(
-                    name=name,
-                    role=role,
-                    password_hash="x",
-                    totp_enrolled=False,
-                    disabled=False,
-                    failed_count=0,
-                    created_at=T0,
-                    updated_at=T0,
-                )
-            )
-        return name
-
-    def item(
-        self,
-        *,
-        urgent: bool = False,
-        age_minutes: int = 0,
-        source: str = "public",
-        state: str = "needs_review",
-        pdqs: tuple[str, ...] = (),
-        blobs: bool = True,
-    ) -> int:
-        """A report with one item and one new medium per PDQ hash (synthetic exact hashes too)."""
-        at = T0 - timedelta(minutes=age_minutes)
-        with self.engine.begin() as conn:
-            rid = conn.execute(
-                insert(Report)
-                .values(
-                    receipt_hash=secrets.token_hex(32),
-                    source=source,
-                    seen_on="website",
-                    urgent=urgent,
-                    created_at=at,
-                )
-                .returning(Report.id)
-            ).scalar_one()
-            url = f"https://example.test/{secrets.token_hex(4)}"
-            iid = conn.execute(
-                insert(Item)
-                .values(
-                    report_id=rid,
-                    url=url,
-                    url_key=hashlib.sha256(url.encode()).hexdigest(),
-                    host="example.test",
-                    state=state,
-                    urgent=urgent,
-                    created_at=at,
-                    updated_at=at,
-                )
-                .returning(Item.id)
-            ).scalar_one()
-            for n, pdq in enumerate(pdqs):
-                murl = f"{url}/m{n}.png"
-                mid = conn.execute(
-                    insert(Medium)
-                    .values(
-                        item_id=iid,
-                        url=murl,
-                        url_key=hashlib.sha256(murl.encode()).hexdigest(),
-                        kind="image",
-                        size=1000,
-                        md5=rand_hex(self.rng, 32),
-                        sha1=rand_hex(self.rng, 40),
-                        sha256=rand_hex(self.rng, 64),
-                        pdq=pdq,
-                        pdq_quality=100,
-                        outcome=MediumOutcome.NEW.value,
-                        matches="[]",
-                        created_at=at,
-                    )
-                    .returning(Medium.id)
-                ).scalar_one()
-                if blobs:
-                    self.store.put(conn, int(mid), b"benign synthetic bytes " + bytes([n]))
-        return int(iid)
-
-    def pdq(self) -> str:
-        return rand_hex(self.rng, 64)
-
-    def blobs_of(self, item_id: int) -> int:
-        with self.engine.connect() as conn:
-            return int(
-                conn.execute(
-                    select(func.count())
-                    .select_from(ReviewBlob)
-                    .join(Medium, Medium.id == ReviewBlob.medium_id)
-                    .where(Medium.item_id == item_id)
-                ).scalar_one()
-            )
-
-    def own_entries(self, bank: str = "hotline-own") -> list[tuple[str, str, str]]:
-        """(signal type, key, labels JSON) of the own bank's entries."""
-        repo = BankRepository(self.engine)
-        try:
-            return sorted((st.value, v, lab.to_json()) for st, v, lab in repo.export_entries(bank))
-        except ValueError:
-            return []
 
 
 @pytest.fixture
@@ -669,7 +529,7 @@ def test_bank_sync_catches_up_after_a_crash(sqlite_world: World, monkeypatch: py
     t = w.triage(second_opinion=False)
     calls: list[int] = []
     real: Callable[[], int] = t.sync_bank
-    monkeypatch.setattr(t, "sync_bank", lambda: calls.append(1) or 0)
+    monkeypatch.setattr(t, "sync_bank", lambda: calls.append(1) or 0)  # type: ignore[func-returns-value]
     t.classify(item, anna, ILLEGAL)
     assert calls and w.own_entries() == []
     assert real() == 1 and len(w.own_entries()) == 4

@@ -21,6 +21,7 @@ from meldpunt.signals import MediaKind, Signals, hamming, hash_bytes, hash_file
 from meldpunt.signals.model import MediaError
 from meldpunt.signals.pdq import pdq_hash
 from meldpunt.signals.video import frame_step, hash_video
+from tests.helpers.video import audio_only_mp4
 
 MEDIA = Path(__file__).parent / "fixtures" / "media"
 DOORKNOB = MEDIA / "doorknob-hd-no-bar.mp4"
@@ -40,6 +41,7 @@ def doorknob_every_frame() -> Signals:
     return hash_file(DOORKNOB, every_frame=True)
 
 
+@pytest.mark.slow
 def test_every_frame_matches_metas_vpdq(doorknob_every_frame: Signals) -> None:
     s = doorknob_every_frame
     ref = meta_frames()
@@ -91,6 +93,7 @@ def make_video(container: str, codec: str, *, seconds: float = 2.0, rate: Fracti
     buf = io.BytesIO()
     with av.open(buf, mode="w", format=container) as out:
         stream = out.add_stream(codec, rate=rate)
+        assert isinstance(stream, av.VideoStream)
         stream.width, stream.height = W, H
         stream.pix_fmt = "yuv420p"
         n = round(float(seconds * rate))
@@ -148,21 +151,6 @@ def test_too_long_videos_are_refused() -> None:
     assert s.error is not None and "more than 2 frames" in s.error
     s = hash_bytes(data, "x.mp4", Settings(max_video_frames=3))
     assert s.error is None and s.vpdq is not None and len(s.vpdq) == 3
-
-
-def audio_only_mp4() -> bytes:
-    """An MP4 with a sound stream and no video (benign: a tone)."""
-    buf = io.BytesIO()
-    with av.open(buf, mode="w", format="mp4") as out:
-        stream = out.add_stream("aac", rate=8000)
-        samples = (np.sin(np.arange(8000) / 5) * 8000).astype(np.int16)[None, :]
-        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
-        frame.sample_rate = 8000
-        for packet in stream.encode(frame):
-            out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return buf.getvalue()
 
 
 @pytest.mark.parametrize(

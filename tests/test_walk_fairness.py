@@ -20,10 +20,8 @@ from meldpunt.pipeline.intake import ReportIn, submit_report
 from meldpunt.pipeline.worker import drain, run_worker
 from meldpunt.settings import Settings
 from meldpunt.store.reports import Job
-from tests.test_fetch import Served, _send
-from tests.test_walk import _wait_final, item, make_settings, media, png, services_factory
-
-__all__ = ["services_factory"]  # the fixture, shared with test_walk
+from tests.helpers.fakeweb import Served, _send
+from tests.helpers.pipeline import _wait_final, item, make_settings, media, png
 
 FINAL = ("known", "needs_review", "unavailable", "failed")
 
@@ -96,7 +94,10 @@ def _report(services: Services, url: str, urgent: bool = False) -> int:
 
 def _media_jobs(services: Services) -> list[tuple[str, int]]:
     with services.engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(select(Job.state, Job.attempts).where(Job.kind == "media"))]
+        return [
+            (r.state, r.attempts)
+            for r in conn.execute(select(Job.state, Job.attempts).where(Job.kind == "media"))
+        ]
 
 
 def _all_media_tried(services: Services) -> bool:

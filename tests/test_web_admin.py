@@ -15,11 +15,12 @@ from contextlib import ExitStack
 import pytest
 
 from meldpunt.audit import AuditLog
-from tests.test_accounts import PASSWORD
-from tests.test_audit import tamper
-from tests.test_triage import ILLEGAL, NOT_ILLEGAL
-from tests.test_web_staff import Browser, password_step, token
-from tests.test_web_workspace import Workspace, _workspace
+from tests.helpers.accounts import PASSWORD
+from tests.helpers.audit import tamper
+from tests.helpers.staff import password_step, token
+from tests.helpers.webclient import WebClient
+from tests.helpers.workspace import Workspace, _workspace
+from tests.helpers.world import ILLEGAL, NOT_ILLEGAL
 
 
 @pytest.fixture
@@ -28,7 +29,7 @@ def ws(db_url: str) -> Iterator[Workspace]:
         yield _workspace(db_url, stack)
 
 
-def _post(client: Browser, path: str, **form: str) -> tuple[int, str, str]:
+def _post(client: WebClient, path: str, **form: str) -> tuple[int, str, str]:
     """Post a users-page form with a fresh token: (status, location, body)."""
     page = client.get("/admin/users")
     r = client.post(path, data={"token": token(page.text), **form})

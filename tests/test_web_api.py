@@ -7,7 +7,6 @@ import asyncio
 import io
 import json
 import re
-from collections.abc import Iterator
 
 import anyio.from_thread
 import httpx
@@ -18,33 +17,12 @@ from meldpunt.banks.formats import HashRecord
 from meldpunt.bootstrap import Services
 from meldpunt.domain import Labels, SignalType
 from meldpunt.pipeline.intake import create_api_token, list_items, receipt_hash, report_status
-from meldpunt.settings import Settings
 from meldpunt.signals import hash_bytes
 from meldpunt.store.reports import Item, Report, ReportItem
 from meldpunt.web import WebConfig, create_app
-from tests.imagegen import scene
-from tests.oriented import oriented_jpeg, stored_pixels_pdq
-from tests.test_web_public import WebClient, _database_text, make_client, receipt_code, token_of
-
-
-@pytest.fixture
-def services(db_url: str) -> Iterator[Services]:
-    s = Services(Settings.from_env({}, db=db_url, matcher_refresh_s=0))
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def client(services: Services) -> Iterator[WebClient]:
-    yield from make_client(create_app(services))
-
-
-@pytest.fixture
-def auth(services: Services) -> dict[str, str]:
-    return {"Authorization": f"Bearer {create_api_token(services, 'partner-be')}"}
-
-
-# -- reports -----------------------------------------------------------------------------------------
+from tests.helpers.imagegen import scene
+from tests.helpers.oriented import oriented_jpeg, stored_pixels_pdq
+from tests.helpers.webclient import WebClient, _database_text, make_client, receipt_code, token_of
 
 
 def test_reports_need_a_valid_token(client: WebClient, services: Services) -> None:

@@ -12,13 +12,12 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any
 
-import httpx
 import pytest
 
-from meldpunt.store.banks import BankRepository
 from meldpunt.web import WebConfig, create_app
-from tests.test_web_staff import Browser
-from tests.test_web_workspace import Workspace, _workspace
+from tests.helpers.banks import form_token, repo, upload
+from tests.helpers.webclient import WebClient
+from tests.helpers.workspace import Workspace, _workspace
 
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -35,35 +34,6 @@ def md5(n: int) -> str:
 
 def sha1(n: int) -> str:
     return hashlib.sha1(f"benign synthetic {n}".encode()).hexdigest()
-
-
-def repo(ws: Workspace) -> BankRepository:
-    banks: BankRepository = ws.staff.app.state.ctx.services.banks
-    return banks
-
-
-def form_token(page: str, action: str) -> str:
-    """The token of the form posting to ``action`` on ``page``."""
-    found = re.search(
-        rf'<form method="post" action="{re.escape(action)}"[^>]*>\s*'
-        r'<input type="hidden" name="token" value="([^"]+)"',
-        page,
-    )
-    assert found, f"no form for {action}"
-    return found.group(1)
-
-
-def upload(
-    client: Browser,
-    bank: str,
-    content: bytes,
-    filename: str = "list.txt",
-    page: str | None = None,
-    **fields: str,
-) -> httpx.Response:
-    page = page if page is not None else client.get("/banks").text
-    data = {"token": form_token(page, "/banks/import"), "bank": bank, "policy": "hint", **fields}
-    return client.post("/banks/import", data=data, files={"file": (filename, content, "text/plain")})
 
 
 def counts(ws: Workspace, bank: str) -> tuple[int, int]:
@@ -214,7 +184,7 @@ def test_an_oversized_upload_is_refused(ws: Workspace) -> None:
     )
     small.state.accounts = ws.staff.accounts
     small.state.triage = ws.triage
-    client = Browser(ws.staff.portal, small)
+    client = WebClient.on(ws.staff.portal, small)
     ws.staff.stack.callback(client.close)
     client.cookies.update(senior.cookies)
 

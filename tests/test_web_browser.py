@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shutil
 import socket
 import threading
 import time
@@ -22,30 +21,8 @@ from meldpunt.bootstrap import Services
 from meldpunt.pipeline.intake import list_items
 from meldpunt.settings import Settings
 from meldpunt.web import WebConfig, create_app, uvicorn_log_config
-from tests.test_web_public import _database_text
-
-CHROMIUM = "/usr/bin/chromium"
-REQUIRE = os.environ.get("MELDPUNT_REQUIRE_BROWSER") == "1"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def _missing() -> str | None:
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        return f"{CHROMIUM} not found (apt-get install chromium)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright is not installed (pip install playwright; never `playwright install`)"
-    return None
+from tests.helpers.browser import ARGS, CHROMIUM, REQUIRE, _missing
+from tests.helpers.webclient import _database_text
 
 
 class _Records(logging.Handler):
@@ -166,6 +143,7 @@ def test_report_in_dutch_with_javascript_off(
     assert "127.0.0.1" not in said, said
 
 
+@pytest.mark.slow
 def test_the_queue_and_an_item_page_fit_a_phone_in_french(
     server: tuple[str, Services], tmp_path: Path
 ) -> None:
@@ -210,6 +188,7 @@ def test_the_queue_and_an_item_page_fit_a_phone_in_french(
             browser.close()
 
 
+@pytest.mark.slow
 def test_the_sign_in_page_after_too_many_attempts_in_dutch_on_a_phone(
     server: tuple[str, Services], tmp_path: Path
 ) -> None:

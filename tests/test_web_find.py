@@ -21,9 +21,9 @@ from meldpunt.pipeline.intake import receipt_hash
 from meldpunt.store.reports import Item, Medium, Report
 from meldpunt.triage.classify import HashRecord
 from meldpunt.triage.search import understand
-from tests.test_triage import NOT_ILLEGAL, T0
-from tests.test_web_staff import token
-from tests.test_web_workspace import Workspace, _workspace, classify, reveal
+from tests.helpers.staff import token
+from tests.helpers.workspace import Workspace, _workspace, classify, reveal
+from tests.helpers.world import NOT_ILLEGAL, T0
 
 CODE = "ABCDE-FGHIJ-KLMN2-PQRS3"
 #: how long before the test world's clock the queued items were received (minutes)

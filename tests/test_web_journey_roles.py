@@ -13,17 +13,18 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from meldpunt.accounts import Accounts
 from meldpunt.store.banks import BankRepository
 from meldpunt.store.reports import Medium
-from tests import test_web_journey as journey
-from tests.test_web_browser import ARGS, CHROMIUM
-from tests.test_web_journey import PASSWORD, Stack, _enrol_and_sign_in
+from tests.helpers import serve
+from tests.helpers.browser import ARGS, CHROMIUM
+from tests.helpers.serve import PASSWORD, Stack, _enrol_and_sign_in
 
 #: the same processes as the analysts' journey (the fixture, shared)
-stack = journey.stack
+stack = serve.stack
 
 
 def _classify(page: Any, base: str, item: int, status: str) -> None:
@@ -72,6 +73,7 @@ def _administer(browser: Any, adm: Any, base: str, shot: Any) -> None:
         assert sentence in log, sentence
 
 
+@pytest.mark.slow
 def test_disagreement_resolution_correction_police_facts_and_the_audit_log(
     stack: Stack, tmp_path: Path
 ) -> None:

@@ -35,10 +35,10 @@ from meldpunt.store.reports import Item, Medium
 from meldpunt.stores.review import ReviewStore
 from meldpunt.triage import Triage, TriageConfig
 from meldpunt.web.i18n import catalog_ids
-from tests.imagegen import scene
-from tests.test_triage import ILLEGAL, NATIONAL, NOT_ILLEGAL, Clock, World
-from tests.test_web_browser import ARGS, CHROMIUM, REQUIRE, _missing
-from tests.test_web_journey import PASSWORD, _enrol_and_sign_in, _port, _wait
+from tests.helpers.browser import ARGS, CHROMIUM, REQUIRE, _missing
+from tests.helpers.imagegen import scene
+from tests.helpers.serve import PASSWORD, _enrol_and_sign_in, _port, _wait
+from tests.helpers.world import ILLEGAL, NATIONAL, NOT_ILLEGAL, Clock, World
 
 #: (language, Accept-Language, viewport width): phones in the two languages of the staff, a desk in English
 VIEWS = (("nl", "nl-BE,nl;q=0.9", 390), ("fr", "fr-BE,fr;q=0.9", 390), ("en", "en", 1280))

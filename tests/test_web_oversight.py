@@ -17,11 +17,11 @@ from sqlalchemy import select
 from meldpunt.audit import AuditLog
 from meldpunt.store.db import create_db_engine
 from meldpunt.store.reports import Item, Medium
-from tests.test_accounts import PASSWORD
-from tests.test_cli import run
-from tests.test_triage import ILLEGAL
-from tests.test_web_staff import token
-from tests.test_web_workspace import Workspace, _workspace
+from tests.helpers.accounts import PASSWORD
+from tests.helpers.cli import run
+from tests.helpers.staff import token
+from tests.helpers.workspace import Workspace, _workspace
+from tests.helpers.world import ILLEGAL
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ from meldpunt.cli import app as cli_app
 from meldpunt.settings import Settings
 from meldpunt.web import WebConfig, create_app
 from meldpunt.web.security import trusted_networks
-from tests.test_accounts import FAST, PASSWORD
-from tests.test_web_public import WebClient, token_of
+from tests.helpers.accounts import FAST, PASSWORD
+from tests.helpers.webclient import WebClient, token_of
 
 #: what the app's socket sees: our reverse proxy on the same host
 PROXY_PEER = ("127.0.0.1", 40000)

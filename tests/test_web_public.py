@@ -3,17 +3,12 @@ tokens, size and rate limits, security headers, and that no visitor's address is
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import anyio.from_thread
-import httpx
 import pytest
-from sqlalchemy import MetaData, select
 
 from meldpunt.bootstrap import Services
 from meldpunt.pipeline.intake import create_api_token, list_items
@@ -21,37 +16,10 @@ from meldpunt.settings import Settings
 from meldpunt.web import WebConfig, create_app, uvicorn_log_config
 from meldpunt.web.i18n import LANGUAGES, catalog_ids, catalog_plurals, pick_language
 from meldpunt.web.security import FormTokens
+from tests.helpers.webclient import WEB, WebClient, _database_text, form, make_client, receipt_code, token_of
 
-WEB = Path(__file__).parents[1] / "src" / "meldpunt" / "web"
 #: The address httpx's ASGI transport gives as the client's.
 CLIENT_ADDRESSES = ("127.0.0.1", "testclient")
-
-
-class WebClient:
-    """httpx's async client on the app, driven from sync tests through an anyio portal."""
-
-    def __init__(self, portal: Any, client: httpx.AsyncClient) -> None:
-        self._portal = portal
-        self._client = client
-
-    def request(self, method: str, url: str, **kw: Any) -> httpx.Response:
-        response: httpx.Response = self._portal.call(
-            functools.partial(self._client.request, method, url, **kw)
-        )
-        return response
-
-    def get(self, url: str, **kw: Any) -> httpx.Response:
-        return self.request("GET", url, **kw)
-
-    def post(self, url: str, **kw: Any) -> httpx.Response:
-        return self.request("POST", url, **kw)
-
-
-def make_client(app: Any) -> Iterator[WebClient]:
-    with anyio.from_thread.start_blocking_portal() as portal:
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://meldpunt.test")
-        yield WebClient(portal, client)
-        portal.call(client.aclose)
 
 
 @pytest.fixture
@@ -72,25 +40,6 @@ def config() -> WebConfig:
 @pytest.fixture
 def client(services: Services, config: WebConfig) -> Iterator[WebClient]:
     yield from make_client(create_app(services, config))
-
-
-def token_of(html: str) -> str:
-    m = re.search(r'name="token" value="([^"]+)"', html)
-    assert m, "no form token on the page"
-    return m.group(1)
-
-
-def form(client: WebClient, lang: str = "en", **fields: str) -> httpx.Response:
-    page = client.get(f"/report?lang={lang}")
-    data = {"token": token_of(page.text), "lang": lang, "seen_on": "website", **fields}
-    return client.post("/report", data=data)
-
-
-def receipt_code(response: httpx.Response) -> str:
-    assert response.status_code == 303, response.text
-    m = re.match(r"/receipt/([A-Z2-7-]+)\?", response.headers["location"])
-    assert m, response.headers["location"]
-    return m.group(1)
 
 
 # -- the form ---------------------------------------------------------------------------------------
@@ -408,17 +357,6 @@ def test_internal_items_need_the_token_as_basic_or_bearer(client: WebClient, ser
 
 
 # -- no address kept anywhere --------------------------------------------------------------------------
-
-
-def _database_text(services: Services) -> str:
-    meta = MetaData()
-    meta.reflect(services.engine)
-    parts: list[str] = []
-    with services.engine.connect() as conn:
-        for table in meta.sorted_tables:
-            for row in conn.execute(select(table)):
-                parts.append(repr(tuple(row)))
-    return "\n".join(parts)
 
 
 def test_no_address_is_kept_in_the_database_or_the_logs(

@@ -20,8 +20,8 @@ from fastapi import FastAPI
 from starlette.routing import BaseRoute, Mount
 
 from meldpunt.pipeline.api_tokens import SCOPES, create_api_token
-from tests.test_web_staff import Browser
-from tests.test_web_workspace import Workspace, _workspace
+from tests.helpers.webclient import WebClient
+from tests.helpers.workspace import Workspace, _workspace
 
 ANON = "anonymous"
 ROLES = ("analyst", "senior", "police", "admin")
@@ -170,7 +170,7 @@ def _url(path: str, ids: dict[str, str]) -> str:
     return path
 
 
-def _call(client: Browser, method: str, url: str, **kw: Any) -> httpx.Response:
+def _call(client: WebClient, method: str, url: str, **kw: Any) -> httpx.Response:
     if method == "POST":
         kw.setdefault("data", {})
     return client.request(method, url, **kw)
@@ -188,7 +188,7 @@ def test_every_route_by_every_role(world: Workspace) -> None:
     item = world.item(images=1, urgent=True)
     medium = world.media(item)[0]
     ids = {"item_id": str(item), "medium_id": str(medium), "code": "nosuchcode", "name": "nosuchbank"}
-    clients: dict[str, Browser] = {ANON: world.staff.client()}
+    clients: dict[str, WebClient] = {ANON: world.staff.client()}
     for role in ROLES:
         clients[role] = world.user(f"user-{role}", role)
     api_token = create_api_token(world.staff.app.state.ctx.services, "roles-test", SCOPES)

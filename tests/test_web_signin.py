@@ -18,10 +18,11 @@ from meldpunt.settings import Settings
 from meldpunt.web import WebConfig
 from meldpunt.web.qr import qr_svg
 from meldpunt.web.staff import format_when, next_path
-from tests.test_accounts import PASSWORD
-from tests.test_triage import ILLEGAL, NOT_ILLEGAL
-from tests.test_web_staff import Browser, Staff, token
-from tests.test_web_workspace import Workspace, _workspace, classify
+from tests.helpers.accounts import PASSWORD
+from tests.helpers.staff import Staff, token
+from tests.helpers.webclient import WebClient
+from tests.helpers.workspace import Workspace, _workspace, classify
+from tests.helpers.world import ILLEGAL, NOT_ILLEGAL
 
 DUTCH = "nl-BE,nl;q=0.9"
 FRENCH = "fr-BE,fr;q=0.9"
@@ -46,7 +47,7 @@ def _hidden_next(html: str) -> str | None:
     return unescape(found.group(1)) if found else None
 
 
-def _enrol_at(staff: Staff, client: Browser, enrol_url: str) -> tuple[str, str]:
+def _enrol_at(staff: Staff, client: WebClient, enrol_url: str) -> tuple[str, str]:
     """The enrolment page at ``enrol_url``; (the secret, the page)."""
     page = client.get(enrol_url)
     assert page.status_code == 200

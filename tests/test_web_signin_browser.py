@@ -9,13 +9,15 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from meldpunt.accounts import Accounts
-from tests import test_web_journey as journey
-from tests.test_web_browser import ARGS, CHROMIUM
-from tests.test_web_journey import PASSWORD, Stack, _enrol_and_sign_in
+from tests.helpers import serve
+from tests.helpers.browser import ARGS, CHROMIUM
+from tests.helpers.serve import PASSWORD, Stack, _enrol_and_sign_in
 
 #: the same processes as the analysts' journey (the fixture, shared)
-stack = journey.stack
+stack = serve.stack
 
 LANGUAGES = {"en": "en", "nl": "nl-BE,nl;q=0.9", "fr": "fr-BE,fr;q=0.9"}
 WIDTHS = (1280, 390)
@@ -35,6 +37,7 @@ def _no_sideways_scroll(page: Any, what: str) -> None:
     assert widths[0] <= widths[1], f"{what} scrolls sideways: {widths}"
 
 
+@pytest.mark.slow
 def test_sign_in_pages_and_me_in_three_languages_at_1280_and_390_px(stack: Stack, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -71,7 +74,8 @@ def test_sign_in_pages_and_me_in_three_languages_at_1280_and_390_px(stack: Stack
                     newcomer.locator("form button[type=submit]").click()
                     assert "/enrol" in newcomer.url
                     assert WORDS["enrol"][lang] in newcomer.inner_text("main")
-                    assert newcomer.locator("#qr svg").bounding_box()["width"] >= 150
+                    box = newcomer.locator("#qr svg").bounding_box()
+                    assert box is not None and box["width"] >= 150
                     look(newcomer, "enrol", lang, width)
 
                     ana, pol = users["ana"], users["pol"]

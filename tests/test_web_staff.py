@@ -4,82 +4,23 @@ enrolment, recovery codes, replay, lock-out, disabled users, logout (everywhere)
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import replace
-from typing import Annotated, Any, Literal
+from typing import Literal
 
-import anyio.from_thread
-import httpx
-import pyotp
 import pytest
 from argon2 import PasswordHasher
-from fastapi import Depends, FastAPI
 
-from meldpunt.accounts import Accounts, AccountsPolicy, CurrentUser
+from meldpunt.accounts import Accounts, AccountsPolicy
 from meldpunt.audit import entries as audit_entries
 from meldpunt.bootstrap import Services
 from meldpunt.settings import Settings
-from meldpunt.web import WebConfig, create_app
 from meldpunt.web.staff import COOKIE, require
-from tests.test_accounts import FAST, PASSWORD, Clock
-
-
-class Browser:
-    """httpx's async client on the app (it keeps cookies), driven from sync tests via a portal."""
-
-    def __init__(self, portal: Any, app: FastAPI, peer: tuple[str, int] = ("127.0.0.1", 123)) -> None:
-        self._portal = portal
-        self._client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app, client=peer), base_url="http://meldpunt.test"
-        )
-        self.cookies = self._client.cookies
-        self.headers = self._client.headers  # e.g. Accept-Language, sent with every request
-
-    def request(self, method: str, url: str, **kw: Any) -> httpx.Response:
-        response: httpx.Response = self._portal.call(
-            functools.partial(self._client.request, method, url, **kw)
-        )
-        return response
-
-    def get(self, url: str, **kw: Any) -> httpx.Response:
-        return self.request("GET", url, **kw)
-
-    def post(self, url: str, **kw: Any) -> httpx.Response:
-        return self.request("POST", url, **kw)
-
-    def close(self) -> None:
-        self._portal.call(self._client.aclose)
-
-
-class Staff:
-    """The app with an injected clock, a route that needs ``queue.view`` and one for the API."""
-
-    def __init__(self, services: Services, stack: ExitStack) -> None:
-        self.stack = stack
-        self.portal = stack.enter_context(anyio.from_thread.start_blocking_portal())
-        self.clock = Clock()
-        self.app: FastAPI = create_app(services, WebConfig.from_env({}, secret="test secret"))
-        self.accounts = Accounts(services.engine, AccountsPolicy(), clock=self.clock, hasher=FAST)
-        self.app.state.accounts = self.accounts
-
-        @self.app.get("/test/queue")
-        def queue(user: Annotated[CurrentUser, Depends(require("queue.view"))]) -> dict[str, str]:
-            return {"name": user.name, "role": user.role}
-
-        @self.app.get("/api/test/queue")
-        def api_queue(user: Annotated[CurrentUser, Depends(require("queue.view"))]) -> dict[str, str]:
-            return {"name": user.name}
-
-    def client(self, peer: tuple[str, int] = ("127.0.0.1", 123)) -> Browser:
-        client = Browser(self.portal, self.app, peer)
-        self.stack.callback(client.close)
-        return client
-
-    def code(self, secret: str) -> str:
-        return pyotp.TOTP(secret).at(self.clock.now)
+from tests.helpers.accounts import PASSWORD
+from tests.helpers.staff import Staff, enrol, password_step, peer, token
+from tests.helpers.webclient import WebClient
 
 
 @pytest.fixture
@@ -90,46 +31,14 @@ def staff(db_url: str) -> Iterator[Staff]:
     services.close()
 
 
-def token(html: str) -> str:
-    found = re.search(r'name="token" value="([^"]+)"', html)
-    assert found, html
-    return found.group(1)
-
-
-def password_step(client: Browser, name: str = "ana", password: str = PASSWORD) -> str:
-    """Post the password form; returns where it sends us."""
-    page = client.get("/login")
-    r = client.post("/login", data={"token": token(page.text), "name": name, "password": password})
-    return str(r.headers.get("location", f"status {r.status_code}"))
-
-
-def second_step(client: Browser, code: str) -> int:
+def second_step(client: WebClient, code: str) -> int:
     page = client.get("/login/totp")
     assert page.status_code == 200
     r = client.post("/login/totp", data={"token": token(page.text), "code": code})
     return r.status_code
 
 
-def enrol(staff: Staff, client: Browser, name: str = "ana") -> tuple[str, list[str]]:
-    """First sign-in of a new user: password, then set up the app; (secret, recovery codes)."""
-    assert password_step(client, name) == "/enrol"
-    page = client.get("/enrol")
-    assert page.status_code == 200
-    secret_match = re.search(r'<code id="secret">([A-Z2-7 ]+)</code>', page.text)
-    assert secret_match
-    secret = secret_match.group(1).replace(" ", "")
-    assert f"otpauth://totp/{staff.app.state.ctx.config.hotline_name}:{name}?secret={secret}" in page.text
-    wrong = client.post("/enrol", data={"token": token(page.text), "code": "000000"})
-    assert wrong.status_code == 400 and "not accepted" in wrong.text
-    r = client.post("/enrol", data={"token": token(wrong.text), "code": staff.code(secret)})
-    assert r.status_code == 200
-    codes = re.findall(r"<li><code>([a-z0-9-]+)</code></li>", r.text)
-    assert len(codes) == 10
-    staff.clock.tick()
-    return secret, codes
-
-
-def sign_in(staff: Staff, client: Browser, secret: str, name: str = "ana") -> None:
+def sign_in(staff: Staff, client: WebClient, secret: str, name: str = "ana") -> None:
     assert password_step(client, name) == "/login/totp"
     assert second_step(client, staff.code(secret)) == 303
     staff.clock.tick()
@@ -318,10 +227,6 @@ def limits(staff: Staff, per_name: int, per_client: int) -> None:
 def audit(staff: Staff, action: str) -> list[tuple[str, dict[str, object]]]:
     with staff.accounts.engine.connect() as conn:
         return [(e.actor, dict(e.details)) for e in audit_entries(conn, action=action)]
-
-
-def peer(n: int) -> tuple[str, int]:
-    return (f"198.51.100.{n}", 40000)
 
 
 def test_sign_in_is_rate_limited_per_account_name(staff: Staff) -> None:

@@ -11,9 +11,8 @@ from contextlib import ExitStack
 
 import pytest
 
-from tests.test_web_public import WEB
-from tests.test_web_staff import Browser
-from tests.test_web_workspace import Workspace, _workspace
+from tests.helpers.webclient import WEB, WebClient
+from tests.helpers.workspace import Workspace, _workspace
 
 DUTCH = "nl-BE,nl;q=0.9"
 FRENCH = "fr-BE,fr;q=0.9,en;q=0.5"
@@ -43,7 +42,7 @@ def ws(sqlite_db: str) -> Iterator[Workspace]:
         yield _workspace(sqlite_db, stack)
 
 
-def _analyst(ws: Workspace, name: str, accept_language: str | None) -> Browser:
+def _analyst(ws: Workspace, name: str, accept_language: str | None) -> WebClient:
     client = ws.user(name, "analyst")  # enrols and signs in (in English: no header yet)
     if accept_language:
         client.headers["Accept-Language"] = accept_language

@@ -18,9 +18,10 @@ from sqlalchemy import update
 from meldpunt.domain.reports import ItemState, MediumOutcome
 from meldpunt.store.reports import Item, Medium
 from meldpunt.web.i18n import translations
-from tests.test_triage import ILLEGAL, NATIONAL, NOT_ILLEGAL
-from tests.test_web_staff import Browser, token
-from tests.test_web_workspace import Workspace, _workspace, classify
+from tests.helpers.staff import token
+from tests.helpers.webclient import WebClient
+from tests.helpers.workspace import Workspace, _workspace, classify
+from tests.helpers.world import ILLEGAL, NATIONAL, NOT_ILLEGAL
 
 LANGS = {"nl": "nl-BE,nl;q=0.9", "fr": "fr-BE,fr;q=0.9"}
 #: codes that must never be shown as they are (words of that spelling that the language itself
@@ -132,7 +133,7 @@ def _data(ws: Workspace) -> dict[str, int]:
 
 
 def _check(
-    lang: str, client: Browser, url: str, *, form: dict[str, str] | None = None, status: int = 200
+    lang: str, client: WebClient, url: str, *, form: dict[str, str] | None = None, status: int = 200
 ) -> None:
     with misses(lang) as recorder:
         if form is None:
@@ -147,6 +148,7 @@ def _check(
     assert not raw, f"{lang} {url}: raw codes on the page: {sorted(raw)}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lang", sorted(LANGS))
 def test_every_staff_page_in_words_of_its_language(ws: Workspace, lang: str) -> None:
     items = _data(ws)

@@ -18,7 +18,7 @@ from sqlalchemy import insert, select, update
 from meldpunt.bootstrap import Services
 from meldpunt.pipeline.intake import InvalidReport, ReportIn, create_api_token, submit_report
 from meldpunt.store.reports import Item, Medium
-from tests.test_web_workspace import Workspace, _workspace, png
+from tests.helpers.workspace import Workspace, _workspace, png
 
 SCRIPT = '"><script>alert(1)</script>'
 IMG = "<img/src=x/onerror=alert(1)>"

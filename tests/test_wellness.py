@@ -24,8 +24,8 @@ from meldpunt.wellness import (
     PrefsError,
     Wellness,
 )
-from tests.test_web_staff import token
-from tests.test_web_workspace import Workspace, _workspace, reveal
+from tests.helpers.staff import token
+from tests.helpers.workspace import Workspace, _workspace, reveal
 
 T0 = datetime(2026, 11, 22, 23, 50, tzinfo=UTC)
 

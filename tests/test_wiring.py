@@ -7,7 +7,6 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import click
 import typer
 from starlette.requests import Request
 
@@ -57,7 +56,7 @@ def test_the_web_app_uses_the_services_that_services_built_one_of_each(db_url: s
 def test_a_cli_command_uses_the_services_that_services_built(db_url: str, tmp_path: Path) -> None:
     state = State(_settings(db_url, tmp_path))
     try:
-        context = typer.Context(click.Command("meldpunt"), obj=state)
+        context = typer.Context(typer.core.TyperCommand("meldpunt"), obj=state)
         assert users_cli._accounts(context) is state.services.accounts()
         assert users_cli._admin(context).accounts is state.services.accounts()
         assert evidence_cli._store(context) is state.services.evidence_store

@@ -11,7 +11,7 @@ import numpy as np
 import pdqhash
 from PIL import Image
 
-from tests.imagegen import scene
+from tests.helpers.imagegen import scene
 
 T = Image.Transpose
 #: EXIF orientation -> how a camera's stored pixels are made from the upright picture.
