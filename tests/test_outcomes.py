@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from meldpunt.banks.formats.base import HashRecord
 from meldpunt.bootstrap import Services
@@ -27,7 +27,6 @@ from meldpunt.pipeline.walk import Walker
 from meldpunt.pipeline.worker import drain
 from meldpunt.settings import Settings
 from meldpunt.signals import MediaKind, Signals
-from meldpunt.store.accounts import User
 from meldpunt.store.reports import Item, Medium, ReviewBlob
 from meldpunt.stores.review import ReviewStore
 from meldpunt.triage import Triage, TriageConfig
@@ -35,6 +34,7 @@ from meldpunt.web import WebConfig, create_app
 from tests.helpers.fakeweb import Served
 from tests.helpers.pipeline import Web, make_settings, png, seed_banks, sig
 from tests.helpers.webclient import make_client
+from tests.helpers.world import add_user
 
 ILLEGAL = {"status": "baseline", "us": "A1", "age_band": "prepubescent"}
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -48,35 +48,8 @@ def web() -> Iterator[tuple[Web, Served]]:
     served.close()
 
 
-@pytest.fixture
-def services_factory() -> Iterator[Callable[[Settings], Services]]:
-    made: list[Services] = []
-
-    def make(settings: Settings) -> Services:
-        s = Services(settings)
-        made.append(s)
-        return s
-
-    yield make
-    for s in made:
-        s.close()
-
-
 def _user(services: Services, name: str, role: str = "analyst") -> str:
-    with services.engine.begin() as conn:
-        conn.execute(
-            insert(User).values(
-                name=name,
-                role=role,
-                password_hash="x",
-                totp_enrolled=False,
-                disabled=False,
-                failed_count=0,
-                created_at=T0,
-                updated_at=T0,
-            )
-        )
-    return name
+    return add_user(services.engine, name, role)
 
 
 def _triage(services: Services) -> Triage:

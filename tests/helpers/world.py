@@ -64,20 +64,7 @@ class World:
         )
 
     def user(self, name: str, role: str) -> str:
-        with self.engine.begin() as conn:
-            conn.execute(
-                insert(User).values(
-                    name=name,
-                    role=role,
-                    password_hash="x",
-                    totp_enrolled=False,
-                    disabled=False,
-                    failed_count=0,
-                    created_at=T0,
-                    updated_at=T0,
-                )
-            )
-        return name
+        return add_user(self.engine, name, role)
 
     def item(
         self,
@@ -164,3 +151,21 @@ class World:
             return sorted((st.value, v, lab.to_json()) for st, v, lab in repo.export_entries(bank))
         except ValueError:
             return []
+
+
+def add_user(engine: Engine, name: str, role: str = "analyst") -> str:
+    """A staff account row for triage tests (no password, no second factor: never signs in)."""
+    with engine.begin() as conn:
+        conn.execute(
+            insert(User).values(
+                name=name,
+                role=role,
+                password_hash="x",
+                totp_enrolled=False,
+                disabled=False,
+                failed_count=0,
+                created_at=T0,
+                updated_at=T0,
+            )
+        )
+    return name
