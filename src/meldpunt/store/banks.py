@@ -371,33 +371,8 @@ class BankRepository:
     # -- reading ----------------------------------------------------------------------------------
     def export_entries(self, name: str, *, batch: int = 50_000) -> Iterator[tuple[SignalType, str, Labels]]:
         """Every entry of a bank in insertion order, streamed in batches."""
-        with self.engine.connect() as conn:
-            bid = self._bank_id(conn, name)
-            labels_cache: dict[int, Labels] = {}
-            last = -1
-            while True:
-                rows = conn.execute(
-                    select(
-                        BankEntry.id,
-                        BankEntry.signal_type,
-                        BankEntry.key,
-                        BankEntry.payload,
-                        LabelSet.id,
-                        LabelSet.labels,
-                    )
-                    .join(LabelSet, LabelSet.id == BankEntry.label_set_id)
-                    .where(BankEntry.bank_id == bid, BankEntry.id > last)
-                    .order_by(BankEntry.id)
-                    .limit(batch)
-                ).all()
-                if not rows:
-                    return
-                for eid, st, key, payload, lid, ljson in rows:
-                    lab = labels_cache.get(lid)
-                    if lab is None:
-                        lab = labels_cache[lid] = Labels.from_json(ljson)
-                    yield SignalType(st), payload if payload is not None else key, lab
-                    last = eid
+        for st, value, labels, _media in self.export_groups(name, batch=batch):
+            yield st, value, labels
 
     def export_groups(
         self, name: str, *, batch: int = 50_000
