@@ -26,7 +26,7 @@ from meldpunt.signals import DIHEDRAL_ORDER, MediaKind, Signals, hamming, hash_b
 from meldpunt.signals.batch import run_batch, safe_hash_file
 from meldpunt.signals.pdq import pdq_hash
 from meldpunt.signals.synthetic import jpeg_bytes, photo_like
-from tests.helpers.oriented import oriented_jpeg, stored_pixels_pdq
+from tests.helpers.oriented import STORED, oriented_jpeg, stored_pixels_pdq
 
 MEDIA = Path(__file__).parent / "fixtures" / "media"
 BRIDGE = MEDIA / "bridge"
@@ -201,17 +201,6 @@ def test_animated_gif_and_webp_give_their_first_frame(photo: Image.Image) -> Non
 # --- orientation and dihedral ---------------------------------------------------------------------
 
 T = Image.Transpose
-#: EXIF orientation -> how the stored pixels are made from the upright picture.
-STORED = {
-    1: None,
-    2: T.FLIP_LEFT_RIGHT,
-    3: T.ROTATE_180,
-    4: T.FLIP_TOP_BOTTOM,
-    5: T.TRANSPOSE,
-    6: T.ROTATE_90,
-    7: T.TRANSVERSE,
-    8: T.ROTATE_270,
-}
 
 
 def _tagged(upright: Image.Image, orientation: int, fmt: str, **kw: object) -> bytes:
