@@ -21,7 +21,7 @@ from meldpunt.bootstrap import Services
 from meldpunt.pipeline.intake import list_items
 from meldpunt.settings import Settings
 from meldpunt.web import WebConfig, create_app, uvicorn_log_config
-from tests.helpers.browser import ARGS, CHROMIUM, REQUIRE, _missing
+from tests.helpers.browser import ARGS, CHROMIUM, need_browser
 from tests.helpers.webclient import _database_text
 
 
@@ -82,11 +82,7 @@ def server(sqlite_db: str, logs: _Records) -> Iterator[tuple[str, Services]]:
 def test_report_in_dutch_with_javascript_off(
     server: tuple[str, Services], logs: _Records, tmp_path: Path
 ) -> None:
-    reason = _missing()
-    if reason:
-        if REQUIRE:
-            pytest.fail(reason)
-        pytest.skip(reason)
+    need_browser()
     from playwright.sync_api import sync_playwright
 
     base, services = server
@@ -149,11 +145,7 @@ def test_the_queue_and_an_item_page_fit_a_phone_in_french(
 ) -> None:
     """At 390 px a senior's queue, item page, decisions and statistics do not scroll sideways: the
     menu and the queue's filter wrap, tables scroll in their own box, long addresses break."""
-    reason = _missing()
-    if reason:
-        if REQUIRE:
-            pytest.fail(reason)
-        pytest.skip(reason)
+    need_browser()
     from playwright.sync_api import sync_playwright
 
     from meldpunt.demo.run import DEMO_PASSWORD, demo_accounts
@@ -194,11 +186,7 @@ def test_the_sign_in_page_after_too_many_attempts_in_dutch_on_a_phone(
 ) -> None:
     """The throttled sign-in page says so in Dutch, as an error box, with fields as wide as the
     public form's (they were the browser's bare 170 px inputs), and does not scroll sideways."""
-    reason = _missing()
-    if reason:
-        if REQUIRE:
-            pytest.fail(reason)
-        pytest.skip(reason)
+    need_browser()
     from playwright.sync_api import sync_playwright
 
     base, _ = server

@@ -35,7 +35,7 @@ from meldpunt.store.reports import Item, Medium
 from meldpunt.stores.review import ReviewStore
 from meldpunt.triage import Triage, TriageConfig
 from meldpunt.web.i18n import catalog_ids
-from tests.helpers.browser import ARGS, CHROMIUM, REQUIRE, _missing
+from tests.helpers.browser import ARGS, CHROMIUM, need_browser
 from tests.helpers.imagegen import scene
 from tests.helpers.serve import PASSWORD, _enrol_and_sign_in, _port, _wait
 from tests.helpers.world import ILLEGAL, NATIONAL, NOT_ILLEGAL, Clock, World
@@ -103,11 +103,7 @@ def _seed(services: Services, store: ReviewStore, env: dict[str, str]) -> dict[s
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    reason = _missing()
-    if reason:
-        if REQUIRE:
-            pytest.fail(reason)
-        pytest.skip(reason)
+    need_browser()
     tmp = tmp_path_factory.mktemp("layout")
     db = str(tmp / "meldpunt.db")
     env = {

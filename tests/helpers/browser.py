@@ -6,6 +6,8 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
+
 CHROMIUM = "/usr/bin/chromium"
 
 
@@ -32,3 +34,12 @@ def _missing() -> str | None:
     except ImportError:
         return "playwright is not installed (pip install playwright; never `playwright install`)"
     return None
+
+
+def need_browser() -> None:
+    """Skip the calling test (fail it under ``MELDPUNT_REQUIRE_BROWSER=1``) when no browser can run."""
+    reason = _missing()
+    if reason:
+        if REQUIRE:
+            pytest.fail(reason)
+        pytest.skip(reason)

@@ -28,7 +28,7 @@ from meldpunt.domain.reports import FINAL_STATES
 from meldpunt.pipeline.intake import create_api_token, report_status
 from meldpunt.settings import Settings
 from meldpunt.store.reports import Item
-from tests.helpers.browser import REQUIRE, _missing
+from tests.helpers.browser import need_browser
 from tests.helpers.imagegen import scene
 
 PASSWORD = "a long benign test passphrase 42"
@@ -149,11 +149,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def stack(sqlite_db: str, tmp_path: Path) -> Iterator[Stack]:
-    reason = _missing()
-    if reason:
-        if REQUIRE:
-            pytest.fail(reason)
-        pytest.skip(reason)
+    need_browser()
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     web = f"http://127.0.0.1:{httpd.server_address[1]}"
