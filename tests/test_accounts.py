@@ -25,7 +25,15 @@ from tests.helpers.accounts import FAST, PASSWORD, Clock, enrolled
 # -- the permission table, by hand: any difference from accounts/roles.py fails -------------------
 
 EXPECTED: dict[str, set[str]] = {
-    "analyst": {"queue.view", "item.view", "item.reveal", "item.classify", "prefs.own"},
+    "analyst": {
+        "queue.view",
+        "item.view",
+        "item.reveal",
+        "item.classify",
+        "prefs.own",
+        "actions.view",
+        "alerts.ack",
+    },
     "senior": {
         "queue.view",
         "item.view",
@@ -36,8 +44,13 @@ EXPECTED: dict[str, set[str]] = {
         "classification.correct",
         "banks.manage",
         "stats.view",
+        "actions.view",
+        "alerts.ack",
+        "contacts.manage",
+        "notices.manage",
+        "alerts.raise",
     },
-    "police": {"item.facts", "urgent.view", "prefs.own"},
+    "police": {"item.facts", "urgent.view", "prefs.own", "alerts.ack"},
     "admin": {"users.manage", "settings.manage", "audit.read", "prefs.own"},
 }
 EXPECTED_ANONYMOUS = {"report.submit", "status.view", "health.view"}

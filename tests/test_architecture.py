@@ -56,8 +56,26 @@ ALLOWED = {
         "stores",
         "audit",
         "wellness",
+        "act",
+        "locate",
     },
     "pipeline": {"domain", "settings", "signals", "index", "banks", "store", "stores", "fetch", "audit"},
+    # where content is hosted: geo data, RDAP; no database (the act room records what it finds)
+    "locate": {"domain", "settings"},
+    # locate and act: takedowns, routing, notices, the outbox, re-checks, alerts (after triage)
+    "act": {
+        "domain",
+        "settings",
+        "signals",
+        "index",
+        "store",
+        "stores",
+        "fetch",
+        "audit",
+        "accounts",
+        "pipeline",
+        "locate",
+    },
     # the CLI, like the web, goes through services (``bootstrap.Services`` opens the database)
     "cli": {
         "domain",
@@ -76,6 +94,8 @@ ALLOWED = {
         "bootstrap",
         "demo",
         "web",
+        "act",
+        "locate",
     },
 }
 #: rooms that run no SQL of their own: they may not import SQLAlchemy at all

@@ -25,9 +25,11 @@ if TYPE_CHECKING:  # the heavy modules (numba, SQLAlchemy) load only when a comm
     from sqlalchemy import Engine
 
     from meldpunt.accounts import Accounts
+    from meldpunt.act.context import Worker
     from meldpunt.audit import AuditLog
     from meldpunt.index import PDQIndex
     from meldpunt.pipeline.index_sync import PersistentPDQIndex, SyncReport
+    from meldpunt.pipeline.jobs import ClaimedJob
     from meldpunt.pipeline.matching import Matcher
     from meldpunt.store.banks import BankRepository
     from meldpunt.stores.evidence import EvidenceStore
@@ -132,6 +134,20 @@ class Services:
         from meldpunt.wellness import Wellness
 
         return Wellness(self.engine, clock=self.clock.now)
+
+    # --- locate and act (meldpunt.act) ----------------------------------------------------------
+
+    def job_steps(self, worker: Worker) -> dict[str, Callable[[ClaimedJob], str]]:
+        """The job kinds of locate-and-act, for a walk worker (``pipeline.walk.Walker``)."""
+        from meldpunt.act.ticks import job_steps
+
+        return job_steps(self, worker)
+
+    def act_tick(self) -> int:
+        """One periodic pass of locate-and-act (``act.ticks.run_ticks``) at this clock's time."""
+        from meldpunt.act.ticks import run_ticks
+
+        return run_ticks(self)
 
     def close(self) -> None:
         if "engine" in self.__dict__:

@@ -13,13 +13,23 @@ from collections.abc import Mapping
 ANONYMOUS: frozenset[str] = frozenset({"report.submit", "status.view", "health.view"})
 
 _ANALYST = frozenset(
-    {"queue.view", "item.view", "item.reveal", "item.classify", "prefs.own"},
+    {"queue.view", "item.view", "item.reveal", "item.classify", "prefs.own", "actions.view", "alerts.ack"},
 )
 
 PERMISSIONS: Mapping[str, frozenset[str]] = {
     "analyst": _ANALYST,
-    "senior": _ANALYST | {"disagreement.resolve", "classification.correct", "banks.manage", "stats.view"},
-    "police": frozenset({"item.facts", "urgent.view", "prefs.own"}),
+    "senior": _ANALYST
+    | {
+        "disagreement.resolve",
+        "classification.correct",
+        "banks.manage",
+        "stats.view",
+        # locate and act: abuse contacts and routing rules, overdue notices, urgent marks
+        "contacts.manage",
+        "notices.manage",
+        "alerts.raise",
+    },
+    "police": frozenset({"item.facts", "urgent.view", "prefs.own", "alerts.ack"}),
     "admin": frozenset({"users.manage", "settings.manage", "audit.read", "prefs.own"}),
 }
 

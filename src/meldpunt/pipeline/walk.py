@@ -254,6 +254,9 @@ class Walker:
         self.hosts = PROCESS_HOSTS if hosts is None else hosts
         self._runner: asyncio.Runner | None = None
         self._fetcher: Fetcher | None = None
+        #: job kinds of later steps (locate and act), given by the wiring: kind -> handler
+        more = getattr(services, "job_steps", None)
+        self.more_steps: dict[str, Callable[[ClaimedJob], str]] = more(self) if more is not None else {}
 
     def __enter__(self) -> Walker:
         return self
@@ -301,7 +304,7 @@ class Walker:
         if self._rematch_checked is None or now - self._rematch_checked >= self.settings.matcher_refresh_s:
             self._rematch_checked = now
             enqueue_if_due(self.engine, max_attempts=self.settings.job_max_attempts)
-        return self.queue.claim(list(KINDS))
+        return self.queue.claim([*KINDS, *self.more_steps])
 
     def run_job(self, job: ClaimedJob) -> StepResult:
         """Run one claimed job to its end: done (effects committed), queued again after a backoff,
@@ -313,7 +316,12 @@ class Walker:
                     f"gave up after {job.max_attempts} attempts (the worker stopped during each)",
                     retry=False,
                 )
-            steps = {FETCH: self.step_fetch, MEDIA: self.step_media, REMATCH: self.step_rematch}
+            steps = {
+                FETCH: self.step_fetch,
+                MEDIA: self.step_media,
+                REMATCH: self.step_rematch,
+                **self.more_steps,
+            }
             if job.kind not in steps:
                 raise StepError(f"no handler for job kind {job.kind!r}", retry=False)
             with self.queue.keep_alive(job):

@@ -5,7 +5,8 @@ Run as many workers as you like, in processes on any number of machines (or thre
 a worker one job runs at a time on one event loop whose fetcher is reused across jobs. A worker
 takes back, when it starts and then every lease while idle, the jobs of workers of its machine
 whose process has ended (``JobQueue.reclaim_dead``): after a crash and a restart the walk goes on
-at once, not when the dead worker's leases run out. An idle
+at once, not when the dead worker's leases run out. Every ``act.tick_s`` seconds it also runs the
+periodic pass of locate-and-act (``meldpunt.act.ticks``: due notices, re-checks, alerts). An idle
 worker also deletes evidence past its retention, at most hourly (``evidence_store.purge_expired``:
 no key needed, each purge audited).
 """
@@ -45,6 +46,9 @@ def run_worker(
     next_purge = time.monotonic()
     next_reclaim = time.monotonic()
     reclaim_every = max(1.0, services.settings.job_lease_s)
+    #: the periodic pass of later steps (locate and act), given by the wiring
+    tick = getattr(services, "act_tick", None)
+    next_tick = time.monotonic()
     if worker is None:  # host:pid, and the thread when several workers share a process
         thread = threading.current_thread()
         worker = worker_name() + ("" if thread is threading.main_thread() else f":{thread.name}")
@@ -52,6 +56,9 @@ def run_worker(
         log.info("worker %s started", walker.queue.worker)
         while not stop.is_set() and (max_jobs is None or ran < max_jobs):
             try:
+                if tick is not None and time.monotonic() >= next_tick:
+                    next_tick = time.monotonic() + services.settings.act.tick_s
+                    tick()
                 if time.monotonic() >= next_reclaim:
                     next_reclaim = time.monotonic() + reclaim_every
                     walker.queue.reclaim_dead()

@@ -6,7 +6,17 @@ generated from :meth:`Settings.table` (``meldpunt settings --markdown``) and a t
 """
 
 from meldpunt.settings.core import Settings
-from meldpunt.settings.sections import StaffSettings, TriageSettings, WebSettings
+from meldpunt.settings.sections import (
+    ActSettings,
+    AlertSettings,
+    LocateSettings,
+    MailSettings,
+    NoticeSettings,
+    RecheckSettings,
+    StaffSettings,
+    TriageSettings,
+    WebSettings,
+)
 from meldpunt.settings.table import (
     RENAMED,
     SUFFIXES,
@@ -20,6 +30,12 @@ from meldpunt.settings.table import (
 __all__ = [
     "RENAMED",
     "SUFFIXES",
+    "ActSettings",
+    "AlertSettings",
+    "LocateSettings",
+    "MailSettings",
+    "NoticeSettings",
+    "RecheckSettings",
     "RenamedSettingWarning",
     "Setting",
     "Settings",

@@ -16,7 +16,17 @@ from typing import Any
 
 import platformdirs
 
-from meldpunt.settings.sections import StaffSettings, TriageSettings, WebSettings
+from meldpunt.settings.sections import (
+    ActSettings,
+    AlertSettings,
+    LocateSettings,
+    MailSettings,
+    NoticeSettings,
+    RecheckSettings,
+    StaffSettings,
+    TriageSettings,
+    WebSettings,
+)
 from meldpunt.settings.table import SECTION, Setting, read, setting, table
 
 
@@ -167,6 +177,12 @@ class Settings:
     web: WebSettings = field(default_factory=WebSettings, metadata=SECTION)
     triage: TriageSettings = field(default_factory=TriageSettings, metadata=SECTION)
     staff: StaffSettings = field(default_factory=StaffSettings, metadata=SECTION)
+    locate: LocateSettings = field(default_factory=LocateSettings, metadata=SECTION)
+    act: ActSettings = field(default_factory=ActSettings, metadata=SECTION)
+    mail: MailSettings = field(default_factory=MailSettings, metadata=SECTION)
+    notice: NoticeSettings = field(default_factory=NoticeSettings, metadata=SECTION)
+    recheck: RecheckSettings = field(default_factory=RecheckSettings, metadata=SECTION)
+    alert: AlertSettings = field(default_factory=AlertSettings, metadata=SECTION)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

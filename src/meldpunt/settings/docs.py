@@ -10,6 +10,12 @@ SECTIONS = {
     "web": "Web app",
     "triage": "Triage",
     "staff": "Staff sign-in",
+    "locate": "Locate: where content is hosted",
+    "act": "Act: routing",
+    "mail": "Mail: the SMTP server",
+    "notice": "Notice and takedown",
+    "recheck": "Re-checks until removal",
+    "alert": "Urgent alerts",
 }
 
 

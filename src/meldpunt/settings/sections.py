@@ -149,3 +149,140 @@ class StaffSettings(_Section):
         "X-Forwarded-Proto then counts), or always.",
         choices=("auto", "always", "never"),
     )
+
+
+@dataclass(frozen=True)
+class LocateSettings(_Section):
+    """Where content is hosted: embedded geo data by default, the user's own files and RDAP."""
+
+    SECTION: ClassVar[str] = "locate"
+
+    geo_dir: str = setting(
+        "",
+        "Where `meldpunt geo update` keeps the geo files it is given (.mmdb, IP-to-ASN tables). "
+        "Empty: a geo folder beside the database.",
+    )
+    rdap: bool = setting(
+        True,
+        "Ask RDAP (the registries' WHOIS successor) for network owners, registrars and abuse contacts; "
+        "answers are cached. Without a network the look-up fails quickly and locating goes on.",
+    )
+    rdap_bootstrap_url: str = setting(
+        "https://data.iana.org/rdap/", "Where RDAP's bootstrap files (which registry serves what) are."
+    )
+    rdap_timeout_s: float = setting(5.0, "Longest wait for one RDAP answer.", unit="seconds")
+    rdap_cache_days: int = setting(
+        7, "How long an RDAP answer is used before it is asked again.", unit="days"
+    )
+
+
+@dataclass(frozen=True)
+class ActSettings(_Section):
+    """Routing: what is done with an item found illegal, by where it is hosted."""
+
+    SECTION: ClassVar[str] = "act"
+
+    home_country: str = setting(
+        "BE",
+        "The hotline's country (ISO code): content hosted here gets a notice, and a police referral by rule.",
+    )
+    tick_s: float = setting(
+        10.0,
+        "How often a worker looks for due locate-and-act work (notices to send, re-checks, alert "
+        "escalations).",
+        unit="seconds",
+    )
+    act_on_hash_list: bool = setting(
+        True, "Act on items classified illegal by an auto hash list's label, not only on analysts' decisions."
+    )
+
+
+@dataclass(frozen=True)
+class MailSettings(_Section):
+    """The SMTP server notices and alerts leave by."""
+
+    SECTION: ClassVar[str] = "mail"
+
+    smtp_host: str = setting("", "SMTP server for notices and alerts (empty: nothing is sent by e-mail).")
+    smtp_port: int = setting(25, "The SMTP server's port.")
+    smtp_user: str = setting("", "User name at the SMTP server (empty: no login).")
+    smtp_password: str = setting("", "Password at the SMTP server.", secret=True)
+    smtp_starttls: bool = setting(False, "Use STARTTLS with the SMTP server.")
+    smtp_timeout_s: float = setting(20.0, "Longest wait for the SMTP server.", unit="seconds")
+    sender: str = setting("meldpunt@localhost", "The From address of notices and alerts.")
+    reply_to: str = setting(
+        "", "Where providers' replies go (the reference address); empty: the From address."
+    )
+    public_url: str = setting(
+        "http://127.0.0.1:8000",
+        "This meldpunt's public address, for the links in notices (a provider's answer page) and alerts.",
+    )
+
+
+@dataclass(frozen=True)
+class NoticeSettings(_Section):
+    """Notice and takedown: batching, reminders, escalation, the days notices are sent."""
+
+    SECTION: ClassVar[str] = "notice"
+
+    batch_hours: float = setting(
+        24.0, "Items for one abuse contact are gathered this long into one notice.", unit="hours"
+    )
+    renotice_hours: float = setting(
+        24.0, "A reminder is sent this long after the last message while anything is online.", unit="hours"
+    )
+    escalate_after: int = setting(3, "Reminders after which a notice goes to the seniors' overdue queue.")
+    police_after_hours: float = setting(
+        72.0,
+        "After escalation to a senior, how long until the notice is escalated to the police (0: never).",
+        unit="hours",
+    )
+    quiet_weekdays: tuple[str, ...] = setting(
+        ("sat", "sun"), "Weekdays no notice or reminder is sent on (mon ... sun, comma-separated)."
+    )
+    holidays: tuple[str, ...] = setting(
+        (), "Dates no notice or reminder is sent on (YYYY-MM-DD, comma-separated)."
+    )
+    link_days: int = setting(60, "How long the provider's answer link in a notice stays valid.", unit="days")
+    delivery_attempts: int = setting(8, "Attempts to deliver one message before it counts as failed.")
+    language: str = setting("en", "Language of notices to contacts whose language is not known (nl, fr, en).")
+    templates_dir: str = setting(
+        "",
+        "A folder of the hotline's own notice templates (notice.<lang>.txt), used before the shipped ones.",
+    )
+
+
+@dataclass(frozen=True)
+class RecheckSettings(_Section):
+    """Re-checking acted-on URLs until the content is gone."""
+
+    SECTION: ClassVar[str] = "recheck"
+
+    first_min_minutes: int = setting(60, "Shortest interval between re-checks at first.", unit="minutes")
+    first_max_minutes: int = setting(240, "Longest interval between re-checks at first.", unit="minutes")
+    daily_after_hours: int = setting(72, "After this long online, a URL is re-checked daily.", unit="hours")
+    removal_misses: int = setting(3, "Consecutive misses after which content counts as removed.")
+    miss_spacing_minutes: int = setting(
+        5, "Interval between the re-checks that confirm a miss.", unit="minutes"
+    )
+
+
+@dataclass(frozen=True)
+class AlertSettings(_Section):
+    """Urgent cases: who is alerted, how, and when it escalates."""
+
+    SECTION: ClassVar[str] = "alert"
+
+    oncall: tuple[str, ...] = setting(
+        (),
+        "The on-call people in order, as 'Name <address>' (comma-separated): the first is alerted, the "
+        "next when nobody acknowledges in time.",
+    )
+    webhook_url: str = setting(
+        "", "A webhook (chat or paging service) every alert is posted to as JSON; empty: none."
+    )
+    ack_minutes: int = setting(
+        10,
+        "Minutes without acknowledgement before an alert escalates to the next on-call person.",
+        unit="minutes",
+    )

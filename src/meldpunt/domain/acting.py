@@ -1,0 +1,98 @@
+"""Locate and act: the states of a takedown, a notice, a delivery and an alert, and the kinds of
+events on an item's action timeline. No I/O: the rules that move between them live beside them
+(``meldpunt.act``), each conditional on the state it moves from.
+
+A takedown (one per acted-on item) walks::
+
+    to_locate -> to_route -> to_notice -> noticed -> removed
+                          \\-> to_forward            (a partner hotline's country; channel: #11)
+                          \\-> no_contact            (nobody to notice: a senior adds a contact)
+                          \\-> held                  (do-not-contact / does not accept: senior, police)
+                          \\-> closed                (routing said: no action)
+    noticed -(re-check sees it elsewhere)-> to_locate   (a move: located and routed again)
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class TakedownState(StrEnum):
+    TO_LOCATE = "to_locate"
+    TO_ROUTE = "to_route"
+    TO_NOTICE = "to_notice"
+    TO_FORWARD = "to_forward"
+    NO_CONTACT = "no_contact"
+    HELD = "held"
+    NOTICED = "noticed"
+    REMOVED = "removed"
+    CLOSED = "closed"
+
+
+#: takedowns whose URL is re-checked until it is gone
+MONITORED_STATES = frozenset(
+    {
+        TakedownState.TO_NOTICE,
+        TakedownState.TO_FORWARD,
+        TakedownState.NO_CONTACT,
+        TakedownState.HELD,
+        TakedownState.NOTICED,
+    }
+)
+
+
+class NoticeState(StrEnum):
+    #: gathering items for its contact until ``send_after``
+    COLLECTING = "collecting"
+    #: sent; reminders follow while any of its items is online
+    SENT = "sent"
+    #: every item is removed (or answered for good)
+    CLOSED = "closed"
+    #: could not be delivered after every attempt (its contact is marked suspect)
+    FAILED = "failed"
+
+
+class DeliveryState(StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    #: attempts spent, or refused for good (invalid address, recipient refused)
+    FAILED = "failed"
+    BOUNCED = "bounced"
+
+
+class AlertState(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+
+
+class RouteAction(StrEnum):
+    NOTICE = "notice"
+    FORWARD = "forward"
+    NONE = "none"
+
+
+class EventKind(StrEnum):
+    """What an action-timeline line says happened."""
+
+    LOCATED = "located"
+    ROUTED = "routed"
+    NOTICE_QUEUED = "notice_queued"
+    NOTICE_SENT = "notice_sent"
+    REMINDER_SENT = "reminder_sent"
+    DELIVERY_FAILED = "delivery_failed"
+    ESCALATED = "escalated"
+    POLICE_DUE = "police_due"
+    PROVIDER_REMOVED = "provider_removed"
+    PROVIDER_DISPUTED = "provider_disputed"
+    REPLY_RECORDED = "reply_recorded"
+    CHECKED_ONLINE = "checked_online"
+    CHECKED_MISSING = "checked_missing"
+    REMOVED = "removed"
+    MOVED = "moved"
+    FORWARD_PENDING = "forward_pending"
+    CLOSED = "closed"
+    ALERT_RAISED = "alert_raised"
+    ALERT_SENT = "alert_sent"
+    ALERT_ESCALATED = "alert_escalated"
+    ALERT_ACKNOWLEDGED = "alert_acknowledged"
+    CONTACT_SUSPECT = "contact_suspect"
