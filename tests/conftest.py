@@ -17,6 +17,7 @@ import pytest
 
 from tests.helpers.api import auth, client, services  # noqa: F401  (fixtures shared across files)
 from tests.helpers.pipeline import services_factory  # noqa: F401  (fixture)
+from tests.helpers.smtp import smtp_sink  # noqa: F401  (fixture)
 
 REQUIRE_POSTGRES = os.environ.get("MELDPUNT_REQUIRE_POSTGRES") == "1"
 
@@ -131,3 +132,4 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def sqlite_db(tmp_path: Path) -> str:
     return str(tmp_path / "meldpunt.db")
+
