@@ -3,7 +3,7 @@ worker) the walk's job queue and fetcher, so re-checks share its connection pool
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Protocol
 
 from sqlalchemy import Engine
@@ -47,3 +47,9 @@ class Worker(Protocol):
     def fetch_page(self, url: str) -> Page: ...
 
     def fetch_media(self, url: str, budget_s: float | None = None) -> FetchResult: ...
+
+
+def utc(at: datetime) -> datetime:
+    """A time read from the database, comparable with ``clock.now()``: SQLite hands datetimes back
+    without their zone (they are stored as UTC)."""
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)

@@ -31,6 +31,7 @@ TICKS: tuple[tuple[str, Tick], ...] = (
     ("notices", notices.tick_notices),
     ("recheck", recheck.tick_recheck),
     ("alerts", alerts.tick_alerts),
+    ("outbox", outbox.tick_outbox),
 )
 
 

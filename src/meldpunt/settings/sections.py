@@ -209,6 +209,11 @@ class MailSettings(_Section):
     smtp_password: str = setting("", "Password at the SMTP server.", secret=True)
     smtp_starttls: bool = setting(False, "Use STARTTLS with the SMTP server.")
     smtp_timeout_s: float = setting(20.0, "Longest wait for the SMTP server.", unit="seconds")
+    webhook_timeout_s: float = setting(
+        10.0,
+        "Longest wait for a webhook (a provider's notice API, a chat or paging service).",
+        unit="seconds",
+    )
     sender: str = setting("meldpunt@localhost", "The From address of notices and alerts.")
     reply_to: str = setting(
         "", "Where providers' replies go (the reference address); empty: the From address."
