@@ -11,7 +11,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+from meldpunt.locate.nets import Address, Network, NetworkSet
 
 
 @dataclass(frozen=True)
@@ -28,19 +28,24 @@ class CdnList:
     as_of: str
     cdns: tuple[Cdn, ...]
 
-    def match(self, ip: str, asn: int | None = None, asn_name: str = "") -> tuple[str, str]:
+    def __post_init__(self) -> None:
+        nets = NetworkSet((net, cdn.name) for cdn in self.cdns for net in cdn.networks)
+        object.__setattr__(self, "_nets", nets)
+
+    def match(self, ip: str | Address, asn: int | None = None, asn_name: str = "") -> tuple[str, str]:
         """(the CDN's name, how it was recognised: "network 104.16.0.0/13", "AS13335", "AS owner
         'CLOUDFLARENET'"), or ("", "")."""
+        addr: Address | None
         try:
-            addr = ipaddress.ip_address(ip) if ip else None
+            addr = ip if not isinstance(ip, str) else ipaddress.ip_address(ip) if ip else None
         except ValueError:
             addr = None
+        if addr is not None:
+            found = self._nets.lookup(addr)  # type: ignore[attr-defined]
+            if found is not None:
+                return str(found[1]), f"network {found[0]}"
         owner = asn_name.lower()
         for cdn in self.cdns:
-            if addr is not None:
-                for net in cdn.networks:
-                    if net.version == addr.version and addr in net:
-                        return cdn.name, f"network {net}"
             if asn is not None and asn in cdn.asns:
                 return cdn.name, f"AS{asn}"
             if owner and any(n in owner for n in cdn.names) and not any(x in owner for x in cdn.exclude):

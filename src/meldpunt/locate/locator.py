@@ -22,6 +22,7 @@ import inspect
 import ipaddress
 import socket
 import threading
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,6 +34,7 @@ import platformdirs
 
 from meldpunt.locate import cdn as cdn_list
 from meldpunt.locate.geo import GeoAnswer, GeoDataError, GeoSource, embedded, load_kept
+from meldpunt.locate.nets import SPECIAL
 from meldpunt.locate.rdap import SPECIAL_TLDS, MemoryCache, RdapCache, RdapClient, RdapError
 from meldpunt.settings import LocateSettings, Settings
 
@@ -162,6 +164,8 @@ def _not_public(ip: str) -> str:
         addr = ipaddress.ip_address(ip)
     except ValueError:
         return f"{ip!r} is not an address"
+    if SPECIAL.lookup(addr) is None:
+        return ""
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
         addr = addr.ipv4_mapped
     if addr.is_loopback:
@@ -195,6 +199,7 @@ class Locator:
         )
         self._kept: tuple[tuple[tuple[str, float, int], ...], list[GeoSource]] = ((), [])
         self._kept_error = ""
+        self._checked = -1.0
         self._lock = threading.Lock()
         self.cdns = cdn_list.shipped()
 
@@ -211,6 +216,10 @@ class Locator:
         """The user's geo files, re-read when one changed (``meldpunt geo update`` in another process)."""
         if self.geo_dir is None:
             return []
+        now = time.monotonic()
+        if now - self._checked < 1.0:
+            return self._kept[1]
+        self._checked = now
         signature = []
         for p in sorted(self.geo_dir.glob("*")) if self.geo_dir.is_dir() else []:
             st = p.stat()
@@ -315,18 +324,20 @@ class Locator:
             if name in found:
                 value, source = found[name]
                 loc.set(column, value, source.name, source.as_of)
-        names = ", ".join(s.name for s in self.sources())
-        loc.unknown("country", "geo", stamp, f"not in the geo data ({names})")
-        loc.unknown("prefix", "geo", stamp, f"not in the geo data ({names})")
+        if len(found) == 4:
+            return
+        missing = f"not in the geo data ({', '.join(s.name for s in self.sources())})"
+        loc.unknown("country", "geo", stamp, missing)
+        loc.unknown("prefix", "geo", stamp, missing)
         if "asn" not in found:
             reason = (
                 "the embedded data (geoip2fast) names the AS owner but not its number: "
                 "give an ASN database or table (meldpunt geo update)"
                 if "asn_name" in found
-                else f"not in the geo data ({names})"
+                else missing
             )
             loc.unknown("asn", "geo", stamp, reason)
-        loc.unknown("network_owner", "geo", stamp, f"not in the geo data ({names})")
+        loc.unknown("network_owner", "geo", stamp, missing)
 
     def _network_facts(self, loc: Location, ip: str, now: datetime, cache: RdapCache) -> list[str]:
         stamp = now.isoformat(timespec="seconds")
