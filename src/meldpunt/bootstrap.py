@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # the heavy modules (numba, SQLAlchemy) load only when a comm
     from meldpunt.act.context import Worker
     from meldpunt.audit import AuditLog
     from meldpunt.index import PDQIndex
+    from meldpunt.locate import Locator
     from meldpunt.pipeline.index_sync import PersistentPDQIndex, SyncReport
     from meldpunt.pipeline.jobs import ClaimedJob
     from meldpunt.pipeline.matching import Matcher
@@ -137,6 +138,14 @@ class Services:
 
     # --- locate and act (meldpunt.act) ----------------------------------------------------------
 
+    @cached_property
+    def locator(self) -> Locator:
+        """Where content is hosted (``meldpunt.locate``): the user's geo files, the embedded data,
+        RDAP. Tests assign their own (a fake resolver, a loopback RDAP server)."""
+        from meldpunt.locate import Locator
+
+        return Locator.from_settings(self.settings)
+
     def job_steps(self, worker: Worker) -> dict[str, Callable[[ClaimedJob], str]]:
         """The job kinds of locate-and-act, for a walk worker (``pipeline.walk.Walker``)."""
         from meldpunt.act.ticks import job_steps
@@ -150,5 +159,7 @@ class Services:
         return run_ticks(self)
 
     def close(self) -> None:
+        if "locator" in self.__dict__:
+            self.locator.close()
         if "engine" in self.__dict__:
             self.engine.dispose()

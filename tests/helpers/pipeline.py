@@ -196,3 +196,16 @@ def _wait_final(services: Services, item_id: int, timeout: float = 20.0) -> str:
             return state
         time.sleep(0.05)
     raise AssertionError(f"item {item_id} still {state} after {timeout} s")
+
+
+def _wait_no_jobs(services: Services, timeout: float = 20.0) -> None:
+    """Until no job is queued or running (jobs of later steps, like locate, run after an item's media)."""
+    from meldpunt.store.reports import Job
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with services.engine.connect() as conn:
+            if not conn.execute(select(Job.id).where(Job.state.in_(("queued", "running"))).limit(1)).first():
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"jobs still queued after {timeout} s")

@@ -14,6 +14,7 @@ from meldpunt.cli import audit as audit_cli
 from meldpunt.cli import banks as banks_cli
 from meldpunt.cli import demo as demo_cli
 from meldpunt.cli import evidence as evidence_cli
+from meldpunt.cli import geo as geo_cli
 from meldpunt.cli import scan as scan_cli
 from meldpunt.cli import serve as serve_cli
 from meldpunt.cli import settings as settings_cli
@@ -81,6 +82,8 @@ app.add_typer(tokens_cli.app, name="token")
 app.add_typer(audit_cli.app, name="audit")
 app.add_typer(evidence_cli.app, name="evidence")
 app.add_typer(users_cli.app, name="user")
+app.add_typer(geo_cli.app, name="geo")
+app.command("locate")(geo_cli.locate_command)
 
 
 def main() -> None:

@@ -10,7 +10,8 @@ Two job kinds, each a durable job (``pipeline.jobs``) whose effects commit in on
     medium (key ``medium:<id>``); item ``received -> fetched``. A page without media, or one that
     cannot be fetched for a permanent reason (blocked_address, bad_url, HTTP 4xx, not_html,
     too_large, ...), ends the item ``unavailable`` with ``Item.error`` = ``"<code>: <reason>"``.
-    Transient failures (timeout, unreachable, protocol_error, HTTP 5xx/408/429) retry with the
+    The same transaction enqueues the item's ``locate`` job (key ``item:<id>:0``; run by
+    ``meldpunt.act.locating``: where the content is hosted). Transient failures (timeout, unreachable, protocol_error, HTTP 5xx/408/429) retry with the
     queue's backoff; when the attempts are spent the item ends ``failed`` and the job ``dead``.
     A server that answers and then stalls or trickles (``stalled``, ``too_slow``) is not retried.
 
@@ -99,6 +100,9 @@ log = logging.getLogger(__name__)
 
 FETCH = "fetch"
 MEDIA = "media"
+#: the locate step's job kind (run by ``meldpunt.act.locating``; enqueued here for every fetched
+#: item, in the transaction that records its server address, key ``item:<id>:0``)
+LOCATE = "locate"
 KINDS = (FETCH, MEDIA, REMATCH)
 
 #: fetch error codes that a retry cannot change
@@ -416,6 +420,16 @@ class Walker:
                     updated_at=now,
                 )
             ).rowcount
+            if moved == 1:
+                # where it is hosted: the locate step (meldpunt.act.locating), keyed as it keys them
+                enqueue(
+                    conn,
+                    LOCATE,
+                    f"item:{item_id}:0",
+                    {"item": item_id, "reason": "fetched", "after": 0},
+                    priority=priority - 1,  # after the item's media: the analyst waits for those
+                    max_attempts=3,
+                )
             if moved == 1 and direct is not None:
                 [medium_id] = _insert_media(conn, item_id, page.media_urls, now)
                 _lock_item(conn, item_id)

@@ -35,6 +35,7 @@ from meldpunt.triage.reveal import (
 )
 from meldpunt.triage.reveal import reveal as reveal_medium
 from meldpunt.triage.schemes import MAX_MEDIA
+from meldpunt.web.act_locate import hosting_panel
 from meldpunt.web.context import ctx, staff_language, staff_translator
 from meldpunt.web.forms import field, read_form, token_ok
 from meldpunt.web.i18n import Translator
@@ -131,6 +132,7 @@ def _item_page(
         chosen=chosen or {},
         revealed=revealed,
         history=lines(t.history(item_id, user.name), user.name, word),
+        hosting=hosting_panel(request, item_id, user),
     )
 
 
