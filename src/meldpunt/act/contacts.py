@@ -46,7 +46,7 @@ ACTIONS = tuple(a.value for a in RouteAction)
 #: the PostgreSQL advisory lock seeding the default rules takes (the bytes "mp-rules")
 RULES_LOCK_ID = int.from_bytes(b"mp-rules", "big")
 MAX_NAME, MAX_NOTE, MAX_ADDRESS, MAX_MATCH = 200, 2000, 500, 255
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")  # "_": DNS allows it, hosts use it
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _CATEGORY = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
