@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -127,10 +128,7 @@ def _race(n: int, target: Callable[[], object]) -> list[BaseException]:
 
 
 @pytest.mark.postgres
-def test_workers_ticking_at_once_open_one_takedown_and_route_it_once(postgres_cluster: object) -> None:
-    from tests.conftest import PostgresCluster
-
-    assert isinstance(postgres_cluster, PostgresCluster)
+def test_workers_ticking_at_once_open_one_takedown_and_route_it_once(postgres_cluster: Any) -> None:
     s = make_services(str(postgres_cluster.create_database()))
     try:
         world = triage_world(s)
