@@ -132,4 +132,3 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def sqlite_db(tmp_path: Path) -> str:
     return str(tmp_path / "meldpunt.db")
-

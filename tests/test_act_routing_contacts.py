@@ -31,6 +31,8 @@ def _problems(values: dict[str, str]) -> list[str]:
     [
         ({"scope": "domain", "match": "example.com", "address": "not-an-address"}, "contact_email"),
         ({"scope": "domain", "match": "example.com", "address": "abuse@"}, "contact_email"),
+        ({"scope": "domain", "match": "example.com", "address": "abuse@host.invalid"}, "contact_email"),
+        ({"scope": "domain", "match": "example.com", "address": "abuse@localhost"}, "contact_email"),
         (
             {"scope": "domain", "match": "example.com", "channel": "webhook", "address": "ftp://x.example/"},
             "contact_webhook",

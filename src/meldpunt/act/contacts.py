@@ -182,9 +182,11 @@ def normal_match(scope: str, value: str) -> str:
 
 
 def valid_email(address: str) -> str:
-    """The address normalised (domain lower case, IDNA); ValueError with the reason when invalid."""
+    """The address normalised (domain lower case, IDNA); ValueError with the reason when invalid.
+    Special-use domains (``.invalid``, ``.localhost``, ``.onion`` ...) are refused, except ``.test``
+    (RFC 6761), which the demo and loopback tests give their providers."""
     try:
-        return str(validate_email(address, check_deliverability=False).normalized)
+        return str(validate_email(address, check_deliverability=False, test_environment=True).normalized)
     except EmailNotValidError as e:
         raise ValueError(str(e)) from None
 

@@ -453,7 +453,7 @@ def _rules_page(
         values=values or {"country": "", "action": "notice", "position": "0"},
         errors=errors or [],
         actions=contact_service.ACTIONS,
-        home=services.settings.act.home_country,
+        home_country=services.settings.act.home_country,
         token=tokens.issue(_purpose("rule", user, key)),
         delete_token=tokens.issue(_purpose("rule-delete", user, key)) if rule else "",
         message=_message(request, request.query_params.get("msg", "")),
