@@ -143,3 +143,23 @@ def audit(services: Services, action: str | None = None) -> list[tuple[str, str,
 
 def actions(services: Services) -> list[str]:
     return [a for _, a, _, _ in audit(services)]
+
+
+def act_on_decided(services: Services, item_id: int, **location: Any) -> int:
+    """The takedown of a decided item, located (``location``) and routed, as the ticks leave it
+    (the locate step's row written directly); its id. For pages that show takedowns."""
+    from sqlalchemy import update
+
+    from meldpunt.act import routing
+
+    routing.tick_takedowns(services)
+    seed_location(services.engine, item_id, now=now(services), **{"country": "US", **location})
+    with services.engine.begin() as conn:
+        conn.execute(
+            update(Takedown)
+            .where(Takedown.item_id == item_id, Takedown.state == TakedownState.TO_LOCATE.value)
+            .values(state=TakedownState.TO_ROUTE.value)
+        )
+    routing.tick_route(services)
+    with services.engine.connect() as conn:
+        return int(conn.execute(select(Takedown.id).where(Takedown.item_id == item_id)).scalar_one())
