@@ -87,6 +87,14 @@ def test_seniors_add_edit_and_delete_contacts_audited(ws: Workspace) -> None:
     assert [(a, s) for a, s, _ in ws.audit("contact.add")] == [("sara", f"contact:{cid}")]
     assert [d["changed"] for _, _, d in ws.audit("contact.edit")] == [{"accepts": [True, False]}]
     assert len(ws.audit("contact.delete")) == 1
+    # the audit log says it in words
+    log = ws.user("adm", "admin").get("/admin/audit?action=contact.*").text
+    for sentence in (
+        f"sara added abuse contact {cid}",
+        f"sara changed abuse contact {cid}",
+        f"sara deleted abuse contact {cid}",
+    ):
+        assert sentence in log, sentence
 
 
 def test_a_form_without_its_token_changes_nothing(ws: Workspace) -> None:
