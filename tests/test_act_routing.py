@@ -12,7 +12,12 @@ import pytest
 from meldpunt.act import contacts, routing
 from meldpunt.bootstrap import Services
 from meldpunt.domain.acting import EventKind, TakedownState
+from meldpunt.pipeline.worker import drain
+from meldpunt.settings import Settings
 from tests.helpers.acting import seed_contact
+from tests.helpers.fakeweb import Served
+from tests.helpers.pipeline import Web as PipelineWeb
+from tests.helpers.pipeline import make_settings, seed_banks, submit
 from tests.helpers.routing import (
     T0,
     actions,
@@ -91,6 +96,25 @@ def test_an_auto_list_whose_labels_say_illegal_opens_a_takedown(services: Servic
     assert takedown(services, baseline)["labels"]["categories"] == ["baseline"]
     assert not_illegal and unlabelled
     assert routing.tick_takedowns(services) == 0
+
+
+def test_a_walked_item_known_by_an_auto_list_opens_a_takedown(
+    db_url: str, services_factory: Callable[[Settings], Services]
+) -> None:
+    """The walk's own matches JSON (not a hand-written one): what the tick's text prefilter reads."""
+    served = Served(PipelineWeb(), "127.0.0.1")
+    try:
+        s = services_factory(make_settings(db_url))
+        seed_banks(s)
+        all_known, one_new = submit(s, served.url("/all-known"), served.url("/one-new"))
+        drain(s)
+        assert routing.tick_takedowns(s) == 1
+        [t] = takedowns(s)
+        assert t["item_id"] == all_known and t["decided_by"] == "hash_list"
+        assert takedown(s, all_known)["labels"]["categories"] == ["A"]
+        assert one_new  # waits for an analyst: nothing yet
+    finally:
+        served.close()
 
 
 def test_hash_list_items_are_left_to_analysts_when_the_setting_says_so(db_url: str) -> None:
