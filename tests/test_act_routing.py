@@ -102,7 +102,7 @@ def test_a_walked_item_known_by_an_auto_list_opens_a_takedown(
     db_url: str, services_factory: Callable[[Settings], Services]
 ) -> None:
     """The walk's own matches JSON (not a hand-written one): what the tick's text prefilter reads."""
-    served = Served(PipelineWeb(), "127.0.0.1")  # type: ignore[arg-type]  (the walk tests do the same)
+    served = Served(PipelineWeb(), "127.0.0.1")  # type: ignore[arg-type]
     try:
         s = services_factory(make_settings(db_url))
         seed_banks(s)
