@@ -28,6 +28,7 @@ import pytest
 from sqlalchemy import select, update
 
 from meldpunt.accounts import Accounts
+from meldpunt.act.contacts import seed_known_contacts
 from meldpunt.bootstrap import Services
 from meldpunt.pipeline.intake import create_api_token
 from meldpunt.settings import Settings
@@ -37,6 +38,7 @@ from meldpunt.triage import Triage, TriageConfig
 from meldpunt.web.i18n import catalog_ids
 from tests.helpers.browser import ARGS, CHROMIUM, need_browser
 from tests.helpers.imagegen import scene
+from tests.helpers.routing import act_on_decided
 from tests.helpers.serve import PASSWORD, _enrol_and_sign_in, _port, _wait
 from tests.helpers.world import ILLEGAL, NATIONAL, NOT_ILLEGAL, Clock, World
 
@@ -46,7 +48,15 @@ VIEWS = (("nl", "nl-BE,nl;q=0.9", 390), ("fr", "fr-BE,fr;q=0.9", 390), ("en", "e
 #: what each role's navigation offers (besides their own account): exactly the pages it may open
 NAV = {
     "analyst": {"/queue"},
-    "senior": {"/queue", "/disagreements", "/decisions", "/banks", "/stats"},
+    "senior": {
+        "/queue",
+        "/disagreements",
+        "/decisions",
+        "/banks",
+        "/stats",
+        "/act/attention",
+        "/act/contacts",
+    },
     "police": {"/police/urgent"},
     "admin": {"/admin/users", "/admin/audit", "/admin/wellness-defaults"},
 }
@@ -124,6 +134,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     ):
         accounts.create_user(name, role, PASSWORD)
     items = _seed(services, store, env)
+    # a takedown of the decided item waiting for a senior (nobody to notice), and CDN contacts
+    act_on_decided(services, items["decided"], host="benign-example-gallery.test")
+    seed_known_contacts(services)
     token = create_api_token(services, "layout", ("internal:read",))
     mine = {"/me", "/me/preferences"}
     pages = {
@@ -139,6 +152,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             "/banks",
             "/banks/hotline-own",
             "/stats",
+            f"/items/{items['decided']}",
+            "/act/attention",
+            "/act/contacts",
+            "/act/contacts/new",
+            "/act/contacts/1",
+            "/act/rules",
         ],
         "police": [*mine, "/police/urgent", f"/police/items/{items['decided']}"],
         "admin": [*mine, "/admin/users", "/admin/audit", "/admin/wellness-defaults"],

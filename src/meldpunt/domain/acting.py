@@ -74,6 +74,8 @@ class RouteAction(StrEnum):
 class EventKind(StrEnum):
     """What an action-timeline line says happened."""
 
+    #: found illegal (an analyst's final decision or a hash list's label): a takedown is opened
+    TAKEDOWN_OPENED = "takedown_opened"
     LOCATED = "located"
     ROUTED = "routed"
     NOTICE_QUEUED = "notice_queued"

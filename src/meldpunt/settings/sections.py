@@ -195,6 +195,11 @@ class ActSettings(_Section):
     act_on_hash_list: bool = setting(
         True, "Act on items classified illegal by an auto hash list's label, not only on analysts' decisions."
     )
+    hash_list_categories: tuple[str, ...] = setting(
+        ("baseline", "nationally_illegal", "A1", "A2", "B1", "B2", "A", "B", "C"),
+        "Label categories of an auto hash list's entry that make a match illegal (comma-separated; a "
+        "baseline label always does); the defaults are the illegal values of the default schemes.",
+    )
 
 
 @dataclass(frozen=True)

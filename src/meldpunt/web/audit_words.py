@@ -43,6 +43,15 @@ SENTENCES = {
     "prefs.change": N_("{actor} changed their preferences"),
     "settings.change": N_("{actor} changed the wellness defaults"),
     "audit.export": N_("{actor} exported the audit log"),
+    "contact.add": N_("{actor} added abuse contact {contact}"),
+    "contact.auto": N_("{actor} added abuse contact {contact} from RDAP"),
+    "contact.edit": N_("{actor} changed abuse contact {contact}"),
+    "contact.delete": N_("{actor} deleted abuse contact {contact}"),
+    "rule.defaults": N_("{actor} set up the default routing rules"),
+    "rule.add": N_("{actor} added routing rule {rule}"),
+    "rule.edit": N_("{actor} changed routing rule {rule}"),
+    "rule.delete": N_("{actor} deleted routing rule {rule}"),
+    "takedown.reroute": N_("{actor} sent the takedown of item {item} back to routing"),
 }
 UNKNOWN_ACTION = N_("{actor}: {action} {subject}")
 SYSTEM = N_("the system")
@@ -63,6 +72,8 @@ ACTION_CHOICES = {
     "staff.*": N_("Sign-ins and sign-outs"),
     "staff.login_failed": N_("Failed sign-ins"),
     "settings.change": N_("Settings"),
+    "contact.*": N_("Abuse contacts"),
+    "rule.*": N_("Routing rules"),
 }
 
 #: detail fields by their words; a field not here is shown by its name
@@ -104,7 +115,7 @@ class Described:
 
 def _subject(subject: str) -> dict[str, str]:
     kind, sep, name = subject.partition(":")
-    return {kind: name} if sep and kind in ("item", "user", "bank", "medium") else {}
+    return {kind: name} if sep and kind in ("item", "user", "bank", "medium", "contact", "rule") else {}
 
 
 def actor_words(word: Words, actor: str) -> str:

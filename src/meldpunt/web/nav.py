@@ -26,6 +26,8 @@ NAV: tuple[NavLink, ...] = (
     NavLink("/disagreements", N_("Disagreements"), "disagreement.resolve", "d"),
     NavLink("/decisions", N_("Decisions"), "classification.correct"),
     NavLink("/banks", N_("Banks"), "banks.manage"),
+    NavLink("/act/attention", N_("Takedowns to decide"), "contacts.manage"),
+    NavLink("/act/contacts", N_("Abuse contacts"), "contacts.manage"),
     NavLink("/stats", N_("Statistics"), "stats.view"),
     NavLink("/police/urgent", N_("Urgent items"), "urgent.view"),
     NavLink("/admin/users", N_("Users"), "users.manage"),
