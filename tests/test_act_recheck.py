@@ -4,13 +4,15 @@ clock and ``settle``, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import itertools
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 
 from meldpunt.act import locating, recheck
 from meldpunt.act.ticks import settle
@@ -20,10 +22,10 @@ from meldpunt.domain.acting import EventKind, TakedownState
 from meldpunt.pipeline.intake import report_status
 from meldpunt.pipeline.jobs import JobQueue
 from meldpunt.pipeline.walk import Walker
-from meldpunt.store.acting import ActionEvent, NoticeItem, Notice, Takedown
+from meldpunt.store.acting import ActionEvent, Notice, NoticeItem, Takedown
 from meldpunt.store.reports import Item, Job
 from tests.helpers.pipeline import make_settings
-from tests.helpers.providers import Providers, Watched, providers, seed_watched  # noqa: F401
+from tests.helpers.providers import Providers, Watched, install, seed_watched
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
 
@@ -42,14 +44,17 @@ def located(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, str]]:
 
 
 @pytest.fixture
-def world(
-    db_url: str, providers: Callable[[ManualClock], Providers]
-) -> Iterator[tuple[Services, ManualClock, Providers]]:
+def world(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Services, ManualClock, Providers]]:
+    """Services on the injected clock, and the fake providers' two machines behind the walk's
+    fetcher (through the resolver hook)."""
     clock = ManualClock(START)
     services = Services(make_settings(db_url), clock=clock)
+    web = Providers(clock)
+    install(monkeypatch, web)
     try:
-        yield services, clock, providers(clock)
+        yield services, clock, web
     finally:
+        web.close()
         services.close()
 
 
@@ -98,7 +103,9 @@ def test_a_provider_that_complies_gets_the_item_removed_with_its_time_to_removal
     assert report_status(services, w.code) is not None
     assert report_status(services, w.code).state == "action_taken"  # type: ignore[union-attr]
 
-    run_until(services, clock, lambda: td(services, w.takedown_id).state == "removed", step_minutes=20, hours=30)
+    run_until(
+        services, clock, lambda: td(services, w.takedown_id).state == "removed", step_minutes=20, hours=30
+    )
 
     t = td(services, w.takedown_id)
     assert t.state == TakedownState.REMOVED.value
@@ -152,7 +159,7 @@ def test_a_provider_that_never_acts_is_checked_for_a_week_without_flooding_the_t
     assert t.state == TakedownState.NOTICED.value
     assert t.misses == 0 and t.last_check == "online"
     assert t.checks == len(seen) >= 20
-    gaps = [(b - a).total_seconds() / 3600 for a, b in zip(seen, seen[1:], strict=False)]
+    gaps = [(b - a).total_seconds() / 3600 for a, b in itertools.pairwise(seen)]
     early = [g for a, g in zip(seen, gaps, strict=False) if a < START + timedelta(hours=60)]
     late = [g for a, g in zip(seen, gaps, strict=False) if a > START + timedelta(hours=80)]
     assert early and all(1 <= g <= 5 for g in early)  # every 1-4 h (and the hour the clock steps)
@@ -219,7 +226,9 @@ def test_every_kind_of_miss_ends_removed(
     p = web.add(behaviour.replace("_", "-"), behaviour, after=timedelta(hours=1))
     p.notice(START)
     w = watch(services, p, 5)
-    run_until(services, clock, lambda: td(services, w.takedown_id).state == "removed", step_minutes=30, hours=24)
+    run_until(
+        services, clock, lambda: td(services, w.takedown_id).state == "removed", step_minutes=30, hours=24
+    )
     t = td(services, w.takedown_id)
     assert t.state == "removed", t.last_check
     assert t.removal_reason.split(":")[0] == reason
@@ -263,7 +272,7 @@ def test_a_providers_removed_answer_is_checked_soon(world: tuple[Services, Manua
     p.notice()  # it removes at once and says so (the notice part records the answer)
     with services.engine.begin() as conn:
         nid = conn.execute(
-            Notice.__table__.insert()
+            insert(Notice)
             .values(
                 reference="MP-TEST-0001",
                 channel="email",
@@ -275,7 +284,7 @@ def test_a_providers_removed_answer_is_checked_soon(world: tuple[Services, Manua
             .returning(Notice.id)
         ).scalar_one()
         conn.execute(
-            NoticeItem.__table__.insert().values(
+            insert(NoticeItem).values(
                 notice_id=nid,
                 takedown_id=w.takedown_id,
                 added_at=START,
@@ -286,14 +295,16 @@ def test_a_providers_removed_answer_is_checked_soon(world: tuple[Services, Manua
     settle(services)
     soon = aware(td(services, w.takedown_id).next_check_at)
     assert soon == clock.now() + timedelta(minutes=services.settings.recheck.answer_check_minutes)
-    run_until(services, clock, lambda: td(services, w.takedown_id).state == "removed", step_minutes=5, hours=1)
+    run_until(
+        services, clock, lambda: td(services, w.takedown_id).state == "removed", step_minutes=5, hours=1
+    )
     assert td(services, w.takedown_id).state == "removed"
 
 
 def test_a_batch_is_fetched_concurrently_and_a_rerun_changes_nothing(
     world: tuple[Services, ManualClock, Providers],
 ) -> None:
-    services, clock, web = world
+    services, _, web = world
     services.settings = replace(  # type: ignore[misc]
         services.settings, recheck=replace(services.settings.recheck, concurrency=4, batch_size=50)
     )
@@ -307,7 +318,7 @@ def test_a_batch_is_fetched_concurrently_and_a_rerun_changes_nothing(
     with services.engine.connect() as conn:
         jobs = conn.execute(select(Job).where(Job.kind == recheck.RECHECK)).all()
     assert len(jobs) == 1
-    web.rendezvous = __import__("threading").Barrier(4)
+    web.rendezvous = threading.Barrier(4)
     with Walker(services, worker="t1") as walker:
         job = walker.claim()
         assert job is not None and job.kind == recheck.RECHECK
@@ -320,7 +331,8 @@ def test_a_batch_is_fetched_concurrently_and_a_rerun_changes_nothing(
         queue = JobQueue(services.engine, worker="t1")
         assert queue is not None
         before = [td(services, w.takedown_id).checks for w in ws]
-        again = recheck.step_recheck(services, _Finishless(walker), job)
+        rerun: Any = _Finishless(walker)
+        again = recheck.step_recheck(services, rerun, job)
         assert again == "skipped"
         assert [td(services, w.takedown_id).checks for w in ws] == before == [1] * 12
     with services.engine.connect() as conn:

@@ -17,7 +17,6 @@ import io
 import json
 import socket
 import threading
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -239,23 +238,6 @@ class Providers:
                 return 200, jpeg(n), "image/jpeg"
             return 200, png(n), "image/png"
         return 404, b"not here", "text/plain"
-
-
-@pytest.fixture
-def providers(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[ManualClock], Providers]]:
-    """A factory: ``providers(clock)`` starts the two machines and puts their resolver into the
-    walk's fetch policy; closed after the test."""
-    made: list[Providers] = []
-
-    def make(clock: ManualClock) -> Providers:
-        world = Providers(clock)
-        install(monkeypatch, world)
-        made.append(world)
-        return world
-
-    yield make
-    for w in made:
-        w.close()
 
 
 def install(monkeypatch: pytest.MonkeyPatch, world: Providers) -> None:
