@@ -47,7 +47,7 @@ VIEWS = (("nl", "nl-BE,nl;q=0.9", 390), ("fr", "fr-BE,fr;q=0.9", 390), ("en", "e
 
 #: what each role's navigation offers (besides their own account): exactly the pages it may open
 NAV = {
-    "analyst": {"/queue"},
+    "analyst": {"/queue", "/act/removals"},
     "senior": {
         "/queue",
         "/disagreements",
@@ -56,6 +56,7 @@ NAV = {
         "/stats",
         "/act/attention",
         "/act/contacts",
+        "/act/removals",
     },
     "police": {"/police/urgent"},
     "admin": {"/admin/users", "/admin/audit", "/admin/wellness-defaults"},
@@ -140,7 +141,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     token = create_api_token(services, "layout", ("internal:read",))
     mine = {"/me", "/me/preferences"}
     pages = {
-        "analyst": [*mine, "/queue", f"/items/{items['queued']}"],
+        "analyst": [*mine, "/queue", f"/items/{items['queued']}", "/act/removals"],
         "senior": [
             *mine,
             "/queue",
@@ -158,6 +159,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             "/act/contacts/new",
             "/act/contacts/1",
             "/act/rules",
+            "/act/removals",
         ],
         "police": [*mine, "/police/urgent", f"/police/items/{items['decided']}"],
         "admin": [*mine, "/admin/users", "/admin/audit", "/admin/wellness-defaults"],

@@ -110,6 +110,8 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/admin/audit.csv"): ADMIN,
     ("GET", "/admin/wellness-defaults"): ADMIN,
     ("POST", "/admin/wellness-defaults"): ADMIN,
+    # locate and act (#10): removals (actions.view)
+    ("GET", "/act/removals"): ANALYST_UP,
     # routes the test harness (tests.test_web_staff.Staff) adds to the app it builds
     ("GET", "/test/queue"): ANALYST_UP,
     ("GET", "/api/test/queue"): ANALYST_UP,

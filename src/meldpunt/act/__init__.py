@@ -11,6 +11,7 @@ The services of the step after triage, each in its own module (one line each):
 - ``notices``   notices batched per abuse contact, reminders, escalation, providers' answers
 - ``outbox``    every message that leaves meldpunt: e-mail and webhook channels, the ``send`` job
 - ``recheck``   re-checking acted-on URLs until gone; removal, moves, time to removal
+- ``removals``  the removals page's figures: time to removal per item and per provider
 - ``alerts``    urgent cases: on-call alerts, acknowledgement, escalation
 
 Time comes from the injected clock (``Services.clock``): due times are compared with

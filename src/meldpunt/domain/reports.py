@@ -85,20 +85,23 @@ def item_outcome(media: list[MediumOutcome]) -> ItemState:
     return ItemState.KNOWN
 
 
-def public_status(items: Sequence[tuple[ItemState, bool]]) -> str:
+def public_status(items: Sequence[tuple[ItemState, bool] | tuple[ItemState, bool, bool]]) -> str:
     """What a reporter may be told, in the words of /status: nothing about content.
 
     ``items``: each item's state and whether it was found illegal — by a hash list (a medium
     matched an ``auto`` list) or by an analyst's final classification. One rule for both ways of
     knowing: while any item is still walking or waits for an analyst, "assessing" ("received" while
     nothing has been touched yet); once all are settled, "action_taken" when anything was found
-    illegal, "unavailable" when none of the pages could be reached, else "assessed" (benign lists,
-    not-illegal decisions, and unreachable pages beside assessed ones)."""
-    states = [s for s, _ in items]
+    illegal — and "removed" once every item found illegal is confirmed gone by the re-checks (an
+    optional third value per item: its takedown is ``removed``) —, "unavailable" when none of the
+    pages could be reached, else "assessed" (benign lists, not-illegal decisions, and unreachable
+    pages beside assessed ones)."""
+    states = [i[0] for i in items]
     if not states or any(s not in SETTLED_STATES for s in states):
         return "received" if states and all(s is ItemState.RECEIVED for s in states) else "assessing"
-    if any(illegal for s, illegal in items if s in (ItemState.KNOWN, ItemState.CLASSIFIED)):
-        return "action_taken"
+    acted = [i for i in items if i[1] and i[0] in (ItemState.KNOWN, ItemState.CLASSIFIED)]
+    if acted:
+        return "removed" if all(len(i) > 2 and i[2] for i in acted) else "action_taken"
     if all(s in (ItemState.UNAVAILABLE, ItemState.FAILED) for s in states):
         return "unavailable"
     return "assessed"

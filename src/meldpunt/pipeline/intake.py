@@ -34,12 +34,14 @@ from sqlalchemy import Connection, Engine, bindparam, exists, func, insert, sele
 from sqlalchemy import text as sql
 from sqlalchemy.exc import IntegrityError
 
+from meldpunt.domain.acting import TakedownState
 from meldpunt.domain.problems import Problem
 from meldpunt.domain.reports import OPEN_STATES, ItemState, MediumOutcome, SeenOn, public_status
 from meldpunt.fetch import FetchError, check_url
 from meldpunt.pipeline.api_tokens import check_api_token as check_api_token  # tokens moved there
 from meldpunt.pipeline.api_tokens import create_api_token as create_api_token
 from meldpunt.pipeline.jobs import enqueue
+from meldpunt.store.acting import Takedown
 from meldpunt.store.reports import Item, Medium, Report, ReportItem
 from meldpunt.store.triage import TriageStatus
 
@@ -465,13 +467,16 @@ def report_status(services: IntakeNeeds, code: str) -> StatusView | None:
         if row is None:
             return None
         listed = exists().where(Medium.item_id == Item.id, Medium.outcome == MediumOutcome.KNOWN.value)
+        removed = exists().where(
+            Takedown.item_id == Item.id, Takedown.state == TakedownState.REMOVED.value
+        )  # confirmed gone by the re-checks (meldpunt.act.recheck)
         rows = conn.execute(
-            select(Item.state, TriageStatus.illegal, listed.label("listed"))
+            select(Item.state, TriageStatus.illegal, listed.label("listed"), removed.label("removed"))
             .join(ReportItem, ReportItem.item_id == Item.id)
             .outerjoin(TriageStatus, TriageStatus.item_id == Item.id)
             .where(ReportItem.report_id == row.id)
         ).all()
-    items = [(ItemState(r.state), bool(r.listed or r.illegal)) for r in rows]
+    items = [(ItemState(r.state), bool(r.listed or r.illegal), bool(r.removed)) for r in rows]
     return StatusView(state=public_status(items), received_at=row.created_at, items=len(items))
 
 

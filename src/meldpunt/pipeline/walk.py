@@ -290,6 +290,16 @@ class Walker:
         with self.hosts.hold(host_of(url), self.settings.fetch_host_concurrency):
             return self._run(self._fetcher_ready().fetch_media(url, budget_s))
 
+    def run_fetches(self, work: Callable[[Fetcher], Coroutine[Any, Any, T]]) -> T:
+        """Run ``work`` on this worker's event loop with its fetcher: many fetches at once (the
+        act room's re-check batches), sharing the walk's connection pool and SSRF guard. ``work``
+        counts its fetches in :attr:`hosts` itself (:meth:`HostSlots.hold`)."""
+        return self._run(work(self._fetcher_ready()))
+
+    def hash_media(self, data: bytes, name: str) -> Signals:
+        """Signals of fetched bytes, decoded in this worker's sandbox (re-checks compare them)."""
+        return self._hash(data, name)
+
     def close(self) -> None:
         self.sandbox.close()
         try:

@@ -275,6 +275,37 @@ class RecheckSettings(_Section):
     miss_spacing_minutes: int = setting(
         5, "Interval between the re-checks that confirm a miss.", unit="minutes"
     )
+    daily_jitter_minutes: int = setting(
+        60,
+        "Once daily, each re-check comes 24 h plus or minus up to this much later (so re-checks do not "
+        "bunch up).",
+        unit="minutes",
+    )
+    answer_check_minutes: int = setting(
+        10,
+        "After a provider answers that it removed a URL, it is re-checked within this long (the answer "
+        "counts only once the re-check confirms it).",
+        unit="minutes",
+    )
+    concurrency: int = setting(
+        32,
+        "Fetches one re-check job runs at once (at most the worker's fetch_concurrency, whose "
+        "connection pool it shares).",
+    )
+    batch_size: int = setting(
+        500, "Due takedowns one re-check job takes and checks concurrently (its effects commit together)."
+    )
+    claim_minutes: int = setting(
+        30,
+        "A due takedown handed to a re-check job is held this long; if the job has not finished by "
+        "then (its worker died and the job was lost), the takedown comes due again.",
+        unit="minutes",
+    )
+    max_media: int = setting(
+        5,
+        "When none of an item's media addresses is on its page any more, at most this many of the "
+        "page's media are fetched to look for the same content under another address.",
+    )
 
 
 @dataclass(frozen=True)

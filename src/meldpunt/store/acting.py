@@ -154,6 +154,14 @@ class Takedown(Base):
     moves: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: re-checks (#10 part "recheck"): the first miss of the current streak (``removed_at`` when
+    #: the streak reaches ``recheck.removal_misses``)
+    first_miss_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: consecutive re-checks that ended in a transient error (timeout, 5xx, refused): not misses
+    check_errors: Mapped[int] = mapped_column(Integer, default=0)
+    #: the claim token of the re-check job holding the takedown: the tick raises it when it hands
+    #: the takedown to a job, the job's effects are conditional on it and raise it again
+    check_round: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Notice(Base):

@@ -36,6 +36,7 @@ from meldpunt.web import (
     staff,
     workspace,
 )
+from meldpunt.web.act_recheck import router as act_recheck_router
 from meldpunt.web.context import WebContext, ctx, request_language
 from meldpunt.web.i18n import pick_language
 from meldpunt.web.nav import home, nav_links
@@ -91,6 +92,7 @@ def create_app(services: Services, config: WebSettings | None = None) -> FastAPI
     app.include_router(admin.router)
     app.include_router(banks.router)
     act_routing.install(app)
+    app.include_router(act_recheck_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(StarletteHTTPException)
