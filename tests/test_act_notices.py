@@ -75,7 +75,9 @@ def test_a_notice_due_on_saturday_goes_on_monday_and_holidays_are_quiet(
     [notice] = w.notices()
     # the next reminder: 24 h later, a Wednesday
     assert notice.next_notice_at is not None
-    assert (notice.next_notice_at.replace(tzinfo=UTC) - notice.sent_at.replace(tzinfo=UTC)).total_seconds() == 24 * 3600
+    assert (
+        notice.next_notice_at.replace(tzinfo=UTC) - notice.sent_at.replace(tzinfo=UTC)
+    ).total_seconds() == 24 * 3600
 
 
 def test_reminders_every_24_hours_for_a_week_then_escalation_and_police(
@@ -168,7 +170,9 @@ def test_a_refused_recipient_marks_the_contact_suspect_and_the_notice_overdue(
     from sqlalchemy import update
 
     with w.services.engine.begin() as conn:
-        conn.execute(update(Contact).where(Contact.id == w.contacts["alpha"]).values(address="abuse@alpha.example"))
+        conn.execute(
+            update(Contact).where(Contact.id == w.contacts["alpha"]).values(address="abuse@alpha.example")
+        )
     assert notice_answers.resend_now(w.services, notice.id, "sam")
     settle(w.services)
     [got] = smtp_sink.to("abuse@alpha.example")

@@ -23,7 +23,7 @@ from tests.helpers.smtp import Received, SmtpSink
 #: a Monday, 09:00 UTC (10:00 in Brussels)
 MONDAY = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 HOUR = 3600.0
-LINK_RE = re.compile(r"(http://[^\s]+/provider/([0-9]+\.[0-9]+\.[A-Za-z0-9_-]{43}))")
+LINK_RE = re.compile(r"(https?://[^\s]+/provider/([0-9]+\.[0-9]+\.[A-Za-z0-9_-]{43}))")
 
 
 @dataclass
@@ -39,9 +39,7 @@ class World:
 
     def contact(self, name: str, **values: Any) -> int:
         values.setdefault("address", f"abuse@{name}.example")
-        cid = seed_contact(
-            self.services.engine, now=self.now, match=name, name=name.title(), **values
-        )
+        cid = seed_contact(self.services.engine, now=self.now, match=name, name=name.title(), **values)
         self.contacts[name] = cid
         return cid
 
@@ -110,7 +108,7 @@ class World:
 
 def world(db_url: str, sink: SmtpSink | None, start: datetime = MONDAY, **notice: Any) -> World:
     clock = ManualClock(start)
-    smtp = {"smtp_host": sink.host, "smtp_port": sink.port} if sink else {}
+    smtp: dict[str, Any] = {"smtp_host": sink.host, "smtp_port": sink.port} if sink else {}
     settings = Settings(
         db=db_url,
         mail=MailSettings(**smtp, public_url="https://hotline.example", reply_to="ntd@hotline.example"),

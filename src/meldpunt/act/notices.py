@@ -167,8 +167,9 @@ def _collect(services: ActNeeds, now: datetime) -> int:
                     _dialect_insert(conn)(NoticeItem)
                     .values(notice_id=notice_id, takedown_id=row.id, added_at=now, answer="", answer_note="")
                     .on_conflict_do_nothing()
-                ).rowcount
-                if joined == 1:
+                    .returning(NoticeItem.takedown_id)
+                ).first()
+                if joined is not None:
                     added += 1
                     timeline.record(
                         conn, EventKind.NOTICE_QUEUED, at=now, item_id=row.item_id, notice_id=notice_id

@@ -23,7 +23,19 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from meldpunt.accounts import allowed
 from meldpunt.bootstrap import Services
 from meldpunt.settings import WebSettings
-from meldpunt.web import admin, api, banks, internal, me, oversight, prefs, public, staff, workspace
+from meldpunt.web import (
+    act_notices,
+    admin,
+    api,
+    banks,
+    internal,
+    me,
+    oversight,
+    prefs,
+    public,
+    staff,
+    workspace,
+)
 from meldpunt.web.context import WebContext, ctx, request_language
 from meldpunt.web.i18n import pick_language
 from meldpunt.web.nav import home, nav_links
@@ -78,6 +90,7 @@ def create_app(services: Services, config: WebSettings | None = None) -> FastAPI
     app.include_router(oversight.router)
     app.include_router(admin.router)
     app.include_router(banks.router)
+    app.include_router(act_notices.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(StarletteHTTPException)

@@ -26,6 +26,8 @@ NAV: tuple[NavLink, ...] = (
     NavLink("/disagreements", N_("Disagreements"), "disagreement.resolve", "d"),
     NavLink("/decisions", N_("Decisions"), "classification.correct"),
     NavLink("/banks", N_("Banks"), "banks.manage"),
+    NavLink("/notices", N_("Notices"), "actions.view"),
+    NavLink("/overdue", N_("Overdue notices"), "actions.view"),
     NavLink("/stats", N_("Statistics"), "stats.view"),
     NavLink("/police/urgent", N_("Urgent items"), "urgent.view"),
     NavLink("/admin/users", N_("Users"), "users.manage"),
