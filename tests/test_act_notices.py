@@ -5,12 +5,16 @@ the police, closing when removed, a refused recipient marking its contact suspec
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 from meldpunt.act import timeline
+from meldpunt.act.notices import tick_notices
 from meldpunt.act.ticks import settle
 from meldpunt.domain.acting import EventKind
-from tests.helpers.notices import MONDAY, world
+from tests.helpers.notices import world
 from tests.helpers.smtp import SmtpSink
 
 
@@ -180,5 +184,98 @@ def test_a_refused_recipient_marks_the_contact_suspect_and_the_notice_overdue(
     assert w.notice(notice.id).state == "sent" and w.takedown_row(takedown).state == "noticed"
 
 
-def test_the_first_notice_time_is_kept_and_messages_are_json_on_a_webhook(db_url: str) -> None:
-    _ = (json, MONDAY)
+def test_concurrent_ticks_open_one_notice_per_contact_and_send_it_once(
+    db_url: str, smtp_sink: SmtpSink
+) -> None:
+    """Eight workers' ticks at once, several times: one collecting notice per contact, each URL in
+    it once, one message per notice."""
+    w = world(db_url, smtp_sink)
+    names = [f"c{n}" for n in range(4)]
+    for name in names:
+        w.contact(name)
+    takedowns = [w.takedown(name, f"http://{name}.example/{k}") for name in names for k in range(3)]
+    errors: list[BaseException] = []
+
+    def race(threads: int = 8) -> None:
+        barrier = threading.Barrier(threads)
+
+        def one() -> None:
+            barrier.wait()
+            try:
+                tick_notices(w.services)
+            except Exception as exc:  # a lost race must not be an error
+                errors.append(exc)
+
+        pool = [threading.Thread(target=one) for _ in range(threads)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+
+    for _ in range(3):
+        race()
+    assert errors == []
+    notices = w.notices()
+    assert sorted(n.contact_id for n in notices) == sorted(w.contacts.values())
+    assert sorted(t for n in notices for t in w.items_of(n.id)) == sorted(takedowns)
+    w.advance(24)
+    for _ in range(3):
+        race()
+    assert errors == []
+    settle(w.services)
+    assert sorted(r.recipients[0] for r in smtp_sink.received) == sorted(f"abuse@{n}.example" for n in names)
+    assert w.outbox_count() == len(names)
+
+
+def test_a_notice_in_the_contacts_language_from_the_hotlines_own_template_and_by_webhook(
+    db_url: str, smtp_sink: SmtpSink, tmp_path: Path
+) -> None:
+    own = tmp_path / "templates"
+    own.mkdir()
+    (own / "notice.de.txt").write_text(
+        "Subject: [{{ reference }}] Meldung ({{ items|length }})\n\n{% for i in items %}{{ i.url }}\n{% endfor %}"
+        "Antwort: {{ link }}\n"
+    )
+    received: list[dict[str, object]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(202)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        w = world(db_url, smtp_sink, templates_dir=str(own))
+        w.contact("dutch", language="nl")
+        w.contact("german", language="de")
+        w.contact("unknown", language="xx")
+        w.contact("cdn", channel="webhook", address=f"http://127.0.0.1:{server.server_address[1]}/notices")
+        w.takedown("dutch", "http://nl.example/a")
+        w.takedown("german", "http://de.example/a")
+        w.takedown("unknown", "http://xx.example/a")
+        cdn = w.takedown("cdn", "http://cdn.example/a", route=json.dumps({"ask_origin": True}))
+        settle(w.services)
+        w.advance(24)
+        settle(w.services)
+    finally:
+        server.shutdown()
+        server.server_close()
+    [nl] = smtp_sink.to("abuse@dutch.example")
+    assert "melding van materiaal" in nl.subject and "Kenmerk:" in nl.text
+    [de] = smtp_sink.to("abuse@german.example")
+    assert "Meldung (1)" in de.subject and "http://de.example/a" in de.text and "Antwort: https://" in de.text
+    [xx] = smtp_sink.to("abuse@unknown.example")
+    assert "Dear abuse team" in xx.text  # no template in that language: the hotline's default
+    [body] = received
+    assert body["urls"] == ["http://cdn.example/a"] and str(body["reference"]).startswith("MP-")
+    assert str(body["answer_link"]).startswith("https://hotline.example/provider/")
+    [item] = body["items"]  # type: ignore[misc]
+    assert item["ask_origin"] is True and item["hashes"][0]["sha256"]
+    assert "image" not in json.dumps(body) and "base64" not in json.dumps(body)  # hashes, never media
+    assert w.takedown_row(cdn).state == "noticed"
