@@ -27,7 +27,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, and_, exists, func, or_, select, update
+from sqlalchemy import Connection, DateTime, and_, delete, exists, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -156,25 +156,52 @@ def _collect(services: ActNeeds, now: datetime) -> int:
     added = 0
     for contact_id, rows in by_contact.items():
         with services.engine.begin() as conn:
+            # the list above may be stale (another worker may have noticed them since): look again
+            still = conn.execute(
+                select(Takedown.id, Takedown.item_id).where(
+                    Takedown.id.in_([r.id for r in rows]),
+                    Takedown.state == TakedownState.TO_NOTICE.value,
+                    Takedown.contact_id == contact_id,
+                    ~in_collecting,
+                )
+            ).all()
             contact = conn.execute(select(Contact).where(Contact.id == contact_id)).first()
-            if contact is None:
+            if not still or contact is None:
                 continue
             notice_id = _collecting_notice(conn, contact, services.settings, now)
             if notice_id is None:
                 continue
-            for row in rows:
-                joined = conn.execute(
-                    _dialect_insert(conn)(NoticeItem)
-                    .values(notice_id=notice_id, takedown_id=row.id, added_at=now, answer="", answer_note="")
-                    .on_conflict_do_nothing()
-                    .returning(NoticeItem.takedown_id)
-                ).first()
-                if joined is not None:
+            for takedown_id, item_id in still:
+                if _join(conn, notice_id, contact_id, int(takedown_id), now):
                     added += 1
                     timeline.record(
-                        conn, EventKind.NOTICE_QUEUED, at=now, item_id=row.item_id, notice_id=notice_id
+                        conn, EventKind.NOTICE_QUEUED, at=now, item_id=item_id, notice_id=notice_id
                     )
     return added
+
+
+def _join(conn: Connection, notice_id: int, contact_id: int, takedown_id: int, now: datetime) -> bool:
+    """Add a takedown to the (locked) collecting notice unless a notice to this contact has it
+    already — one statement, so a notice sent by another worker a moment ago is seen."""
+    other = (
+        select(NoticeItem.takedown_id)
+        .join(Notice, Notice.id == NoticeItem.notice_id)
+        .where(NoticeItem.takedown_id == takedown_id, Notice.contact_id == contact_id)
+    )
+    values = select(
+        literal(notice_id),
+        literal(takedown_id),
+        literal(now, DateTime(timezone=True)),
+        literal(""),
+        literal(""),
+    ).where(~exists(other))
+    joined = conn.execute(
+        _dialect_insert(conn)(NoticeItem)
+        .from_select(["notice_id", "takedown_id", "added_at", "answer", "answer_note"], values)
+        .on_conflict_do_nothing()
+        .returning(NoticeItem.takedown_id)
+    ).first()
+    return joined is not None
 
 
 # --- what a notice says -------------------------------------------------------------------------
@@ -309,7 +336,14 @@ def _send_due(services: ActNeeds, now: datetime) -> int:
                 continue
             notice = conn.execute(select(Notice).where(Notice.id == notice_id)).one()
             lines = _lines(conn, notice)
-            if not lines:
+            if (
+                not lines
+                and not conn.execute(
+                    select(NoticeItem.takedown_id).where(NoticeItem.notice_id == notice_id)
+                ).first()
+            ):
+                conn.execute(delete(Notice).where(Notice.id == notice_id))  # opened in a lost race: empty
+            elif not lines:
                 _close(conn, notice_id, now, reason="removed before it was sent")
             else:
                 _queue_round(conn, services, notice, 1, lines)
