@@ -44,6 +44,8 @@ MONITORED_STATES = frozenset(
 class NoticeState(StrEnum):
     #: gathering items for its contact until ``send_after``
     COLLECTING = "collecting"
+    #: its first message is in the outbox, not yet delivered (a new notice collects meanwhile)
+    SENDING = "sending"
     #: sent; reminders follow while any of its items is online
     SENT = "sent"
     #: every item is removed (or answered for good)

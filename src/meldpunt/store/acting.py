@@ -22,10 +22,12 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -195,6 +197,18 @@ class Notice(Base):
     #: part of what the provider link's token signs: changing it revokes every link given out
     token_nonce: Mapped[str] = mapped_column(String(32), default="")
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: why a senior closed it by hand ("" : closed because everything was removed)
+    closed_reason: Mapped[str] = mapped_column(Text, default="")
+    __table_args__ = (
+        # one collecting notice per contact, however many workers batch at once (#10 notices)
+        Index(
+            "ux_notices_collecting",
+            "contact_id",
+            unique=True,
+            postgresql_where=text("state = 'collecting'"),
+            sqlite_where=text("state = 'collecting'"),
+        ),
+    )
 
 
 class NoticeItem(Base):

@@ -25,6 +25,7 @@ from meldpunt.bootstrap import Services
 from meldpunt.settings import WebSettings
 from meldpunt.web import (
     act_routing,
+    act_notices,
     admin,
     api,
     banks,
@@ -93,6 +94,7 @@ def create_app(services: Services, config: WebSettings | None = None) -> FastAPI
     app.include_router(banks.router)
     act_routing.install(app)
     app.include_router(act_recheck_router)
+    app.include_router(act_notices.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(StarletteHTTPException)

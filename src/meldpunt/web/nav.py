@@ -28,6 +28,8 @@ NAV: tuple[NavLink, ...] = (
     NavLink("/banks", N_("Banks"), "banks.manage"),
     NavLink("/act/attention", N_("Takedowns to decide"), "contacts.manage"),
     NavLink("/act/contacts", N_("Abuse contacts"), "contacts.manage"),
+    NavLink("/notices", N_("Notices"), "actions.view"),
+    NavLink("/overdue", N_("Overdue notices"), "actions.view"),
     NavLink("/stats", N_("Statistics"), "stats.view"),
     NavLink("/police/urgent", N_("Urgent items"), "urgent.view"),
     NavLink("/act/removals", N_("Removals"), "actions.view"),
