@@ -27,6 +27,7 @@ NAV: tuple[NavLink, ...] = (
     NavLink("/decisions", N_("Decisions"), "classification.correct"),
     NavLink("/banks", N_("Banks"), "banks.manage"),
     NavLink("/stats", N_("Statistics"), "stats.view"),
+    NavLink("/alerts", N_("Alerts"), "alerts.ack"),
     NavLink("/police/urgent", N_("Urgent items"), "urgent.view"),
     NavLink("/admin/users", N_("Users"), "users.manage"),
     NavLink("/admin/audit", N_("Audit log"), "audit.read"),
