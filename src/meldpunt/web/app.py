@@ -23,7 +23,8 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from meldpunt.accounts import allowed
 from meldpunt.bootstrap import Services
 from meldpunt.settings import WebSettings
-from meldpunt.web import act_alerts, admin, api, banks, internal, me, oversight, prefs, public, staff, workspace
+from meldpunt.web import admin, api, banks, internal, me, oversight, prefs, public, staff, workspace
+from meldpunt.web.act_alerts import install as install_alerts
 from meldpunt.web.context import WebContext, ctx, request_language
 from meldpunt.web.i18n import pick_language
 from meldpunt.web.nav import home, nav_links
@@ -78,7 +79,7 @@ def create_app(services: Services, config: WebSettings | None = None) -> FastAPI
     app.include_router(oversight.router)
     app.include_router(admin.router)
     app.include_router(banks.router)
-    act_alerts.install(app)
+    install_alerts(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(StarletteHTTPException)
