@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select, update
 
 from meldpunt.act import alerts
+from meldpunt.act.context import ActNeeds
 from meldpunt.act.ticks import run_ticks, settle
 from meldpunt.audit import entries
 from meldpunt.domain.reports import ItemState
@@ -27,14 +28,14 @@ __all__ = ["hook_server", "smtp_sink"]  # fixtures
 ANN, BERT = "ann@hotline.example", "bert@hotline.example"
 
 
-def _alerts(services: alerts.ActNeeds) -> list[alerts.AlertView]:
+def _alerts(services: ActNeeds) -> list[alerts.AlertView]:
     return alerts.open_alerts(services.engine) + alerts.acknowledged_alerts(services.engine)
 
 
 def test_an_urgent_report_alerts_on_call_one_and_the_webhook_within_one_settle(
     db_url: str, smtp_sink: SmtpSink, hook_server: HookServer
 ) -> None:
-    services, clock = alert_services(db_url, smtp_sink, hook_server)
+    services, _clock = alert_services(db_url, smtp_sink, hook_server)
     # the fetch of a loopback address is refused by the fetcher at once: nothing leaves the machine
     receipt = submit_report(services, ReportIn(urls=["http://127.0.0.1:9/live"], urgent=True))
     settle(services)
@@ -60,7 +61,7 @@ def test_no_acknowledgement_escalates_to_the_next_then_everyone_until_acknowledg
     db_url: str, smtp_sink: SmtpSink, hook_server: HookServer
 ) -> None:
     services, clock = alert_services(db_url, smtp_sink, hook_server)
-    item_id, _ = seed_item(
+    _item_id, _ = seed_item(
         services.engine, "http://x.test/a", now=START, urgent=True, state=ItemState.RECEIVED
     )
     settle(services)
@@ -127,8 +128,8 @@ def test_a_senior_marks_an_item_urgent_once_and_it_is_audited(
 def test_an_urgent_item_without_an_alert_gets_one_but_not_old_ones(db_url: str, smtp_sink: SmtpSink) -> None:
     """A report that committed just before a crash alerts on the next tick; an urgent item from
     long ago (before alerts were set up) does not page anyone."""
-    services, clock = alert_services(db_url, smtp_sink, None)
-    old, _ = seed_item(services.engine, "http://x.test/old", now=START - timedelta(days=3), urgent=True)
+    services, _clock = alert_services(db_url, smtp_sink, None)
+    _old, _ = seed_item(services.engine, "http://x.test/old", now=START - timedelta(days=3), urgent=True)
     new, _ = seed_item(services.engine, "http://x.test/new", now=START - timedelta(minutes=5), urgent=True)
     settle(services)
     assert [a.item_id for a in _alerts(services)] == [new]
@@ -137,8 +138,8 @@ def test_an_urgent_item_without_an_alert_gets_one_but_not_old_ones(db_url: str, 
 def test_an_undeliverable_alert_stays_on_the_page_with_its_failure_counted(
     db_url: str, smtp_sink: SmtpSink
 ) -> None:
-    services, clock = alert_services(db_url, smtp_sink, None, oncall=("Nobody <not an address>",))
-    item_id, _ = seed_item(services.engine, "http://x.test/c", now=START, urgent=True)
+    services, _clock = alert_services(db_url, smtp_sink, None, oncall=("Nobody <not an address>",))
+    _item_id, _ = seed_item(services.engine, "http://x.test/c", now=START, urgent=True)
     settle(services)
     [alert] = alerts.open_alerts(services.engine)
     assert alerts.failed_deliveries(services.engine, [alert.id]) == {alert.id: 1}
@@ -164,7 +165,7 @@ def test_concurrent_ticks_raise_one_alert_per_item_and_escalate_once(
                 barrier.wait()
                 for _ in range(3):
                     alerts.tick_alerts(services)
-            except BaseException as e:  # noqa: BLE001 - reported below
+            except BaseException as e:
                 errors.append(e)
 
         threads = [threading.Thread(target=tick) for _ in range(4)]
@@ -195,7 +196,7 @@ def test_concurrent_ticks_raise_one_alert_per_item_and_escalate_once(
 
 def test_acknowledging_and_escalating_at_once_never_both_win(db_url: str) -> None:
     services, clock = alert_services(db_url, None, None, oncall=())
-    item_id, _ = seed_item(services.engine, "http://x.test/d", now=START, urgent=True)
+    _item_id, _ = seed_item(services.engine, "http://x.test/d", now=START, urgent=True)
     run_ticks(services)
     [alert] = alerts.open_alerts(services.engine)
     clock.advance(10 * 60)
