@@ -47,7 +47,7 @@ VIEWS = (("nl", "nl-BE,nl;q=0.9", 390), ("fr", "fr-BE,fr;q=0.9", 390), ("en", "e
 
 #: what each role's navigation offers (besides their own account): exactly the pages it may open
 NAV = {
-    "analyst": {"/queue", "/act/removals"},
+    "analyst": {"/queue", "/act/removals", "/notices", "/overdue", "/alerts"},
     "senior": {
         "/queue",
         "/disagreements",
@@ -57,8 +57,11 @@ NAV = {
         "/act/attention",
         "/act/contacts",
         "/act/removals",
+        "/notices",
+        "/overdue",
+        "/alerts",
     },
-    "police": {"/police/urgent"},
+    "police": {"/police/urgent", "/alerts"},
     "admin": {"/admin/users", "/admin/audit", "/admin/wellness-defaults"},
 }
 
@@ -141,7 +144,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     token = create_api_token(services, "layout", ("internal:read",))
     mine = {"/me", "/me/preferences"}
     pages = {
-        "analyst": [*mine, "/queue", f"/items/{items['queued']}", "/act/removals"],
+        "analyst": [*mine, "/queue", f"/items/{items['queued']}", "/act/removals", "/notices", "/alerts"],
         "senior": [
             *mine,
             "/queue",
@@ -160,8 +163,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             "/act/contacts/1",
             "/act/rules",
             "/act/removals",
+            "/alerts",
         ],
-        "police": [*mine, "/police/urgent", f"/police/items/{items['decided']}"],
+        "police": [*mine, "/police/urgent", f"/police/items/{items['decided']}", "/alerts"],
         "admin": [*mine, "/admin/users", "/admin/audit", "/admin/wellness-defaults"],
     }
     port = _port()

@@ -98,6 +98,10 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("POST", "/banks/{name}/lookup"): SENIOR,
     # police liaison
     ("GET", "/police/urgent"): POLICE,
+    # urgent alerts (#10): whoever may acknowledge sees them; a senior marks an item urgent
+    ("GET", "/alerts"): frozenset({"analyst", "senior", "police"}),
+    ("POST", "/alerts/{alert_id}/ack"): frozenset({"analyst", "senior", "police"}),
+    ("POST", "/items/{item_id}/alert"): SENIOR,
     ("GET", "/police/items/{item_id}"): POLICE,
     # administrator
     ("GET", "/admin/users"): ADMIN,
@@ -189,7 +193,13 @@ def test_every_route_is_in_the_table(world: Workspace) -> None:
 def test_every_route_by_every_role(world: Workspace) -> None:
     item = world.item(images=1, urgent=True)
     medium = world.media(item)[0]
-    ids = {"item_id": str(item), "medium_id": str(medium), "code": "nosuchcode", "name": "nosuchbank"}
+    ids = {
+        "item_id": str(item),
+        "medium_id": str(medium),
+        "code": "nosuchcode",
+        "name": "nosuchbank",
+        "alert_id": "1",
+    }
     clients: dict[str, WebClient] = {ANON: world.staff.client()}
     for role in ROLES:
         clients[role] = world.user(f"user-{role}", role)

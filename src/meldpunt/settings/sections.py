@@ -28,8 +28,12 @@ class WebSettings(_Section):
     SECTION: ClassVar[str] = "web"
 
     emergency_numbers: tuple[str, ...] = setting(
-        ("112 (EU emergency number)",),
-        "Emergency numbers shown on the form and receipt (comma-separated in the environment).",
+        ("112=EU emergency number",),
+        "Emergency numbers of the hotline's country, shown on the form's urgent box and the receipt "
+        "(comma-separated): NUMBER=LABEL (a label the pages translate), or NUMBER=en:LABEL|nl:LABEL|"
+        "fr:LABEL (a label per language; English, else the first, for the others). A Belgian hotline: "
+        "112=EU emergency number,101=Police,116 000=Missing children (Child Focus). Free text without "
+        "'=' (the old form) is shown as written.",
     )
     help_service_name: str = setting(
         "Stop it Now", "Help service for people worried about their own thoughts or behaviour."
@@ -57,6 +61,11 @@ class WebSettings(_Section):
     )
     max_match_queries: int = setting(1000, "Most hashes (or files) in one /api/v1/match call.")
     report_rate: int = setting(10, "Reports one visitor may send per rate window.")
+    urgent_rate: int = setting(
+        3,
+        "Urgent reports one visitor may send per rate window; beyond it a report is still accepted "
+        "but not marked urgent (and the receipt says so). Counted on a keyed hash, never the address.",
+    )
     status_rate: int = setting(30, "Status look-ups one visitor may make per rate window.")
     rate_window_s: int = setting(
         600, "Length of the rate window of reports and status look-ups.", unit="seconds"
@@ -324,6 +333,14 @@ class AlertSettings(_Section):
     )
     ack_minutes: int = setting(
         10,
-        "Minutes without acknowledgement before an alert escalates to the next on-call person.",
+        "Minutes without acknowledgement before an alert escalates to the next on-call person; after "
+        "the last one, every on-call person is alerted again every this many minutes until someone "
+        "acknowledges it.",
         unit="minutes",
+    )
+    raise_within_hours: float = setting(
+        24.0,
+        "An urgent item changed this recently without an alert gets one (a report that committed just "
+        "before a crash still alerts); older urgent items (say, from before alerts were set up) do not.",
+        unit="hours",
     )

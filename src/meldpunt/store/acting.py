@@ -273,7 +273,8 @@ class Alert(Base):
 
     __tablename__ = "alerts"
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    item_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
+    #: unique: one alert per item, however many workers raise it at once (migration 0019)
+    item_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True, unique=True)
     report_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     #: "report" or the senior's user name

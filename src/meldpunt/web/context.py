@@ -16,6 +16,7 @@ from starlette.responses import HTMLResponse
 from meldpunt.bootstrap import Services
 from meldpunt.pipeline.matcher_cache import MatcherCache
 from meldpunt.settings import WebSettings
+from meldpunt.web.emergency import EmergencyNumber, parse, shown
 from meldpunt.web.i18n import LANGUAGES, Translator, pick_language
 from meldpunt.web.security import FormTokens, RateLimiter, client_address, local_href
 from meldpunt.web.words import Words, schemes_of
@@ -40,6 +41,10 @@ class WebContext:
             lstrip_blocks=True,
         )
     )
+    #: urgent public reports per client and window (``web.urgent_rate``): beyond it, not urgent
+    urgent_limit: RateLimiter = field(default_factory=lambda: RateLimiter(3, 600))
+    #: ``web.emergency_numbers``, read once (a bad entry stops the app at start)
+    emergency: tuple[EmergencyNumber, ...] = ()
 
     @classmethod
     def build(cls, services: Services, config: WebSettings) -> WebContext:
@@ -58,6 +63,8 @@ class WebContext:
             matchers=MatcherCache(
                 services, services.settings.matcher_refresh_s, clock=services.clock.monotonic
             ),
+            urgent_limit=RateLimiter(config.urgent_rate, config.rate_window_s, clock.monotonic),
+            emergency=parse(config.emergency_numbers),
         )
 
     def client(self, request: Request) -> str:
@@ -88,7 +95,7 @@ class WebContext:
             lang_link=lang_link,
             here=request.url.path,  # the staff navigation marks the current page
             # configured texts shown through gettext, so the defaults come translated
-            emergency=[t.gettext(n) for n in self.config.emergency_numbers],
+            emergency=shown(self.emergency, t),
             **values,
         )
         return HTMLResponse(html, status_code=status)

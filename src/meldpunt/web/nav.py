@@ -33,6 +33,7 @@ NAV: tuple[NavLink, ...] = (
     NavLink("/stats", N_("Statistics"), "stats.view"),
     NavLink("/police/urgent", N_("Urgent items"), "urgent.view"),
     NavLink("/act/removals", N_("Removals"), "actions.view"),
+    NavLink("/alerts", N_("Alerts"), "alerts.ack"),
     NavLink("/admin/users", N_("Users"), "users.manage"),
     NavLink("/admin/audit", N_("Audit log"), "audit.read"),
     NavLink("/admin/wellness-defaults", N_("Wellness defaults"), "settings.manage"),

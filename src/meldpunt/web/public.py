@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
@@ -18,7 +19,14 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.responses import RedirectResponse, Response
 
-from meldpunt.pipeline.intake import SEEN_ON, InvalidReport, ReportIn, report_status, submit_report
+from meldpunt.pipeline.intake import (
+    SEEN_ON,
+    InvalidReport,
+    ReportIn,
+    report_status,
+    submit_report,
+    validate,
+)
 from meldpunt.web.context import WebContext, ctx, request_language
 from meldpunt.web.i18n import Translator
 
@@ -129,12 +137,29 @@ async def report_post(request: Request) -> Response:
         source="public",
         language=lang,
     )
+    # Many urgent reports from one client page the on-call people again and again: beyond
+    # web.urgent_rate per window the report is still taken (nothing is lost), but not as urgent.
+    # Counted only for a report that will be taken (a mistake corrected does not count), on a
+    # keyed hash of the address like the report limit.
+    problems = validate(report)
+    if problems:
+        return _form_page(request, c, lang, values, _problems(t, InvalidReport(problems)), status=400)
+    limited = report.urgent and c.urgent_limit.hit(c.client(request)) is not None
+    if limited:
+        report = replace(report, urgent=False)
     try:
         receipt = await run_in_threadpool(submit_report, c.services, report)
     except InvalidReport as e:
         return _form_page(request, c, lang, values, _problems(t, e), status=400)
     log.info("public report %d received: %d item(s)", receipt.report_id, len(receipt.item_ids))
-    params = {"lang": lang, **({"urgent": "1"} if report.urgent else {})}
+    if limited:
+        log.info(
+            "public report %d: too many urgent reports from one client, taken as not urgent",
+            receipt.report_id,
+        )
+    params = {"lang": lang}
+    if report.urgent or limited:
+        params["urgent"] = "1" if report.urgent else "limited"
     query = "&".join(f"{k}={v}" for k, v in params.items())
     return RedirectResponse(f"/receipt/{receipt.code}?{query}", status_code=303)
 
@@ -150,8 +175,9 @@ def receipt_page(request: Request, code: str) -> Response:
         return _rate_limited(request, c, lang, retry)
     if not CODE_RE.match(code) or report_status(c.services, canonical_code(code)) is None:
         return c.render(request, "error.html", lang, status=404, kind="no_receipt")
+    urgent = request.query_params.get("urgent")
     return c.render(
-        request, "receipt.html", lang, code=code, urgent=request.query_params.get("urgent") == "1"
+        request, "receipt.html", lang, code=code, urgent=urgent == "1", urgent_limited=urgent == "limited"
     )
 
 

@@ -1,0 +1,27 @@
+"""urgent alerts (#10 part "alerts"): one alert per item, enforced by a unique index
+
+Revision ID: 0019
+Revises: 0018
+Create Date: 2026-12-01
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision = "0019"
+down_revision = "0018"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("alerts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_alerts_item_id"))
+        batch_op.create_index(batch_op.f("ix_alerts_item_id"), ["item_id"], unique=True)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("alerts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_alerts_item_id"))
+        batch_op.create_index(batch_op.f("ix_alerts_item_id"), ["item_id"], unique=False)
