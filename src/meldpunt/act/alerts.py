@@ -311,7 +311,7 @@ def _raise_due(services: ActNeeds, now: datetime) -> int:
             select(Item.id, Item.report_id)
             .outerjoin(Alert, Alert.item_id == Item.id)
             .where(Item.urgent.is_(True), Alert.id.is_(None), Item.updated_at >= since)
-            .order_by(Item.id)
+            .order_by(Item.updated_at)  # by the partial index (by id, SQLite walks every item)
             .limit(BATCH)
         ).all()
     raised = 0
