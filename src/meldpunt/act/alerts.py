@@ -402,6 +402,21 @@ def acknowledge(services: ActNeeds, alert_id: int, *, by: str) -> Acknowledged:
             )
         ).rowcount
         if won == 1:
+            # an alert still waiting to go out (an SMTP server down, retried with backoff) would
+            # page someone hours later about a case a person already has: it is not sent
+            conn.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.purpose == ALERT,
+                    OutboxMessage.ref_id == alert_id,
+                    OutboxMessage.state == DeliveryState.QUEUED.value,
+                )
+                .values(
+                    state=DeliveryState.FAILED.value,
+                    next_attempt_at=None,
+                    last_error=f"not sent: acknowledged by {by[:100]} first",
+                )
+            )
             detail = {"ack_seconds": seconds, "level": int(row.level) + 1}
             timeline.record(
                 conn,
