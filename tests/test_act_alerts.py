@@ -6,6 +6,7 @@ records the time it took; concurrent ticks raise one alert per item and escalate
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -209,3 +210,23 @@ def test_acknowledging_and_escalating_at_once_never_both_win(db_url: str) -> Non
             update(Alert).where(Alert.id == alert.id, Alert.state == "open", Alert.level == 0).values(level=1)
         ).rowcount
     assert moved == 0
+
+
+def test_an_alert_still_waiting_to_be_sent_is_not_sent_once_acknowledged(db_url: str) -> None:
+    services, clock = alert_services(db_url, None, None)
+    services = type(services)(
+        replace(services.settings, mail=replace(services.settings.mail, smtp_host="127.0.0.1", smtp_port=1)),
+        clock,
+    )
+    seed_item(services.engine, "http://x.test/e", now=START, urgent=True)
+    settle(services)  # the SMTP server is down: the e-mail waits for its retry
+    [alert] = alerts.open_alerts(services.engine)
+    with services.engine.connect() as conn:
+        [row] = conn.execute(select(OutboxMessage).where(OutboxMessage.ref_id == alert.id)).all()
+    assert row.state == "queued" and row.attempts == 1
+    alerts.acknowledge(services, alert.id, by="carla")
+    clock.advance(3600)
+    settle(services)
+    with services.engine.connect() as conn:
+        [row] = conn.execute(select(OutboxMessage).where(OutboxMessage.ref_id == alert.id)).all()
+    assert row.state == "failed" and row.attempts == 1 and "acknowledged by carla" in row.last_error

@@ -108,7 +108,7 @@ def test_an_urgent_public_report_is_acknowledged_in_the_workspace_and_stops_esca
 
 
 def test_the_alerts_page_is_for_signed_in_staff_who_may_acknowledge(db_url: str, stack: ExitStack) -> None:
-    desk, _services, _ = _desk(db_url, stack, None, None)
+    desk, services, _ = _desk(db_url, stack, None, None)
     anonymous = desk.client()
     r = anonymous.get("/alerts")
     assert r.status_code in (302, 303) and "/login" in r.headers["location"]
@@ -116,6 +116,12 @@ def test_the_alerts_page_is_for_signed_in_staff_who_may_acknowledge(db_url: str,
     page = police.get("/alerts", headers={"Accept-Language": "fr"})
     assert page.status_code == 200 and "Aucune alerte ouverte." in page.text
     assert "MELDPUNT_ALERT_ONCALL" not in page.text  # on-call people are configured
+    item_id, _ = seed_item(services.engine, "http://x.test/p", now=START, urgent=True)
+    settle(services)
+    listed = police.get("/alerts").text
+    assert f'href="/police/items/{item_id}"' in listed and f'href="/items/{item_id}"' not in listed
+    urgent = police.get("/police/urgent").text  # the police's urgent list says which are alerted
+    assert 'href="/alerts#alert-1">ALERT-1</a> · waiting for a person' in urgent
     admin = desk.user("adm", "admin")
     assert admin.get("/alerts").status_code == 403
 

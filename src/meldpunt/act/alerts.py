@@ -129,7 +129,8 @@ def _queue_level(
     conn: Connection, settings: Settings, alert: AlertView, level: int, now: datetime
 ) -> list[str]:
     """Queue the e-mails and the webhook POST of ``level`` (round ``level + 1``); who was alerted."""
-    people, whole = targets(oncall(settings), level)
+    everyone = oncall(settings)
+    people, whole = targets(everyone, level)
     link = alerts_link(settings, alert.id)
     ref = reference(alert.id)
     escalates = alert.next_escalation_at.strftime("%H:%M UTC") if alert.next_escalation_at else "-"
@@ -143,7 +144,7 @@ def _queue_level(
             f"and is waiting for a person{again}.\n\n"
             f'Open the workspace and press "I am on it":\n{link}\n\n'
             f"Alert level {level + 1}. Without an acknowledgement it goes to "
-            f"{'the next on-call person' if level + 1 < len(oncall(settings)) else 'every on-call person'} "
+            f"{'the next on-call person' if level + 1 < len(everyone) else 'every on-call person'} "
             f"at {escalates}.\n\n"
             "This message says nothing about the content on purpose: see the workspace.\n"
         )
@@ -311,7 +312,7 @@ def _raise_due(services: ActNeeds, now: datetime) -> int:
             select(Item.id, Item.report_id)
             .outerjoin(Alert, Alert.item_id == Item.id)
             .where(Item.urgent.is_(True), Alert.id.is_(None), Item.updated_at >= since)
-            .order_by(Item.id)
+            .order_by(Item.updated_at)  # by the partial index (by id, SQLite walks every item)
             .limit(BATCH)
         ).all()
     raised = 0
@@ -401,6 +402,21 @@ def acknowledge(services: ActNeeds, alert_id: int, *, by: str) -> Acknowledged:
             )
         ).rowcount
         if won == 1:
+            # an alert still waiting to go out (an SMTP server down, retried with backoff) would
+            # page someone hours later about a case a person already has: it is not sent
+            conn.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.purpose == ALERT,
+                    OutboxMessage.ref_id == alert_id,
+                    OutboxMessage.state == DeliveryState.QUEUED.value,
+                )
+                .values(
+                    state=DeliveryState.FAILED.value,
+                    next_attempt_at=None,
+                    last_error=f"not sent: acknowledged by {by[:100]} first",
+                )
+            )
             detail = {"ack_seconds": seconds, "level": int(row.level) + 1}
             timeline.record(
                 conn,
@@ -486,6 +502,15 @@ def alert_for_item(engine: Engine, item_id: int) -> AlertView | None:
         return _view(row) if row is not None else None
 
 
+def alerts_for_items(engine: Engine, item_ids: list[int]) -> dict[int, AlertView]:
+    """Item id -> its alert, for the items that have one (a list's column)."""
+    if not item_ids:
+        return {}
+    with engine.connect() as conn:
+        rows = conn.execute(select(Alert).where(Alert.item_id.in_(item_ids)))
+        return {int(r.item_id): _view(r) for r in rows}
+
+
 def get_alert(engine: Engine, alert_id: int) -> AlertView | None:
     with engine.connect() as conn:
         row = conn.execute(select(Alert).where(Alert.id == alert_id)).first()
@@ -521,6 +546,7 @@ __all__ = [
     "acknowledge",
     "acknowledged_alerts",
     "alert_for_item",
+    "alerts_for_items",
     "count_open",
     "failed_deliveries",
     "get_alert",

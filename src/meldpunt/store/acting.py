@@ -32,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from meldpunt.store.models import Base, BigId
+from meldpunt.store.reports import Item
 
 
 class Location(Base):
@@ -290,6 +291,17 @@ class Alert(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     acknowledged_by: Mapped[str] = mapped_column(String(200), default="")
     ack_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+#: the alerts tick looks every few seconds for urgent items changed lately that have no alert:
+#: a partial index (urgent items are few) keeps that from reading the whole items table
+#: (migration 0019)
+URGENT_ITEMS_INDEX = Index(
+    "ix_items_urgent_updated",
+    Item.updated_at,
+    postgresql_where=Item.urgent.is_(True),
+    sqlite_where=Item.urgent.is_(True),
+)
 
 
 class RdapCache(Base):

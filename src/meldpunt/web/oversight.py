@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from meldpunt.accounts import CurrentUser
+from meldpunt.act.alerts import alerts_for_items
 from meldpunt.triage.context import item_facts, items_by_state, urgent_items
 from meldpunt.web.context import ctx
 from meldpunt.web.staff import require, staff_page, when_for
@@ -36,9 +37,10 @@ _page = staff_page
 def urgent_page(request: Request, user: Urgent) -> Response:
     """Urgent items in any state: the reported URL (as text), host, server address, state, time."""
     when = when_for(request)
-    items = [
-        {**r, "received": when(r["created_at"])} for r in urgent_items(ctx(request).services.engine, LIMIT)
-    ]
+    engine = ctx(request).services.engine
+    rows = urgent_items(engine, LIMIT)
+    alerted = alerts_for_items(engine, [r["id"] for r in rows])  # #10: each item's urgent alert
+    items = [{**r, "received": when(r["created_at"]), "alert": alerted.get(r["id"])} for r in rows]
     return _page(request, "ov_urgent.html", user, items=items)
 
 
