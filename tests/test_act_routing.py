@@ -281,12 +281,26 @@ def test_the_rdap_abuse_address_becomes_a_contact_a_senior_can_correct(services:
         "Net GmbH",
     )
     assert codes(t["route"]) == ["country_other", "contact_rdap", "notice"]
-    assert "contact.auto" in actions(services)
+    assert "contact.auto" in actions(services) and c.cdn is False
     # the next item on that network finds the contact itself
     item2, _ = to_route(services, country="DE", ip="198.51.100.9", abuse_email="other@net.example")
     routing.tick_route(services)
     assert takedown(services, item2)["contact_id"] == c.id
     assert codes(takedown(services, item2)["route"])[1] == "contact_network"
+
+
+def test_an_rdap_address_behind_a_cdn_becomes_a_cdn_contact(services: Services) -> None:
+    item, _ = to_route(services, country="US", asn=64510, abuse_email="abuse@cdn.example", cdn="SomeCDN")
+    routing.tick_route(services)
+    t = takedown(services, item)
+    assert t["route"]["ask_origin"] is True and codes(t["route"]) == [
+        "country_other",
+        "contact_rdap",
+        "cdn",
+        "notice",
+    ]
+    c = contacts.get_contact(services, t["contact_id"])
+    assert (c.scope, c.match, c.cdn) == ("asn", "64510", True)
 
 
 def test_nobody_to_notice(services: Services) -> None:

@@ -560,6 +560,8 @@ def _rdap_contact(conn: Connection, route: Route, now: datetime) -> int:
         "address": email,
         "language": "",
         "note": "from RDAP",
+        # behind a CDN the RDAP address is the CDN's: mark it so, its notices ask for the origin
+        "cdn": route.ask_origin,
         "created_at": now,
         "updated_at": now,
         "updated_by": "system",
