@@ -96,6 +96,20 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("POST", "/banks/{name}/settings"): SENIOR,
     ("POST", "/banks/{name}/delete"): SENIOR,
     ("POST", "/banks/{name}/lookup"): SENIOR,
+    # locate and act: abuse contacts, routing rules, takedowns waiting for a senior
+    ("GET", "/act/contacts"): SENIOR,
+    ("GET", "/act/contacts/new"): SENIOR,
+    ("GET", "/act/contacts/{contact_id}"): SENIOR,
+    ("POST", "/act/contacts"): SENIOR,
+    ("POST", "/act/contacts/{contact_id}"): SENIOR,
+    ("POST", "/act/contacts/{contact_id}/delete"): SENIOR,
+    ("GET", "/act/rules"): SENIOR,
+    ("GET", "/act/rules/{rule_id}"): SENIOR,
+    ("POST", "/act/rules"): SENIOR,
+    ("POST", "/act/rules/{rule_id}"): SENIOR,
+    ("POST", "/act/rules/{rule_id}/delete"): SENIOR,
+    ("GET", "/act/attention"): SENIOR,
+    ("POST", "/act/takedowns/{takedown_id}/reroute"): SENIOR,
     # police liaison
     ("GET", "/police/urgent"): POLICE,
     ("GET", "/police/items/{item_id}"): POLICE,
@@ -187,7 +201,15 @@ def test_every_route_is_in_the_table(world: Workspace) -> None:
 def test_every_route_by_every_role(world: Workspace) -> None:
     item = world.item(images=1, urgent=True)
     medium = world.media(item)[0]
-    ids = {"item_id": str(item), "medium_id": str(medium), "code": "nosuchcode", "name": "nosuchbank"}
+    ids = {
+        "item_id": str(item),
+        "medium_id": str(medium),
+        "code": "nosuchcode",
+        "name": "nosuchbank",
+        "contact_id": "1",
+        "rule_id": "1",
+        "takedown_id": "1",
+    }
     clients: dict[str, WebClient] = {ANON: world.staff.client()}
     for role in ROLES:
         clients[role] = world.user(f"user-{role}", role)
