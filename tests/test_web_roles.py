@@ -101,6 +101,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/act/contacts/new"): SENIOR,
     ("GET", "/act/contacts/{contact_id}"): SENIOR,
     ("POST", "/act/contacts"): SENIOR,
+    ("POST", "/act/contacts/known"): SENIOR,
     ("POST", "/act/contacts/{contact_id}"): SENIOR,
     ("POST", "/act/contacts/{contact_id}/delete"): SENIOR,
     ("GET", "/act/rules"): SENIOR,
