@@ -8,12 +8,14 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import select, update
 
 from meldpunt.act import contacts, routing
 from meldpunt.bootstrap import Services
 from meldpunt.domain.acting import EventKind, TakedownState
 from meldpunt.pipeline.worker import drain
 from meldpunt.settings import Settings
+from meldpunt.store.acting import Takedown
 from tests.helpers.acting import seed_contact
 from tests.helpers.fakeweb import Served
 from tests.helpers.pipeline import Web as PipelineWeb
@@ -281,12 +283,48 @@ def test_the_rdap_abuse_address_becomes_a_contact_a_senior_can_correct(services:
         "Net GmbH",
     )
     assert codes(t["route"]) == ["country_other", "contact_rdap", "notice"]
-    assert "contact.auto" in actions(services)
+    assert "contact.auto" in actions(services) and c.cdn is False
     # the next item on that network finds the contact itself
     item2, _ = to_route(services, country="DE", ip="198.51.100.9", abuse_email="other@net.example")
     routing.tick_route(services)
     assert takedown(services, item2)["contact_id"] == c.id
     assert codes(takedown(services, item2)["route"])[1] == "contact_network"
+
+
+def test_an_rdap_address_behind_a_cdn_becomes_a_cdn_contact(services: Services) -> None:
+    item, _ = to_route(services, country="US", asn=64510, abuse_email="abuse@cdn.example", cdn="SomeCDN")
+    routing.tick_route(services)
+    t = takedown(services, item)
+    assert t["route"]["ask_origin"] is True and codes(t["route"]) == [
+        "country_other",
+        "contact_rdap",
+        "cdn",
+        "notice",
+    ]
+    c = contacts.get_contact(services, t["contact_id"])
+    assert (c.scope, c.match, c.cdn) == ("asn", "64510", True)
+
+
+def test_the_rdap_contact_is_for_the_network_else_the_asn_else_the_address() -> None:
+    scope = routing._rdap_scope
+    assert scope(routing.Place(prefix="192.0.2.0/24", asn=64500, ip="192.0.2.1")) == (
+        "network",
+        "192.0.2.0/24",
+    )
+    assert scope(routing.Place(prefix="garbage", asn=64500, ip="192.0.2.1")) == ("asn", "64500")
+    assert scope(routing.Place(ip="2001:db8::1")) == ("network", "2001:db8::1/128")
+    assert scope(routing.Place(ip="not an address")) == ("", "")
+
+
+def test_a_takedown_that_cannot_be_routed_does_not_hold_up_the_others(services: Services) -> None:
+    bad, _ = to_route(services, country="US", asn=64520)
+    good, _ = to_route(services, country="US")
+    with services.engine.begin() as conn:  # a row routing trips over (a broken labels column)
+        conn.execute(update(Takedown).where(Takedown.item_id == bad).values(labels="{not json"))
+    assert routing.tick_route(services) == 1
+    assert takedown(services, good)["state"] == TakedownState.NO_CONTACT
+    with services.engine.connect() as conn:
+        assert conn.execute(select(Takedown.state).where(Takedown.item_id == bad)).scalar_one() == "to_route"
 
 
 def test_nobody_to_notice(services: Services) -> None:

@@ -97,6 +97,18 @@ def test_seniors_add_edit_and_delete_contacts_audited(ws: Workspace) -> None:
         assert sentence in log, sentence
 
 
+def test_seniors_add_the_known_cdn_contacts(ws: Workspace) -> None:
+    sara = ws.user("sara", "senior")
+    assert "Cloudflare" in sara.get("/act/contacts").text
+    status, where, _ = _form(sara, "/act/contacts", "/act/contacts/known")
+    assert (status, where) == (303, "/act/contacts?msg=saved")
+    found, total = contacts.list_contacts(_services(ws), search="cloudflare")
+    assert total == 2 and all(c.cdn and c.address == "abuse@cloudflare.com" for c in found)
+    assert [actor for actor, _, _ in ws.audit("contact.add")] == ["sara", "sara"]
+    _form(sara, "/act/contacts", "/act/contacts/known")  # again: nothing twice
+    assert contacts.list_contacts(_services(ws))[1] == 2
+
+
 def test_a_form_without_its_token_changes_nothing(ws: Workspace) -> None:
     sara = ws.user("sara", "senior")
     r = sara.post("/act/contacts", data={**CONTACT, "token": "forged"})

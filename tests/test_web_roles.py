@@ -96,6 +96,21 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("POST", "/banks/{name}/settings"): SENIOR,
     ("POST", "/banks/{name}/delete"): SENIOR,
     ("POST", "/banks/{name}/lookup"): SENIOR,
+    # locate and act: abuse contacts, routing rules, takedowns waiting for a senior
+    ("GET", "/act/contacts"): SENIOR,
+    ("GET", "/act/contacts/new"): SENIOR,
+    ("GET", "/act/contacts/{contact_id}"): SENIOR,
+    ("POST", "/act/contacts"): SENIOR,
+    ("POST", "/act/contacts/known"): SENIOR,
+    ("POST", "/act/contacts/{contact_id}"): SENIOR,
+    ("POST", "/act/contacts/{contact_id}/delete"): SENIOR,
+    ("GET", "/act/rules"): SENIOR,
+    ("GET", "/act/rules/{rule_id}"): SENIOR,
+    ("POST", "/act/rules"): SENIOR,
+    ("POST", "/act/rules/{rule_id}"): SENIOR,
+    ("POST", "/act/rules/{rule_id}/delete"): SENIOR,
+    ("GET", "/act/attention"): SENIOR,
+    ("POST", "/act/takedowns/{takedown_id}/reroute"): SENIOR,
     # police liaison
     ("GET", "/police/urgent"): POLICE,
     # urgent alerts (#10): whoever may acknowledge sees them; a senior marks an item urgent
@@ -199,6 +214,9 @@ def test_every_route_by_every_role(world: Workspace) -> None:
         "code": "nosuchcode",
         "name": "nosuchbank",
         "alert_id": "1",
+        "contact_id": "1",
+        "rule_id": "1",
+        "takedown_id": "1",
     }
     clients: dict[str, WebClient] = {ANON: world.staff.client()}
     for role in ROLES:

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -65,6 +66,8 @@ from meldpunt.domain.triage import Stage
 from meldpunt.store.acting import Contact, Location, NoticeItem, RoutingRule, Takedown
 from meldpunt.store.reports import Item, Medium, Report, ReportItem
 from meldpunt.store.triage import TriageStatus
+
+log = logging.getLogger(__name__)
 
 #: rows one query of a tick reads at a time
 BATCH = 500
@@ -396,6 +399,27 @@ def police_due(rule: RuleView, labels: dict[str, Any]) -> bool:
     return bool(set(rule.police_categories) & set(labels.get("categories", [])))
 
 
+def _rdap_scope(place: Place) -> tuple[str, str]:
+    """What a contact made from the location's RDAP abuse address is for: its network, else its
+    ASN, else its one address; ("", "") when none of them is usable."""
+    if place.prefix:
+        try:
+            return "network", str(ipaddress.ip_network(place.prefix, strict=False))
+        except ValueError:
+            pass
+    if place.asn is not None:
+        try:
+            return "asn", normal_asn(str(place.asn))
+        except ValueError:
+            pass
+    if place.ip:
+        try:
+            return "network", str(ipaddress.ip_network(place.ip))
+        except ValueError:
+            pass
+    return "", ""
+
+
 def decide(
     place: Place | None,
     contacts: Sequence[ContactView],
@@ -454,14 +478,7 @@ def decide(
         except ValueError:
             lines.append({"code": "rdap_invalid", "email": place.abuse_email[:200]})
         else:
-            if place.prefix:
-                scope, match = "network", str(ipaddress.ip_network(place.prefix, strict=False))
-            elif place.asn is not None:
-                scope, match = "asn", normal_asn(str(place.asn))
-            elif place.ip:
-                scope, match = "network", str(ipaddress.ip_network(place.ip))
-            else:
-                scope, match = "", ""
+            scope, match = _rdap_scope(place)
             if scope:
                 rdap = (scope, match, place.network_owner or place.provider, email)
                 lines.append({"code": "contact_rdap", "email": email, "scope": scope, "match": match})
@@ -560,6 +577,8 @@ def _rdap_contact(conn: Connection, route: Route, now: datetime) -> int:
         "address": email,
         "language": "",
         "note": "from RDAP",
+        # behind a CDN the RDAP address is the CDN's: mark it so, its notices ask for the origin
+        "cdn": route.ask_origin,
         "created_at": now,
         "updated_at": now,
         "updated_by": "system",
@@ -595,7 +614,13 @@ def tick_route(services: ActNeeds) -> int:
         return 0
     with services.engine.begin() as conn:
         ensure_default_rules(conn, services)
-    return sum(route_one(services, tid) for tid in ids)
+    routed = 0
+    for tid in ids:
+        try:
+            routed += route_one(services, tid)
+        except Exception:  # one bad row must not hold up the others; it is tried again next pass
+            log.exception("routing takedown %s failed", tid)
+    return routed
 
 
 def route_one(services: ActNeeds, takedown_id: int) -> bool:

@@ -329,6 +329,8 @@ def contacts_page(
         request,
         "act_routing_contacts.html",
         user,
+        known=[c["name"] for c in contact_service.KNOWN_CDNS if c["scope"] == "provider"],
+        known_token=ctx(request).tokens.issue(_purpose("known", user)),
         contacts=rows,
         q=search,
         scope=wanted,
@@ -361,6 +363,16 @@ def _contact_form(
         delete_token=ctx(request).tokens.issue(_purpose("contact-delete", user, key)) if contact else "",
         message=_message(request, request.query_params.get("msg", "")),
     )
+
+
+@router.post("/act/contacts/known")
+async def contacts_known(request: Request, user: Manage) -> Response:
+    """Add the CDN contacts meldpunt ships (those not there yet; a senior's own are kept)."""
+    form = await read_form(request, max_fields=5)
+    if form is None or not token_ok(request, form, _purpose("known", user)):
+        return await run_in_threadpool(_expired, request, user, "/act/contacts")
+    await run_in_threadpool(contact_service.seed_known_contacts, _services(request), user.name)
+    return RedirectResponse("/act/contacts?msg=saved", status_code=303)
 
 
 @router.get("/act/contacts/new")
