@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the heavy modules (numba, SQLAlchemy) load only when a comm
     from sqlalchemy import Engine
 
     from meldpunt.accounts import Accounts
+    from meldpunt.fetch.guard import Resolver
     from meldpunt.act.context import Worker
     from meldpunt.audit import AuditLog
     from meldpunt.index import PDQIndex
@@ -40,10 +41,13 @@ if TYPE_CHECKING:  # the heavy modules (numba, SQLAlchemy) load only when a comm
 
 
 class Services:
-    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+    def __init__(self, settings: Settings, clock: Clock | None = None, resolver: Resolver | None = None) -> None:
         self.settings = settings
         #: the one clock: every service below reads the time from it
         self.clock: Clock = clock or SystemClock()
+        #: host -> addresses for the fetcher and the locator; None: the system's resolver. Tests
+        #: and the demo give their own, as they give a clock (a host that moves to another address)
+        self.resolver: Resolver | None = resolver
 
     @cached_property
     def engine(self) -> Engine:
@@ -144,7 +148,7 @@ class Services:
         RDAP. Tests assign their own (a fake resolver, a loopback RDAP server)."""
         from meldpunt.locate import Locator
 
-        return Locator.from_settings(self.settings)
+        return Locator.from_settings(self.settings, resolver=self.resolver)
 
     def job_steps(self, worker: Worker) -> dict[str, Callable[[ClaimedJob], str]]:
         """The job kinds of locate-and-act, for a walk worker (``pipeline.walk.Walker``)."""

@@ -53,7 +53,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -255,6 +255,9 @@ class Walker:
         self._clock = clock
         self._rematch_checked: float | None = None
         self.policy = fetch_policy(self.settings)
+        resolver = getattr(services, "resolver", None)  # the services' own (tests, the demo)
+        if resolver is not None:
+            self.policy = replace(self.policy, resolver=resolver)
         self.hosts = PROCESS_HOSTS if hosts is None else hosts
         self._runner: asyncio.Runner | None = None
         self._fetcher: Fetcher | None = None
