@@ -45,8 +45,8 @@ VIEWS = (("nl", "nl-BE,nl;q=0.9", 390), ("fr", "fr-BE,fr;q=0.9", 390), ("en", "e
 
 #: what each role's navigation offers (besides their own account): exactly the pages it may open
 NAV = {
-    "analyst": {"/queue"},
-    "senior": {"/queue", "/disagreements", "/decisions", "/banks", "/stats"},
+    "analyst": {"/queue", "/notices", "/overdue"},
+    "senior": {"/queue", "/disagreements", "/decisions", "/banks", "/notices", "/overdue", "/stats"},
     "police": {"/police/urgent"},
     "admin": {"/admin/users", "/admin/audit", "/admin/wellness-defaults"},
 }
@@ -127,7 +127,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     token = create_api_token(services, "layout", ("internal:read",))
     mine = {"/me", "/me/preferences"}
     pages = {
-        "analyst": [*mine, "/queue", f"/items/{items['queued']}"],
+        "analyst": [*mine, "/queue", f"/items/{items['queued']}", "/notices", "/overdue"],
         "senior": [
             *mine,
             "/queue",
@@ -139,6 +139,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             "/banks",
             "/banks/hotline-own",
             "/stats",
+            "/notices",
+            "/overdue",
         ],
         "police": [*mine, "/police/urgent", f"/police/items/{items['decided']}"],
         "admin": [*mine, "/admin/users", "/admin/audit", "/admin/wellness-defaults"],

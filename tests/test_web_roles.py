@@ -55,6 +55,8 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/favicon.ico"): EVERYONE,
     ("GET", "/openapi.json"): EVERYONE,
     ("GET", "/api/docs"): EVERYONE,
+    ("GET", "/provider/{token}"): EVERYONE,
+    ("POST", "/provider/{token}"): EVERYONE,
     ("GET", "/static"): EVERYONE,
     # the API token
     ("POST", "/api/v1/reports"): TOKEN,
@@ -96,6 +98,13 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("POST", "/banks/{name}/settings"): SENIOR,
     ("POST", "/banks/{name}/delete"): SENIOR,
     ("POST", "/banks/{name}/lookup"): SENIOR,
+    ("POST", "/notices/{notice_id}/reply"): SENIOR,
+    ("POST", "/notices/{notice_id}/resend"): SENIOR,
+    ("POST", "/notices/{notice_id}/close"): SENIOR,
+    # acting on items (notices)
+    ("GET", "/notices"): ANALYST_UP,
+    ("GET", "/overdue"): ANALYST_UP,
+    ("GET", "/notices/{notice_id}"): ANALYST_UP,
     # police liaison
     ("GET", "/police/urgent"): POLICE,
     ("GET", "/police/items/{item_id}"): POLICE,
@@ -188,6 +197,7 @@ def test_every_route_by_every_role(world: Workspace) -> None:
     item = world.item(images=1, urgent=True)
     medium = world.media(item)[0]
     ids = {"item_id": str(item), "medium_id": str(medium), "code": "nosuchcode", "name": "nosuchbank"}
+    ids |= {"notice_id": "1", "token": "1.1.nosuchtoken"}
     clients: dict[str, WebClient] = {ANON: world.staff.client()}
     for role in ROLES:
         clients[role] = world.user(f"user-{role}", role)
