@@ -9,6 +9,7 @@ import threading
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from meldpunt.act import timeline
 from meldpunt.act.notices import tick_notices
@@ -236,7 +237,7 @@ def test_a_notice_in_the_contacts_language_from_the_hotlines_own_template_and_by
         "Subject: [{{ reference }}] Meldung ({{ items|length }})\n\n{% for i in items %}{{ i.url }}\n{% endfor %}"
         "Antwort: {{ link }}\n"
     )
-    received: list[dict[str, object]] = []
+    received: list[dict[str, Any]] = []
 
     class Hook(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -275,7 +276,7 @@ def test_a_notice_in_the_contacts_language_from_the_hotlines_own_template_and_by
     [body] = received
     assert body["urls"] == ["http://cdn.example/a"] and str(body["reference"]).startswith("MP-")
     assert str(body["answer_link"]).startswith("https://hotline.example/provider/")
-    [item] = body["items"]  # type: ignore[misc]
+    [item] = body["items"]
     assert item["ask_origin"] is True and item["hashes"][0]["sha256"]
     assert "image" not in json.dumps(body) and "base64" not in json.dumps(body)  # hashes, never media
     assert w.takedown_row(cdn).state == "noticed"
