@@ -446,20 +446,17 @@ def _police_due(services: ActNeeds, now: datetime) -> int:
 
 def _close_done(services: ActNeeds, now: datetime) -> int:
     """Open notices none of whose items is still online: closed."""
+    online = exists().where(_outstanding(Notice.id, Notice.contact_id))
     with services.engine.connect() as conn:
-        candidates = conn.execute(
-            select(Notice.id, Notice.contact_id).where(
-                Notice.state.in_((NoticeState.SENT.value, NoticeState.FAILED.value))
+        done = (
+            conn.execute(
+                select(Notice.id).where(
+                    Notice.state.in_((NoticeState.SENT.value, NoticeState.FAILED.value)), ~online
+                )
             )
-        ).all()
-        done = [
-            nid
-            for nid, cid in candidates
-            if conn.execute(
-                select(func.count()).select_from(NoticeItem).where(_outstanding(nid, cid))
-            ).scalar_one()
-            == 0
-        ]
+            .scalars()
+            .all()
+        )
     closed = 0
     for notice_id in done:
         with services.engine.begin() as conn:
