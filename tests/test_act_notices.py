@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from meldpunt.act import timeline
+from meldpunt.act import notice_answers, timeline
 from meldpunt.act.notices import tick_notices
 from meldpunt.act.ticks import settle
 from meldpunt.domain.acting import EventKind
@@ -85,6 +85,35 @@ def test_a_notice_due_on_saturday_goes_on_monday_and_holidays_are_quiet(
     ).total_seconds() == 24 * 3600
 
 
+def test_a_reminder_due_on_saturday_waits_for_monday_and_police_after_0_hours_is_never(
+    db_url: str, smtp_sink: SmtpSink
+) -> None:
+    thursday = datetime(2026, 1, 8, 12, 0, tzinfo=UTC)
+    w = world(db_url, smtp_sink, start=thursday, escalate_after=0, police_after_hours=0)
+    w.contact("alpha")
+    w.takedown("alpha", "http://a.example/x")
+    settle(w.services)
+    w.advance(24)  # Friday: sent
+    settle(w.services)
+    [notice] = w.notices()
+    assert notice.sent_at is not None and len(smtp_sink.received) == 1
+    # due Saturday 12:00: moved to the start of Monday in the hotline's zone (Brussels)
+    assert notice.next_notice_at.replace(tzinfo=UTC) == datetime(2026, 1, 11, 23, 0, tzinfo=UTC)
+    w.advance(24)  # Saturday
+    settle(w.services)
+    w.advance(24)  # Sunday
+    settle(w.services)
+    assert len(smtp_sink.received) == 1
+    w.advance(24)  # Monday
+    settle(w.services)
+    assert len(smtp_sink.received) == 2 and "Reminder 1:" in smtp_sink.received[-1].subject
+    row = w.notice(notice.id)
+    assert row.escalation == 1  # escalate_after=0: with the first reminder
+    w.advance(24 * 30)
+    settle(w.services)
+    assert w.notice(notice.id).escalation == 1  # police_after_hours=0: never to the police
+
+
 def test_reminders_every_24_hours_for_a_week_then_escalation_and_police(
     db_url: str, smtp_sink: SmtpSink
 ) -> None:
@@ -112,6 +141,7 @@ def test_reminders_every_24_hours_for_a_week_then_escalation_and_police(
     ids = {m.message["Message-ID"] for m in smtp_sink.received}
     assert len(ids) == len(smtp_sink.received)  # each round its own message
     assert w.takedown_row(online).police == "due" and w.takedown_row(gone).police == ""
+    assert [r.id for r in notice_answers.overdue(w.services.engine)] == [notice.id]
     kinds = [e.kind for e in timeline.for_notice(w.services.engine, notice.id)]
     assert kinds.count(EventKind.REMINDER_SENT.value) == 7
     assert kinds.count(EventKind.ESCALATED.value) == 1 and EventKind.POLICE_DUE.value in kinds
@@ -149,8 +179,6 @@ def test_everything_removed_before_the_window_closed_sends_nothing(db_url: str, 
 def test_a_refused_recipient_marks_the_contact_suspect_and_the_notice_overdue(
     db_url: str, smtp_sink: SmtpSink
 ) -> None:
-    from meldpunt.act import notice_answers
-
     w = world(db_url, smtp_sink)
     w.contact("alpha", address="gone@alpha.example")
     smtp_sink.refuse.add("gone@alpha.example")
