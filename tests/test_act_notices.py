@@ -11,10 +11,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select, update
+
 from meldpunt.act import notice_answers, timeline
 from meldpunt.act.notices import tick_notices
 from meldpunt.act.ticks import settle
 from meldpunt.domain.acting import EventKind
+from meldpunt.store.acting import Contact
 from tests.helpers.notices import world
 from tests.helpers.smtp import SmtpSink
 
@@ -189,10 +192,6 @@ def test_a_refused_recipient_marks_the_contact_suspect_and_the_notice_overdue(
     [notice] = w.notices()
     assert notice.state == "failed" and notice.escalation == 1
     assert w.takedown_row(takedown).state == "to_notice"  # not noticed: nobody was told
-    from sqlalchemy import select
-
-    from meldpunt.store.acting import Contact
-
     with w.services.engine.connect() as conn:
         contact = conn.execute(select(Contact).where(Contact.id == w.contacts["alpha"])).one()
     assert contact.suspect and "refused" in contact.suspect_reason
@@ -200,7 +199,6 @@ def test_a_refused_recipient_marks_the_contact_suspect_and_the_notice_overdue(
     assert EventKind.DELIVERY_FAILED.value in kinds and EventKind.CONTACT_SUSPECT.value in kinds
     assert [r.id for r in notice_answers.overdue(w.services.engine)] == [notice.id]
     # a senior corrects the address and resends: delivered, the takedown noticed
-    from sqlalchemy import update
 
     with w.services.engine.begin() as conn:
         conn.execute(
@@ -211,6 +209,29 @@ def test_a_refused_recipient_marks_the_contact_suspect_and_the_notice_overdue(
     [got] = smtp_sink.to("abuse@alpha.example")
     assert notice.reference in got.subject
     assert w.notice(notice.id).state == "sent" and w.takedown_row(takedown).state == "noticed"
+
+
+def test_the_contacts_address_is_read_at_sending_and_do_not_contact_holds_the_notice(
+    db_url: str, smtp_sink: SmtpSink
+) -> None:
+    w = world(db_url, smtp_sink, quiet_weekdays=())
+    w.contact("alpha", address="old@alpha.example")
+    w.contact("tipper")
+    w.takedown("alpha", "http://a.example/x")
+    held = w.takedown("tipper", "http://t.example/x")
+    settle(w.services)
+    with w.services.engine.begin() as conn:  # a senior corrects one contact and bars the other
+        conn.execute(
+            update(Contact).where(Contact.id == w.contacts["alpha"]).values(address="abuse@alpha.example")
+        )
+        conn.execute(update(Contact).where(Contact.id == w.contacts["tipper"]).values(do_not_contact=True))
+    w.advance(24)
+    settle(w.services)
+    assert [m.recipients for m in smtp_sink.received] == [["abuse@alpha.example"]]
+    tipper = next(n for n in w.notices() if n.contact_id == w.contacts["tipper"])
+    assert tipper.state == "failed" and tipper.escalation == 1
+    assert w.takedown_row(held).state == "to_notice"
+    assert [r.id for r in notice_answers.overdue(w.services.engine)] == [tipper.id]
 
 
 def test_concurrent_ticks_open_one_notice_per_contact_and_send_it_once(
