@@ -9,11 +9,15 @@ import threading
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
-from meldpunt.act import timeline
+from sqlalchemy import select, update
+
+from meldpunt.act import notice_answers, timeline
 from meldpunt.act.notices import tick_notices
 from meldpunt.act.ticks import settle
 from meldpunt.domain.acting import EventKind
+from meldpunt.store.acting import Contact
 from tests.helpers.notices import world
 from tests.helpers.smtp import SmtpSink
 
@@ -84,6 +88,35 @@ def test_a_notice_due_on_saturday_goes_on_monday_and_holidays_are_quiet(
     ).total_seconds() == 24 * 3600
 
 
+def test_a_reminder_due_on_saturday_waits_for_monday_and_police_after_0_hours_is_never(
+    db_url: str, smtp_sink: SmtpSink
+) -> None:
+    thursday = datetime(2026, 1, 8, 12, 0, tzinfo=UTC)
+    w = world(db_url, smtp_sink, start=thursday, escalate_after=0, police_after_hours=0)
+    w.contact("alpha")
+    w.takedown("alpha", "http://a.example/x")
+    settle(w.services)
+    w.advance(24)  # Friday: sent
+    settle(w.services)
+    [notice] = w.notices()
+    assert notice.sent_at is not None and len(smtp_sink.received) == 1
+    # due Saturday 12:00: moved to the start of Monday in the hotline's zone (Brussels)
+    assert notice.next_notice_at.replace(tzinfo=UTC) == datetime(2026, 1, 11, 23, 0, tzinfo=UTC)
+    w.advance(24)  # Saturday
+    settle(w.services)
+    w.advance(24)  # Sunday
+    settle(w.services)
+    assert len(smtp_sink.received) == 1
+    w.advance(24)  # Monday
+    settle(w.services)
+    assert len(smtp_sink.received) == 2 and "Reminder 1:" in smtp_sink.received[-1].subject
+    row = w.notice(notice.id)
+    assert row.escalation == 1  # escalate_after=0: with the first reminder
+    w.advance(24 * 30)
+    settle(w.services)
+    assert w.notice(notice.id).escalation == 1  # police_after_hours=0: never to the police
+
+
 def test_reminders_every_24_hours_for_a_week_then_escalation_and_police(
     db_url: str, smtp_sink: SmtpSink
 ) -> None:
@@ -111,6 +144,7 @@ def test_reminders_every_24_hours_for_a_week_then_escalation_and_police(
     ids = {m.message["Message-ID"] for m in smtp_sink.received}
     assert len(ids) == len(smtp_sink.received)  # each round its own message
     assert w.takedown_row(online).police == "due" and w.takedown_row(gone).police == ""
+    assert [r.id for r in notice_answers.overdue(w.services.engine)] == [notice.id]
     kinds = [e.kind for e in timeline.for_notice(w.services.engine, notice.id)]
     assert kinds.count(EventKind.REMINDER_SENT.value) == 7
     assert kinds.count(EventKind.ESCALATED.value) == 1 and EventKind.POLICE_DUE.value in kinds
@@ -148,8 +182,6 @@ def test_everything_removed_before_the_window_closed_sends_nothing(db_url: str, 
 def test_a_refused_recipient_marks_the_contact_suspect_and_the_notice_overdue(
     db_url: str, smtp_sink: SmtpSink
 ) -> None:
-    from meldpunt.act import notice_answers
-
     w = world(db_url, smtp_sink)
     w.contact("alpha", address="gone@alpha.example")
     smtp_sink.refuse.add("gone@alpha.example")
@@ -160,10 +192,6 @@ def test_a_refused_recipient_marks_the_contact_suspect_and_the_notice_overdue(
     [notice] = w.notices()
     assert notice.state == "failed" and notice.escalation == 1
     assert w.takedown_row(takedown).state == "to_notice"  # not noticed: nobody was told
-    from sqlalchemy import select
-
-    from meldpunt.store.acting import Contact
-
     with w.services.engine.connect() as conn:
         contact = conn.execute(select(Contact).where(Contact.id == w.contacts["alpha"])).one()
     assert contact.suspect and "refused" in contact.suspect_reason
@@ -171,7 +199,6 @@ def test_a_refused_recipient_marks_the_contact_suspect_and_the_notice_overdue(
     assert EventKind.DELIVERY_FAILED.value in kinds and EventKind.CONTACT_SUSPECT.value in kinds
     assert [r.id for r in notice_answers.overdue(w.services.engine)] == [notice.id]
     # a senior corrects the address and resends: delivered, the takedown noticed
-    from sqlalchemy import update
 
     with w.services.engine.begin() as conn:
         conn.execute(
@@ -182,6 +209,29 @@ def test_a_refused_recipient_marks_the_contact_suspect_and_the_notice_overdue(
     [got] = smtp_sink.to("abuse@alpha.example")
     assert notice.reference in got.subject
     assert w.notice(notice.id).state == "sent" and w.takedown_row(takedown).state == "noticed"
+
+
+def test_the_contacts_address_is_read_at_sending_and_do_not_contact_holds_the_notice(
+    db_url: str, smtp_sink: SmtpSink
+) -> None:
+    w = world(db_url, smtp_sink, quiet_weekdays=())
+    w.contact("alpha", address="old@alpha.example")
+    w.contact("tipper")
+    w.takedown("alpha", "http://a.example/x")
+    held = w.takedown("tipper", "http://t.example/x")
+    settle(w.services)
+    with w.services.engine.begin() as conn:  # a senior corrects one contact and bars the other
+        conn.execute(
+            update(Contact).where(Contact.id == w.contacts["alpha"]).values(address="abuse@alpha.example")
+        )
+        conn.execute(update(Contact).where(Contact.id == w.contacts["tipper"]).values(do_not_contact=True))
+    w.advance(24)
+    settle(w.services)
+    assert [m.recipients for m in smtp_sink.received] == [["abuse@alpha.example"]]
+    tipper = next(n for n in w.notices() if n.contact_id == w.contacts["tipper"])
+    assert tipper.state == "failed" and tipper.escalation == 1
+    assert w.takedown_row(held).state == "to_notice"
+    assert [r.id for r in notice_answers.overdue(w.services.engine)] == [tipper.id]
 
 
 def test_concurrent_ticks_open_one_notice_per_contact_and_send_it_once(
@@ -236,7 +286,7 @@ def test_a_notice_in_the_contacts_language_from_the_hotlines_own_template_and_by
         "Subject: [{{ reference }}] Meldung ({{ items|length }})\n\n{% for i in items %}{{ i.url }}\n{% endfor %}"
         "Antwort: {{ link }}\n"
     )
-    received: list[dict[str, object]] = []
+    received: list[dict[str, Any]] = []
 
     class Hook(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -275,7 +325,7 @@ def test_a_notice_in_the_contacts_language_from_the_hotlines_own_template_and_by
     [body] = received
     assert body["urls"] == ["http://cdn.example/a"] and str(body["reference"]).startswith("MP-")
     assert str(body["answer_link"]).startswith("https://hotline.example/provider/")
-    [item] = body["items"]  # type: ignore[misc]
+    [item] = body["items"]
     assert item["ask_origin"] is True and item["hashes"][0]["sha256"]
     assert "image" not in json.dumps(body) and "base64" not in json.dumps(body)  # hashes, never media
     assert w.takedown_row(cdn).state == "noticed"

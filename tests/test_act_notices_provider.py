@@ -136,6 +136,8 @@ def test_staff_see_notices_and_a_senior_records_a_reply_resends_and_closes(
     )
     assert r.status_code == 303
     assert _answers(w)[one] == ("removed", "mail of 6 Jan")
+    shown = analyst.get(f"/notices/{notice.id}")
+    assert "Removed" in shown.text and "mail of 6 Jan" in shown.text and "a reply was recorded" in shown.text
     assert (
         senior.post(
             f"/notices/{notice.id}/reply", data={"token": "forged", "takedown": str(two), "answer": "removed"}

@@ -144,7 +144,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     token = create_api_token(services, "layout", ("internal:read",))
     mine = {"/me", "/me/preferences"}
     pages = {
-        "analyst": [*mine, "/queue", f"/items/{items['queued']}", "/act/removals", "/notices", "/alerts"],
+        "analyst": [*mine, "/queue", f"/items/{items['queued']}", "/act/removals", "/notices", "/overdue", "/alerts"],
         "senior": [
             *mine,
             "/queue",
@@ -164,6 +164,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             "/act/rules",
             "/act/removals",
             "/alerts",
+            "/notices",
+            "/overdue",
         ],
         "police": [*mine, "/police/urgent", f"/police/items/{items['decided']}", "/alerts"],
         "admin": [*mine, "/admin/users", "/admin/audit", "/admin/wellness-defaults"],

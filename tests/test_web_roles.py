@@ -55,6 +55,8 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/favicon.ico"): EVERYONE,
     ("GET", "/openapi.json"): EVERYONE,
     ("GET", "/api/docs"): EVERYONE,
+    ("GET", "/provider/{token}"): EVERYONE,
+    ("POST", "/provider/{token}"): EVERYONE,
     ("GET", "/static"): EVERYONE,
     # the API token
     ("POST", "/api/v1/reports"): TOKEN,
@@ -111,6 +113,13 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("POST", "/act/rules/{rule_id}/delete"): SENIOR,
     ("GET", "/act/attention"): SENIOR,
     ("POST", "/act/takedowns/{takedown_id}/reroute"): SENIOR,
+    ("POST", "/notices/{notice_id}/reply"): SENIOR,
+    ("POST", "/notices/{notice_id}/resend"): SENIOR,
+    ("POST", "/notices/{notice_id}/close"): SENIOR,
+    # acting on items (notices)
+    ("GET", "/notices"): ANALYST_UP,
+    ("GET", "/overdue"): ANALYST_UP,
+    ("GET", "/notices/{notice_id}"): ANALYST_UP,
     # police liaison
     ("GET", "/police/urgent"): POLICE,
     # urgent alerts (#10): whoever may acknowledge sees them; a senior marks an item urgent
@@ -218,6 +227,7 @@ def test_every_route_by_every_role(world: Workspace) -> None:
         "rule_id": "1",
         "takedown_id": "1",
     }
+    ids |= {"notice_id": "1", "token": "1.1.nosuchtoken"}
     clients: dict[str, WebClient] = {ANON: world.staff.client()}
     for role in ROLES:
         clients[role] = world.user(f"user-{role}", role)

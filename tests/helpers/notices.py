@@ -93,6 +93,10 @@ class World:
         with self.services.engine.connect() as conn:
             return conn.execute(select(Takedown).where(Takedown.id == takedown_id)).one()
 
+    def takedown_row_ids(self) -> list[int]:
+        with self.services.engine.connect() as conn:
+            return list(conn.execute(select(Takedown.id).order_by(Takedown.id)).scalars())
+
     def items_of(self, notice_id: int) -> list[int]:
         with self.services.engine.connect() as conn:
             return list(

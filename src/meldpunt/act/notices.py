@@ -345,10 +345,47 @@ def _send_due(services: ActNeeds, now: datetime) -> int:
                 conn.execute(delete(Notice).where(Notice.id == notice_id))  # opened in a lost race: empty
             elif not lines:
                 _close(conn, notice_id, now, reason="removed before it was sent")
-            else:
+            elif (notice := _current_target(conn, notice, now)) is not None:
                 _queue_round(conn, services, notice, 1, lines)
             moved += 1
     return moved
+
+
+def _current_target(conn: Connection, notice: Any, now: datetime) -> Any:
+    """The notice with its contact's address as it is now (a senior may have corrected it since
+    the notice opened); None — and the notice held in the overdue queue — when the contact may no
+    longer be told (marked "do not contact", no longer accepting notices, or gone)."""
+    contact = (
+        conn.execute(select(Contact).where(Contact.id == notice.contact_id)).first()
+        if notice.contact_id is not None
+        else None
+    )
+    hold = (
+        "the contact is gone"
+        if contact is None
+        else "the contact is marked do not contact"
+        if contact.do_not_contact
+        else "the contact does not accept these notices"
+        if not contact.accepts or contact.channel == "none"
+        else ""
+    )
+    if hold or contact is None:
+        conn.execute(
+            update(Notice)
+            .where(Notice.id == notice.id)
+            .values(state=NoticeState.FAILED.value, next_notice_at=None)
+        )
+        timeline.record(conn, EventKind.DELIVERY_FAILED, at=now, notice_id=notice.id, detail={"reason": hold})
+        _escalate(conn, notice.id, 1, now, reason=hold)
+        return None
+    if (contact.channel, contact.address) != (notice.channel, notice.address):
+        conn.execute(
+            update(Notice)
+            .where(Notice.id == notice.id)
+            .values(channel=contact.channel, address=contact.address)
+        )
+        return conn.execute(select(Notice).where(Notice.id == notice.id)).one()
+    return notice
 
 
 def _remind_due(services: ActNeeds, now: datetime) -> int:
@@ -385,6 +422,10 @@ def _remind_due(services: ActNeeds, now: datetime) -> int:
                 continue
             if notice.rounds - 1 >= settings.escalate_after and notice.escalation == 0:
                 _escalate(conn, notice_id, 1, now, reason=f"{notice.rounds - 1} reminders without removal")
+            notice = _current_target(conn, notice, now)
+            if notice is None:
+                moved += 1
+                continue
             last = conn.execute(
                 select(func.max(OutboxMessage.round)).where(
                     OutboxMessage.purpose == PURPOSE, OutboxMessage.ref_id == notice_id
@@ -446,20 +487,17 @@ def _police_due(services: ActNeeds, now: datetime) -> int:
 
 def _close_done(services: ActNeeds, now: datetime) -> int:
     """Open notices none of whose items is still online: closed."""
+    online = exists().where(_outstanding(Notice.id, Notice.contact_id))
     with services.engine.connect() as conn:
-        candidates = conn.execute(
-            select(Notice.id, Notice.contact_id).where(
-                Notice.state.in_((NoticeState.SENT.value, NoticeState.FAILED.value))
+        done = (
+            conn.execute(
+                select(Notice.id).where(
+                    Notice.state.in_((NoticeState.SENT.value, NoticeState.FAILED.value)), ~online
+                )
             )
-        ).all()
-        done = [
-            nid
-            for nid, cid in candidates
-            if conn.execute(
-                select(func.count()).select_from(NoticeItem).where(_outstanding(nid, cid))
-            ).scalar_one()
-            == 0
-        ]
+            .scalars()
+            .all()
+        )
     closed = 0
     for notice_id in done:
         with services.engine.begin() as conn:
