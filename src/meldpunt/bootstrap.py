@@ -25,9 +25,9 @@ if TYPE_CHECKING:  # the heavy modules (numba, SQLAlchemy) load only when a comm
     from sqlalchemy import Engine
 
     from meldpunt.accounts import Accounts
-    from meldpunt.fetch.guard import Resolver
     from meldpunt.act.context import Worker
     from meldpunt.audit import AuditLog
+    from meldpunt.fetch.guard import Resolver
     from meldpunt.index import PDQIndex
     from meldpunt.locate import Locator
     from meldpunt.pipeline.index_sync import PersistentPDQIndex, SyncReport

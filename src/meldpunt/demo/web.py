@@ -48,6 +48,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
+        web: _Server = self.server  # type: ignore[assignment]
+        if path in web.gone:  # taken down by its provider (the demo's locate-and-act story)
+            self._send(404, "text/html; charset=utf-8", b"<!doctype html><p>removed</p>")
+            return
+        if path in web.extra:
+            body = (
+                f"<!doctype html><html><head><title>demo</title></head><body>{web.extra[path]}</body></html>"
+            )
+            self._send(200, "text/html; charset=utf-8", body.encode())
+            return
         if path.startswith(SLOW_PREFIX):
             time.sleep(SLOW_SECONDS)
             path = "/" + path[len(SLOW_PREFIX) :]
@@ -76,12 +86,23 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-class DemoWeb:
-    """``with DemoWeb() as web: web.url("/gallery/sunset.html")``"""
+class _Server(ThreadingHTTPServer):
+    #: pages of this web beyond :data:`PAGES`, and paths its provider took down (404 now)
+    extra: dict[str, str]
+    gone: set[str]
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.server = ThreadingHTTPServer((host, port), _Handler)
+
+class DemoWeb:
+    """``with DemoWeb() as web: web.url("/gallery/sunset.html")``; ``extra`` pages beside the
+    usual ones, and ``gone``: paths taken down since (they answer 404)."""
+
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, *, extra: dict[str, str] | None = None
+    ) -> None:
+        self.server = _Server((host, port), _Handler)
         self.server.daemon_threads = True
+        self.server.extra = dict(extra or {})
+        self.server.gone = set()
         self.thread = threading.Thread(target=self.server.serve_forever, name="demo-web", daemon=True)
 
     @property
@@ -91,6 +112,14 @@ class DemoWeb:
 
     def url(self, path: str) -> str:
         return self.base + path
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    @property
+    def gone(self) -> set[str]:
+        return self.server.gone
 
     def start(self) -> DemoWeb:
         self.thread.start()

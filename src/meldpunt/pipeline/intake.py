@@ -343,7 +343,8 @@ def submit_report(services: IntakeNeeds, report: ReportIn) -> Receipt:
         if earlier is not None:
             return earlier
     code = new_receipt_code()
-    now = _now()
+    clock = getattr(services, "clock", None)  # the services' clock: a report's time is the clock's
+    now = clock.now() if clock is not None else _now()
     keys = [url_key(url) for url in urls]
     try:
         with engine.begin() as conn:

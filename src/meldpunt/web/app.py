@@ -24,8 +24,8 @@ from meldpunt.accounts import allowed
 from meldpunt.bootstrap import Services
 from meldpunt.settings import WebSettings
 from meldpunt.web import (
-    act_routing,
     act_notices,
+    act_routing,
     admin,
     api,
     banks,
@@ -37,8 +37,8 @@ from meldpunt.web import (
     staff,
     workspace,
 )
-from meldpunt.web.act_recheck import router as act_recheck_router
 from meldpunt.web.act_alerts import install as install_alerts
+from meldpunt.web.act_recheck import router as act_recheck_router
 from meldpunt.web.context import WebContext, ctx, request_language
 from meldpunt.web.i18n import pick_language
 from meldpunt.web.nav import home, nav_links

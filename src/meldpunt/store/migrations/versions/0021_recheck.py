@@ -1,8 +1,8 @@
 """re-checks (#10 part "recheck"): the first miss of a streak, transient-error count and the claim
 token of the re-check job on takedowns
 
-Revision ID: 0019_recheck
-Revises: 0018
+Revision ID: 0021
+Revises: 0020
 Create Date: 2026-12-01
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0019_recheck"
-down_revision = "0018"
+revision = "0021"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
