@@ -16,11 +16,11 @@ from meldpunt.store.reports import Item
 
 @pytest.mark.slow
 def test_demo_reports_reach_every_state(tmp_path: Path) -> None:
-    demo = prepare(Settings.from_env({}), tmp_path / "demo.db")
+    demo = prepare(Settings.from_env({}), tmp_path / "demo.db", act_story=False)
     try:
         drain(demo.services)
     finally:
-        demo.web.stop()
+        demo.stop()
     states = {i.url.split("/", 3)[-1]: i.state for i in list_items(demo.services)}
     assert states["gallery/sunset.html"] == "known"
     assert states["old-link"] == "known"  # followed the redirect
@@ -43,8 +43,8 @@ def test_demo_reports_reach_every_state(tmp_path: Path) -> None:
 
 
 def test_demo_has_one_enrolled_account_per_role(tmp_path: Path) -> None:
-    demo = prepare(Settings.from_env({}), tmp_path / "demo.db")
-    demo.web.stop()
+    demo = prepare(Settings.from_env({}), tmp_path / "demo.db", act_story=False)
+    demo.stop()
     # one per role, and a second senior (see test_the_demo_can_show_every_triage_flow)
     assert sorted(login.role for login in demo.logins) == ["admin", "analyst", "police", "senior", "senior"]
     accounts = demo.services.accounts()  # the secrets are sealed: the same key opens them
@@ -59,8 +59,8 @@ def test_the_demo_accounts_take_the_code_an_authenticator_shows_now(tmp_path: Pa
     printed "later codes" command) showed was refused as a replay for up to 30 seconds."""
     import pyotp
 
-    demo = prepare(Settings.from_env({}), tmp_path / "demo.db")
-    demo.web.stop()
+    demo = prepare(Settings.from_env({}), tmp_path / "demo.db", act_story=False)
+    demo.stop()
     accounts = demo.services.accounts()
     for login in demo.logins[:2]:
         result = accounts.check_password(login.name, login.password)
@@ -75,11 +75,11 @@ def test_in_the_demo_a_decision_settles_the_copy_waiting_on_the_slow_host(tmp_pa
     from meldpunt.stores.review import ReviewStore
     from meldpunt.triage import Triage
 
-    demo = prepare(Settings.from_env({}), tmp_path / "demo.db")
+    demo = prepare(Settings.from_env({}), tmp_path / "demo.db", act_story=False)
     try:
         drain(demo.services)
     finally:
-        demo.web.stop()
+        demo.stop()
     by_url = {i.url.split("/", 3)[-1]: i for i in list_items(demo.services)}
     first, copy = by_url["gallery/mixed.html"], by_url["slow/gallery/mixed.html"]
     assert first.state == copy.state == "needs_review"
@@ -107,12 +107,12 @@ def test_the_demo_can_show_every_triage_flow(tmp_path: Path) -> None:
     from meldpunt.demo.run import seed_disagreement
     from meldpunt.triage import Triage, TriageConfig
 
-    demo = prepare(Settings.from_env({}), tmp_path / "demo.db")
+    demo = prepare(Settings.from_env({}), tmp_path / "demo.db", act_story=False)
     try:
         assert seed_disagreement(demo.services, demo.disputed_url) is None  # not walked yet
         drain(demo.services)
     finally:
-        demo.web.stop()
+        demo.stop()
     item = seed_disagreement(demo.services, demo.disputed_url)
     assert item is not None
     assert seed_disagreement(demo.services, demo.disputed_url) is None  # once only
@@ -125,3 +125,46 @@ def test_the_demo_can_show_every_triage_flow(tmp_path: Path) -> None:
     assert triage.stage(item) == "final"
     waiting = [i.url.split("/", 3)[-1] for i in list_items(demo.services) if i.state == "needs_review"]
     assert "slow/gallery/mixed.html" in waiting and "gallery/mixed.html" not in waiting
+
+
+def test_the_demo_plays_every_state_of_locate_and_act(tmp_path: Path) -> None:
+    """``meldpunt demo`` shows a notice sent, one overdue and escalated, one removed, one moved,
+    one urgent alert acknowledged: nine days played through the real ticks and jobs."""
+    from sqlalchemy import text
+
+    from meldpunt.act.notice_answers import provider_view
+
+    demo = prepare(Settings.from_env({}), tmp_path / "demo.db")
+    try:
+        assert demo.act is not None and demo.mailbox is not None
+        with demo.services.engine.connect() as conn:
+            takedowns = {
+                url.split("/")[-1]: (state, police, moves, from_notice)
+                for url, state, police, moves, from_notice in conn.execute(
+                    text(
+                        "SELECT i.url, t.state, t.police, t.moves, t.minutes_from_notice "
+                        "FROM takedowns t JOIN items i ON i.id = t.item_id"
+                    )
+                )
+            }
+            notices = {
+                c: (state, escalation, language)
+                for c, state, escalation, language in conn.execute(
+                    text("SELECT contact_id, state, escalation, language FROM notices")
+                )
+            }
+            alerts = conn.execute(text("SELECT state, ack_seconds FROM alerts")).all()
+        assert takedowns["stubborn.html"][:2] == ("noticed", "due")  # reminded, escalated, police
+        assert takedowns["removed.html"][0] == "removed" and takedowns["removed.html"][3] > 0
+        assert takedowns["moved.html"][0] == "removed" and takedowns["moved.html"][2] == 1
+        assert takedowns["fresh.html"][0] == "noticed"
+        assert sorted(notices.values()) == [("closed", 0, "en"), ("sent", 0, "fr"), ("sent", 2, "nl")]
+        assert [tuple(a) for a in alerts] == [("acknowledged", 240)]
+        assert demo.mailbox.count >= 10  # the notices, their reminders and the alert
+        token = demo.act.provider_link.rsplit("/", 1)[-1]
+        assert [line.url.split("/")[-1] for line in provider_view(demo.services, token).items] == [
+            "fresh.html"
+        ]
+    finally:
+        demo.stop()
+        demo.services.close()

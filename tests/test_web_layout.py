@@ -144,7 +144,15 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     token = create_api_token(services, "layout", ("internal:read",))
     mine = {"/me", "/me/preferences"}
     pages = {
-        "analyst": [*mine, "/queue", f"/items/{items['queued']}", "/act/removals", "/notices", "/overdue", "/alerts"],
+        "analyst": [
+            *mine,
+            "/queue",
+            f"/items/{items['queued']}",
+            "/act/removals",
+            "/notices",
+            "/overdue",
+            "/alerts",
+        ],
         "senior": [
             *mine,
             "/queue",

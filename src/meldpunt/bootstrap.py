@@ -41,7 +41,9 @@ if TYPE_CHECKING:  # the heavy modules (numba, SQLAlchemy) load only when a comm
 
 
 class Services:
-    def __init__(self, settings: Settings, clock: Clock | None = None, resolver: Resolver | None = None) -> None:
+    def __init__(
+        self, settings: Settings, clock: Clock | None = None, resolver: Resolver | None = None
+    ) -> None:
         self.settings = settings
         #: the one clock: every service below reads the time from it
         self.clock: Clock = clock or SystemClock()

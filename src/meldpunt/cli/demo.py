@@ -75,7 +75,8 @@ def _server_demo(ctx: typer.Context, path: Path, host: str, port: int) -> None:
     from meldpunt.web import run
 
     st = state(ctx)
-    demo = prepare(st.settings, path)
+    with stderr.status("playing nine days of takedowns into the demo database …"):
+        demo = prepare(st.settings, path, public_url=f"http://{host}:{port}")
     stop = threading.Event()
     start_workers(demo.services, 2, stop)
     threading.Thread(
@@ -89,7 +90,7 @@ def _server_demo(ctx: typer.Context, path: Path, host: str, port: int) -> None:
         run(demo.services, host=host, port=port)
     finally:
         stop.set()
-        demo.web.stop()
+        demo.stop()
 
 
 def print_banner(console: Console, demo: Demo, path: Path, base: str) -> None:
@@ -111,6 +112,18 @@ A disagreement waits: demo-analyst and demo-senior2 disagree on mixed.html;
 demo-senior (who gave neither opinion) resolves it under Disagreements.""",
         soft_wrap=True,
     )
+    if demo.act is not None and demo.mailbox is not None:
+        console.print(
+            "\nLocate and act, nine days played (sign in as demo-senior: Notices, Overdue, Removals, Alerts):",
+            soft_wrap=True,
+        )
+        for line in demo.act.story:
+            console.print(f"  - {line}", soft_wrap=True)
+        console.print(
+            f"  mailbox            {demo.mailbox.folder}  (every notice and alert sent, as .eml files)\n"
+            f"  a provider's link  {demo.act.provider_link or '(none yet)'}",
+            soft_wrap=True,
+        )
     console.print(
         f"staff sign-in at {base}/login (password [bold]{demo.logins[0].password}[/] for all):",
         soft_wrap=True,

@@ -12,6 +12,7 @@ from pathlib import Path
 from meldpunt.banks.formats import get_format
 from meldpunt.bootstrap import Services
 from meldpunt.demo import BENIGN_LIST, KNOWN_LIST
+from meldpunt.demo.acting import ActDemo, DemoResolver, Mailbox, act_settings, play
 from meldpunt.demo.web import DemoWeb, demo_reports
 from meldpunt.settings import Settings
 
@@ -67,6 +68,19 @@ class Demo:
     logins: list[DemoLogin]
     #: the page whose item the demo leaves in disagreement (see :func:`seed_disagreement`)
     disputed_url: str = ""
+    #: where the demo's notices and alerts arrive (a real SMTP server on loopback)
+    mailbox: Mailbox | None = None
+    #: the locate-and-act story played into the database (None: not played)
+    act: ActDemo | None = None
+
+    def stop(self) -> None:
+        """Stop the demo's webs and mailbox (the services stay open)."""
+        self.web.stop()
+        if self.act is not None:
+            for web in self.act.webs:
+                web.stop()
+        if self.mailbox is not None:
+            self.mailbox.stop()
 
 
 #: accounts beyond one per role: a second senior, so that a disagreement between the analyst and
@@ -101,17 +115,30 @@ def demo_accounts(services: Services) -> list[DemoLogin]:
     return logins
 
 
-def prepare(settings: Settings, db: Path, *, web_port: int = 0) -> Demo:
-    """A fresh demo: lists imported, the demo web started, reports submitted (not yet walked)."""
+def prepare(
+    settings: Settings,
+    db: Path,
+    *,
+    web_port: int = 0,
+    public_url: str = "http://127.0.0.1:8000",
+    act_story: bool = True,
+) -> Demo:
+    """A fresh demo: lists imported, the demo web started, reports submitted (not yet walked);
+    with ``act_story``, nine days of locate and act played first (``demo.acting``), its notices
+    and alerts in the demo's mailbox. ``public_url``: where the web app will be (for the links in
+    notices and alerts)."""
     from meldpunt.pipeline.api_tokens import SCOPES, create_api_token
     from meldpunt.pipeline.intake import ReportIn, submit_report
 
     reset_database(db)
     # The demo web lives on loopback, which the SSRF guard refuses: allow it, for the demo only.
     settings = replace(settings, db=str(db), fetch_allowed_networks="127.0.0.0/8", worker_poll_s=0.2)
-    services = Services(settings)
+    mailbox = Mailbox(db.parent / (db.name + ".mailbox")).start()
+    resolver = DemoResolver()
+    services = Services(act_settings(settings, mailbox, public_url), resolver=resolver)
     import_demo_lists(services)
     services.pdq_index()
+    act = play(services, mailbox, resolver, _free_port()) if act_story else None
     web = DemoWeb(port=web_port).start()
     receipts = [
         submit_report(services, ReportIn(urls=urls, urgent=urgent, seen_on="website", source="public")).code
@@ -119,7 +146,27 @@ def prepare(settings: Settings, db: Path, *, web_port: int = 0) -> Demo:
     ]
     token = create_api_token(services, "demo", SCOPES)  # every scope: /internal/items too
     disputed = web.url(DISPUTED_PAGE)
-    return Demo(services, web, token, receipts, demo_accounts(services), disputed)
+    return Demo(services, web, token, receipts, demo_accounts(services), disputed, mailbox, act)
+
+
+def _free_port() -> int:
+    """A port free on the demo providers' three loopback addresses."""
+    import socket
+
+    from meldpunt.demo.acting import PROVIDERS
+
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        try:
+            for ip, *_rest in PROVIDERS.values():
+                with socket.socket() as t:
+                    t.bind((ip, port))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no port free on 127.0.0.1-3 for the demo providers")
 
 
 #: the demo page whose item is left in disagreement (its twin behind the slow host stays in the
