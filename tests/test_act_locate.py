@@ -144,6 +144,20 @@ def test_a_fresh_location_lets_the_tick_route_without_a_job(
         )
 
 
+def test_a_request_that_died_routes_on_the_location_there_is(
+    world: tuple[Services, ManualClock, Rdap],
+) -> None:
+    services, clock, _rdap = world
+    item_id, _ = seed_item(services.engine, URL, now=START, server_ip=HOSTED)
+    seed_location(services.engine, item_id, now=START, country="NL")
+    takedown = seed_takedown(services.engine, item_id, now=START, state=TakedownState.TO_LOCATE)
+    with services.engine.begin() as conn:
+        enqueue_locate(conn, item_id, reason="moved", now=clock.now())
+        conn.execute(update(Job).where(Job.kind == "locate").values(state="dead"))
+    assert tick_locate(services) == 1
+    assert _state(services, takedown)[0] == TakedownState.TO_ROUTE.value
+
+
 def test_requests_are_idempotent_and_a_move_asks_again(world: tuple[Services, ManualClock, Rdap]) -> None:
     services, clock, _rdap = world
     item_id, _ = seed_item(services.engine, URL, now=START, server_ip=HOSTED)

@@ -86,6 +86,14 @@ def test_every_resolved_address_is_kept_and_the_connected_one_is_the_location() 
     assert gone.ip == "" and "not known" in gone.fact("addresses")["unknown"] and "dns" in gone.error
 
 
+def test_an_async_resolver_hook_works_as_the_fetchers_does() -> None:
+    async def resolver(host: str) -> list[str]:
+        return [HOSTED6, HOSTED]
+
+    loc = Locator(OFF, resolver=resolver).locate("www.shop-one.nl", "", now=NOW)
+    assert loc.addresses == [HOSTED6, HOSTED] and loc.ip == HOSTED6
+
+
 def test_the_users_mmdb_files_win_over_the_embedded_data(tmp_path: Path) -> None:
     locator = Locator(OFF, geo_dir=_user_files(tmp_path))
     loc = locator.locate(HOSTED, HOSTED, now=NOW)

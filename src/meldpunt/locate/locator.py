@@ -306,6 +306,7 @@ class Locator:
             errors.extend(self._domain_facts(loc, host, now, cache))
         elif host and not literal:
             loc.unknown("registrar", "rdap", stamp, "RDAP is off (locate.rdap)")
+            loc.unknown("registrar_abuse", "rdap", stamp, "RDAP is off (locate.rdap)")
         self._cdn_fact(loc, stamp)
         if not loc.provider and loc.network_owner and not offline:
             src = loc.fact("network_owner")
