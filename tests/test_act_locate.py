@@ -43,7 +43,7 @@ def world(db_url: str, tmp_path: Path, rdap_server: Rdap) -> Iterator[tuple[Serv
     """Services on ``db_url`` at a manual clock, with a locator that resolves through a fake
     resolver, reads the user's .mmdb files and asks the loopback registry."""
     locate = replace(
-        LocateSettings(), rdap_bootstrap_url=f"{rdap_server.base}/bootstrap/", rdap_timeout_s=0.5
+        LocateSettings(), rdap_bootstrap_url=f"{rdap_server.base}/bootstrap/", rdap_timeout_s=2.0
     )
     settings = make_settings(db_url, locate=locate)
     clock = ManualClock(START)
