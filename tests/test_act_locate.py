@@ -43,7 +43,7 @@ def world(db_url: str, tmp_path: Path, rdap_server: Rdap) -> Iterator[tuple[Serv
     """Services on ``db_url`` at a manual clock, with a locator that resolves through a fake
     resolver, reads the user's .mmdb files and asks the loopback registry."""
     locate = replace(
-        LocateSettings(), rdap_bootstrap_url=f"{rdap_server.base}/bootstrap/", rdap_timeout_s=0.5
+        LocateSettings(), rdap_bootstrap_url=f"{rdap_server.base}/bootstrap/", rdap_timeout_s=2.0
     )
     settings = make_settings(db_url, locate=locate)
     clock = ManualClock(START)
@@ -142,6 +142,20 @@ def test_a_fresh_location_lets_the_tick_route_without_a_job(
         assert (
             conn.execute(select(func.count()).select_from(Job).where(Job.kind == "locate")).scalar_one() == 0
         )
+
+
+def test_a_request_that_died_routes_on_the_location_there_is(
+    world: tuple[Services, ManualClock, Rdap],
+) -> None:
+    services, clock, _rdap = world
+    item_id, _ = seed_item(services.engine, URL, now=START, server_ip=HOSTED)
+    seed_location(services.engine, item_id, now=START, country="NL")
+    takedown = seed_takedown(services.engine, item_id, now=START, state=TakedownState.TO_LOCATE)
+    with services.engine.begin() as conn:
+        enqueue_locate(conn, item_id, reason="moved", now=clock.now())
+        conn.execute(update(Job).where(Job.kind == "locate").values(state="dead"))
+    assert tick_locate(services) == 1
+    assert _state(services, takedown)[0] == TakedownState.TO_ROUTE.value
 
 
 def test_requests_are_idempotent_and_a_move_asks_again(world: tuple[Services, ManualClock, Rdap]) -> None:

@@ -122,7 +122,7 @@ class Rdap:
         if path.startswith("/error/"):
             return _json(h, 500, {"errorCode": 500})
         if path.startswith("/hang/"):
-            time.sleep(3)
+            time.sleep(6)  # past any test's rdap_timeout_s
             return _json(h, 200, NETWORK)
         if path.startswith("/garbage/"):
             return _send(h, 200, b"<html>this is not RDAP</html>", "text/html")

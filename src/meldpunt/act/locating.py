@@ -89,7 +89,11 @@ def tick_locate(services: ActNeeds) -> int:
                 continue  # the job moves the takedown when it has run
             newest = _newest_location_id(conn, item_id)
             after = int(json.loads(last.payload).get("after", 0)) if last is not None else -1
-            if newest and newest > after:
+            gave_up = last is not None and last.state == "dead" and newest > 0
+            if gave_up:
+                # its worker kept dying on it: route on the location it has rather than never
+                log.warning("locating item %s gave up; routing on its location %s", item_id, newest)
+            if newest and (newest > after or gave_up):
                 won = conn.execute(
                     update(Takedown)
                     .where(Takedown.id == takedown_id, Takedown.state == TakedownState.TO_LOCATE.value)

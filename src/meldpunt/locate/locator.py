@@ -152,6 +152,8 @@ def _resolve(resolver: Resolver, host: str) -> list[str]:
 
 
 def _ip_literal(host: str) -> str:
+    if not host or not (host[0].isdigit() or host[0] in "[:" or ":" in host):
+        return ""  # a name: no parsing needed
     try:
         return str(ipaddress.ip_address(host.strip("[]")))
     except ValueError:
@@ -173,6 +175,9 @@ def _not_public(ip: str) -> str:
     if not addr.is_global:
         return f"{ip} is a private or reserved address, not on the public internet"
     return ""
+
+
+_NO_ANSWER = GeoAnswer()
 
 
 class Locator:
@@ -247,16 +252,14 @@ class Locator:
         """For each of country, asn, asn_name and prefix: (value, the source that gave it)."""
         out: dict[str, tuple[Any, GeoSource]] = {}
         sources = self.sources()
-        answers = [source.lookup(ip) or GeoAnswer() for source in sources]
+        answers = [(source, source.lookup(ip) or _NO_ANSWER) for source in sources]
+        # a country database is asked first for the country; ASN sources first for the rest
+        by_country = sorted(answers, key=lambda a: a[0].kind != "country")
         for name in ("country", "asn", "asn_name", "prefix"):
-            # a country database is asked first for the country; ASN sources for the rest
-            order = sorted(
-                range(len(sources)), key=lambda i: (name == "country") != (sources[i].kind == "country")
-            )
-            for i in order:
-                value = getattr(answers[i], name)
-                if value not in (None, ""):
-                    out[name] = (value, sources[i])
+            for source, answer in by_country if name == "country" else answers:
+                value = getattr(answer, name)
+                if value is not None and value != "":
+                    out[name] = (value, source)
                     break
         return out
 
@@ -306,6 +309,7 @@ class Locator:
             errors.extend(self._domain_facts(loc, host, now, cache))
         elif host and not literal:
             loc.unknown("registrar", "rdap", stamp, "RDAP is off (locate.rdap)")
+            loc.unknown("registrar_abuse", "rdap", stamp, "RDAP is off (locate.rdap)")
         self._cdn_fact(loc, stamp)
         if not loc.provider and loc.network_owner and not offline:
             src = loc.fact("network_owner")

@@ -80,8 +80,16 @@ class MemoryCache:
 # --- reading outside JSON on a budget ------------------------------------------------------------
 
 
-def get_json(client: httpx.Client, url: str, *, timeout_s: float, max_bytes: int = MAX_BYTES) -> Any:
-    """GET ``url`` and parse its JSON, within ``timeout_s`` overall, ``max_bytes`` and :data:`MAX_DEPTH`."""
+def get_json(
+    client: httpx.Client,
+    url: str,
+    *,
+    timeout_s: float,
+    max_bytes: int = MAX_BYTES,
+    seen: list[str] | None = None,
+) -> Any:
+    """GET ``url`` and parse its JSON, within ``timeout_s`` overall, ``max_bytes`` and :data:`MAX_DEPTH`.
+    ``seen`` gets the URL that answered (registries redirect to each other)."""
     deadline = time.monotonic() + timeout_s
     host = urlsplit(url).hostname or url
     try:
@@ -93,6 +101,8 @@ def get_json(client: httpx.Client, url: str, *, timeout_s: float, max_bytes: int
             declared = r.headers.get("Content-Length", "")
             if declared.isdigit() and int(declared) > max_bytes:
                 raise RdapError(f"{host}: answer too large ({declared} bytes, at most {max_bytes})")
+            if seen is not None:
+                seen.append(str(r.url))
             body = bytearray()
             for chunk in r.iter_raw():
                 body += chunk
@@ -353,16 +363,16 @@ class RdapClient:
         base = registry_for_ip(services, ip)
         if not base:
             raise RdapError(f"no registry in the bootstrap for {ip}")
-        entry = self._cached(
-            cache,
-            "ip",
-            str(addr),
-            now,
-            lambda: parse_network(get_json(self._client, f"{base}ip/{addr}", timeout_s=self.timeout_s)),
-        )
+
+        def ask() -> dict[str, Any]:
+            seen: list[str] = []
+            doc = get_json(self._client, f"{base}ip/{addr}", timeout_s=self.timeout_s, seen=seen)
+            return {**parse_network(doc), "registry": registry_name(seen[-1] if seen else base)}
+
+        entry = self._cached(cache, "ip", str(addr), now, ask)
         if not entry.ok:
             raise RdapError(str(entry.data.get("error", "no answer")))
-        return entry, registry_name(base)
+        return entry, str(entry.data.get("registry") or registry_name(base))
 
     def domain(self, host: str, cache: RdapCache, now: datetime) -> tuple[Cached, str]:
         """The registered domain ``host`` is under: asked from the shortest name with two labels
