@@ -31,11 +31,13 @@ worker's fetcher (SSRF guard, limits, connection pool), counting its fetches in 
 slots so the walk's jobs give a host being re-checked a moment. Recheck jobs rank below the walk's.
 
 Durability: the tick claims each takedown with a conditional UPDATE that raises its
-``check_round`` (and holds ``next_check_at`` ``claim_minutes`` ahead); the job's effects are
-conditional on that round and raise it again, all in one transaction that ends with
-``queue.finish``. A crash re-runs the job: a takedown whose effects committed is skipped, one that
-another round claimed meanwhile is left to it. A lost job's takedowns come due again after
-``claim_minutes``.
+``check_round`` (and holds ``next_check_at`` ``claim_minutes`` ahead); each takedown's effects are
+conditional on that round and raise it again. While the batch's fetches go on, finished results
+are written in a thread, ``WRITE_CHUNK`` or more per transaction (so the database work does not
+leave the network idle); what is left is written in the transaction that ends with
+``queue.finish``. A crash re-runs the job: a takedown whose effects committed is skipped (neither
+fetched nor written again), one that another round claimed meanwhile is left to it. A lost job's
+takedowns come due again after ``claim_minutes``.
 """
 
 from __future__ import annotations
@@ -369,10 +371,10 @@ async def check_all(
 
     def flush() -> None:
         nonlocal writing
-        if write is None or len(done) < chunk or (writing is not None and not writing.done()):
+        if write is None or len(done) < chunk:
             return
-        if writing is not None:
-            writing.result()  # a failed write fails the job (what it wrote stays, idempotent)
+        if writing is not None and (not writing.done() or writing.exception() is not None):
+            return  # one write at a time; after a failed one, none (it fails the job below)
         taken = done[:]
         done.clear()
         writing = asyncio.ensure_future(asyncio.to_thread(write, taken))
@@ -388,9 +390,16 @@ async def check_all(
         done.append((t, found))
         flush()
 
-    await asyncio.gather(*(one(t) for t in targets))
+    tasks = [asyncio.ensure_future(one(t)) for t in targets]
+    try:
+        await asyncio.gather(*tasks)
+    finally:  # nothing of this batch may run on in the worker's loop after it
+        for task in tasks:
+            task.cancel()
+        if writing is not None:
+            await asyncio.wait([writing])
     if writing is not None:
-        await writing
+        writing.result()  # a failed write fails the job: what was written stays (idempotent)
     return done
 
 
