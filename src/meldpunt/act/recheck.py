@@ -31,11 +31,13 @@ worker's fetcher (SSRF guard, limits, connection pool), counting its fetches in 
 slots so the walk's jobs give a host being re-checked a moment. Recheck jobs rank below the walk's.
 
 Durability: the tick claims each takedown with a conditional UPDATE that raises its
-``check_round`` (and holds ``next_check_at`` ``claim_minutes`` ahead); the job's effects are
-conditional on that round and raise it again, all in one transaction that ends with
-``queue.finish``. A crash re-runs the job: a takedown whose effects committed is skipped, one that
-another round claimed meanwhile is left to it. A lost job's takedowns come due again after
-``claim_minutes``.
+``check_round`` (and holds ``next_check_at`` ``claim_minutes`` ahead); each takedown's effects are
+conditional on that round and raise it again. While the batch's fetches go on, finished results
+are written in a thread, ``WRITE_CHUNK`` or more per transaction (so the database work does not
+leave the network idle); what is left is written in the transaction that ends with
+``queue.finish``. A crash re-runs the job: a takedown whose effects committed is skipped (neither
+fetched nor written again), one that another round claimed meanwhile is left to it. A lost job's
+takedowns come due again after ``claim_minutes``.
 """
 
 from __future__ import annotations
@@ -72,6 +74,8 @@ RECHECK = "recheck"
 PRIORITY = -10
 #: batches one tick hands out at most (the rest wait for the next tick)
 MAX_BATCHES_PER_TICK = 50
+#: a batch's results are written this many (or more) at a time while its other fetches run
+WRITE_CHUNK = 50
 
 MONITORED = sorted(s.value for s in MONITORED_STATES)
 #: HTTP statuses that say the content is gone
@@ -341,23 +345,62 @@ async def check_one(fetcher: Fetcher, target: Target, max_media: int) -> Found:
     return found
 
 
-async def check_all(
-    fetcher: Fetcher, targets: list[Target], *, concurrency: int, max_media: int, hosts: HostSlots
-) -> list[Found]:
-    """Re-check ``targets`` with at most ``concurrency`` at once; each counts in ``hosts`` (no
-    limit of its own: the walk's jobs for that host wait a moment meanwhile)."""
-    gate = asyncio.Semaphore(max(1, concurrency))
+Checked = list[tuple[Target, Found]]
 
-    async def one(t: Target) -> Found:
+
+async def check_all(
+    fetcher: Fetcher,
+    targets: list[Target],
+    *,
+    concurrency: int,
+    max_media: int,
+    hosts: HostSlots,
+    write: Callable[[Checked], None] | None = None,
+    chunk: int = 50,
+) -> Checked:
+    """Re-check ``targets`` with at most ``concurrency`` at once; each counts in ``hosts`` (no
+    limit of its own: the walk's jobs for that host wait a moment meanwhile).
+
+    With ``write``: results are handed to it in a thread, ``chunk`` or more at a time and one
+    call at a time, while the other fetches go on (the database work does not leave the network
+    idle); what is left when the last fetch ends is returned for the caller to write. Without:
+    every result is returned."""
+    gate = asyncio.Semaphore(max(1, concurrency))
+    done: Checked = []
+    writing: asyncio.Future[None] | None = None
+
+    def flush() -> None:
+        nonlocal writing
+        if write is None or len(done) < chunk:
+            return
+        if writing is not None and (not writing.done() or writing.exception() is not None):
+            return  # one write at a time; after a failed one, none (it fails the job below)
+        taken = done[:]
+        done.clear()
+        writing = asyncio.ensure_future(asyncio.to_thread(write, taken))
+
+    async def one(t: Target) -> None:
         async with gate:
             with hosts.hold(host_of(t.url), 0):
                 try:
-                    return await check_one(fetcher, t, max_media)
+                    found = await check_one(fetcher, t, max_media)
                 except Exception as exc:  # one bad URL must not sink the batch
                     log.exception("re-check of takedown %s failed", t.takedown_id)
-                    return Found("error", "error:internal", f"{type(exc).__name__}: {exc}"[:500])
+                    found = Found("error", "error:internal", f"{type(exc).__name__}: {exc}"[:500])
+        done.append((t, found))
+        flush()
 
-    return list(await asyncio.gather(*(one(t) for t in targets)))
+    tasks = [asyncio.ensure_future(one(t)) for t in targets]
+    try:
+        await asyncio.gather(*tasks)
+    finally:  # nothing of this batch may run on in the worker's loop after it
+        for task in tasks:
+            task.cancel()
+        if writing is not None:
+            await asyncio.wait([writing])
+    if writing is not None:
+        writing.result()  # a failed write fails the job: what was written stays (idempotent)
+    return done
 
 
 def compare_pdq(found: Found, target: Target, worker: BatchWorker, settings: Settings) -> None:
@@ -399,26 +442,49 @@ def step_recheck(services: ActNeeds, worker: Worker, job: ClaimedJob) -> str:
     settings = services.settings
     claims = {int(i): int(r) for i, r in job.payload.get("takedowns", [])}
     targets = _targets(services, claims)
-    founds: list[Found] = []
+    counts: dict[str, int] = {}
+
+    def effects(conn: Connection, checked: Checked) -> None:
+        for target, found in checked:
+            compare_pdq(found, target, worker, settings)
+        now = services.clock.now()
+        rows = _rows(conn, [t.takedown_id for t, _ in checked])
+        for target, found in checked:
+            what = record(conn, target, found, now, settings, rows.get(target.takedown_id))
+            counts[what] = counts.get(what, 0) + 1
+
+    def write(checked: Checked) -> None:  # in a thread, while the batch's other fetches run
+        with services.engine.begin() as conn:
+            effects(conn, checked)
+
+    left: Checked = []
     if targets:
         concurrency = min(settings.recheck.concurrency, max(1, settings.fetch_concurrency))
-        founds = worker.run_fetches(
+        left = worker.run_fetches(
             lambda f: check_all(
-                f, targets, concurrency=concurrency, max_media=settings.recheck.max_media, hosts=worker.hosts
+                f,
+                targets,
+                concurrency=concurrency,
+                max_media=settings.recheck.max_media,
+                hosts=worker.hosts,
+                write=write,
+                chunk=WRITE_CHUNK,
             )
         )
-        for target, found in zip(targets, founds, strict=True):
-            compare_pdq(found, target, worker, settings)
-    counts: dict[str, int] = {}
-    now = services.clock.now()
-    with services.engine.begin() as conn:
-        for target, found in zip(targets, founds, strict=True):
-            what = record(conn, target, found, now, settings)
-            counts[what] = counts.get(what, 0) + 1
+    with services.engine.begin() as conn:  # the rest, and the job's end
+        effects(conn, left)
         worker.queue.finish(conn, job)
     if not targets:
         return "skipped"
     return ", ".join(f"{n} {w}" for w, n in sorted(counts.items()))
+
+
+def _rows(conn: Connection, ids: list[int]) -> dict[int, Any]:
+    """What :func:`record` reads of each takedown, in one query."""
+    if not ids:
+        return {}
+    rows = conn.execute(select(*_RECORD_COLUMNS).where(Takedown.id.in_(ids))).all()
+    return {int(r.id): r for r in rows}
 
 
 def _targets(services: ActNeeds, claims: dict[int, int]) -> list[Target]:
@@ -488,21 +554,27 @@ def moved_to(target: Target, found: Found) -> str | None:
     return None if found.server_ip in target.addresses else found.server_ip
 
 
-def record(conn: Connection, target: Target, found: Found, now: datetime, settings: Settings) -> str:
+_RECORD_COLUMNS = (
+    Takedown.id,
+    Takedown.check_round,
+    Takedown.state,
+    Takedown.created_at,
+    Takedown.reported_at,
+    Takedown.first_notice_at,
+    Takedown.misses,
+    Takedown.first_miss_at,
+    Takedown.last_check,
+)
+
+
+def record(
+    conn: Connection, target: Target, found: Found, now: datetime, settings: Settings, td: Any = None
+) -> str:
     """Write one re-check's effects, conditional on the takedown still being held by this round
-    (and monitored); the word for the job's log ("skipped" when another run got there first)."""
-    td = conn.execute(
-        select(
-            Takedown.check_round,
-            Takedown.state,
-            Takedown.created_at,
-            Takedown.reported_at,
-            Takedown.first_notice_at,
-            Takedown.misses,
-            Takedown.first_miss_at,
-            Takedown.last_check,
-        ).where(Takedown.id == target.takedown_id)
-    ).first()
+    (and monitored); the word for the job's log ("skipped" when another run got there first).
+    ``td``: the takedown's row as :func:`_rows` read it in this transaction (else read here)."""
+    if td is None:
+        td = conn.execute(select(*_RECORD_COLUMNS).where(Takedown.id == target.takedown_id)).first()
     if td is None or td.check_round != target.round or td.state not in MONITORED:
         return "skipped"
     held = and_(
