@@ -37,6 +37,17 @@ from tests.helpers.workspace import Workspace, _workspace
 START = datetime(2026, 11, 16, 8, 0, tzinfo=UTC)
 URL = "https://www.shop-one.nl/gallery/1"
 
+#: where a located takedown is once ``settle`` has also run the route tick (this file is about
+#: locating: which route it takes is tests/test_act_routing.py's)
+ROUTED_ON = {
+    TakedownState.TO_ROUTE.value,
+    TakedownState.TO_NOTICE.value,
+    TakedownState.NO_CONTACT.value,
+    TakedownState.HELD.value,
+    TakedownState.TO_FORWARD.value,
+    TakedownState.CLOSED.value,
+}
+
 
 @pytest.fixture
 def world(db_url: str, tmp_path: Path, rdap_server: Rdap) -> Iterator[tuple[Services, ManualClock, Rdap]]:
@@ -99,7 +110,8 @@ def test_a_takedown_is_located_and_moves_on_to_routing(world: tuple[Services, Ma
         "source": "rdap 127.0.0.1",
         "as_of": START.isoformat(),
     }
-    assert _state(services, takedown) == (TakedownState.TO_ROUTE.value, loc.id)
+    state, location_id = _state(services, takedown)
+    assert state in ROUTED_ON and location_id == loc.id  # located, then routed on by the route tick
     [line] = [e for e in timeline.for_item(services.engine, item_id) if e.kind == EventKind.LOCATED.value]
     assert (
         line.at.replace(tzinfo=UTC) == START
@@ -167,9 +179,7 @@ def test_requests_are_idempotent_and_a_move_asks_again(world: tuple[Services, Ma
     takedown = seed_takedown(services.engine, item_id, now=START, state=TakedownState.TO_LOCATE)
     assert tick_locate(services) == 0  # its job is pending: the job moves it
     settle(services)
-    assert (
-        _locations(services, item_id) == 1 and _state(services, takedown)[0] == TakedownState.TO_ROUTE.value
-    )
+    assert _locations(services, item_id) == 1 and _state(services, takedown)[0] in ROUTED_ON
 
     # a re-check saw it move: the takedown goes back to to_locate and asks again (a new request)
     clock.advance(3600)
@@ -183,7 +193,7 @@ def test_requests_are_idempotent_and_a_move_asks_again(world: tuple[Services, Ma
     assert _locations(services, item_id) == 2
     state, location_id = _state(services, takedown)
     newest = current_location(services.engine, item_id)
-    assert state == TakedownState.TO_ROUTE.value and newest is not None and newest.id == location_id
+    assert state in ROUTED_ON and newest is not None and newest.id == location_id
     assert newest.located_at == clock.now()
     reasons = [e.detail["reason"] for e in timeline.for_item(services.engine, item_id) if e.kind == "located"]
     assert reasons == ["takedown", "moved"]
@@ -204,7 +214,7 @@ def test_without_a_network_a_location_is_still_recorded_from_the_geo_data(db_url
         loc = current_location(services.engine, item_id)
         assert loc is not None and loc.country != "" and loc.fact("country")["source"] == "geoip2fast"
         assert "bootstrap" in loc.fact("abuse_email")["unknown"] and loc.error.startswith("rdap network")
-        assert _state(services, takedown)[0] == TakedownState.TO_ROUTE.value
+        assert _state(services, takedown)[0] in ROUTED_ON
         # the failure is cached: the next item does not ask again within the hour
         with services.engine.connect() as conn:
             row = conn.execute(select(RdapCache.ok).where(RdapCache.kind == "bootstrap")).one()
