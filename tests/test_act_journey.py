@@ -295,7 +295,6 @@ def test_report_classify_notice_provider_answer_recheck_removed(
             analyst.get_by_label("Prepubescent", exact=True).check()
             analyst.get_by_role("button", name="Save classification").click()
             assert "Classification saved." in analyst.inner_text("main")
-            classified_at = clock.now()
 
             # 3. the takedown: located, routed to the contact, collecting into a notice
             settle(j.services)
@@ -433,7 +432,6 @@ def test_report_classify_notice_provider_answer_recheck_removed(
         actions = [(e.actor, e.action) for e in audit_entries(conn)]
     assert ("ana", "item.classify") in actions
     assert ("sara", "contact.add") in actions
-    assert classified_at == reported_at  # the clock moved only where the test moved it
 
 
 def test_an_items_timeline_shows_its_own_lines_of_a_shared_notice(db_url: str, smtp_sink: SmtpSink) -> None:
