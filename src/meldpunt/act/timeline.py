@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, or_, select
+from sqlalchemy import Connection, Engine, and_, insert, or_, select
 
 from meldpunt.domain.acting import EventKind
 from meldpunt.store.acting import ActionEvent
@@ -58,10 +58,13 @@ def _event(row: Any) -> Event:
 
 
 def for_item(engine: Engine, item_id: int, notice_ids: list[int] | None = None) -> list[Event]:
-    """The item's timeline, oldest first, with the lines of the notices it was in (``notice_ids``)."""
+    """The item's timeline, oldest first, with the notice's own lines (no item: a delivery failed,
+    escalated, closed) of the notices it was in (``notice_ids``). A notice batches several items:
+    the lines it records per item (queued, sent, the provider's answer) belong to that item only,
+    so another item's "the provider says it is removed" never shows on this one."""
     where = ActionEvent.item_id == item_id
     if notice_ids:
-        where = or_(where, ActionEvent.notice_id.in_(notice_ids))
+        where = or_(where, and_(ActionEvent.notice_id.in_(notice_ids), ActionEvent.item_id.is_(None)))
     with engine.connect() as conn:
         rows = conn.execute(select(ActionEvent).where(where).order_by(ActionEvent.at, ActionEvent.id))
         return [_event(r) for r in rows]

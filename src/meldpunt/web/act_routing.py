@@ -123,6 +123,8 @@ EVENTS: dict[str, str] = {
     EventKind.CONTACT_SUSPECT: N_("The contact was marked suspect."),
 }
 ROUTED_AGAIN = N_("Sent back to routing (was: {state}).")
+#: a notice's own "closed" line (no item: every URL in it is answered for), not the takedown's
+NOTICE_CLOSED = N_("The notice was closed.")
 SYSTEM = N_("the system")
 #: what a senior does about a takedown waiting for them, by the reason routing gave
 TODO = {
@@ -236,7 +238,9 @@ def panel(services: ActNeeds) -> Callable[[int, str | None, Translator], dict[st
                 {
                     "at": e.at,
                     "actor": t(SYSTEM) if e.actor == "system" else e.actor,
-                    "words": event_words(e.kind, e.detail, t),
+                    "words": t(NOTICE_CLOSED)
+                    if e.kind == EventKind.CLOSED and e.item_id is None
+                    else event_words(e.kind, e.detail, t),
                 }
                 for e in events
             ],
