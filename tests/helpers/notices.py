@@ -14,7 +14,7 @@ from sqlalchemy import func, insert, select, update
 from meldpunt.bootstrap import Services
 from meldpunt.clock import ManualClock
 from meldpunt.domain.acting import TakedownState
-from meldpunt.settings import MailSettings, NoticeSettings, Settings
+from meldpunt.settings import MailSettings, NoticeSettings, RecheckSettings, Settings
 from meldpunt.store.acting import Notice, NoticeItem, OutboxMessage, Takedown
 from meldpunt.store.reports import Medium
 from tests.helpers.acting import seed_contact, seed_item, seed_takedown
@@ -23,6 +23,7 @@ from tests.helpers.smtp import Received, SmtpSink
 #: a Monday, 09:00 UTC (10:00 in Brussels)
 MONDAY = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 HOUR = 3600.0
+MONTH_MINUTES = 31 * 24 * 60
 LINK_RE = re.compile(r"(https?://[^\s]+/provider/([0-9]+\.[0-9]+\.[A-Za-z0-9_-]{43}))")
 
 
@@ -117,6 +118,9 @@ def world(db_url: str, sink: SmtpSink | None, start: datetime = MONDAY, **notice
         db=db_url,
         mail=MailSettings(**smtp, public_url="https://hotline.example", reply_to="ntd@hotline.example"),
         notice=NoticeSettings(**notice),
+        # the seeded URLs resolve nowhere: re-checks (tests/test_act_recheck.py's) would count them
+        # removed; this world's weeks are about notices, so its first re-check is a month away
+        recheck=RecheckSettings(first_min_minutes=MONTH_MINUTES, first_max_minutes=MONTH_MINUTES),
     )
     return World(Services(settings, clock), clock, sink)
 
