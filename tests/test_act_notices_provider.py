@@ -54,6 +54,8 @@ def test_the_provider_marks_a_url_removed_and_disputes_another_once(
     assert "http://a.example/0" in page.text and "http://a.example/1" in page.text
     assert "Il est retiré" in page.text and "<script" not in page.text
     assert page.headers["cache-control"] == "no-store"
+    # a provider's page, not the reporters': no status look-up, no help-service footer
+    assert "<footer" not in page.text and "/status" not in page.text
     r = provider.post(path, data={"takedown": str(one), "answer": "removed", "lang": "nl"})
     assert r.status_code == 200 and "uw antwoord is vastgelegd" in r.text
     assert w.takedown_row(one).next_check_at is not None  # the re-check looks early
