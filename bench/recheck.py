@@ -9,7 +9,8 @@ The round is the real one: the tick claims the due takedowns and enqueues ``rech
 batch concurrently with its fetcher and committing each batch's effects in one transaction. Each
 URL is a page with one image (two answers: the page, then the image, compared by SHA-256), or
 with ``--direct`` the image itself (one answer). The ideal counts answers: ``answers x delay /
-concurrency`` seconds. Everything is on 127.0.0.1; the images are a generated benign pattern.
+concurrency`` seconds. Everything is on 127.0.0.1 (the host in a process of its own, as another machine would be);
+the images are a generated benign pattern.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ import argparse
 import asyncio
 import hashlib
 import io
+import multiprocessing
 import tempfile
-import threading
 import time
 from dataclasses import replace
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 from rich.console import Console
@@ -50,45 +52,72 @@ def benign_png() -> bytes:
     return buf.getvalue()
 
 
+def _serve(delay: float, image: bytes, port: Any, answers: Any, ready: Any) -> None:
+    """The slow host's process: a threaded HTTP server that adds ``delay`` to every answer."""
+
+    class Slow(BaseHTTPRequestHandler):
+        # HTTP/1.1 keep-alive and no Nagle: the host's only cost is the delay it was told to add
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+        def do_GET(self) -> None:
+            time.sleep(delay)
+            with answers.get_lock():
+                answers.value += 1
+            if self.path.startswith("/item/"):
+                n = self.path.rsplit("/", 1)[-1]
+                body = f"<!doctype html><html><body><img src='/media/{n}.png'></body></html>".encode()
+                ctype = "text/html; charset=utf-8"
+            else:
+                body, ctype = image, "image/png"
+            self.send_response(200)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+        request_queue_size = 512
+
+    server = Server(("127.0.0.1", 0), Slow)
+    port.value = int(server.server_address[1])
+    ready.set()
+    server.serve_forever()
+
+
 class Host:
-    """A threaded HTTP host that adds ``delay`` to every answer and counts them."""
+    """The slow host, in a process of its own (another machine's work is not this one's): adds
+    ``delay`` to every answer and counts them."""
 
     def __init__(self, delay: float, image: bytes) -> None:
-        self.answers = 0
-        lock = threading.Lock()
-        host = self
+        ctx = multiprocessing.get_context("spawn")
+        self._port = ctx.Value("i", 0)
+        self._answers = ctx.Value("q", 0)
+        ready = ctx.Event()
+        self.process = ctx.Process(
+            target=_serve, args=(delay, image, self._port, self._answers, ready), daemon=True
+        )
+        self.process.start()
+        if not ready.wait(30):
+            raise RuntimeError("the slow host did not start")
+        self.port = int(self._port.value)
 
-        class Slow(BaseHTTPRequestHandler):
-            # HTTP/1.1 keep-alive and no Nagle: the host's only cost is the delay it was told to add
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
+    @property
+    def answers(self) -> int:
+        return int(self._answers.value)
 
-            def log_message(self, format: str, *args: object) -> None:
-                return
+    @answers.setter
+    def answers(self, value: int) -> None:
+        with self._answers.get_lock():
+            self._answers.value = value
 
-            def do_GET(self) -> None:
-                time.sleep(delay)
-                with lock:
-                    host.answers += 1
-                if self.path.startswith("/item/"):
-                    n = self.path.rsplit("/", 1)[-1]
-                    body = f"<!doctype html><html><body><img src='/media/{n}.png'></body></html>".encode()
-                    ctype = "text/html; charset=utf-8"
-                else:
-                    body, ctype = image, "image/png"
-                self.send_response(200)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-            request_queue_size = 512
-
-        self.server = Server(("127.0.0.1", 0), Slow)
-        self.port = int(self.server.server_address[1])
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.join(10)
 
 
 def seed(services: Services, n: int, port: int, image: bytes, direct: bool) -> None:
@@ -239,7 +268,7 @@ def main() -> None:
                 select(func.count()).select_from(Takedown).where(Takedown.last_check == recheck.ONLINE)
             ).scalar_one()
         services.close()
-    host.server.shutdown()
+    host.close()
     answers = host.answers
     ideal_s = answers * args.delay / concurrency
     per_url = answers / max(1, args.urls)

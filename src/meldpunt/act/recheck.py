@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 
 from meldpunt.act import locating, timeline
 from meldpunt.act.context import ActNeeds, Worker
@@ -449,9 +449,17 @@ def step_recheck(services: ActNeeds, worker: Worker, job: ClaimedJob) -> str:
             compare_pdq(found, target, worker, settings)
         now = services.clock.now()
         rows = _rows(conn, [t.takedown_id for t, _ in checked])
+        steady: list[tuple[Target, Found, Any]] = []
         for target, found in checked:
-            what = record(conn, target, found, now, settings, rows.get(target.takedown_id))
+            td = rows.get(target.takedown_id)
+            if found.result == "online" and moved_to(target, found) is None and _held_row(td, target):
+                steady.append((target, found, td))
+                continue
+            what = record(conn, target, found, now, settings, td)
             counts[what] = counts.get(what, 0) + 1
+        if steady:
+            record_online(conn, steady, now, settings)
+            counts["online"] = counts.get("online", 0) + len(steady)
 
     def write(checked: Checked) -> None:  # in a thread, while the batch's other fetches run
         with services.engine.begin() as conn:
@@ -480,11 +488,65 @@ def step_recheck(services: ActNeeds, worker: Worker, job: ClaimedJob) -> str:
 
 
 def _rows(conn: Connection, ids: list[int]) -> dict[int, Any]:
-    """What :func:`record` reads of each takedown, in one query."""
+    """What :func:`record` reads of each takedown, in one query, locked first (a no-op write:
+    PostgreSQL's row locks, SQLite's write lock) so what is read stays true until the commit."""
     if not ids:
         return {}
+    conn.execute(update(Takedown).where(Takedown.id.in_(ids)).values(check_round=Takedown.check_round))
     rows = conn.execute(select(*_RECORD_COLUMNS).where(Takedown.id.in_(ids))).all()
     return {int(r.id): r for r in rows}
+
+
+def _held_row(td: Any, target: Target) -> bool:
+    return td is not None and td.check_round == target.round and td.state in MONITORED
+
+
+def record_online(
+    conn: Connection, found_online: list[tuple[Target, Found, Any]], now: datetime, settings: Settings
+) -> None:
+    """:func:`record` for many takedowns found online where they were located (the steady case:
+    most of every round), in one UPDATE and one INSERT sent as executemany. The rows were read
+    under lock in this transaction (:func:`_rows`) and are held by their round."""
+    params = [
+        {
+            "b_id": t.takedown_id,
+            "b_round": t.round,
+            "b_next_round": t.round + 1,
+            "b_word": f.word[:200],
+            "b_next": next_check(now, td.created_at, settings),
+        }
+        for t, f, td in found_online
+    ]
+    conn.execute(
+        update(Takedown)
+        .where(  # state: checked under lock by the caller (an IN list cannot be executemany)
+            Takedown.id == bindparam("b_id"),
+            Takedown.check_round == bindparam("b_round"),
+        )
+        .values(
+            check_round=bindparam("b_next_round"),
+            checks=Takedown.checks + 1,
+            last_check_at=now,
+            last_check=bindparam("b_word"),
+            misses=0,
+            first_miss_at=None,
+            check_errors=0,
+            next_check_at=bindparam("b_next"),
+            updated_at=now,
+        ),
+        params,
+    )
+    lines = []
+    for t, f, td in found_online:
+        if td.last_check == f.word and not td.misses:
+            continue  # nothing changed: the counters say it, not the timeline
+        detail: dict[str, Any] = {"check": f.word, "detail": f.detail, "url": t.url}
+        if td.misses:
+            detail["back_after_misses"] = td.misses
+        if td.last_check and td.last_check not in ONLINE_WORDS:
+            detail["before"] = td.last_check
+        lines.append((t.item_id, detail))
+    timeline.record_many(conn, EventKind.CHECKED_ONLINE, at=now, lines=lines)
 
 
 def _targets(services: ActNeeds, claims: dict[int, int]) -> list[Target]:

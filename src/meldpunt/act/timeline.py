@@ -51,6 +51,35 @@ def record(
     )
 
 
+def record_many(
+    conn: Connection,
+    kind: EventKind,
+    *,
+    at: datetime,
+    lines: list[tuple[int, dict[str, Any]]],
+    actor: str = "system",
+) -> None:
+    """Many lines of one kind about items (``(item_id, detail)``), in one executemany: a batch
+    of re-checks writes its lines at once."""
+    if not lines:
+        return
+    conn.execute(
+        insert(ActionEvent),
+        [
+            {
+                "item_id": item_id,
+                "notice_id": None,
+                "alert_id": None,
+                "at": at,
+                "kind": kind.value,
+                "actor": actor[:200],
+                "detail": json.dumps(detail, sort_keys=True),
+            }
+            for item_id, detail in lines
+        ],
+    )
+
+
 def _event(row: Any) -> Event:
     return Event(
         row.id, row.at, row.kind, row.actor, row.item_id, row.notice_id, row.alert_id, json.loads(row.detail)

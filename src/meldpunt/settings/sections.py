@@ -302,7 +302,9 @@ class RecheckSettings(_Section):
         "connection pool it shares).",
     )
     batch_size: int = setting(
-        500, "Due takedowns one re-check job takes and checks concurrently (its effects commit together)."
+        1000,
+        "Due takedowns one re-check job takes and fetches concurrently (a worker runs one such job at "
+        "a time; new reports go first between jobs).",
     )
     claim_minutes: int = setting(
         30,
