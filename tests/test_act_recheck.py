@@ -151,7 +151,12 @@ def test_a_provider_that_never_acts_is_checked_for_a_week_without_flooding_the_t
     late = [g for a, g in zip(seen, gaps, strict=False) if a > START + timedelta(hours=80)]
     assert early and all(1 <= g <= 5 for g in early)  # every 1-4 h (and the hour the clock steps)
     assert late and all(22 <= g <= 26 for g in late)  # then daily
-    assert kinds(services, w.item_id) == [EventKind.CHECKED_ONLINE.value]
+    # the timeline: the first check, and where it was located (the re-checks re-run the locate
+    # step once a day: a refresh that finds the same place adds a location row, not a line)
+    assert kinds(services, w.item_id) == [EventKind.CHECKED_ONLINE.value, EventKind.LOCATED.value]
+    with services.engine.connect() as conn:
+        located = conn.execute(select(func.count()).where(Location.item_id == w.item_id)).scalar_one()
+    assert located >= 6
 
 
 def test_content_that_comes_back_breaks_the_streak(

@@ -192,23 +192,27 @@ def step_locate(services: ActNeeds, worker: Worker, job: ClaimedJob) -> str:
         host, item.server_ip or "", now=now, cache=DbRdapCache(services.engine)
     )
     with services.engine.begin() as conn:
+        before = current_location(conn, item_id)
         location_id = save_location(conn, item_id, loc, now)
-        timeline.record(
-            conn,
-            EventKind.LOCATED,
-            at=now,
-            item_id=item_id,
-            detail={
-                "reason": reason,
-                "location_id": location_id,
-                "ip": loc.ip,
-                "country": loc.country,
-                "asn": loc.asn,
-                "provider": loc.provider,
-                "cdn": loc.cdn,
-                **({"error": loc.error[:300]} if loc.error else {}),
-            },
-        )
+        # a re-check's daily refresh that found the same place says nothing on the timeline
+        same = before is not None and _place(before) == _place(loc)
+        if not (reason == "recheck" and same):
+            timeline.record(
+                conn,
+                EventKind.LOCATED,
+                at=now,
+                item_id=item_id,
+                detail={
+                    "reason": reason,
+                    "location_id": location_id,
+                    "ip": loc.ip,
+                    "country": loc.country,
+                    "asn": loc.asn,
+                    "provider": loc.provider,
+                    "cdn": loc.cdn,
+                    **({"error": loc.error[:300]} if loc.error else {}),
+                },
+            )
         conn.execute(
             update(Takedown)
             .where(Takedown.item_id == item_id, Takedown.state == TakedownState.TO_LOCATE.value)
@@ -217,6 +221,11 @@ def step_locate(services: ActNeeds, worker: Worker, job: ClaimedJob) -> str:
         worker.queue.finish(conn, job)
     log.info("item %s located: %s %s AS%s %s", item_id, loc.ip, loc.country, loc.asn, loc.provider)
     return "located"
+
+
+def _place(loc: Location) -> tuple[object, ...]:
+    """What makes two locations the same place for the timeline."""
+    return (loc.ip, loc.country, loc.asn, loc.provider, loc.abuse_email, loc.cdn, loc.network_owner)
 
 
 def _host(url: str) -> str:

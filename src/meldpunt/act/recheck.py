@@ -70,6 +70,8 @@ from meldpunt.store.reports import Item, Medium
 log = logging.getLogger(__name__)
 
 RECHECK = "recheck"
+#: content still online at the same address is located again (its facts refreshed) this often
+RELOCATE_EVERY = timedelta(hours=24)
 #: below the walk's jobs (0, urgent above): a new report is fetched before a re-check
 PRIORITY = -10
 #: batches one tick hands out at most (the rest wait for the next tick)
@@ -249,6 +251,8 @@ class Target:
     #: the address of the item's current location, and every address its host resolved to then
     ip: str
     addresses: frozenset[str]
+    #: when the current location was made (None: never located)
+    located_at: datetime | None = None
 
 
 @dataclass
@@ -547,6 +551,16 @@ def record_online(
             detail["before"] = td.last_check
         lines.append((t.item_id, detail))
     timeline.record_many(conn, EventKind.CHECKED_ONLINE, at=now, lines=lines)
+    _relocate_stale(conn, [t for t, _, _ in found_online], now)
+
+
+def _relocate_stale(conn: Connection, online: list[Target], now: datetime) -> None:
+    """Content still online where it was located: locate it again (its network, owner and abuse
+    contact refreshed) when its location is older than :data:`RELOCATE_EVERY` — the locate step
+    re-run by the re-checks, once a day rather than a location row per check."""
+    for target in online:
+        if target.located_at is None or _aware(target.located_at, now) <= now - RELOCATE_EVERY:
+            locating.enqueue_locate(conn, target.item_id, reason="recheck", now=now)
 
 
 def _targets(services: ActNeeds, claims: dict[int, int]) -> list[Target]:
@@ -576,16 +590,16 @@ def _targets(services: ActNeeds, claims: dict[int, int]) -> list[Target]:
             .subquery()
         )
         places = {
-            int(r.item_id): (r.ip, r.addresses)
+            int(r.item_id): (r.ip, r.addresses, r.located_at)
             for r in conn.execute(
-                select(Location.item_id, Location.ip, Location.addresses).join(
+                select(Location.item_id, Location.ip, Location.addresses, Location.located_at).join(
                     newest, and_(newest.c.id == Location.id)
                 )
             )
         }
     targets = []
     for r in sorted(rows, key=lambda r: int(r.id)):
-        ip, addresses = places.get(int(r.item_id), (r.server_ip or "", "[]"))
+        ip, addresses, located_at = places.get(int(r.item_id), (r.server_ip or "", "[]", None))
         targets.append(
             Target(
                 takedown_id=int(r.id),
@@ -595,6 +609,7 @@ def _targets(services: ActNeeds, claims: dict[int, int]) -> list[Target]:
                 media=tuple(media.get(int(r.item_id), [])),
                 ip=str(ip or ""),
                 addresses=frozenset(_addresses(addresses)) | ({str(ip)} if ip else set()),
+                located_at=located_at,
             )
         )
     return targets
@@ -660,6 +675,7 @@ def record(
         base["next_check_at"] = next_check(now, td.created_at, settings)
         if conn.execute(update(Takedown).where(held).values(**base)).rowcount != 1:
             return "skipped"
+        _relocate_stale(conn, [target], now)
         changed = td.last_check != found.word or td.misses > 0
         if changed:
             if td.misses:
