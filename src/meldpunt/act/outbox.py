@@ -186,17 +186,23 @@ class WebhookChannel:
             message.data if message.data is not None else {"subject": message.subject, "text": message.body}
         )
         headers = {"Idempotency-Key": message.message_id.strip("<>"), **message.headers}
+        # only the status line counts: the answer's body is never read, so a target that says
+        # 2xx and then stalls has the message (a read timeout here sent it again), and one that
+        # pours out an endless body costs no memory; leaving the block drops the connection
         try:
-            with httpx.Client(timeout=settings.mail.webhook_timeout_s, follow_redirects=False) as client:
-                answer = client.post(message.target, json=body, headers=headers)
+            with (
+                httpx.Client(timeout=settings.mail.webhook_timeout_s, follow_redirects=False) as client,
+                client.stream("POST", message.target, json=body, headers=headers) as answer,
+            ):
+                status = answer.status_code
         except httpx.HTTPError as exc:
             raise DeliveryError(
                 f"webhook {message.target}: {type(exc).__name__}: {exc}", permanent=False
             ) from None
-        if 200 <= answer.status_code < 300:
+        if 200 <= status < 300:
             return
-        permanent = 400 <= answer.status_code < 500 and answer.status_code not in (408, 425, 429)
-        raise DeliveryError(f"webhook answered HTTP {answer.status_code}", permanent=permanent)
+        permanent = 400 <= status < 500 and status not in (408, 425, 429)
+        raise DeliveryError(f"webhook answered HTTP {status}", permanent=permanent)
 
 
 #: channel name -> channel; more can be registered (:func:`register_channel`)

@@ -1,0 +1,170 @@
+"""Faults found by probing the merged #10 code from outside, each kept from coming back: what
+outside servers really do (compress, answer 2xx and stall, pour out endless bodies)."""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+import zlib
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from meldpunt.act.outbox import queue_message
+from meldpunt.act.ticks import settle
+from meldpunt.bootstrap import Services
+from meldpunt.clock import ManualClock
+from meldpunt.locate.rdap import MAX_BOOTSTRAP_BYTES, MemoryCache, RdapClient, RdapError, _decoder
+from meldpunt.settings import MailSettings, NoticeSettings, Settings
+from meldpunt.store.acting import OutboxMessage
+from tests.helpers.locate import DOMAIN, HOSTED, NETWORK
+from tests.helpers.probe import Served, gzip_json, ok_then_endless, ok_then_silence, serve
+
+NOW = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
+
+
+def _services(db_url: str) -> tuple[Services, ManualClock]:
+    clock = ManualClock(NOW)
+    settings = Settings(
+        db=db_url, mail=MailSettings(webhook_timeout_s=0.5), notice=NoticeSettings(delivery_attempts=3)
+    )
+    return Services(settings, clock), clock
+
+
+def _queue_webhook(services: Services, url: str) -> int:
+    with services.engine.begin() as conn:
+        mid = queue_message(
+            conn,
+            purpose="probe",
+            ref_id=1,
+            channel="webhook",
+            target=url,
+            subject="Notice MP-1",
+            body="Please remove http://example.test/x",
+            data={"reference": "MP-1", "urls": ["http://example.test/x"]},
+            now=services.clock.now(),
+        )
+    assert mid is not None
+    return mid
+
+
+def _row(services: Services, mid: int) -> Any:
+    with services.engine.connect() as conn:
+        return conn.execute(select(OutboxMessage).where(OutboxMessage.id == mid)).one()
+
+
+def test_a_webhook_that_answered_2xx_is_delivered_once_though_its_body_never_comes(db_url: str) -> None:
+    """A provider's API that says 200 and then stalls has the notice: it is recorded as sent, not
+    timed out and sent again (the notice reached the provider twice before)."""
+    services, clock = _services(db_url)
+    with serve(ok_then_silence) as hook:
+        mid = _queue_webhook(services, f"{hook.base}/notices")
+        settle(services)
+        clock.advance(24 * 3600)  # past every backoff
+        settle(services)
+        row = _row(services, mid)
+        assert len(hook.posts) == 1
+        assert (row.state, row.attempts, row.last_error) == ("sent", 1, "")
+
+
+def test_a_webhook_answer_body_is_never_read(db_url: str) -> None:
+    """Only the status of a webhook's answer counts: an endless (or huge) body is not read into
+    the worker's memory; the connection is dropped once the status is known."""
+    services, _ = _services(db_url)
+    over: list[Served] = []
+
+    def endless(h: BaseHTTPRequestHandler, state: Served) -> None:
+        ok_then_endless(h, state)
+        over.append(state)
+
+    with serve(endless) as hook:
+        mid = _queue_webhook(services, f"{hook.base}/notices")
+        settle(services)
+        assert _row(services, mid).state == "sent"
+        for _ in range(200):  # the handler notices the hang-up at its next writes
+            if over:
+                break
+            hook.done.wait(0.05)
+        assert hook.finished == 0 and hook.cut_short == 1
+
+
+def _registry(h: BaseHTTPRequestHandler, state: Served) -> None:
+    path = h.path.split("?")[0]
+    if path.startswith("/bootstrap/"):
+        kind = path.rsplit("/", 1)[1].removesuffix(".json")
+        entries = {"ipv4": ["185.0.0.0/8"], "ipv6": ["2a00::/12"], "dns": ["nl"]}[kind]
+        return gzip_json(h, {"version": "1.0", "services": [[entries, [f"{state.base}/rdap/"]]]})
+    if path.startswith("/rdap/ip/"):
+        return gzip_json(h, NETWORK)
+    if path.startswith("/rdap/domain/"):
+        return gzip_json(h, DOMAIN)
+    h.send_response(404)
+    h.send_header("Content-Length", "0")
+    h.end_headers()
+
+
+def test_an_rdap_registry_that_compresses_its_answers_is_understood() -> None:
+    """Registries' web servers gzip their answers when the client says it accepts gzip (httpx
+    says so by default); such answers are read, not taken for "not JSON"."""
+    with serve(_registry) as registry:
+        client = RdapClient(f"{registry.base}/bootstrap/", timeout_s=2, cache_days=1)
+        try:
+            network, _ = client.network(HOSTED, MemoryCache(), NOW)
+            domain, _ = client.domain("www.shop-one.nl", MemoryCache(), NOW)
+        finally:
+            client.close()
+    assert network.data["holder"] == "Hosting One B.V."
+    assert network.data["abuse_email"] == "abuse@hosting-one.example"
+    assert domain.data["registrar"] == "Registrar Eén B.V."
+
+
+def _bomb_body() -> bytes:
+    """A bootstrap file of 64 MiB of spaces, gzip-compressed to about 64 KiB."""
+    z = zlib.compressobj(9, wbits=31)
+    spaces = b" " * (1024 * 1024)
+    return z.compress(b"{") + b"".join(z.compress(spaces) for _ in range(64)) + z.compress(b"}") + z.flush()
+
+
+BOMB: list[bytes] = []
+
+
+def _bomb(h: BaseHTTPRequestHandler, state: Served) -> None:
+    body = BOMB[0]
+    h.send_response(200)
+    h.send_header("Content-Type", "application/json")
+    h.send_header("Content-Encoding", "gzip")
+    h.send_header("Content-Length", str(len(body)))
+    h.end_headers()
+    h.wfile.write(body)
+
+
+def test_a_compressed_rdap_answer_that_grows_past_the_budget_is_refused_within_it() -> None:
+    """Decoding keeps to the answer budget: a small compressed answer that would grow to 64 MiB
+    is refused as too large, having taken a few MiB of memory, not 64."""
+    BOMB[:] = [_bomb_body()]
+    with serve(_bomb) as registry:
+        client = RdapClient(f"{registry.base}/bootstrap/", timeout_s=5, cache_days=1)
+        tracemalloc.start()
+        try:
+            with pytest.raises(RdapError, match="too large"):
+                client.network(HOSTED, MemoryCache(), NOW)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+            client.close()
+    assert peak < 4 * MAX_BOOTSTRAP_BYTES
+
+
+@pytest.mark.parametrize("wbits", [31, 15, -15], ids=["gzip", "zlib", "raw-deflate"])
+def test_every_compression_a_registry_may_use_is_decoded(wbits: int) -> None:
+    doc = json.dumps(NETWORK).encode()
+    z = zlib.compressobj(wbits=wbits)
+    packed = z.compress(doc) + z.flush()
+    decode = _decoder("rdap.test", "gzip" if wbits == 31 else "deflate")
+    out = b"".join(decode(packed[i : i + 7], 1 << 20) for i in range(0, len(packed), 7))
+    assert json.loads(out) == NETWORK
+    with pytest.raises(RdapError, match="not asked for"):
+        _decoder("rdap.test", "br")
