@@ -21,7 +21,7 @@ from meldpunt.locate.rdap import MAX_BOOTSTRAP_BYTES, MemoryCache, RdapClient, R
 from meldpunt.settings import MailSettings, NoticeSettings, Settings
 from meldpunt.store.acting import OutboxMessage
 from tests.helpers.locate import DOMAIN, HOSTED, NETWORK
-from tests.helpers.probe import Served, gzip_json, ok_then_endless, ok_then_silence, serve
+from tests.helpers.probe import Served, gzip_json, ok_then_endless, ok_then_silence, serve, trickle_ok
 
 NOW = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 
@@ -168,3 +168,26 @@ def test_every_compression_a_registry_may_use_is_decoded(wbits: int) -> None:
     assert json.loads(out) == NETWORK
     with pytest.raises(RdapError, match="not asked for"):
         _decoder("rdap.test", "br")
+
+
+def test_a_webhook_trickling_its_answer_is_cut_off_at_the_deadline(db_url: str) -> None:
+    """``webhook_timeout_s`` bounds the whole exchange: a target that sends its status line a byte
+    at a time (each byte within a per-read timeout) is dropped and the message tried again later,
+    instead of holding the worker past its job lease."""
+    services, _ = _services(db_url)
+    over: list[Served] = []
+
+    def trickle(h: BaseHTTPRequestHandler, state: Served) -> None:
+        trickle_ok(h, state)
+        over.append(state)
+
+    with serve(trickle) as hook:
+        mid = _queue_webhook(services, f"{hook.base}/notices")
+        settle(services)
+        row = _row(services, mid)
+        assert (row.state, row.attempts) == ("queued", 1) and "Timeout" in row.last_error
+        for _ in range(400):  # the handler notices the hang-up at its next writes
+            if over:
+                break
+            hook.done.wait(0.05)
+        assert (hook.finished, hook.cut_short) == (0, 1)

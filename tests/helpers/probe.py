@@ -104,3 +104,25 @@ def ok_then_endless(h: BaseHTTPRequestHandler, state: Served) -> None:
         return
     with state.lock:
         state.finished += 1
+
+
+def trickle_ok(h: BaseHTTPRequestHandler, state: Served) -> None:
+    """A 200 whose status line and headers come one byte every 0.2 s (about 8 s in all), each
+    byte well within any per-read timeout; ``cut_short`` when the client hangs up first."""
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+    try:
+        for i in range(len(answer)):
+            if state.done.wait(0.2):
+                return
+            h.wfile.write(answer[i : i + 1])
+            h.wfile.flush()
+        h.wfile.write(b"\r\n")  # one write more, so a hang-up at the end shows too
+        h.wfile.flush()
+    except OSError:
+        with state.lock:
+            state.cut_short += 1
+        h.close_connection = True
+        return
+    with state.lock:
+        state.finished += 1
+    h.close_connection = True

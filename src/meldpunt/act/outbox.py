@@ -24,7 +24,9 @@ from __future__ import annotations
 import hashlib
 import json
 import smtplib
-from collections.abc import Callable
+import ssl
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -32,6 +34,7 @@ from email.utils import formatdate, parseaddr
 from functools import cache
 from typing import Any, Protocol
 
+import httpcore
 import httpx
 from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -166,9 +169,94 @@ class EmailChannel:
             raise DeliveryError(f"recipient refused: {refused}", permanent=True)
 
 
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write waits no longer than what is left of one
+    deadline: a server that trickles its answer a byte at a time cannot hold a worker for ever
+    (a per-read timeout alone never fires for it)."""
+
+    def __init__(self, inner: httpcore.NetworkStream, deadline: float) -> None:
+        self._inner = inner
+        self._deadline = deadline
+
+    def _left(self, timeout: float | None) -> float:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise httpcore.ReadTimeout("no complete answer in time")
+        return left if timeout is None else min(timeout, left)
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, self._left(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, self._left(timeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        inner = self._inner.start_tls(ssl_context, server_hostname, self._left(timeout))
+        return _DeadlineStream(inner, self._deadline)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self, deadline: float) -> None:
+        self._inner = httpcore.SyncBackend()
+        self._deadline = deadline
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        left = max(0.001, self._deadline - time.monotonic())
+        timeout = left if timeout is None else min(timeout, left)
+        inner = self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        return _DeadlineStream(inner, self._deadline)
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:  # pragma: no cover - webhooks are URLs
+        raise httpcore.ConnectError("no unix sockets for webhooks")
+
+    def sleep(self, seconds: float) -> None:  # pragma: no cover - no retries are configured
+        time.sleep(seconds)
+
+
+#: what an HTTP exchange may raise (httpcore has no common base class)
+_HTTP_ERRORS = (
+    httpcore.TimeoutException,
+    httpcore.NetworkError,
+    httpcore.ProtocolError,
+    httpcore.UnsupportedProtocol,
+    httpcore.ProxyError,
+)
+
+
 class WebhookChannel:
     """An HTTP POST of JSON (a provider's notice API, a chat or paging service): 2xx is delivered,
-    4xx (but 408/429) is refused for good, anything else is tried again."""
+    4xx (but 408/429) is refused for good, anything else is tried again.
+
+    The whole exchange — connecting, sending, the answer's status line and headers — gets one
+    ``mail.webhook_timeout_s``; the answer's body is never read. A target that says 2xx and then
+    stalls has the message (a read timeout there once sent it again), an endless body costs no
+    memory, and a target trickling its headers is cut off at the deadline instead of holding the
+    worker past its job lease (after which the message would go out again).
+
+    Targets may be private addresses: webhooks are configured by staff (``alert.webhook_url``) or
+    by a senior on a contact, and paging or chat services often run inside the hotline's own
+    network; redirects are not followed, so a target cannot send the POST elsewhere.
+    """
 
     name = "webhook"
 
@@ -182,20 +270,28 @@ class WebhookChannel:
         problem = self.check_target(message.target)
         if problem:
             raise DeliveryError(problem, permanent=True)
-        body = (
+        data = (
             message.data if message.data is not None else {"subject": message.subject, "text": message.body}
         )
-        headers = {"Idempotency-Key": message.message_id.strip("<>"), **message.headers}
-        # only the status line counts: the answer's body is never read, so a target that says
-        # 2xx and then stalls has the message (a read timeout here sent it again), and one that
-        # pours out an endless body costs no memory; leaving the block drops the connection
+        payload = json.dumps(data).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "meldpunt",
+            "Idempotency-Key": message.message_id.strip("<>"),
+            **message.headers,
+        }
+        deadline = time.monotonic() + settings.mail.webhook_timeout_s
         try:
             with (
-                httpx.Client(timeout=settings.mail.webhook_timeout_s, follow_redirects=False) as client,
-                client.stream("POST", message.target, json=body, headers=headers) as answer,
+                httpcore.ConnectionPool(
+                    ssl_context=httpx.create_ssl_context(), network_backend=_DeadlineBackend(deadline)
+                ) as pool,
+                pool.stream(
+                    "POST", str(httpx.URL(message.target)), headers=list(headers.items()), content=payload
+                ) as answer,
             ):
-                status = answer.status_code
-        except httpx.HTTPError as exc:
+                status = answer.status  # leaving the block drops the connection, body unread
+        except _HTTP_ERRORS as exc:
             raise DeliveryError(
                 f"webhook {message.target}: {type(exc).__name__}: {exc}", permanent=False
             ) from None
