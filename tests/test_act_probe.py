@@ -173,7 +173,7 @@ def test_every_compression_a_registry_may_use_is_decoded(wbits: int) -> None:
 def test_a_webhook_trickling_its_answer_is_cut_off_at_the_deadline(db_url: str) -> None:
     """``webhook_timeout_s`` bounds the whole exchange: a target that sends its status line a byte
     at a time (each byte within a per-read timeout) is dropped and the message tried again later,
-    instead of holding the worker past its job lease."""
+    instead of holding a worker (and its leased job) for ever."""
     services, _ = _services(db_url)
     over: list[Served] = []
 

@@ -250,8 +250,9 @@ class WebhookChannel:
     The whole exchange — connecting, sending, the answer's status line and headers — gets one
     ``mail.webhook_timeout_s``; the answer's body is never read. A target that says 2xx and then
     stalls has the message (a read timeout there once sent it again), an endless body costs no
-    memory, and a target trickling its headers is cut off at the deadline instead of holding the
-    worker past its job lease (after which the message would go out again).
+    memory, and a target trickling its status line and headers (each byte within any per-read
+    timeout) is cut off at the deadline instead of holding a worker for ever (the job's heartbeat
+    keeps it leased, so nothing else would send the message either).
 
     Targets may be private addresses: webhooks are configured by staff (``alert.webhook_url``) or
     by a senior on a contact, and paging or chat services often run inside the hotline's own
