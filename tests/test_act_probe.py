@@ -191,3 +191,26 @@ def test_a_webhook_trickling_its_answer_is_cut_off_at_the_deadline(db_url: str) 
                 break
             hook.done.wait(0.05)
         assert (hook.finished, hook.cut_short) == (0, 1)
+
+
+def _trickling_registry(h: BaseHTTPRequestHandler, state: Served) -> None:
+    trickle_ok(h, state)
+    with state.lock:
+        state.posts.append("over")
+
+
+def test_an_rdap_registry_trickling_its_answer_is_given_up_at_the_deadline() -> None:
+    """``rdap_timeout_s`` bounds the whole look-up: a registry sending its status line a byte at
+    a time (each within the per-read timeout) is given up on, not waited on for ever."""
+    with serve(_trickling_registry) as registry:
+        client = RdapClient(f"{registry.base}/bootstrap/", timeout_s=0.5, cache_days=1)
+        try:
+            with pytest.raises(RdapError, match="no answer within"):
+                client.network(HOSTED, MemoryCache(), NOW)
+        finally:
+            client.close()
+        for _ in range(400):  # the handler notices the hang-up at its next writes
+            if registry.posts:
+                break
+            registry.done.wait(0.05)
+        assert (registry.finished, registry.cut_short) == (0, 1)

@@ -24,9 +24,8 @@ from __future__ import annotations
 import hashlib
 import json
 import smtplib
-import ssl
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -42,6 +41,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from meldpunt.act.context import ActNeeds, Worker, utc
 from meldpunt.domain.acting import DeliveryState
+from meldpunt.locate.deadline import DeadlineBackend
 from meldpunt.pipeline.jobs import ClaimedJob, enqueue
 from meldpunt.settings import Settings
 from meldpunt.store.acting import OutboxMessage
@@ -169,70 +169,6 @@ class EmailChannel:
             raise DeliveryError(f"recipient refused: {refused}", permanent=True)
 
 
-class _DeadlineStream(httpcore.NetworkStream):
-    """A connection whose every read and write waits no longer than what is left of one
-    deadline: a server that trickles its answer a byte at a time cannot hold a worker for ever
-    (a per-read timeout alone never fires for it)."""
-
-    def __init__(self, inner: httpcore.NetworkStream, deadline: float) -> None:
-        self._inner = inner
-        self._deadline = deadline
-
-    def _left(self, timeout: float | None) -> float:
-        left = self._deadline - time.monotonic()
-        if left <= 0:
-            raise httpcore.ReadTimeout("no complete answer in time")
-        return left if timeout is None else min(timeout, left)
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, self._left(timeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, self._left(timeout))
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def start_tls(
-        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
-    ) -> httpcore.NetworkStream:
-        inner = self._inner.start_tls(ssl_context, server_hostname, self._left(timeout))
-        return _DeadlineStream(inner, self._deadline)
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
-
-
-class _DeadlineBackend(httpcore.NetworkBackend):
-    def __init__(self, deadline: float) -> None:
-        self._inner = httpcore.SyncBackend()
-        self._deadline = deadline
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.NetworkStream:
-        left = max(0.001, self._deadline - time.monotonic())
-        timeout = left if timeout is None else min(timeout, left)
-        inner = self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
-        return _DeadlineStream(inner, self._deadline)
-
-    def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.NetworkStream:  # pragma: no cover - webhooks are URLs
-        raise httpcore.ConnectError("no unix sockets for webhooks")
-
-    def sleep(self, seconds: float) -> None:  # pragma: no cover - no retries are configured
-        time.sleep(seconds)
-
-
 #: what an HTTP exchange may raise (httpcore has no common base class)
 _HTTP_ERRORS = (
     httpcore.TimeoutException,
@@ -285,7 +221,7 @@ class WebhookChannel:
         try:
             with (
                 httpcore.ConnectionPool(
-                    ssl_context=httpx.create_ssl_context(), network_backend=_DeadlineBackend(deadline)
+                    ssl_context=httpx.create_ssl_context(), network_backend=DeadlineBackend(deadline)
                 ) as pool,
                 pool.stream(
                     "POST", str(httpx.URL(message.target)), headers=list(headers.items()), content=payload

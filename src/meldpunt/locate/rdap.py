@@ -5,9 +5,11 @@ IANA's bootstrap files (``ipv4.json``, ``ipv6.json``, ``dns.json`` under
 ``locate.rdap_bootstrap_url``) say which registry serves an address or a TLD; the registry's answer
 is parsed into a few plain facts. Everything from outside is read on a budget: at most
 :data:`MAX_BYTES` per answer (bootstraps :data:`MAX_BOOTSTRAP_BYTES`), nesting at most
-:data:`MAX_DEPTH`, one ``rdap_timeout_s`` per request and for the whole body. Whatever goes wrong
-(timeout, refused, HTTP error, not JSON, too big, too deep) is an :class:`RdapError` whose message
-becomes the fact's "unknown because"; nothing here raises anything else for bad answers.
+:data:`MAX_DEPTH`, one ``rdap_timeout_s`` for the whole request — redirects, headers and body —
+however the registry spaces its bytes (:mod:`meldpunt.locate.deadline`); compressed answers are
+decoded on the same byte budget. Whatever goes wrong (timeout, refused, HTTP error, not JSON, too
+big, too deep) is an :class:`RdapError` whose message becomes the fact's "unknown because";
+nothing here raises anything else for bad answers.
 
 Answers are cached through :class:`RdapCache`, a protocol the caller implements (the act room keeps
 them in the ``rdap_cache`` table); errors are kept for :data:`ERROR_TTL` so a registry that is down
@@ -30,6 +32,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from meldpunt.domain.jsonlimits import JsonTooDeep, check_depth
+from meldpunt.locate.deadline import transport as deadline_transport
+from meldpunt.locate.deadline import within
 
 MAX_BYTES = 1024 * 1024
 MAX_BOOTSTRAP_BYTES = 4 * 1024 * 1024
@@ -131,7 +135,7 @@ def get_json(
     host = urlsplit(url).hostname or url
     try:
         accept = {"Accept": "application/rdap+json, application/json", "Accept-Encoding": ACCEPT_ENCODING}
-        with client.stream("GET", url, headers=accept) as r:
+        with within(timeout_s), client.stream("GET", url, headers=accept) as r:
             if r.status_code == 404:
                 raise RdapError(f"{host}: not found (HTTP 404)")
             if r.status_code >= 400:
@@ -345,7 +349,7 @@ class RdapClient:
             timeout=httpx.Timeout(timeout_s),
             follow_redirects=True,
             max_redirects=3,
-            transport=transport,
+            transport=transport or deadline_transport(),
             headers={"User-Agent": "meldpunt-locate (RDAP)"},
         )
         self._bootstraps: dict[str, tuple[datetime, list[tuple[list[str], str]]]] = {}
