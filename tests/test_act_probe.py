@@ -1,13 +1,18 @@
 """Faults found by probing the merged #10 code from outside, each kept from coming back: what
-outside servers really do (compress, answer 2xx and stall, pour out endless bodies)."""
+outside servers really do (compress, answer 2xx and stall, trickle, pour out endless bodies), and
+what a stranger may type where a number is expected ("²".isdigit() is True, int("²") raises)."""
 
 from __future__ import annotations
 
+import ast
 import json
 import tracemalloc
 import zlib
+from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,8 +25,13 @@ from meldpunt.clock import ManualClock
 from meldpunt.locate.rdap import MAX_BOOTSTRAP_BYTES, MemoryCache, RdapClient, RdapError, _decoder
 from meldpunt.settings import MailSettings, NoticeSettings, Settings
 from meldpunt.store.acting import OutboxMessage
+from meldpunt.web.security import FormTokens
+from tests.helpers.accounts import PASSWORD
 from tests.helpers.locate import DOMAIN, HOSTED, NETWORK
+from tests.helpers.notices import World, link_of, world
 from tests.helpers.probe import Served, gzip_json, ok_then_endless, ok_then_silence, serve, trickle_ok
+from tests.helpers.smtp import SmtpSink
+from tests.helpers.staff import Staff, enrol
 
 NOW = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 
@@ -214,3 +224,88 @@ def test_an_rdap_registry_trickling_its_answer_is_given_up_at_the_deadline() -> 
                 break
             registry.done.wait(0.05)
         assert (registry.finished, registry.cut_short) == (0, 1)
+
+
+# --- numbers in forms and paths: "²".isdigit() is True, int("²") raises -------------------------
+
+#: digits str.isdigit() accepts and int() refuses (a 500 before), and one int() takes that is no id
+NOT_IDS = ("²", "1²", "⑦", "٣", "99999999999999999999")
+
+
+@pytest.fixture
+def sent_notice(db_url: str, smtp_sink: SmtpSink) -> Iterator[tuple[World, Staff, str, int]]:
+    """A notice of one URL, sent; the app; the path of the provider's link; the takedown."""
+    w = world(db_url, smtp_sink)
+    w.contact("alpha")
+    takedown = w.takedown("alpha", "http://a.example/0")
+    settle(w.services)
+    w.advance(24)
+    settle(w.services)
+    [message] = smtp_sink.received
+    link, _ = link_of(message)
+    with ExitStack() as stack:
+        yield w, Staff(w.services, stack), link.replace("https://hotline.example", ""), takedown
+
+
+def test_a_provider_answer_naming_no_url_by_number_is_refused_in_words(
+    sent_notice: tuple[World, Staff, str, int],
+) -> None:
+    """The provider's page has no account in front of it: whatever comes as the URL's number is
+    a 404 or 422 page, never a server error, and records nothing."""
+    _, staff, path, _ = sent_notice
+    provider = staff.client(("203.0.113.9", 4444))
+    for raw in NOT_IDS:
+        r = provider.post(path, data={"takedown": raw, "answer": "removed", "lang": "en"})
+        assert r.status_code in (404, 422), raw
+        assert "Please choose an answer" in r.text or "not part of this notice" in r.text, raw
+
+
+def test_contact_rule_and_takedown_pages_take_only_ascii_numbers(
+    sent_notice: tuple[World, Staff, str, int],
+) -> None:
+    """Paths naming a contact, rule or takedown with another script's digits are 404, not 500."""
+    _, staff, _, _ = sent_notice
+    staff.accounts.create_user("sam", "senior", PASSWORD)
+    senior = staff.client()
+    enrol(staff, senior, "sam")
+    for raw in NOT_IDS[:3]:
+        for page in (f"/act/contacts/{raw}", f"/act/rules/{raw}"):
+            assert senior.get(page).status_code == 404, page
+
+
+def test_a_form_token_with_other_digits_is_refused_not_a_crash() -> None:
+    tokens = FormTokens(b"k" * 32, 3600)
+    good = tokens.issue("report")
+    assert tokens.check("report", good) is not None
+    for raw in ("²", "1²", "٣" * 12, "9" * 40):
+        forged = ".".join([raw, *good.split(".")[1:]])
+        assert tokens.check("report", forged) is None, raw
+
+
+#: ``.isdigit()`` on bytes (ASCII only by definition): (file, the expression)
+BYTES_ISDIGIT = {("web/security.py", "declared")}
+
+
+def test_web_and_act_code_reads_numbers_from_ascii_digits_only() -> None:
+    """Every ``x.isdigit()`` guarding an ``int(x)`` in the web and act code comes with
+    ``x.isascii()`` in the same statement (``"²".isdigit()`` is True; ``int("²")`` raises)."""
+    root = Path(__file__).parent.parent / "src" / "meldpunt"
+    unguarded = []
+    for path in sorted([*root.glob("web/*.py"), *root.glob("act/*.py")]):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for stmt in ast.walk(tree):
+            if not isinstance(stmt, ast.stmt) or isinstance(stmt, ast.FunctionDef | ast.ClassDef):
+                continue
+            calls = [
+                (n.func.attr, ast.unparse(n.func.value), n.lineno)
+                for n in ast.walk(stmt)
+                if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+            ]
+            ascii_of = {subject for attr, subject, _ in calls if attr == "isascii"}
+            for attr, subject, line in calls:
+                if attr != "isdigit" or (path.relative_to(root).as_posix(), subject) in BYTES_ISDIGIT:
+                    continue
+                base = subject.split(".lstrip(")[0]  # "-12".lstrip("-").isdigit()
+                if subject not in ascii_of and base not in ascii_of:
+                    unguarded.append(f"{path.relative_to(root)}:{line} {subject}.isdigit()")
+    assert sorted(set(unguarded)) == []
