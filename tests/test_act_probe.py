@@ -10,13 +10,13 @@ import tracemalloc
 import zlib
 from collections.abc import Iterator
 from contextlib import ExitStack
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from meldpunt.act.outbox import queue_message
 from meldpunt.act.ticks import settle
@@ -24,7 +24,7 @@ from meldpunt.bootstrap import Services
 from meldpunt.clock import ManualClock
 from meldpunt.locate.rdap import MAX_BOOTSTRAP_BYTES, MemoryCache, RdapClient, RdapError, _decoder
 from meldpunt.settings import MailSettings, NoticeSettings, Settings
-from meldpunt.store.acting import OutboxMessage
+from meldpunt.store.acting import Notice, OutboxMessage
 from meldpunt.web.security import FormTokens
 from tests.helpers.accounts import PASSWORD
 from tests.helpers.locate import DOMAIN, HOSTED, NETWORK
@@ -309,3 +309,35 @@ def test_web_and_act_code_reads_numbers_from_ascii_digits_only() -> None:
                 if subject not in ascii_of and base not in ascii_of:
                     unguarded.append(f"{path.relative_to(root)}:{line} {subject}.isdigit()")
     assert sorted(set(unguarded)) == []
+
+
+def test_a_reminder_never_follows_the_last_round_sooner_than_renotice_hours(
+    db_url: str, smtp_sink: SmtpSink
+) -> None:
+    """Workers starting together after an outage may each plan a notice's next reminder from the
+    rounds they read: one that read before the last reminder went out writes a due time from the
+    round before. That stale schedule is put right, not sent: the provider gets one reminder a
+    day, never two in a minute."""
+    w = world(db_url, smtp_sink)
+    w.contact("alpha")
+    w.takedown("alpha", "http://a.example/0")
+    settle(w.services)
+    w.advance(24)  # Tuesday: the notice
+    settle(w.services)
+    w.advance(24)  # Wednesday: the first reminder
+    settle(w.services)
+    assert len(smtp_sink.received) == 2
+    [notice] = w.notices()
+    wednesday = w.now
+    # the stale write of a worker that planned from Tuesday's round: due now, though Wednesday's
+    # reminder just went out
+    with w.services.engine.begin() as conn:
+        conn.execute(update(Notice).where(Notice.id == notice.id).values(next_notice_at=wednesday))
+    settle(w.services)
+    assert len(smtp_sink.received) == 2
+    again = w.notice(notice.id)
+    assert again.next_notice_at is not None
+    assert again.next_notice_at.replace(tzinfo=UTC) - wednesday == timedelta(hours=24)
+    w.advance(24)  # Thursday: the next reminder, on time
+    settle(w.services)
+    assert len(smtp_sink.received) == 3
