@@ -159,7 +159,7 @@ def normal_domain(value: str) -> str:
 def normal_asn(value: str) -> str:
     """An ASN as stored: its digits (``AS13335`` and ``13335`` alike). ValueError when not one."""
     s = value.strip().upper().removeprefix("AS")
-    if not s.isdigit() or not 0 < int(s) < 2**32:
+    if not (s.isascii() and s.isdigit()) or not 0 < int(s) < 2**32:
         raise ValueError("not an AS number")
     return str(int(s))
 
@@ -324,7 +324,10 @@ def rule_data(data: Mapping[str, Any]) -> RuleData:
         problems.append(Problem("not a category: {value}", {"value": ", ".join(bad)}, "rule_categories"))
     position_text = _text(data, "position") or "0"
     position = 0
-    if not position_text.lstrip("-").isdigit() or not -9999 <= int(position_text) <= 9999:
+    if (
+        not (position_text.isascii() and position_text.lstrip("-").isdigit())
+        or not -9999 <= int(position_text) <= 9999
+    ):
         problems.append(Problem("position is a whole number from -9999 to 9999", {}, "rule_position"))
     else:
         position = int(position_text)

@@ -415,6 +415,8 @@ def _remind_due(services: ActNeeds, now: datetime) -> int:
             if won != 1:
                 continue
             notice = conn.execute(select(Notice).where(Notice.id == notice_id)).one()
+            if _too_soon(conn, services, notice_id, now):
+                continue
             lines = _lines(conn, notice)
             if not lines:
                 _close(conn, notice_id, now)
@@ -434,6 +436,31 @@ def _remind_due(services: ActNeeds, now: datetime) -> int:
             _queue_round(conn, services, notice, max(int(last or 0), notice.rounds) + 1, lines)
             moved += 1
     return moved
+
+
+def _too_soon(conn: Connection, services: ActNeeds, notice_id: int, now: datetime) -> bool:
+    """Whether a reminder now would follow the last round too closely: one is still in the outbox,
+    or the last was delivered less than ``renotice_hours`` ago (then the reminder is put back to
+    its proper time). Looked up in the transaction that won the reminder, because the schedule
+    it won may be stale: a worker's :func:`_schedule` that read the notice before the previous
+    reminder went out (several workers starting together after an outage) writes a due time
+    computed from the round before — which once sent two reminders in the same minute."""
+    mine = (OutboxMessage.purpose == PURPOSE, OutboxMessage.ref_id == notice_id)
+    queued = conn.execute(
+        select(OutboxMessage.id).where(*mine, OutboxMessage.state == DeliveryState.QUEUED.value).limit(1)
+    ).first()
+    if queued is not None:
+        return True  # the round on its way is the reminder; _schedule plans the next once it is sent
+    last_sent = conn.execute(select(func.max(OutboxMessage.sent_at)).where(*mine)).scalar()
+    due = utc(last_sent) + timedelta(hours=services.settings.notice.renotice_hours) if last_sent else None
+    if due is None or due <= now:
+        return False
+    conn.execute(
+        update(Notice)
+        .where(Notice.id == notice_id, Notice.next_notice_at.is_(None))
+        .values(next_notice_at=next_sending_time(services.settings, due))
+    )
+    return True
 
 
 def _escalate(conn: Connection, notice_id: int, level: int, now: datetime, *, reason: str) -> bool:

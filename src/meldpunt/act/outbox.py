@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import smtplib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -32,6 +33,7 @@ from email.utils import formatdate, parseaddr
 from functools import cache
 from typing import Any, Protocol
 
+import httpcore
 import httpx
 from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -39,6 +41,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from meldpunt.act.context import ActNeeds, Worker, utc
 from meldpunt.domain.acting import DeliveryState
+from meldpunt.locate.deadline import DeadlineBackend
 from meldpunt.pipeline.jobs import ClaimedJob, enqueue
 from meldpunt.settings import Settings
 from meldpunt.store.acting import OutboxMessage
@@ -166,9 +169,31 @@ class EmailChannel:
             raise DeliveryError(f"recipient refused: {refused}", permanent=True)
 
 
+#: what an HTTP exchange may raise (httpcore has no common base class)
+_HTTP_ERRORS = (
+    httpcore.TimeoutException,
+    httpcore.NetworkError,
+    httpcore.ProtocolError,
+    httpcore.UnsupportedProtocol,
+    httpcore.ProxyError,
+)
+
+
 class WebhookChannel:
     """An HTTP POST of JSON (a provider's notice API, a chat or paging service): 2xx is delivered,
-    4xx (but 408/429) is refused for good, anything else is tried again."""
+    4xx (but 408/429) is refused for good, anything else is tried again.
+
+    The whole exchange — connecting, sending, the answer's status line and headers — gets one
+    ``mail.webhook_timeout_s``; the answer's body is never read. A target that says 2xx and then
+    stalls has the message (a read timeout there once sent it again), an endless body costs no
+    memory, and a target trickling its status line and headers (each byte within any per-read
+    timeout) is cut off at the deadline instead of holding a worker for ever (the job's heartbeat
+    keeps it leased, so nothing else would send the message either).
+
+    Targets may be private addresses: webhooks are configured by staff (``alert.webhook_url``) or
+    by a senior on a contact, and paging or chat services often run inside the hotline's own
+    network; redirects are not followed, so a target cannot send the POST elsewhere.
+    """
 
     name = "webhook"
 
@@ -182,21 +207,35 @@ class WebhookChannel:
         problem = self.check_target(message.target)
         if problem:
             raise DeliveryError(problem, permanent=True)
-        body = (
+        data = (
             message.data if message.data is not None else {"subject": message.subject, "text": message.body}
         )
-        headers = {"Idempotency-Key": message.message_id.strip("<>"), **message.headers}
+        payload = json.dumps(data).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "meldpunt",
+            "Idempotency-Key": message.message_id.strip("<>"),
+            **message.headers,
+        }
+        deadline = time.monotonic() + settings.mail.webhook_timeout_s
         try:
-            with httpx.Client(timeout=settings.mail.webhook_timeout_s, follow_redirects=False) as client:
-                answer = client.post(message.target, json=body, headers=headers)
-        except httpx.HTTPError as exc:
+            with (
+                httpcore.ConnectionPool(
+                    ssl_context=httpx.create_ssl_context(), network_backend=DeadlineBackend(deadline)
+                ) as pool,
+                pool.stream(
+                    "POST", str(httpx.URL(message.target)), headers=list(headers.items()), content=payload
+                ) as answer,
+            ):
+                status = answer.status  # leaving the block drops the connection, body unread
+        except _HTTP_ERRORS as exc:
             raise DeliveryError(
                 f"webhook {message.target}: {type(exc).__name__}: {exc}", permanent=False
             ) from None
-        if 200 <= answer.status_code < 300:
+        if 200 <= status < 300:
             return
-        permanent = 400 <= answer.status_code < 500 and answer.status_code not in (408, 425, 429)
-        raise DeliveryError(f"webhook answered HTTP {answer.status_code}", permanent=permanent)
+        permanent = 400 <= status < 500 and status not in (408, 425, 429)
+        raise DeliveryError(f"webhook answered HTTP {status}", permanent=permanent)
 
 
 #: channel name -> channel; more can be registered (:func:`register_channel`)

@@ -3,7 +3,8 @@ and abuse contact; a domain -> registrar and its abuse contact. Embedded geo dat
 (geoip2fast), the user's .mmdb files and IP-to-ASN tables, RDAP (#10 part "locate").
 
 No database here (the act room stores locations and implements the RDAP cache): ``geo`` reads geo
-data, ``rdap`` asks the registries, ``cdn`` recognises CDNs, ``locator`` puts it together.
+data, ``rdap`` asks the registries, ``cdn`` recognises CDNs, ``locator`` puts it together;
+``deadline`` gives an HTTP exchange with an outside server one deadline in all (RDAP, webhooks).
 """
 
 from meldpunt.locate.geo import GeoDataError, GeoFile, inspect_file

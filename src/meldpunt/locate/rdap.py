@@ -5,9 +5,11 @@ IANA's bootstrap files (``ipv4.json``, ``ipv6.json``, ``dns.json`` under
 ``locate.rdap_bootstrap_url``) say which registry serves an address or a TLD; the registry's answer
 is parsed into a few plain facts. Everything from outside is read on a budget: at most
 :data:`MAX_BYTES` per answer (bootstraps :data:`MAX_BOOTSTRAP_BYTES`), nesting at most
-:data:`MAX_DEPTH`, one ``rdap_timeout_s`` per request and for the whole body. Whatever goes wrong
-(timeout, refused, HTTP error, not JSON, too big, too deep) is an :class:`RdapError` whose message
-becomes the fact's "unknown because"; nothing here raises anything else for bad answers.
+:data:`MAX_DEPTH`, one ``rdap_timeout_s`` for the whole request — redirects, headers and body —
+however the registry spaces its bytes (:mod:`meldpunt.locate.deadline`); compressed answers are
+decoded on the same byte budget. Whatever goes wrong (timeout, refused, HTTP error, not JSON, too
+big, too deep) is an :class:`RdapError` whose message becomes the fact's "unknown because";
+nothing here raises anything else for bad answers.
 
 Answers are cached through :class:`RdapCache`, a protocol the caller implements (the act room keeps
 them in the ``rdap_cache`` table); errors are kept for :data:`ERROR_TTL` so a registry that is down
@@ -20,6 +22,8 @@ import ipaddress
 import json
 import threading
 import time
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -28,6 +32,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from meldpunt.domain.jsonlimits import JsonTooDeep, check_depth
+from meldpunt.locate.deadline import transport as deadline_transport
+from meldpunt.locate.deadline import within
 
 MAX_BYTES = 1024 * 1024
 MAX_BOOTSTRAP_BYTES = 4 * 1024 * 1024
@@ -79,6 +85,41 @@ class MemoryCache:
 
 # --- reading outside JSON on a budget ------------------------------------------------------------
 
+#: what we accept: registries' web servers compress when asked (httpx asks by default, and would
+#: ask for br/zstd too where those packages are installed); we decode it ourselves, on the budget
+ACCEPT_ENCODING = "gzip, deflate"
+
+
+def _decoder(host: str, encoding: str) -> Callable[[bytes, int], bytes]:
+    """A function (raw chunk, bytes still allowed) -> decoded bytes, never more than allowed
+    (so a small compressed answer cannot grow past the budget in memory: a "zip bomb")."""
+    codings = [c.strip().lower() for c in encoding.split(",") if c.strip().lower() not in ("", "identity")]
+    if not codings:
+        return lambda chunk, allowed: chunk
+    if codings not in (["gzip"], ["x-gzip"], ["deflate"]):
+        raise RdapError(f"{host}: answer in an encoding not asked for ({encoding[:40]})")
+    # gzip or zlib-wrapped deflate, told apart by the header; a raw deflate stream (an old
+    # server's "deflate") is tried when the zlib header is not there
+    state: dict[str, Any] = {"z": None, "head": b""}
+
+    def decode(chunk: bytes, allowed: int) -> bytes:
+        if state["z"] is None:
+            state["head"] += chunk
+            if len(state["head"]) < 2:
+                return b""
+            head, state["head"] = state["head"], b""
+            zlib_or_gzip = head[:2] == b"\x1f\x8b" or (
+                head[0] & 0x0F == 8 and int.from_bytes(head[:2]) % 31 == 0
+            )
+            state["z"] = zlib.decompressobj(zlib.MAX_WBITS | 32 if zlib_or_gzip else -zlib.MAX_WBITS)
+            chunk = head
+        try:
+            return bytes(state["z"].decompress(chunk, max(1, allowed)))
+        except zlib.error:
+            raise RdapError(f"{host}: compressed answer is damaged") from None
+
+    return decode
+
 
 def get_json(
     client: httpx.Client,
@@ -93,7 +134,8 @@ def get_json(
     deadline = time.monotonic() + timeout_s
     host = urlsplit(url).hostname or url
     try:
-        with client.stream("GET", url, headers={"Accept": "application/rdap+json, application/json"}) as r:
+        accept = {"Accept": "application/rdap+json, application/json", "Accept-Encoding": ACCEPT_ENCODING}
+        with within(timeout_s), client.stream("GET", url, headers=accept) as r:
             if r.status_code == 404:
                 raise RdapError(f"{host}: not found (HTTP 404)")
             if r.status_code >= 400:
@@ -103,9 +145,10 @@ def get_json(
                 raise RdapError(f"{host}: answer too large ({declared} bytes, at most {max_bytes})")
             if seen is not None:
                 seen.append(str(r.url))
+            decoder = _decoder(host, r.headers.get("Content-Encoding", ""))
             body = bytearray()
             for chunk in r.iter_raw():
-                body += chunk
+                body += decoder(chunk, max_bytes + 1 - len(body))
                 if len(body) > max_bytes:
                     raise RdapError(f"{host}: answer too large (more than {max_bytes} bytes)")
                 if time.monotonic() > deadline:
@@ -306,7 +349,7 @@ class RdapClient:
             timeout=httpx.Timeout(timeout_s),
             follow_redirects=True,
             max_redirects=3,
-            transport=transport,
+            transport=transport or deadline_transport(),
             headers={"User-Agent": "meldpunt-locate (RDAP)"},
         )
         self._bootstraps: dict[str, tuple[datetime, list[tuple[list[str], str]]]] = {}

@@ -136,7 +136,7 @@ async def provider_answer(request: Request, token: str) -> Response:
     note = field(form, "note", notice_answers.NOTE_LIMIT)
     raw_id = field(form, "takedown", 20)
     try:
-        if not raw_id.isdigit():
+        if not (raw_id.isascii() and raw_id.isdigit()) or len(raw_id) > 18:
             raise AnswerError(422, "no URL chosen")
         view, changed = await run_in_threadpool(
             notice_answers.provider_answer, services, token, int(raw_id), answer, note
@@ -234,7 +234,7 @@ async def record_reply(request: Request, notice_id: int, user: Manage) -> Respon
     form = await _manage_form(request, user)
     raw_id = field(form, "takedown", 20)
     try:
-        if not raw_id.isdigit():
+        if not (raw_id.isascii() and raw_id.isdigit()) or len(raw_id) > 18:
             raise AnswerError(422, "no URL chosen")
         changed = await run_in_threadpool(
             notice_answers.record_reply,

@@ -298,7 +298,7 @@ def _message(request: Request, msg: str) -> str:
 
 
 def _id(text: str) -> int:
-    if not text.isdigit() or len(text) > 12:
+    if not (text.isascii() and text.isdigit()) or len(text) > 12:
         raise HTTPException(404)
     return int(text)
 

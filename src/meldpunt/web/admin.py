@@ -191,7 +191,7 @@ def _filter(actor: str, action: str, item: str, views: str) -> AuditFilter:
     return AuditFilter(
         actor=actor.strip()[:200],
         action=action.strip()[:100],
-        item=int(number) if number.isdigit() and len(number) < 18 else None,
+        item=int(number) if number.isascii() and number.isdigit() and len(number) < 18 else None,
         views=views == "1",
     )
 

@@ -278,8 +278,12 @@ def entries_page(
     chosen = SignalType(type) if type in {s.value for s in SignalType} else None
     prefix = q.strip().lower()[:64]
     order = sort if sort in ENTRY_SORTS else "oldest"
-    per_page = int(size) if size.isdigit() and int(size) in ENTRY_PAGE_SIZES else ENTRY_PAGE_SIZES[0]
-    start = int(after) if after.isdigit() and len(after) <= 18 else None
+    per_page = (
+        int(size)
+        if size.isascii() and size.isdigit() and int(size) in ENTRY_PAGE_SIZES
+        else ENTRY_PAGE_SIZES[0]
+    )
+    start = int(after) if after.isascii() and after.isdigit() and len(after) <= 18 else None
     error = ""
     if prefix and not all(c in "0123456789abcdef" for c in prefix):
         error = _("Search by the start of a hash: hexadecimal digits only (0-9, a-f).")
@@ -350,7 +354,7 @@ def _settings_changes(form: FormData, bank: BankInfo, _: Translator) -> dict[str
         changes["description"] = description
     raw = field(form, "pdq_threshold", 8).strip()
     if raw:
-        if not raw.isdigit() or not 0 <= int(raw) <= 256:
+        if not (raw.isascii() and raw.isdigit()) or not 0 <= int(raw) <= 256:
             raise BankError(_("a PDQ threshold is a whole number of bits, 0 to 256"))
         if int(raw) != bank.pdq_threshold:
             changes["pdq_threshold"] = int(raw)

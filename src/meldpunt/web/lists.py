@@ -17,7 +17,7 @@ from meldpunt.web.i18n import Translator
 def number(text: str) -> int | None:
     """A positive whole number from a query parameter; None for anything else."""
     text = text.strip()
-    return int(text) if text.isdigit() and len(text) <= 9 else None
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else None
 
 
 def bounds(page: str, size: str) -> tuple[int, int]:

@@ -74,7 +74,7 @@ def _value(form: FormData, name: str, _: Translator, *, blank_ok: bool) -> bool 
         if raw in ("on", "off"):
             return raw == "on"
         raise PrefsError("{field}: choose on or off", field=_(_NAMES[name]))
-    if raw.isdigit() and len(raw) <= 6:
+    if raw.isascii() and raw.isdigit() and len(raw) <= 6:
         return int(raw)
     raise PrefsError("{field}: a whole number, please", field=_(_NAMES[name]))
 

@@ -60,7 +60,7 @@ class FormTokens:
         if not token or len(token) > 200:
             return None
         parts = token.split(".")
-        if len(parts) != 3 or not parts[0].isdigit():
+        if len(parts) != 3 or not (parts[0].isascii() and parts[0].isdigit()) or len(parts[0]) > 12:
             return None
         issued, nonce, sig = int(parts[0]), parts[1], parts[2]
         if not hmac.compare_digest(sig, self._sign(purpose, issued, nonce)):

@@ -159,7 +159,12 @@ def _revealed(
     """The reveal a page shows beside its form: ``{"medium", "grant"}`` while this session's grant
     for the medium is live and unused; ``{"medium", "gone": True}`` once it has been shown or has
     expired (the page then says so instead of showing a broken image); None without one."""
-    if not reveal.isdigit() or len(reveal) > 18 or not grant or not allowed(user.role, "item.reveal"):
+    if (
+        not (reveal.isascii() and reveal.isdigit())
+        or len(reveal) > 18
+        or not grant
+        or not allowed(user.role, "item.reveal")
+    ):
         return None
     medium_id = int(reveal)
     nonce = _grant_nonce(ctx(request), item_id, medium_id, user, grant)
@@ -183,6 +188,10 @@ def _classification(t: Triage, form: FormData) -> dict[str, Any]:
     if series:
         out["series"] = series
     if field(form, "media_shown") == "1":  # the form offered a choice of media: keep what was ticked
-        ticked = [m for m in form.getlist("medium") if isinstance(m, str) and m.isdigit() and len(m) < 19]
+        ticked = [
+            m
+            for m in form.getlist("medium")
+            if isinstance(m, str) and m.isascii() and m.isdigit() and len(m) < 19
+        ]
         out["media"] = sorted({int(m) for m in ticked[:MAX_MEDIA]})
     return out
