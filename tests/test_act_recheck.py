@@ -208,7 +208,7 @@ def test_a_move_to_another_machine_is_located_and_routed_again(
         ("gone410", "410"),
         ("drops_domain", "dns_gone"),
         ("swaps_media", "media_changed"),
-        ("strips_page", "media_gone"),
+        ("deletes_media", "media_gone"),
     ],
 )
 def test_every_kind_of_miss_ends_removed(
@@ -239,6 +239,20 @@ def test_the_same_picture_in_other_bytes_is_still_online(
     assert t.last_check == recheck.ONLINE_SIMILAR and t.misses == 0
     events = kinds(services, w.item_id)
     assert events == [EventKind.CHECKED_ONLINE.value, EventKind.CHECKED_ONLINE.value]  # it changed once
+
+
+def test_a_page_that_hides_media_still_served_at_their_address_is_not_removed(
+    world: tuple[Services, ManualClock, Providers],
+) -> None:
+    """An age gate, a consent wall or an edited page no longer shows the image, but its address
+    still serves it: still online (the item's own media addresses are tried, listed or not)."""
+    services, clock, web = world
+    p = web.add("strips-page", "strips_page", after=timedelta(hours=1))
+    p.notice(START)
+    w = watch(services, p, 8)
+    run_until(services, clock, lambda: False, step_minutes=30, hours=24)
+    t = td(services, w.takedown_id)
+    assert t.state == TakedownState.NOTICED.value and t.misses == 0 and t.last_check == recheck.ONLINE
 
 
 def test_transient_errors_are_not_misses(world: tuple[Services, ManualClock, Providers]) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, insert
 
 from meldpunt.domain.acting import TakedownState
 from meldpunt.domain.reports import ItemState
+from meldpunt.pipeline.intake import receipt_hash
 from meldpunt.store.acting import Contact, Location, Takedown
 from meldpunt.store.reports import Item, Report, ReportItem
 
@@ -33,7 +34,7 @@ def seed_item(
         report_id = conn.execute(
             insert(Report)
             .values(
-                receipt_hash=hashlib.sha256(code.encode()).hexdigest(),
+                receipt_hash=receipt_hash(code),  # as intake stores it: /status finds it
                 source="public",
                 seen_on="website",
                 urgent=urgent,

@@ -49,7 +49,8 @@ BEHAVIOURS = (
     "drops_domain",  # the name no longer resolves (NXDOMAIN)
     "swaps_media",  # the page shows another picture
     "reencodes",  # the same picture, as a JPEG (other bytes)
-    "strips_page",  # the page stays, without its images
+    "strips_page",  # the page stays, without its images (which are still served at their address)
+    "deletes_media",  # the page stays as it was, its images answer 404
     "falls_over",  # 503 for everything
 )
 
@@ -234,6 +235,8 @@ class Providers:
             n = int(path.rsplit("/", 1)[-1][: -len(".png")])
             if phase == "swaps_media":
                 return 200, png(10_000 + n), "image/png"
+            if phase == "deletes_media":
+                return 404, b"removed", "text/plain"
             if phase == "reencodes":
                 return 200, jpeg(n), "image/jpeg"
             return 200, png(n), "image/png"

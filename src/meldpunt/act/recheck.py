@@ -320,13 +320,17 @@ async def check_one(fetcher: Fetcher, target: Target, max_media: int) -> Found:
             server_ip=ip,
             final_url=final,
         )
-    if not page.media_urls:
+    known = [m.url for m in target.media]
+    present = [u for u in page.media_urls if u in set(known)]
+    # The item's own media addresses first, listed on the page or not: a page that no longer shows
+    # them (an age gate, a consent wall, an edited page) may still serve them, and content that is
+    # still served is not removed. Then, when none is listed, what else the page shows.
+    others = [] if present else list(page.media_urls[: max(0, max_media)])
+    candidates = list(dict.fromkeys([*present, *known[: max(0, max_media)], *others]))
+    if not candidates:
         return Found(
             "miss", "media_gone", "the page has no images or videos any more", server_ip=ip, final_url=final
         )
-    known = {m.url for m in target.media}
-    present = [u for u in page.media_urls if u in known]
-    candidates = present or list(page.media_urls[: max(0, max_media)])
     found = Found("miss", "media_gone", "", server_ip=ip, final_url=final)
     fetched = 0
     for url in candidates:
@@ -342,7 +346,7 @@ async def check_one(fetcher: Fetcher, target: Target, max_media: int) -> Found:
         found.bodies.append((media.final_url, media.body))
     if fetched:
         found.word, found.detail = "media_changed", f"{fetched} medium/media on the page, none matches"
-    elif present:
+    elif present or known:
         found.detail = "the item's media addresses no longer serve media"
     else:
         found.detail = "none of the item's media is on the page"
