@@ -3,6 +3,7 @@ loopback, a few reports already walking, and an API token — everything ``meldp
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 from collections.abc import Callable
@@ -15,6 +16,8 @@ from meldpunt.demo import BENIGN_LIST, KNOWN_LIST
 from meldpunt.demo.acting import ActDemo, DemoResolver, Mailbox, act_settings, play
 from meldpunt.demo.web import DemoWeb, demo_reports
 from meldpunt.settings import Settings
+
+log = logging.getLogger(__name__)
 
 LISTS = (
     ("demo-known", KNOWN_LIST, "csv", "auto", "Demo list of already-classified items (synthetic labels)"),
@@ -138,7 +141,12 @@ def prepare(
     services = Services(act_settings(settings, mailbox, public_url), resolver=resolver)
     import_demo_lists(services)
     services.pdq_index()
-    act = play(services, mailbox, resolver, _free_port()) if act_story else None
+    act = None
+    if act_story:
+        try:
+            act = play(services, mailbox, resolver, _free_port())
+        except OSError as exc:  # 127.0.0.2-3 are loopback on Linux, not on every system
+            log.warning("the demo's locate-and-act story is left out: %s", exc)
     web = DemoWeb(port=web_port).start()
     receipts = [
         submit_report(services, ReportIn(urls=urls, urgent=urgent, seen_on="website", source="public")).code
@@ -166,7 +174,7 @@ def _free_port() -> int:
         except OSError:
             continue
         return port
-    raise RuntimeError("no port free on 127.0.0.1-3 for the demo providers")
+    raise OSError("no port free on 127.0.0.1, 127.0.0.2 and 127.0.0.3 for the demo's providers")
 
 
 #: the demo page whose item is left in disagreement (its twin behind the slow host stays in the
