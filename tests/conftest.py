@@ -84,7 +84,14 @@ class PostgresCluster:
         try:
             self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
         finally:
-            shutil.rmtree(self.base, ignore_errors=True)
+            # A run leaves a database per test (gigabytes of small files): deleting them took the
+            # run's last 25-100 s. A process of its own deletes them while the run ends.
+            subprocess.Popen(
+                ["rm", "-rf", "--", str(self.base)],
+                start_new_session=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
 
     def url(self, dbname: str) -> str:
         return f"postgresql+psycopg://postgres@/{dbname}?host={self.sock}&port={self.port}"
