@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,7 +25,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from meldpunt.act import timeline
-from meldpunt.act.context import ActNeeds, Worker
+from meldpunt.act.context import ActNeeds, Worker, utc
 from meldpunt.domain.acting import EventKind, TakedownState
 from meldpunt.locate import Cached, Location, Locator
 from meldpunt.pipeline.jobs import ClaimedJob, enqueue
@@ -128,7 +128,7 @@ class DbRdapCache:
             data = json.loads(row.data)
         except ValueError:
             return None
-        return Cached(_aware(row.fetched_at), bool(row.ok), data if isinstance(data, dict) else {})
+        return Cached(utc(row.fetched_at), bool(row.ok), data if isinstance(data, dict) else {})
 
     def put(self, kind: str, key: str, entry: Cached) -> None:
         values = {
@@ -148,11 +148,6 @@ class DbRdapCache:
                     set_={"fetched_at": entry.fetched_at, "ok": entry.ok, "data": values["data"]},
                 )
             )
-
-
-def _aware(at: datetime) -> datetime:
-    """SQLite hands back naive datetimes: they were stored in UTC."""
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 # --- the job ------------------------------------------------------------------------------------
@@ -289,7 +284,7 @@ def _location(row: Any) -> Location:
         error=row.error,
         id=row.id,
         item_id=row.item_id,
-        located_at=_aware(row.located_at),
+        located_at=utc(row.located_at),
     )
 
 

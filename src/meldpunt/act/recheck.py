@@ -55,7 +55,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 
 from meldpunt.act import locating, timeline
-from meldpunt.act.context import ActNeeds, Worker
+from meldpunt.act.context import ActNeeds, Worker, utc
 from meldpunt.domain.acting import MONITORED_STATES, EventKind, TakedownState
 from meldpunt.domain.pdq import pdq_distance, pdq_usable
 from meldpunt.fetch import Fetcher, FetchError
@@ -110,7 +110,7 @@ def next_check(now: datetime, since: datetime, settings: Settings) -> datetime:
     """When an online URL is checked next: a random time within the first interval, or about a
     day later once it has been monitored ``daily_after_hours`` (``since``: when monitoring began)."""
     s = settings.recheck
-    if now - _aware(since, now) >= timedelta(hours=s.daily_after_hours):
+    if now - utc(since) >= timedelta(hours=s.daily_after_hours):
         jitter = max(0, s.daily_jitter_minutes)
         return now + timedelta(minutes=24 * 60 + _rng.uniform(-jitter, jitter))
     low = max(1, s.first_min_minutes)
@@ -563,7 +563,7 @@ def _relocate_stale(conn: Connection, online: list[Target], now: datetime) -> No
     contact refreshed) when its location is older than :data:`RELOCATE_EVERY` — the locate step
     re-run by the re-checks, once a day rather than a location row per check."""
     for target in online:
-        if target.located_at is None or _aware(target.located_at, now) <= now - RELOCATE_EVERY:
+        if target.located_at is None or utc(target.located_at) <= now - RELOCATE_EVERY:
             locating.enqueue_locate(conn, target.item_id, reason="recheck", now=now)
 
 
@@ -711,7 +711,7 @@ def _missed(
     settings: Settings,
 ) -> str:
     misses = td.misses + 1
-    first = _aware(td.first_miss_at, now) if td.misses and td.first_miss_at is not None else now
+    first = utc(td.first_miss_at) if td.misses and td.first_miss_at is not None else now
     detail |= {"miss": misses, "of": settings.recheck.removal_misses}
     base |= {"misses": misses, "first_miss_at": first, "check_errors": 0}
     if misses < max(1, settings.recheck.removal_misses):
@@ -720,8 +720,8 @@ def _missed(
             return "skipped"
         timeline.record(conn, EventKind.CHECKED_MISSING, at=now, item_id=target.item_id, detail=detail)
         return "missing"
-    notice = _aware(td.first_notice_at, now) if td.first_notice_at is not None else None
-    reported = _aware(td.reported_at, now)
+    notice = utc(td.first_notice_at) if td.first_notice_at is not None else None
+    reported = utc(td.reported_at)
     from_notice = minutes_between(notice, first) if notice is not None else None
     from_report = minutes_between(reported, first)
     reason = f"{found.word}: {found.detail}" if found.detail else found.word
@@ -790,11 +790,4 @@ def _moved(
 
 def minutes_between(start: datetime, end: datetime) -> int:
     """Whole minutes from ``start`` to ``end`` (never negative)."""
-    return max(0, int((end - _aware(start, end)).total_seconds() // 60))
-
-
-def _aware(value: datetime, like: datetime) -> datetime:
-    """SQLite gives naive datetimes back: they are UTC, like everything stored."""
-    if value.tzinfo is None and like.tzinfo is not None:
-        return value.replace(tzinfo=like.tzinfo)
-    return value
+    return max(0, int((end - utc(start)).total_seconds() // 60))
