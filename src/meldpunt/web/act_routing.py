@@ -433,15 +433,23 @@ async def contact_edit(request: Request, contact_id: str, user: Manage) -> Respo
 
 @router.post("/act/contacts/{contact_id}/delete")
 async def contact_delete(request: Request, contact_id: str, user: Manage) -> Response:
-    cid = _id(contact_id)
+    return await _delete(
+        request, user, "contact", _id(contact_id), contact_service.delete_contact, "/act/contacts"
+    )
+
+
+async def _delete(
+    request: Request, user: CurrentUser, what: str, row_id: int, delete: Callable[..., None], back: str
+) -> Response:
+    """A senior's delete of a contact or a rule: the form token for ``what``, then back to the list."""
     form = await read_form(request, max_fields=5)
-    if form is None or not token_ok(request, form, _purpose("contact-delete", user, cid)):
-        return await run_in_threadpool(_expired, request, user, f"/act/contacts/{cid}")
+    if form is None or not token_ok(request, form, _purpose(f"{what}-delete", user, row_id)):
+        return await run_in_threadpool(_expired, request, user, f"{back}/{row_id}")
     try:
-        await run_in_threadpool(contact_service.delete_contact, _services(request), cid, user.name)
+        await run_in_threadpool(delete, _services(request), row_id, user.name)
     except NotFound:
         raise HTTPException(404) from None
-    return RedirectResponse("/act/contacts?msg=deleted", status_code=303)
+    return RedirectResponse(f"{back}?msg=deleted", status_code=303)
 
 
 # -- rules ---------------------------------------------------------------------------------------------------
@@ -528,15 +536,7 @@ async def rule_edit(request: Request, rule_id: str, user: Manage) -> Response:
 
 @router.post("/act/rules/{rule_id}/delete")
 async def rule_delete(request: Request, rule_id: str, user: Manage) -> Response:
-    rid = _id(rule_id)
-    form = await read_form(request, max_fields=5)
-    if form is None or not token_ok(request, form, _purpose("rule-delete", user, rid)):
-        return await run_in_threadpool(_expired, request, user, f"/act/rules/{rid}")
-    try:
-        await run_in_threadpool(contact_service.delete_rule, _services(request), rid, user.name)
-    except NotFound:
-        raise HTTPException(404) from None
-    return RedirectResponse("/act/rules?msg=deleted", status_code=303)
+    return await _delete(request, user, "rule", _id(rule_id), contact_service.delete_rule, "/act/rules")
 
 
 # -- takedowns waiting for a senior -----------------------------------------------------------------------------
