@@ -75,7 +75,17 @@ ALLOWED = {
         "accounts",
         "pipeline",
         "locate",
+        "exchange",
+        "iccam",
+        "referral",
     },
+    # across borders (#11): pure formats, no database (the act room records and sends)
+    # signed partner messages: envelopes, nonces, timestamps
+    "exchange": {"domain", "settings"},
+    # ICCAM 3.0's REST shapes, the classification mapping as data, a client
+    "iccam": {"domain", "settings"},
+    # police referral packages (VICS 2.0, CSV, HTML/PDF, signed manifest) and CyberTipline XML
+    "referral": {"domain", "settings"},
     # the CLI, like the web, goes through services (``bootstrap.Services`` opens the database)
     "cli": {
         "domain",
@@ -96,6 +106,9 @@ ALLOWED = {
         "web",
         "act",
         "locate",
+        "exchange",
+        "iccam",
+        "referral",
     },
 }
 #: rooms that run no SQL of their own: they may not import SQLAlchemy at all

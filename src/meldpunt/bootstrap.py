@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # the heavy modules (numba, SQLAlchemy) load only when a comm
     from meldpunt.store.banks import BankRepository
     from meldpunt.stores.evidence import EvidenceStore
     from meldpunt.stores.review import ReviewStore
+    from meldpunt.stores.signing import KeyRing
     from meldpunt.triage import Triage
     from meldpunt.wellness import Wellness
 
@@ -141,6 +142,13 @@ class Services:
         from meldpunt.wellness import Wellness
 
         return Wellness(self.engine, clock=self.clock.now)
+
+    def signing_keys(self) -> KeyRing:
+        """The instance's Ed25519 key ring (``stores.signing``), read afresh each call so a rotation
+        by ``meldpunt keys rotate`` is seen without a restart; made on first use."""
+        from meldpunt.stores.signing import load_key_ring
+
+        return load_key_ring(self.settings, now=self.clock.now())
 
     # --- locate and act (meldpunt.act) ----------------------------------------------------------
 

@@ -5,7 +5,7 @@ events on an item's action timeline. No I/O: the rules that move between them li
 A takedown (one per acted-on item) walks::
 
     to_locate -> to_route -> to_notice -> noticed -> removed
-                          \\-> to_forward            (a partner hotline's country; channel: #11)
+                          \\-> to_forward -> forwarded -> removed   (a partner hotline's country: #11)
                           \\-> no_contact            (nobody to notice: a senior adds a contact)
                           \\-> held                  (do-not-contact / does not accept: senior, police)
                           \\-> closed                (routing said: no action)
@@ -25,6 +25,8 @@ class TakedownState(StrEnum):
     NO_CONTACT = "no_contact"
     HELD = "held"
     NOTICED = "noticed"
+    #: sent to the partner hotline of the hosting country, which notices the provider and reports back
+    FORWARDED = "forwarded"
     REMOVED = "removed"
     CLOSED = "closed"
 
@@ -37,6 +39,7 @@ MONITORED_STATES = frozenset(
         TakedownState.NO_CONTACT,
         TakedownState.HELD,
         TakedownState.NOTICED,
+        TakedownState.FORWARDED,
     }
 )
 
@@ -100,3 +103,15 @@ class EventKind(StrEnum):
     ALERT_ESCALATED = "alert_escalated"
     ALERT_ACKNOWLEDGED = "alert_acknowledged"
     CONTACT_SUSPECT = "contact_suspect"
+    # across borders (#11)
+    FORWARD_QUEUED = "forward_queued"
+    FORWARD_SENT = "forward_sent"
+    FORWARD_FAILED = "forward_failed"
+    #: a status the partner hotline sent back (detail: which — received, assessed, notice_sent,
+    #: removed, not_illegal, unavailable — and its facts)
+    PARTNER_STATUS = "partner_status"
+    #: a forwarded item taken in from a partner (on the receiver's side)
+    FORWARD_RECEIVED = "forward_received"
+    REFERRAL_EXPORTED = "referral_exported"
+    ICCAM_EXPORTED = "iccam_exported"
+    ICCAM_IMPORTED = "iccam_imported"

@@ -19,10 +19,14 @@ import platformdirs
 from meldpunt.settings.sections import (
     ActSettings,
     AlertSettings,
+    IccamSettings,
+    KeySettings,
     LocateSettings,
     MailSettings,
     NoticeSettings,
+    PartnerSettings,
     RecheckSettings,
+    ReferralSettings,
     StaffSettings,
     TriageSettings,
     WebSettings,
@@ -183,6 +187,10 @@ class Settings:
     notice: NoticeSettings = field(default_factory=NoticeSettings, metadata=SECTION)
     recheck: RecheckSettings = field(default_factory=RecheckSettings, metadata=SECTION)
     alert: AlertSettings = field(default_factory=AlertSettings, metadata=SECTION)
+    keys: KeySettings = field(default_factory=KeySettings, metadata=SECTION)
+    partner: PartnerSettings = field(default_factory=PartnerSettings, metadata=SECTION)
+    iccam: IccamSettings = field(default_factory=IccamSettings, metadata=SECTION)
+    referral: ReferralSettings = field(default_factory=ReferralSettings, metadata=SECTION)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -16,6 +16,10 @@ SECTIONS = {
     "notice": "Notice and takedown",
     "recheck": "Re-checks until removal",
     "alert": "Urgent alerts",
+    "keys": "Signing keys",
+    "partner": "Partner hotlines: forwarding",
+    "iccam": "ICCAM bridge",
+    "referral": "Police referrals",
 }
 
 

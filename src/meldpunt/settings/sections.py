@@ -346,3 +346,56 @@ class AlertSettings(_Section):
         "before a crash still alerts); older urgent items (say, from before alerts were set up) do not.",
         unit="hours",
     )
+
+
+@dataclass(frozen=True)
+class KeySettings(_Section):
+    """The instance's Ed25519 signing keys (partner messages, referral manifests): see
+    ``meldpunt.stores.signing``."""
+
+    SECTION: ClassVar[str] = "keys"
+
+    file: str = setting(
+        "",
+        "The signing key ring (JSON, 0600). Empty: beside a SQLite database (<db>.signkeys), else in "
+        "the user data directory. Every web and worker process needs the same file; back it up.",
+    )
+    grace_days: int = setting(
+        30,
+        "After `meldpunt keys rotate`, how long signatures by the old key are still accepted.",
+        unit="days",
+    )
+
+
+@dataclass(frozen=True)
+class PartnerSettings(_Section):
+    """Forwarding to partner hotlines' meldpunt instances over signed messages, and status back."""
+
+    SECTION: ClassVar[str] = "partner"
+
+    instance_name: str = setting(
+        "",
+        "This hotline's name as partners know it (the sender in signed messages). Empty: the web "
+        "section's hotline name.",
+    )
+
+
+@dataclass(frozen=True)
+class IccamSettings(_Section):
+    """The ICCAM-compatible bridge (ICCAM 3.0's REST shapes): export and import."""
+
+    SECTION: ClassVar[str] = "iccam"
+
+    url: str = setting("", "The ICCAM API's base address (empty: the bridge is off).")
+
+
+@dataclass(frozen=True)
+class ReferralSettings(_Section):
+    """Police referral packages (VICS 2.0 JSON, CSV, HTML and PDF summary, signed manifest) and the
+    CyberTipline-style XML export."""
+
+    SECTION: ClassVar[str] = "referral"
+
+    dir: str = setting(
+        "", "Where referral packages are written. Empty: a referrals folder beside the database."
+    )
