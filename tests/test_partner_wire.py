@@ -110,7 +110,7 @@ def test_a_partner_down_for_a_day_gets_everything_in_order_once_it_is_back(
 def test_a_refused_message_is_a_dead_letter_the_rest_go_on_and_a_senior_retries_it(
     pair: tuple[Instance, Instance], got: Got
 ) -> None:
-    a, b = pair
+    a, _b = pair
     dead: list[tuple[int, str]] = []
     partners.on_dead("test-note", lambda conn, m, reason: dead.append((m.seq, reason)))
     try:
@@ -178,3 +178,56 @@ def test_two_workers_deliver_each_message_once_and_in_order(
         seqs = [seq for _, seq, _ in got.bodies]
         assert seqs == list(range(1, 41)) and b.posts[0] == 40
         assert len({body["n"] for _, _, body in got.bodies}) == 40
+
+
+def test_key_rotation_round_trip_with_the_grace_period(
+    db_url: str, db_b: str, tmp_path: Path, got: Got
+) -> None:
+    from meldpunt.exchange.envelope import Payload, new_message_id, new_nonce, seal
+    from meldpunt.stores.signing import rotate_key_ring
+
+    with two_instances(db_url, db_b, tmp_path, serve_b=False) as (a, b):
+        old = a.services.signing_keys().current
+        _send(a, 1)  # queued before the rotation, delivered after it
+        ring = rotate_key_ring(a.services.settings, now=a.clock.now())
+        new = ring.current
+        assert [p for p, _ in partners.announce_keys(a.services)] == ["be-hotline"]
+        _send(a, 2)  # queued after: reaches the partner after the announcement
+        b.start()
+        settle(a.services)
+        assert [body["n"] for _, _, body in got.bodies] == [1, 2]
+        # b learnt the new key from a message signed by the old one; it keeps the old for the grace
+        seen = partners.Partners(b.services).get("nl-hotline")
+        assert seen is not None
+        keys = {k.kid: k for k in seen.keys}
+        assert set(keys) == {old.kid, new.kid} and keys[new.kid].retired is None
+        assert keys[old.kid].retired == a.clock.now()
+        [entry] = b.services.audit.entries(action="partner.keys")
+        assert entry.actor == "partner:nl-hotline" and entry.details["added"] == [new.kid]
+        delivered = partners.messages(a.services, "be-hotline", states=("delivered",))
+        assert [m.kind for m in delivered] == ["test-note", "keys", "test-note"]
+
+        def signed_by_old(n: int) -> bytes:
+            p = Payload(
+                "nl-hotline",
+                "be-hotline",
+                new_message_id(),
+                99,
+                "test-note",
+                new_nonce(),
+                a.clock.now(),
+                {"n": n},
+            )
+            return seal(
+                p, lambda data: (old.kid, __import__("base64").b64encode(old.private.sign(data)).decode())
+            )
+
+        grace = b.services.settings.keys.grace_days
+        a.clock.advance((grace - 1) * 86400)
+        assert partners.receive(b.services, signed_by_old(3)).status == "applied"  # within the grace
+        a.clock.advance(2 * 86400)
+        late = partners.receive(b.services, signed_by_old(4))
+        assert (late.code, late.http) == ("unknown_key", 401)
+        _send(a, 5)  # and a's own messages are signed with the new key by now
+        settle(a.services)
+        assert [body["n"] for _, _, body in got.bodies] == [1, 2, 3, 5]
