@@ -100,3 +100,30 @@ def test_a_name_is_added_once_and_a_removed_partner_comes_back(cli: list[str]) -
     assert _run(cli, "partner", "add", "be-hotline", *base)[0] == 0
     assert "be-hotline" in _run(cli, "partner", "list")[1]
     assert _run(cli, "partner", "show", "nobody")[0] == 2
+
+
+def test_update_adds_and_retires_keys_audited(db_url: str, tmp_path: Path) -> None:
+    from meldpunt.act.partners import PartnerError, Partners
+
+    services = Services(Settings(db=db_url, keys=KeySettings(file=str(tmp_path / "u.signkeys"))))
+    try:
+        ps = Partners(services)
+        first, second = _key(), _key()
+        p = ps.add("be-hotline", "https://be.example", ["BE"], [first], actor="cli:test")
+        old_kid = p.keys[0].kid
+        p = ps.update(
+            "be-hotline", countries=["BE", "LU"], add_keys=[second], retire_keys=[old_kid], actor="admin-ann"
+        )
+        assert p.countries == ("BE", "LU") and [k.retired is None for k in p.keys] == [True, False]
+        assert p.keys[1].kid == old_kid
+        with pytest.raises(PartnerError, match="no key"):
+            ps.update("be-hotline", retire_keys=["ffffffffffffffff"], actor="admin-ann")
+        with pytest.raises(PartnerError, match="http"):
+            ps.update("be-hotline", url="gopher://x", actor="admin-ann")
+        [entry] = services.audit.entries(action="partner.update")
+        assert entry.actor == "admin-ann" and entry.details["keys_retired"] == [old_kid]
+        assert entry.details["after"]["countries"] == ["BE", "LU"]
+        with services.engine.connect() as conn:
+            assert ps.for_country(conn, "lu") is not None and ps.for_country(conn, "DE") is None
+    finally:
+        services.close()

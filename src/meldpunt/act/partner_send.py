@@ -24,11 +24,12 @@ A transient failure that lasts longer than ``partner.retry_max_hours`` also ends
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -214,8 +215,6 @@ class _Failure(Exception):
 def _signer(ring: KeyRing, signs_with: str, now: datetime) -> Callable[[bytes], tuple[str, str]]:
     """Sign with the key of ours this partner is known to accept while we still hold it (see
     ``partner_keys``), else with our current key."""
-    import base64
-
     for k in ring.accepted(now):
         if signs_with and k.kid == signs_with:
             key = k
@@ -305,14 +304,8 @@ def step_partner_send(services: PartnerNeeds, worker: Worker, job: ClaimedJob) -
             )
         ).rowcount
         if moved == 1:
-            done = _out(head, partner.name)
-            done = OutMessage(
-                **{
-                    **done.__dict__,
-                    "state": OutState.DELIVERED.value,
-                    "delivered_at": now,
-                    "attempts": head.attempts + 1,
-                }
+            done = replace(
+                message, state=OutState.DELIVERED.value, delivered_at=now, attempts=head.attempts + 1
             )
             for fn in _DELIVERED.get(head.kind, []):
                 fn(conn, done)
@@ -350,14 +343,7 @@ def _failed(
             .values(**values)
         ).rowcount
         if moved == 1 and final:
-            dead = OutMessage(
-                **{
-                    **message.__dict__,
-                    "state": OutState.DEAD.value,
-                    "attempts": attempts,
-                    "last_error": reason,
-                }
-            )
+            dead = replace(message, state=OutState.DEAD.value, attempts=attempts, last_error=reason)
             for fn in _DEAD.get(head.kind, []):
                 fn(conn, dead, reason)
             kick(conn, head.partner_id, now)  # the messages after a dead letter go on
