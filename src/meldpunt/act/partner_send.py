@@ -44,7 +44,7 @@ from meldpunt.exchange.envelope import Payload, new_message_id, new_nonce, seal
 from meldpunt.pipeline.jobs import ClaimedJob, enqueue
 from meldpunt.settings import Settings
 from meldpunt.store.partners import PartnerOutRow, PartnerRow
-from meldpunt.stores.signing import KeyRing
+from meldpunt.stores.signing import KeyRing, SigningKeyError
 
 log = logging.getLogger(__name__)
 
@@ -285,8 +285,13 @@ def step_partner_send(services: PartnerNeeds, worker: Worker, job: ClaimedJob) -
         sent_at=now,
         body=message.body,
     )
-    envelope = seal(payload, _signer(key_ring(services), signs_with, now))
     try:
+        try:
+            envelope = seal(payload, _signer(key_ring(services), signs_with, now))
+        except (SigningKeyError, OSError, ValueError) as exc:
+            # our side (the key ring unreadable): recorded like a partner that is down, so the
+            # next attempt gets its own job instead of this one dying in the job queue
+            raise _Failure(f"cannot sign: {exc}", permanent=False) from None
         _post(services.settings, partner.inbox, envelope)
     except _Failure as exc:
         return _failed(services, worker, job, message, head, exc)

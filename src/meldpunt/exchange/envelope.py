@@ -45,10 +45,6 @@ MAX_KIND = 32
 _KIND = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _KID = re.compile(r"^[0-9a-f]{16}$")
-#: a JSON string, the loop unrolled: one run of plain characters per escape, so the regular
-#: expression engine keeps no per-character backtracking state (the naive ``(?:[^"\\]|\\.)*``
-#: held ~100 bytes per character: 90 MB for a 1 MB string)
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _BRACKETS = bytes(range(256)).translate(None, b"[]{}")  # every byte but the brackets
 
 
@@ -115,11 +111,21 @@ def seal(payload: Payload, sign: Callable[[bytes], tuple[str, str]]) -> bytes:
     return json.dumps(envelope, separators=(",", ":")).encode()
 
 
+def _structure(raw: bytes) -> bytes:
+    """``raw`` without its JSON strings' contents, at C speed: escaped backslashes and quotes are
+    dropped first, then every other run between quotes is string content. (Malformed JSON may be
+    cut wrongly here; it is refused anyway, by this scan or by the parser.) A regular expression
+    did the same 5x slower, and its naive form held ~100 bytes per character: 90 MB for 1 MB."""
+    if b"\\" in raw:
+        raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    return b"".join(raw.split(b'"')[0::2])
+
+
 def scan_limits(raw: bytes, *, max_depth: int = MAX_DEPTH, max_members: int = MAX_MEMBERS) -> None:
     """Refuse JSON nested deeper than ``max_depth`` or with more than ``max_members`` members and
-    items, without parsing it: strings are blanked by one regular expression, the brackets left are
-    walked (stopping at the first level too deep), commas and colons are counted in C."""
-    bare = _STRING.sub(b'""', raw)
+    items, without parsing it: strings are cut out, commas and colons counted, and the brackets left
+    walked (stopping at the first level too deep) — a nesting bomb costs microseconds, not a parse."""
+    bare = _structure(raw)
     if bare.count(b",") + bare.count(b":") > max_members:
         raise EnvelopeError("too_many_members", f"the JSON has more than {max_members} members or items")
     depth = 0
