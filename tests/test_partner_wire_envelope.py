@@ -260,3 +260,27 @@ def test_limits_cost_little_memory(ab: tuple[Instance, Instance]) -> None:
     )
     assert parsed < 12 * mb
     assert bombed < 4 * mb and scan < 3 * mb
+
+
+def test_one_message_arriving_several_times_at_once_is_applied_once(ab: tuple[Instance, Instance]) -> None:
+    """Four copies of one message (the sender's retries, each with its own nonce) reach four inbox
+    threads at the same moment: one applies it, the others answer duplicate."""
+    import threading
+
+    a, b = ab
+    first = _payload(a)
+    copies = [_sealed(a, Payload(**{**first.__dict__, "nonce": new_nonce()})) for _ in range(4)]
+    results: list[str] = []
+    start = threading.Barrier(4)
+
+    def post(raw: bytes) -> None:
+        start.wait()
+        results.append(receive(b.services, raw).status)
+
+    threads = [threading.Thread(target=post, args=(raw,)) for raw in copies]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["applied", "duplicate", "duplicate", "duplicate"]
+    assert _applied(b) == [{"n": 1}]
