@@ -39,6 +39,7 @@ from meldpunt.web import (
 )
 from meldpunt.web.act_alerts import install as install_alerts
 from meldpunt.web.act_recheck import router as act_recheck_router
+from meldpunt.web.forwarding import install as install_forwarding
 from meldpunt.web.context import WebContext, ctx, request_language
 from meldpunt.web.i18n import pick_language
 from meldpunt.web.nav import home, nav_links
@@ -97,6 +98,7 @@ def create_app(services: Services, config: WebSettings | None = None) -> FastAPI
     app.include_router(act_recheck_router)
     app.include_router(act_notices.router)
     install_alerts(app)
+    install_forwarding(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(StarletteHTTPException)
