@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from meldpunt.act import alerts, forward_in, forwarding, locating, notices, outbox, recheck, routing
+from meldpunt.act import alerts, forward_in, forwarding, locating, notices, outbox, partners, recheck, routing
 from meldpunt.act.context import ActNeeds, Worker
 from meldpunt.pipeline.jobs import ClaimedJob
 
@@ -34,6 +34,7 @@ TICKS: tuple[tuple[str, Tick], ...] = (
     ("alerts", alerts.tick_alerts),
     ("partner_status", forward_in.tick_status),
     ("outbox", outbox.tick_outbox),
+    ("partners", partners.tick_partners),
 )
 
 
@@ -56,6 +57,7 @@ def job_steps(services: ActNeeds, worker: Worker) -> dict[str, Callable[[Claimed
         locating.LOCATE: lambda job: locating.step_locate(services, worker, job),
         outbox.SEND: lambda job: outbox.step_send(services, worker, job),
         recheck.RECHECK: lambda job: recheck.step_recheck(services, worker, job),
+        partners.PARTNER_SEND: lambda job: partners.step_partner_send(services, worker, job),
     }
 
 

@@ -45,6 +45,11 @@ def rotate_command(ctx: typer.Context) -> None:
     except SigningKeyError as e:
         usage_error(str(e))
     audit(ctx, "keys.rotate", ring.current.kid, old=old, new=ring.current.kid)
+    from meldpunt.act.partners import announce_keys
+
+    told = announce_keys(services)
+    if told:
+        typer.echo(f"announcing the new key to {len(told)} partner(s): {', '.join(n for n, _ in told)}")
     typer.echo(
         f"new signing key {ring.current.kid} (was {old}; accepted for {services.settings.keys.grace_days} more days)"
     )

@@ -378,6 +378,35 @@ class PartnerSettings(_Section):
         "This hotline's name as partners know it (the sender in signed messages). Empty: the web "
         "section's hotline name.",
     )
+    max_message_bytes: int = setting(
+        1024 * 1024,
+        "Largest signed message a partner may send to /api/v1/partner/inbox (bigger: 413, refused "
+        "before it is parsed).",
+        unit="bytes",
+    )
+    max_skew_s: int = setting(
+        600,
+        "How far a partner message's sent_at may be from our clock (older: stale, newer: from the "
+        "future; both refused). Nonces are kept twice as long.",
+        unit="seconds",
+    )
+    request_timeout_s: float = setting(
+        20.0,
+        "The whole exchange of one delivery to a partner's inbox (connect, send, answer).",
+        unit="seconds",
+    )
+    retry_max_hours: int = setting(
+        96,
+        "How long a message a partner cannot take (down, 5xx, unreachable) is retried before it becomes "
+        "a dead letter. Later messages to that partner wait behind it meanwhile.",
+        unit="hours",
+    )
+    backoff_max_minutes: int = setting(
+        30,
+        "The longest wait between two delivery attempts to a partner that is down (the first waits a "
+        "minute, each next one twice as long, up to this).",
+        unit="minutes",
+    )
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from meldpunt.web import (
     internal,
     me,
     oversight,
+    partner_inbox,
     prefs,
     public,
     staff,
@@ -99,6 +100,7 @@ def create_app(services: Services, config: WebSettings | None = None) -> FastAPI
     app.include_router(act_notices.router)
     install_alerts(app)
     install_forwarding(app)
+    app.include_router(partner_inbox.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(StarletteHTTPException)
@@ -119,6 +121,8 @@ def create_app(services: Services, config: WebSettings | None = None) -> FastAPI
         return JSONResponse({"detail": errors}, status_code=422)
 
     def limit_for(path: str) -> int:
+        if path == partner_inbox.INBOX_PATH:
+            return services.settings.partner.max_message_bytes
         if path == "/api/v1/match":
             return config.max_upload_bytes
         if path == banks.IMPORT_PATH:
@@ -129,6 +133,8 @@ def create_app(services: Services, config: WebSettings | None = None) -> FastAPI
 
     async def too_large(scope: Scope, limit: int) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         path = scope.get("path", "")
+        if path == partner_inbox.INBOX_PATH:
+            return 413, [(b"content-type", b"application/json")], partner_inbox.too_large(limit)
         if _is_api(path):
             body = json.dumps({"detail": f"request body larger than {limit} bytes"}).encode()
             return 413, [(b"content-type", b"application/json")], body

@@ -2,7 +2,7 @@
 partner sent back; forwards in and the statuses we sent back
 
 Revision ID: 0022_forwarding
-Revises: 0021
+Revises: 0022
 Create Date: 2026-12-01
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0022_forwarding"
-down_revision = "0021"
+down_revision = "0022"  # after the wire's 0022_partners (the lead re-chains)
 branch_labels = None
 depends_on = None
 
