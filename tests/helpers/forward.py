@@ -100,7 +100,9 @@ def start(
     if settings is not None:
         s = settings(s)
     services = Services(s, clock, resolver=resolver) if resolver else Services(s, clock)
-    server = uvicorn.Server(uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -118,7 +120,9 @@ def pair(a: Instance, b: Instance) -> None:
 
     Partners(a.services).add(b.name, b.base, [b.country], [b.public_key()], actor="test")
     Partners(b.services).add(a.name, a.base, [a.country], [a.public_key()], actor="test")
-    add_rule(a.services, {"country": b.country, "action": "forward", "partner": b.name, "position": "0"}, "test")
+    add_rule(
+        a.services, {"country": b.country, "action": "forward", "partner": b.name, "position": "0"}, "test"
+    )
 
 
 def settle_all(*instances: Instance, rounds: int = 30) -> None:

@@ -40,8 +40,8 @@ from meldpunt.web import (
 )
 from meldpunt.web.act_alerts import install as install_alerts
 from meldpunt.web.act_recheck import router as act_recheck_router
-from meldpunt.web.forwarding import install as install_forwarding
 from meldpunt.web.context import WebContext, ctx, request_language
+from meldpunt.web.forwarding import install as install_forwarding
 from meldpunt.web.i18n import pick_language
 from meldpunt.web.nav import home, nav_links
 from meldpunt.web.security import BodyLimit, HeaderPolicy, SecurityHeaders, trusted_networks
