@@ -40,6 +40,8 @@ class Instance:
     thread: threading.Thread | None = None
     #: while set, the app answers every request 503 (a partner whose instance is unhealthy)
     unavailable: threading.Event = field(default_factory=threading.Event)
+    #: how many messages reached the inbox (whatever the answer)
+    posts: list[int] = field(default_factory=lambda: [0])
 
     @property
     def url(self) -> str:
@@ -54,9 +56,11 @@ class Instance:
         from meldpunt.web.app import create_app
 
         app = create_app(self.services)
-        unavailable = self.unavailable
+        unavailable, posts = self.unavailable, self.posts
 
         async def gate(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "http" and scope["path"] == "/api/v1/partner/inbox":
+                posts[0] += 1
             if scope["type"] == "http" and unavailable.is_set():
                 await send(
                     {"type": "http.response.start", "status": 503, "headers": [(b"content-length", b"0")]}
