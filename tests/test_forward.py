@@ -265,6 +265,14 @@ def test_a_forward_the_partner_refuses_is_a_dead_letter_a_senior_sees(two: Simpl
     assert out.state == "failed" and out.attention == "failed" and "URL" in out.attention_reason
     assert [k for k, _, _ in t.a.events(w.item_id)][-1] == EventKind.FORWARD_FAILED
     assert t.b.forwards_in() == []
+    # a senior sends it again: the channel's dead letter is queued again, refused again
+    forwarding.retry(t.a.services, out.id, "sara")
+    assert t.a.forwards_out()[0].state == "queued"
+    settle_all(t.a, t.b)
+    assert t.a.forwards_out()[0].state == "failed"
+    assert len(t.a.events(w.item_id, EventKind.FORWARD_FAILED)) == 2
+    with pytest.raises(LookupError):
+        forwarding.retry(t.a.services, out.id + 999, "sara")
 
 
 def test_the_item_pages_show_the_forward_on_both_sides(two: SimpleNamespace) -> None:
