@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from meldpunt.act import alerts, locating, notices, outbox, partners, recheck, routing
+from meldpunt.act import alerts, forward_in, forwarding, locating, notices, outbox, partners, recheck, routing
 from meldpunt.act.context import ActNeeds, Worker
 from meldpunt.pipeline.jobs import ClaimedJob
 
@@ -28,9 +28,11 @@ TICKS: tuple[tuple[str, Tick], ...] = (
     ("takedowns", routing.tick_takedowns),
     ("locate", locating.tick_locate),
     ("route", routing.tick_route),
+    ("forward", forwarding.tick_forward),
     ("notices", notices.tick_notices),
     ("recheck", recheck.tick_recheck),
     ("alerts", alerts.tick_alerts),
+    ("partner_status", forward_in.tick_status),
     ("outbox", outbox.tick_outbox),
     ("partners", partners.tick_partners),
 )

@@ -345,62 +345,9 @@ def submit_report(services: IntakeNeeds, report: ReportIn) -> Receipt:
     code = new_receipt_code()
     clock = getattr(services, "clock", None)  # the services' clock: a report's time is the clock's
     now = clock.now() if clock is not None else _now()
-    keys = [url_key(url) for url in urls]
     try:
         with engine.begin() as conn:
-            _lock_url_keys(conn, keys)
-            report_id = conn.execute(
-                _INSERT_REPORT,
-                {
-                    "receipt_hash": receipt_hash(code),
-                    "source": report.source,
-                    "seen_on": report.seen_on,
-                    "description": report.description,
-                    "contact": report.contact,
-                    "urgent": report.urgent,
-                    "language": report.language,
-                    "idempotency_key": report.idempotency_key,
-                    "receipt_code": code if report.idempotency_key else None,
-                    "request_hash": digest,
-                    "created_at": now,
-                },
-            ).scalar_one()
-            item_ids: list[int] = []
-            linked: list[int] = []
-            for url, key in zip(urls, keys, strict=True):
-                open_item = conn.execute(_FIND_OPEN_ITEM, {"key": key, "since": now - DEDUPE_WINDOW}).scalar()
-                if open_item is not None:
-                    if report.urgent:
-                        conn.execute(_RAISE_URGENT, {"item_id": open_item, "now": now})
-                    item_id = int(open_item)
-                    linked.append(item_id)
-                else:
-                    item_id = int(
-                        conn.execute(
-                            _INSERT_ITEM,
-                            {
-                                "report_id": report_id,
-                                "url": url,
-                                "url_key": key,
-                                "host": urlsplit(url).hostname or "",
-                                "state": ItemState.RECEIVED.value,
-                                "urgent": report.urgent,
-                                "error": "",
-                                "server_ip": "",
-                                "created_at": now,
-                                "updated_at": now,
-                            },
-                        ).scalar_one()
-                    )
-                    enqueue(
-                        conn,
-                        "fetch",
-                        f"item:{item_id}",
-                        {"item_id": item_id},
-                        priority=URGENT_PRIORITY if report.urgent else 0,
-                    )
-                conn.execute(_LINK, {"report_id": report_id, "item_id": item_id})
-                item_ids.append(item_id)
+            receipt = _insert(conn, report, urls, now, code, digest)
     except IntegrityError:
         # A concurrent request with the same idempotency key won the race: answer as it did.
         if report.idempotency_key:
@@ -408,6 +355,78 @@ def submit_report(services: IntakeNeeds, report: ReportIn) -> Receipt:
             if earlier is not None:
                 return earlier
         raise
+    return receipt
+
+
+def add_report(conn: Connection, report: ReportIn, now: datetime) -> Receipt:
+    """Take a report in, in the caller's transaction (a partner's forwarded item is taken in with
+    the signed message that brought it: both or neither). Validated as ``submit_report`` does;
+    no idempotency replay (the caller keeps its own key)."""
+    problems = validate(report)
+    if problems:
+        raise InvalidReport(problems)
+    urls = list(dict.fromkeys(normalise_url(u) for u in report.urls if u.strip()))
+    return _insert(conn, report, urls, now, new_receipt_code(), None)
+
+
+def _insert(
+    conn: Connection, report: ReportIn, urls: list[str], now: datetime, code: str, digest: str | None
+) -> Receipt:
+    """The report, its items (or links to open ones) and their first jobs, in ``conn``."""
+    keys = [url_key(url) for url in urls]
+    _lock_url_keys(conn, keys)
+    report_id = conn.execute(
+        _INSERT_REPORT,
+        {
+            "receipt_hash": receipt_hash(code),
+            "source": report.source,
+            "seen_on": report.seen_on,
+            "description": report.description,
+            "contact": report.contact,
+            "urgent": report.urgent,
+            "language": report.language,
+            "idempotency_key": report.idempotency_key,
+            "receipt_code": code if report.idempotency_key else None,
+            "request_hash": digest,
+            "created_at": now,
+        },
+    ).scalar_one()
+    item_ids: list[int] = []
+    linked: list[int] = []
+    for url, key in zip(urls, keys, strict=True):
+        open_item = conn.execute(_FIND_OPEN_ITEM, {"key": key, "since": now - DEDUPE_WINDOW}).scalar()
+        if open_item is not None:
+            if report.urgent:
+                conn.execute(_RAISE_URGENT, {"item_id": open_item, "now": now})
+            item_id = int(open_item)
+            linked.append(item_id)
+        else:
+            item_id = int(
+                conn.execute(
+                    _INSERT_ITEM,
+                    {
+                        "report_id": report_id,
+                        "url": url,
+                        "url_key": key,
+                        "host": urlsplit(url).hostname or "",
+                        "state": ItemState.RECEIVED.value,
+                        "urgent": report.urgent,
+                        "error": "",
+                        "server_ip": "",
+                        "created_at": now,
+                        "updated_at": now,
+                    },
+                ).scalar_one()
+            )
+            enqueue(
+                conn,
+                "fetch",
+                f"item:{item_id}",
+                {"item_id": item_id},
+                priority=URGENT_PRIORITY if report.urgent else 0,
+            )
+        conn.execute(_LINK, {"report_id": report_id, "item_id": item_id})
+        item_ids.append(item_id)
     return Receipt(code=code, report_id=int(report_id), item_ids=item_ids, linked=linked)
 
 

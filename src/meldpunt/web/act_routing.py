@@ -66,6 +66,7 @@ STATE_WORDS: dict[str, str] = {
     TakedownState.NO_CONTACT: N_("nobody to notice"),
     TakedownState.HELD: N_("held for a senior"),
     TakedownState.NOTICED: N_("noticed"),
+    TakedownState.FORWARDED: N_("forwarded to a partner hotline"),
     TakedownState.REMOVED: N_("removed"),
     TakedownState.CLOSED: N_("closed"),
 }
@@ -94,6 +95,7 @@ ROUTE_LINES = {
     "police": N_("A police referral is due by the rule."),
     "notice": N_("A notice goes out by {channel}."),
     "forward": N_("To be forwarded to {partner}."),
+    "partner_unknown": N_("No partner hotline {partner} is configured: held for a senior."),
 }
 UNKNOWN_LINE = N_("({code})")
 #: the timeline's lines in words (other parts' kinds without values; unknown ones as their code)
@@ -121,6 +123,20 @@ EVENTS: dict[str, str] = {
     EventKind.ALERT_ESCALATED: N_("Urgent alert escalated."),
     EventKind.ALERT_ACKNOWLEDGED: N_("Urgent alert acknowledged."),
     EventKind.CONTACT_SUSPECT: N_("The contact was marked suspect."),
+    EventKind.FORWARD_QUEUED: N_("Forwarded to {partner} (our reference {reference})."),
+    EventKind.FORWARD_SENT: N_("The forward was delivered to {partner}."),
+    EventKind.FORWARD_FAILED: N_("The forward to {partner} failed: {reason}."),
+    EventKind.PARTNER_STATUS: N_("Partner {partner}: {status}."),
+    EventKind.FORWARD_RECEIVED: N_("Forwarded to us by {partner} (their reference {reference})."),
+}
+#: the statuses a partner hotline sends back (#11), as the timeline says them
+PARTNER_STATUS_WORDS = {
+    "received": N_("received"),
+    "assessed": N_("assessed"),
+    "notice_sent": N_("notice sent to the provider"),
+    "removed": N_("removed"),
+    "not_illegal": N_("not illegal there"),
+    "unavailable": N_("could not reach it"),
 }
 ROUTED_AGAIN = N_("Sent back to routing (was: {state}).")
 #: a notice's own "closed" line (no item: every URL in it is answered for), not the takedown's
@@ -139,6 +155,9 @@ TODO = {
     ),
     "no_channel": N_(
         "Send the notice by hand, or give the contact an e-mail address or webhook and route it again."
+    ),
+    "partner_unknown": N_(
+        "Add the partner hotline (meldpunt partner add) or change the routing rule, then route it again."
     ),
 }
 #: the service's problems (``act.contacts``), so the catalogues hold them
@@ -203,6 +222,10 @@ def event_words(kind: str, detail: dict[str, Any], _: Translator) -> str:
     if kind == EventKind.ROUTED:
         state = str(detail.get("state", ""))
         return _(EVENTS[EventKind.ROUTED], state=_(STATE_WORDS[state]) if state in STATE_WORDS else state)
+    if kind == EventKind.PARTNER_STATUS:
+        status = str(detail.get("status", ""))
+        words = _(PARTNER_STATUS_WORDS[status]) if status in PARTNER_STATUS_WORDS else status
+        return _(EVENTS[EventKind.PARTNER_STATUS], partner=str(detail.get("partner", "")), status=words)
     if kind in EVENTS:
         return _say(_, EVENTS[kind], detail)
     return _(UNKNOWN_LINE, code=kind)
