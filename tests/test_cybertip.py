@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from xmlschema.validators import XsdComplexType, XsdGroup
 
 from meldpunt.referral import cybertip as ct
 from meldpunt.referral.cybertip import (
@@ -72,9 +73,18 @@ def _facts(**kw: Any) -> CybertipFacts:
         url="https://other.example/p",
         reported_at=NOW - timedelta(days=1),
         reference="item 2",
-        files=(FileFacts(url="https://other.example/x.jpg", hashes=fake_hashes("c"), industry_classification="B2", viewed=True),),
+        files=(
+            FileFacts(
+                url="https://other.example/x.jpg",
+                hashes=fake_hashes("c"),
+                industry_classification="B2",
+                viewed=True,
+            ),
+        ),
     )
-    base = CybertipFacts(pages=(page1, page2), reporter=REPORTER, exported_at=NOW, notes=("Exported by a test.",))
+    base = CybertipFacts(
+        pages=(page1, page2), reporter=REPORTER, exported_at=NOW, notes=("Exported by a test.",)
+    )
     return replace(base, **kw)
 
 
@@ -88,7 +98,8 @@ def _tags(el: ET.Element | None) -> list[str]:
 
 
 def _xml(root: ET.Element) -> bytes:
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    data: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return data
 
 
 # --- valid, and in the documented order --------------------------------------------------------------
@@ -107,7 +118,13 @@ def test_children_follow_the_documented_order() -> None:
     assert root.get("exported") == "2026-12-01T12:00:00Z"
     assert _tags(root) == list(ct.EXPORT_ORDER)
     report = root.find("report")
-    assert _tags(report) == ["incidentSummary", "internetDetails", "internetDetails", "reporter", "additionalInfo"]
+    assert _tags(report) == [
+        "incidentSummary",
+        "internetDetails",
+        "internetDetails",
+        "reporter",
+        "additionalInfo",
+    ]
     assert in_order(_tags(report), ct.REPORT_ORDER)
     assert _tags(root.find("report/incidentSummary")) == list(ct.INCIDENT_SUMMARY_ORDER)
     for web in root.iterfind("report/internetDetails/webPageIncident"):
@@ -141,7 +158,9 @@ def test_children_follow_the_documented_order() -> None:
         ("fileDetails", ct.FILE_DETAILS_ORDER),
         ("person", ct.PERSON_ORDER),
     ):
-        names = [e.local_name for e in schema.types[type_name].content.iter_elements()]
+        xsd_type = schema.types[type_name]
+        assert isinstance(xsd_type, XsdComplexType) and isinstance(xsd_type.content, XsdGroup)
+        names = [e.local_name for e in xsd_type.content.iter_elements()]
         assert tuple(names) == order, type_name
 
 
@@ -160,7 +179,9 @@ def test_hashes_classification_and_annotations_are_written_the_ncmec_way() -> No
 def test_the_incident_summary_and_the_page() -> None:
     root = _doc()
     assert root.findtext("report/incidentSummary/incidentType") == ct.CHILD_SEXUAL_ABUSE_MATERIAL
-    assert root.findtext("report/incidentSummary/incidentDateTime") == "2026-11-29T12:00:00Z"  # the first report
+    assert (
+        root.findtext("report/incidentSummary/incidentDateTime") == "2026-11-29T12:00:00Z"
+    )  # the first report
     assert "urgent" in (root.findtext("report/incidentSummary/escalateToHighPriority") or "")
     web = root.find("report/internetDetails/webPageIncident")
     assert web is not None and web.findtext("url") == "https://gallery.example/album/1"
@@ -215,7 +236,7 @@ def test_a_page_without_files_makes_no_files_element() -> None:
 
 
 def test_non_ascii_and_markup_are_escaped_by_the_library() -> None:
-    owner = 'Ünïcødé Hosting <script>alert("x")</script> & Co \'ltd\' 中文 🚫'
+    owner = "Ünïcødé Hosting <script>alert(\"x\")</script> & Co 'ltd' 中文 🚫"
     page = replace(_facts().pages[0], network_owner=owner, url="https://例え.example/ページ?a=1&b=<2>")
     facts = replace(_facts(), pages=(page,))
     xml = cybertip_xml(facts)
@@ -223,7 +244,9 @@ def test_non_ascii_and_markup_are_escaped_by_the_library() -> None:
     assert cybertip_problems(xml) == []
     root = ET.fromstring(xml)
     assert owner in (root.findtext("report/internetDetails/webPageIncident/additionalInfo") or "")
-    assert root.findtext("report/internetDetails/webPageIncident/url") == "https://例え.example/ページ?a=1&b=<2>"
+    assert (
+        root.findtext("report/internetDetails/webPageIncident/url") == "https://例え.example/ページ?a=1&b=<2>"
+    )
 
 
 @pytest.mark.parametrize("bad", ["\x00", "\x01", "\x08", "\x0b", "\x1b", "\x7f", "\x85", "\ufffe"])
@@ -233,7 +256,9 @@ def test_control_characters_are_refused(bad: str) -> None:
         cybertip_xml(replace(_facts(), pages=(page,)))
 
 
-@pytest.mark.parametrize("url", ["https://a.example/x y", "https://a.example/\tx", "https://a.example/\x00", ""])
+@pytest.mark.parametrize(
+    "url", ["https://a.example/x y", "https://a.example/\tx", "https://a.example/\x00", ""]
+)
 def test_urls_with_space_or_control_characters_are_refused(url: str) -> None:
     page = replace(_facts().pages[0], url=url)
     with pytest.raises(CybertipError, match="URL"):
@@ -453,7 +478,9 @@ def test_the_schema_names_nothing_outside_itself() -> None:
 def test_a_document_naming_a_schema_or_an_entity_on_the_network_fetches_nothing() -> None:
     with counting_server() as (base, hits):
         located = _doc()
-        located.set("{http://www.w3.org/2001/XMLSchema-instance}noNamespaceSchemaLocation", f"{base}/evil.xsd")
+        located.set(
+            "{http://www.w3.org/2001/XMLSchema-instance}noNamespaceSchemaLocation", f"{base}/evil.xsd"
+        )
         xml = _xml(located)
         assert b"evil.xsd" in xml
         assert cybertip_problems(xml) == []  # our schema decides, the hint is not followed
@@ -462,6 +489,8 @@ def test_a_document_naming_a_schema_or_an_entity_on_the_network_fetches_nothing(
             "<cybertipExport>&x;</cybertipExport>"
         ).encode()
         assert cybertip_problems(entity) != []
-        dtd = f'<?xml version="1.0"?><!DOCTYPE cybertipExport SYSTEM "{base}/x.dtd"><cybertipExport/>'.encode()
+        dtd = (
+            f'<?xml version="1.0"?><!DOCTYPE cybertipExport SYSTEM "{base}/x.dtd"><cybertipExport/>'.encode()
+        )
         assert cybertip_problems(dtd) != []
         assert hits == []

@@ -40,19 +40,35 @@ def world(db_url: str) -> Iterator[tuple[Services, ManualClock]]:
     services.close()
 
 
-def _classified(services: Services, url: str, classification: dict[str, object], *, illegal: bool = True) -> int:
+def _classified(
+    services: Services, url: str, classification: dict[str, object], *, illegal: bool = True
+) -> int:
     item_id, _ = seed_item(services.engine, url, now=START, state=ItemState.CLASSIFIED)
     seed_final(services.engine, item_id, classification, illegal=illegal, now=START)
     return item_id
 
 
-def test_an_item_with_a_us_category_its_media_and_a_hash_list_match(world: tuple[Services, ManualClock]) -> None:
+def test_an_item_with_a_us_category_its_media_and_a_hash_list_match(
+    world: tuple[Services, ManualClock],
+) -> None:
     services, clock = world
-    item_id, _ = seed_item(services.engine, "https://gallery.example/a", now=START, state=ItemState.CLASSIFIED, urgent=True)
-    seed_location(services.engine, item_id, now=START, ip="192.0.2.7", country="NL", asn=64500, network_owner="Hosting B.V.")
+    item_id, _ = seed_item(
+        services.engine, "https://gallery.example/a", now=START, state=ItemState.CLASSIFIED, urgent=True
+    )
+    seed_location(
+        services.engine,
+        item_id,
+        now=START,
+        ip="192.0.2.7",
+        country="NL",
+        asn=64500,
+        network_owner="Hosting B.V.",
+    )
     e = services.engine
     reviewed = seed_medium(e, item_id, "https://gallery.example/1.jpg", now=START, outcome="new", seed="one")
-    left_out = seed_medium(e, item_id, "https://gallery.example/logo.png", now=START, outcome="new", seed="logo")
+    left_out = seed_medium(
+        e, item_id, "https://gallery.example/logo.png", now=START, outcome="new", seed="logo"
+    )
     seed_medium(
         e,
         item_id,
@@ -92,7 +108,9 @@ def test_an_item_with_a_us_category_its_media_and_a_hash_list_match(world: tuple
     assert any("partner-list" in (i.text or "") for i in files[1].iterfind("additionalInfo"))
     web = root.find("report/internetDetails/webPageIncident")
     assert web is not None and web.findtext("url") == "https://gallery.example/a"
-    assert "192.0.2.7" in (web.findtext("additionalInfo") or "") and "AS64500" in (web.findtext("additionalInfo") or "")
+    assert "192.0.2.7" in (web.findtext("additionalInfo") or "") and "AS64500" in (
+        web.findtext("additionalInfo") or ""
+    )
     assert root.findtext("report/incidentSummary/incidentDateTime") == "2026-11-20T09:00:00Z"
     assert root.find("report/incidentSummary/escalateToHighPriority") is not None
     assert root.findtext("report/reporter/reportingPerson/email") == EMAIL
@@ -101,7 +119,9 @@ def test_an_item_with_a_us_category_its_media_and_a_hash_list_match(world: tuple
     entry = services.audit.entries(action="referral.cybertip")[-1]
     assert entry.actor == "senior-sam" and entry.subject == f"item:{item_id}"
     assert entry.details["sha256"] == made.sha256 and entry.details["files"] == 2
-    events = [ev for ev in timeline.for_item(services.engine, item_id) if ev.kind == EventKind.CYBERTIP_EXPORTED]
+    events = [
+        ev for ev in timeline.for_item(services.engine, item_id) if ev.kind == EventKind.CYBERTIP_EXPORTED
+    ]
     assert len(events) == 1 and events[0].detail["sha256"] == made.sha256 and events[0].actor == "senior-sam"
 
 
@@ -110,7 +130,9 @@ def test_no_us_category_no_classification_and_a_set_of_items(world: tuple[Servic
     national = _classified(services, "https://one.example/p", {"status": "nationally_illegal"})
     seed_medium(services.engine, national, "https://one.example/a.jpg", now=START, outcome="new", seed="n1")
     seed_medium(services.engine, national, "https://one.example/b.jpg", now=START, outcome="new", seed="n2")
-    known, _ = seed_item(services.engine, "https://two.example/q", now=START + timedelta(hours=2), state=ItemState.KNOWN)
+    known, _ = seed_item(
+        services.engine, "https://two.example/q", now=START + timedelta(hours=2), state=ItemState.KNOWN
+    )
     seed_medium(services.engine, known, "https://two.example/k.jpg", now=START, outcome="known", seed="k")
 
     facts = cybertip_facts(services, [known, national])
@@ -135,7 +157,9 @@ def test_a_custom_us_value_is_never_passed_on_as_a_category(world: tuple[Service
     assert any("'A3'" in (i.text or "") for i in root.iterfind("uploadedFiles/fileDetails/additionalInfo"))
 
 
-def test_items_not_found_illegal_are_refused_and_nothing_is_recorded(world: tuple[Services, ManualClock]) -> None:
+def test_items_not_found_illegal_are_refused_and_nothing_is_recorded(
+    world: tuple[Services, ManualClock],
+) -> None:
     services, _ = world
     legal = _classified(services, "https://fine.example/", {"status": "not_illegal"}, illegal=False)
     waiting, _ = seed_item(services.engine, "https://wait.example/", now=START, state=ItemState.NEEDS_REVIEW)
@@ -195,7 +219,9 @@ def test_the_command_writes_the_file_and_audits(db_url: str, tmp_path: Path) -> 
     assert bad.exit_code == 2 and "no item 424242" in bad.stderr and not missing.exists()
     nobody = runner.invoke(app, ["--db", db_url, "cybertip", str(item), "--out", str(missing)], env={})
     assert nobody.exit_code == 2 and "cybertip_reporter_email" in nobody.stderr and not missing.exists()
-    no_folder = runner.invoke(app, ["--db", db_url, "cybertip", str(item), "--out", str(tmp_path / "x" / "y.xml")], env=env)
+    no_folder = runner.invoke(
+        app, ["--db", db_url, "cybertip", str(item), "--out", str(tmp_path / "x" / "y.xml")], env=env
+    )
     assert no_folder.exit_code == 2
 
     services = Services(Settings(db=db_url))

@@ -64,7 +64,9 @@ def seed_medium(
         )
 
 
-def seed_final(engine: Engine, item_id: int, classification: dict[str, Any], *, illegal: bool, now: datetime) -> None:
+def seed_final(
+    engine: Engine, item_id: int, classification: dict[str, Any], *, illegal: bool, now: datetime
+) -> None:
     """The item's final classification, as triage leaves it (canonical JSON)."""
     with engine.begin() as conn:
         conn.execute(
@@ -84,7 +86,7 @@ def seed_final(engine: Engine, item_id: int, classification: dict[str, Any], *, 
 class _Counting(http.server.BaseHTTPRequestHandler):
     hits: list[str]
 
-    def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+    def do_GET(self) -> None:
         self.hits.append(self.path)
         body = b'<?xml version="1.0"?><x/>'
         self.send_response(200)

@@ -174,11 +174,18 @@ def _page(conn: Connection, item: Any) -> PageFacts:
         raise NotExportable(f"item {item_id} matched only benign lists: nothing to report")
 
     loc = conn.execute(
-        select(Location)
+        select(
+            Location.ip,
+            Location.country,
+            Location.asn,
+            Location.network_owner,
+            Location.provider,
+            Location.located_at,
+        )
         .where(Location.item_id == item_id)
         .order_by(Location.located_at.desc(), Location.id.desc())
         .limit(1)
-    ).scalar_one_or_none()
+    ).first()
     return PageFacts(
         url=item.url,
         reported_at=utc(item.created_at),
@@ -204,7 +211,9 @@ def _item_ids(item_ids: Sequence[int]) -> tuple[int, ...]:
     return ids
 
 
-def cybertip_facts(needs: ActNeeds, item_ids: Sequence[int], *, conn: Connection | None = None) -> CybertipFacts:
+def cybertip_facts(
+    needs: ActNeeds, item_ids: Sequence[int], *, conn: Connection | None = None
+) -> CybertipFacts:
     """The facts of one incident made of ``item_ids`` (in that order), at the clock's time; the
     reporter from ``settings.referral``. Raises :class:`NotExportable` for an unknown item or one
     not found illegal, :class:`CybertipError` for settings an export cannot be made with."""

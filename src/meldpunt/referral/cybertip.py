@@ -321,7 +321,9 @@ def _hashes(file: FileFacts, where: str) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     unknown = set(file.hashes) - set(HASH_TYPES)
     if unknown:
-        raise CybertipError(f"{where}: hash type {sorted(unknown)[0]!r} is not one of {', '.join(HASH_TYPES)}")
+        raise CybertipError(
+            f"{where}: hash type {sorted(unknown)[0]!r} is not one of {', '.join(HASH_TYPES)}"
+        )
     for kind in HASH_TYPES:
         value = (file.hashes.get(kind) or "").strip().lower()
         if not value:
@@ -436,7 +438,9 @@ def cybertip_tree(facts: CybertipFacts) -> ET.Element:
     reporter = _sub(report, "reporter")
     _person(reporter, "reportingPerson", replace(facts.reporter, email=email))
     if facts.reporter.company_template:
-        _sub(reporter, "companyTemplate", _text(facts.reporter.company_template, "company template", limit=200))
+        _sub(
+            reporter, "companyTemplate", _text(facts.reporter.company_template, "company template", limit=200)
+        )
     if facts.reporter.legal_url:
         _sub(reporter, "legalURL", _url(facts.reporter.legal_url, "reporter legal URL"))
 
@@ -445,7 +449,11 @@ def cybertip_tree(facts: CybertipFacts) -> ET.Element:
     if note:
         _sub(report, "additionalInfo", note)
 
-    files = [(page, f, f"page {i} file {j}") for i, page in enumerate(facts.pages, 1) for j, f in enumerate(page.files, 1)]
+    files = [
+        (page, f, f"page {i} file {j}")
+        for i, page in enumerate(facts.pages, 1)
+        for j, f in enumerate(page.files, 1)
+    ]
     if files:
         box = _sub(root, "uploadedFiles")
         for page, file, where in files:
@@ -458,7 +466,8 @@ def cybertip_xml(facts: CybertipFacts) -> bytes:
     ElementTree's; control characters are refused (:class:`CybertipError`), never written."""
     root = cybertip_tree(facts)
     ET.indent(root, space="  ")
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+    data: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return data + b"\n"
 
 
 # --- validation ------------------------------------------------------------------------------
