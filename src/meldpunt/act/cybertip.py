@@ -60,11 +60,17 @@ __all__ = [
     "NotExportable",
     "cybertip_facts",
     "export_cybertip",
+    "readiness",
 ]
 
 
 class NotExportable(CybertipError):
-    """An item that is not there or was not found illegal: the message names it and why."""
+    """An item that is not there or was not found illegal: the message names it and why;
+    ``missing`` tells an unknown item (404 on the web) from one that cannot be reported (422)."""
+
+    def __init__(self, message: str, *, missing: bool = False) -> None:
+        super().__init__(message)
+        self.missing = missing
 
 
 @dataclass(frozen=True)
@@ -231,7 +237,7 @@ def cybertip_facts(
     }
     missing = [i for i in ids if i not in rows]
     if missing:
-        raise NotExportable(f"no item {missing[0]}")
+        raise NotExportable(f"no item {missing[0]}", missing=True)
     pages = tuple(_page(conn, rows[i]) for i in ids)
     referral = needs.settings.referral
     hotline = needs.settings.web.hotline_name
@@ -280,3 +286,14 @@ def export_cybertip(needs: ActNeeds, item_ids: Sequence[int], *, actor: str) -> 
             ),
         )
     return CybertipExport(xml, digest, ids, files, uncategorised)
+
+
+def readiness(needs: ActNeeds, item_id: int) -> str:
+    """Whether the item page may offer the export: ``ready``; ``missing`` (no such item);
+    ``not_illegal`` (not found illegal, or nothing to report); ``no_reporter`` (the reporter's
+    e-mail address is not set). Records nothing."""
+    try:
+        facts = cybertip_facts(needs, [item_id])
+    except NotExportable as e:
+        return "missing" if e.missing else "not_illegal"
+    return "ready" if "@" in facts.reporter.email else "no_reporter"
