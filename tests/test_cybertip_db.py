@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from meldpunt.act import cybertip as cybertip_module
 from meldpunt.act import timeline
 from meldpunt.act.cybertip import CybertipError, NotExportable, cybertip_facts, export_cybertip
 from meldpunt.bootstrap import Services
@@ -232,3 +233,15 @@ def test_the_command_writes_the_file_and_audits(db_url: str, tmp_path: Path) -> 
         assert services.audit.verify().problems == []
     finally:
         services.close()
+
+
+def test_an_export_that_would_not_validate_is_neither_handed_out_nor_recorded(
+    world: tuple[Services, ManualClock], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services, _ = world
+    item = _classified(services, "https://bad.example/", {"status": "baseline", "us": "B1"})
+    monkeypatch.setattr(cybertip_module, "cybertip_xml", lambda facts: b"<cybertipExport/>")
+    with pytest.raises(CybertipError, match="does not validate"):
+        export_cybertip(services, [item], actor="x")
+    assert services.audit.entries(action="referral.cybertip") == []
+    assert not [e for e in timeline.for_item(services.engine, item) if e.kind == EventKind.CYBERTIP_EXPORTED]

@@ -38,6 +38,7 @@ from meldpunt.referral.cybertip import (
     FileFacts,
     PageFacts,
     Reporter,
+    cybertip_problems,
     cybertip_xml,
 )
 from meldpunt.store.acting import Location
@@ -255,7 +256,7 @@ def cybertip_facts(
 
 
 def export_cybertip(needs: ActNeeds, item_ids: Sequence[int], *, actor: str) -> CybertipExport:
-    """Make the export of ``item_ids`` and record it — an audit entry (items, files, the XML's
+    """Make the export of ``item_ids``, check it against the XSD, and record it — an audit entry (items, files, the XML's
     SHA-256) and a ``cybertip_exported`` line on each item's timeline — in one transaction: an
     export that was handed out is always on record."""
     ids = _item_ids(item_ids)
@@ -263,6 +264,9 @@ def export_cybertip(needs: ActNeeds, item_ids: Sequence[int], *, actor: str) -> 
     with needs.engine.begin() as conn:
         facts = cybertip_facts(needs, ids, conn=conn)
         xml = cybertip_xml(facts)
+        problems = cybertip_problems(xml)
+        if problems:  # a fault of ours, never handed out (and, rolled back, never on record)
+            raise CybertipError("the export does not validate: " + "; ".join(problems[:5]))
         digest = hashlib.sha256(xml).hexdigest()
         files = sum(len(p.files) for p in facts.pages)
         uncategorised = sum(1 for p in facts.pages for f in p.files if f.industry_classification is None)
