@@ -49,6 +49,7 @@ EXPECTED: dict[str, set[str]] = {
         "contacts.manage",
         "notices.manage",
         "alerts.raise",
+        "cybertip.export",
     },
     "police": {"item.facts", "urgent.view", "prefs.own", "alerts.ack"},
     "admin": {"users.manage", "settings.manage", "audit.read", "prefs.own"},

@@ -28,6 +28,8 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
         "contacts.manage",
         "notices.manage",
         "alerts.raise",
+        # the CyberTipline-style XML export of an item found illegal (#11)
+        "cybertip.export",
     },
     "police": frozenset({"item.facts", "urgent.view", "prefs.own", "alerts.ack"}),
     "admin": frozenset({"users.manage", "settings.manage", "audit.read", "prefs.own"}),

@@ -13,6 +13,7 @@ The services of the step after triage, each in its own module (one line each):
 - ``recheck``   re-checking acted-on URLs until gone; removal, moves, time to removal
 - ``removals``  the removals page's figures: time to removal per item and per provider
 - ``alerts``    urgent cases: on-call alerts, acknowledgement, escalation
+- ``cybertip``  the CyberTipline-style XML export of items found illegal, audited (#11)
 
 Time comes from the injected clock (``Services.clock``): due times are compared with
 ``clock.now()`` in the ticks, so a test moves a ``ManualClock`` through a week of 24-hour cycles

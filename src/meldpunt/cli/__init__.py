@@ -12,6 +12,7 @@ import typer
 from meldpunt import __version__
 from meldpunt.cli import audit as audit_cli
 from meldpunt.cli import banks as banks_cli
+from meldpunt.cli import cybertip as cybertip_cli
 from meldpunt.cli import demo as demo_cli
 from meldpunt.cli import evidence as evidence_cli
 from meldpunt.cli import geo as geo_cli
@@ -88,6 +89,7 @@ app.add_typer(geo_cli.app, name="geo")
 app.add_typer(keys_cli.app, name="keys")
 app.add_typer(partner_cli.app, name="partner")
 app.command("locate")(geo_cli.locate_command)
+app.command("cybertip")(cybertip_cli.cybertip_command)
 
 
 def main() -> None:

@@ -115,3 +115,5 @@ class EventKind(StrEnum):
     REFERRAL_EXPORTED = "referral_exported"
     ICCAM_EXPORTED = "iccam_exported"
     ICCAM_IMPORTED = "iccam_imported"
+    #: a CyberTipline-style XML export that named the item (detail: files, the XML's SHA-256)
+    CYBERTIP_EXPORTED = "cybertip_exported"

@@ -428,3 +428,32 @@ class ReferralSettings(_Section):
     dir: str = setting(
         "", "Where referral packages are written. Empty: a referrals folder beside the database."
     )
+    cybertip_reporter_email: str = setting(
+        "",
+        "The CyberTipline export's reporting person: the e-mail address NCMEC writes back to "
+        "(required for an export).",
+    )
+    cybertip_reporter_first_name: str = setting(
+        "", "The CyberTipline export's reporting person: first name (empty: left out)."
+    )
+    cybertip_reporter_last_name: str = setting(
+        "", "The CyberTipline export's reporting person: last name (empty: left out)."
+    )
+    cybertip_reporter_phone: str = setting(
+        "", "The CyberTipline export's reporting person: telephone number (empty: left out)."
+    )
+    cybertip_company_template: str = setting(
+        "",
+        "The name NCMEC registered the hotline or platform under (the report's companyTemplate; "
+        "empty: left out).",
+    )
+    cybertip_legal_url: str = setting(
+        "",
+        "Where NCMEC and police send legal process to the hotline or platform (the report's "
+        "legalURL; empty: left out).",
+    )
+    cybertip_third_party_hosted: bool = setting(
+        True,
+        "The CyberTipline export says the content is hosted by a third party (a hotline: yes; a "
+        "platform reporting what is on its own service: no).",
+    )

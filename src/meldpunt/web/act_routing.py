@@ -137,6 +137,7 @@ PARTNER_STATUS_WORDS = {
     "removed": N_("removed"),
     "not_illegal": N_("not illegal there"),
     "unavailable": N_("could not reach it"),
+    EventKind.CYBERTIP_EXPORTED: N_("In a CyberTipline export ({files} files)."),
 }
 ROUTED_AGAIN = N_("Sent back to routing (was: {state}).")
 #: a notice's own "closed" line (no item: every URL in it is answered for), not the takedown's

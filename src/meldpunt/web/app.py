@@ -41,6 +41,7 @@ from meldpunt.web import (
 from meldpunt.web.act_alerts import install as install_alerts
 from meldpunt.web.act_recheck import router as act_recheck_router
 from meldpunt.web.context import WebContext, ctx, request_language
+from meldpunt.web.cybertip import install as install_cybertip
 from meldpunt.web.forwarding import install as install_forwarding
 from meldpunt.web.i18n import pick_language
 from meldpunt.web.nav import home, nav_links
@@ -101,6 +102,7 @@ def create_app(services: Services, config: WebSettings | None = None) -> FastAPI
     install_alerts(app)
     install_forwarding(app)
     app.include_router(partner_inbox.router)
+    install_cybertip(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(StarletteHTTPException)

@@ -1,7 +1,7 @@
 """forwarding between meldpunt instances (#11 part "forward"): forwards out and the statuses the
 partner sent back; forwards in and the statuses we sent back
 
-Revision ID: 0022_forwarding
+Revision ID: 0023
 Revises: 0022
 Create Date: 2026-12-01
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0022_forwarding"
-down_revision = "0022"  # after the wire's 0022_partners (the lead re-chains)
+revision = "0023"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 
