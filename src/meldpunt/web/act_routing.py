@@ -128,6 +128,7 @@ EVENTS: dict[str, str] = {
     EventKind.FORWARD_FAILED: N_("The forward to {partner} failed: {reason}."),
     EventKind.PARTNER_STATUS: N_("Partner {partner}: {status}."),
     EventKind.FORWARD_RECEIVED: N_("Forwarded to us by {partner} (their reference {reference})."),
+    EventKind.CYBERTIP_EXPORTED: N_("In a CyberTipline export ({files} files)."),
 }
 #: the statuses a partner hotline sends back (#11), as the timeline says them
 PARTNER_STATUS_WORDS = {
@@ -137,7 +138,6 @@ PARTNER_STATUS_WORDS = {
     "removed": N_("removed"),
     "not_illegal": N_("not illegal there"),
     "unavailable": N_("could not reach it"),
-    EventKind.CYBERTIP_EXPORTED: N_("In a CyberTipline export ({files} files)."),
 }
 ROUTED_AGAIN = N_("Sent back to routing (was: {state}).")
 #: a notice's own "closed" line (no item: every URL in it is answered for), not the takedown's
