@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from meldpunt.act import alerts, locating, notices, outbox, recheck, routing
+from meldpunt.act import alerts, iccam, locating, notices, outbox, recheck, routing
 from meldpunt.act.context import ActNeeds, Worker
 from meldpunt.pipeline.jobs import ClaimedJob
 
@@ -32,6 +32,7 @@ TICKS: tuple[tuple[str, Tick], ...] = (
     ("recheck", recheck.tick_recheck),
     ("alerts", alerts.tick_alerts),
     ("outbox", outbox.tick_outbox),
+    ("iccam", iccam.tick_iccam),
 )
 
 
@@ -54,6 +55,8 @@ def job_steps(services: ActNeeds, worker: Worker) -> dict[str, Callable[[Claimed
         locating.LOCATE: lambda job: locating.step_locate(services, worker, job),
         outbox.SEND: lambda job: outbox.step_send(services, worker, job),
         recheck.RECHECK: lambda job: recheck.step_recheck(services, worker, job),
+        iccam.SEND: lambda job: iccam.step_send(services, worker, job),
+        iccam.IMPORT: lambda job: iccam.step_import(services, worker, job),
     }
 
 

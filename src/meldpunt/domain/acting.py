@@ -115,3 +115,5 @@ class EventKind(StrEnum):
     REFERRAL_EXPORTED = "referral_exported"
     ICCAM_EXPORTED = "iccam_exported"
     ICCAM_IMPORTED = "iccam_imported"
+    #: an export to ICCAM failed for good (ICCAM refused it, or every attempt failed): detail says why
+    ICCAM_FAILED = "iccam_failed"

@@ -100,7 +100,9 @@ class IccamClient:
         self.max_bytes = max_bytes
         self.max_depth = max_depth
         self._monotonic = monotonic
-        self._http = httpx.Client(transport=transport, follow_redirects=False, headers={"User-Agent": "meldpunt"})
+        self._http = httpx.Client(
+            transport=transport, follow_redirects=False, headers={"User-Agent": "meldpunt"}
+        )
         self._token = ""
         self._refresh = ""
         self._expires = 0.0
@@ -116,7 +118,13 @@ class IccamClient:
 
     # -- the wire --------------------------------------------------------------------------------
     def _raw(
-        self, method: str, path: str, *, body: Any = None, params: dict[str, str] | None = None, auth: bool = True
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict[str, str] | None = None,
+        auth: bool = True,
     ) -> tuple[int, Any]:
         """One HTTP exchange within the deadline: (status, decoded JSON or None)."""
         deadline = self._monotonic() + self.timeout
@@ -152,7 +160,9 @@ class IccamClient:
                     chunks.append(chunk)
                 status = answer.status_code
         except httpx.TimeoutException as exc:
-            raise IccamRetryable(f"ICCAM {method} {path}: timed out ({type(exc).__name__})", sent=sent) from None
+            raise IccamRetryable(
+                f"ICCAM {method} {path}: timed out ({type(exc).__name__})", sent=sent
+            ) from None
         except httpx.ConnectError as exc:
             raise IccamRetryable(f"ICCAM {method} {path}: cannot connect: {exc}") from None
         except httpx.HTTPError as exc:
@@ -175,12 +185,18 @@ class IccamClient:
         )
         if status != 200:
             self._fail("POST", "Authentication", status, data, sent=False)
-        if not isinstance(data, dict) or not isinstance(data.get("bearerToken"), str) or not data["bearerToken"]:
+        if (
+            not isinstance(data, dict)
+            or not isinstance(data.get("bearerToken"), str)
+            or not data["bearerToken"]
+        ):
             raise IccamRetryable("ICCAM login: no bearerToken in the answer", status=status)
         self._token = data["bearerToken"]
         self._refresh = str(data.get("refreshToken") or "")
         expires = data.get("bearerTokenExpiresIn", 1800)
-        seconds = float(expires) if isinstance(expires, int | float) and not isinstance(expires, bool) else 1800.0
+        seconds = (
+            float(expires) if isinstance(expires, int | float) and not isinstance(expires, bool) else 1800.0
+        )
         self._expires = self._monotonic() + max(0.0, seconds - 30.0)  # renew a little before the end
 
     def _ensure_login(self) -> None:
@@ -211,7 +227,9 @@ class IccamClient:
         try:
             return build(data)
         except ShapeError as exc:
-            raise IccamRetryable(f"ICCAM {method} {path}: malformed answer: {exc}", sent=method != "GET") from None
+            raise IccamRetryable(
+                f"ICCAM {method} {path}: malformed answer: {exc}", sent=method != "GET"
+            ) from None
 
     # -- the endpoints ---------------------------------------------------------------------------
     def post_report(self, report: IccamReport) -> int:
@@ -251,7 +269,9 @@ class IccamClient:
             params={"newIpAddress": ip, "newCountryCode": country},
         )
 
-    def queue(self, name: str, *, max_results: int = MAX_QUEUE_RESULTS, since: datetime | None = None) -> list[QueueEntry]:
+    def queue(
+        self, name: str, *, max_results: int = MAX_QUEUE_RESULTS, since: datetime | None = None
+    ) -> list[QueueEntry]:
         """``GET rest/Content/{name}``: the content items in one of the hotline's work queues."""
         if name not in QUEUES:
             raise ValueError(f"not an ICCAM queue: {name!r} (one of {', '.join(QUEUES)})")
@@ -260,5 +280,7 @@ class IccamClient:
             key = "hotlineAssignmentStartDate" if name == "offline" else "countryAssignmentStartDate"
             params[key] = iccam_date(since)
         path = f"rest/Content/{name}"
-        entries: list[QueueEntry] = self._shape("GET", path, queue_from_json, self.call("GET", path, params=params))
+        entries: list[QueueEntry] = self._shape(
+            "GET", path, queue_from_json, self.call("GET", path, params=params)
+        )
         return entries

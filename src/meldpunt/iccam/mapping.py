@@ -16,7 +16,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped]
 
 from meldpunt.iccam.shapes import (
     ACTION_TYPES,
@@ -186,7 +186,10 @@ def parse(data: Any) -> IccamMapping:
             actions=actions,
             unavailable_reasons=frozenset(str(r) for r in data.get("unavailable_reasons") or ()),
             reasons=reasons,
-            action_words={int(k): str(v) for k, v in _back(data.get("action_words"), "action_words", ACTION_TYPES).items()},
+            action_words={
+                int(k): str(v)
+                for k, v in _back(data.get("action_words"), "action_words", ACTION_TYPES).items()
+            },
         )
     except ShapeError as exc:
         raise MappingError(str(exc)) from None

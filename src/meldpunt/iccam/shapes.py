@@ -148,7 +148,9 @@ class Assessment:
             user_generated=_bool(
                 data.get("userGeneratedContentCategorization"), f"{where}.userGeneratedContentCategorization"
             ),
-            child_modeling=_bool(data.get("childModelingCategorization"), f"{where}.childModelingCategorization"),
+            child_modeling=_bool(
+                data.get("childModelingCategorization"), f"{where}.childModelingCategorization"
+            ),
         )
 
 
@@ -287,7 +289,9 @@ class IccamReport:
         return cls(
             analyst=_str(data.get("reportingAnalystName"), f"{where}.reportingAnalystName", required=True),
             received=parse_date(data.get("hotlineReceivedDate"), f"{where}.hotlineReceivedDate"),
-            reference=_str(data.get("hotlineReference"), f"{where}.hotlineReference", required=True, limit=200),
+            reference=_str(
+                data.get("hotlineReference"), f"{where}.hotlineReference", required=True, limit=200
+            ),
             memo=_str(data.get("memo"), f"{where}.memo"),
             referrer=_str(data.get("sourceUrlReferrer"), f"{where}.sourceUrlReferrer", limit=MAX_URL),
             site_type=_int(data.get("sourceUrlSiteType", 2), f"{where}.sourceUrlSiteType"),
@@ -328,7 +332,12 @@ class ReportView:
             contents.append(
                 (
                     _int(cid, f"{where}.reportContents[{i}].contentId"),
-                    _str(e.get("urlString"), f"{where}.reportContents[{i}].urlString", required=True, limit=MAX_URL),
+                    _str(
+                        e.get("urlString"),
+                        f"{where}.reportContents[{i}].urlString",
+                        required=True,
+                        limit=MAX_URL,
+                    ),
                 )
             )
         return cls(
@@ -386,7 +395,9 @@ class ContentItem:
             assigned_country=_country(data.get("assignedCountryCode"), f"{where}.assignedCountryCode"),
             hotline_reference=_str(data.get("hotlineReference"), f"{where}.hotlineReference", limit=200),
             reporting_hotline=_str(data.get("reportingHotline"), f"{where}.reportingHotline", limit=200),
-            assessment=None if assessment is None else Assessment.from_json(assessment, f"{where}.assessment"),
+            assessment=None
+            if assessment is None
+            else Assessment.from_json(assessment, f"{where}.assessment"),
             actions=tuple(
                 Action.from_json(a, f"{where}.actions[{i}]")
                 for i, a in enumerate(_list(data.get("actions"), f"{where}.actions", limit=1000))
