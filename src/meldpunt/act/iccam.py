@@ -188,7 +188,7 @@ def enqueue_due(services: ActNeeds) -> int:
     )
     with services.engine.connect() as conn:
         due = conn.execute(
-            select(IccamSend.id, IccamSend.attempts).where(
+            select(IccamSend.id, IccamSend.attempts, IccamSend.next_attempt_at).where(
                 IccamSend.state == "queued",
                 IccamSend.next_attempt_at.is_not(None),
                 IccamSend.next_attempt_at <= now,
@@ -197,8 +197,10 @@ def enqueue_due(services: ActNeeds) -> int:
         ).all()
     added = 0
     with services.engine.begin() as conn:
-        for send_id, attempts in due:
-            added += enqueue(conn, SEND, f"iccam:{send_id}:{attempts + 1}", {"send_id": send_id})
+        for send_id, attempts, due_at in due:
+            # one key per attempt and schedule: a row put back by a person gets a new job
+            key = f"iccam:{send_id}:{attempts + 1}:{int(utc(due_at).timestamp())}"
+            added += enqueue(conn, SEND, key, {"send_id": send_id})
     return added
 
 
@@ -550,7 +552,7 @@ def _import_one(
     )
     item_id = receipt.item_ids[0]
     now = services.clock.now()
-    classification = mapping.classification_of(content.assessment) if content.assessment else {}
+    classification = mapping.classification_of(content.assessment, content.memo) if content.assessment else {}
     with services.engine.begin() as conn:
         stmt = _insert_ignore(conn.dialect.name, IccamLink, ("item_id",))
         conn.execute(

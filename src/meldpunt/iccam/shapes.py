@@ -360,6 +360,7 @@ class ContentItem:
     assigned_country: str = ""
     hotline_reference: str = ""
     reporting_hotline: str = ""
+    memo: str = ""
     assessment: Assessment | None = None
     actions: tuple[Action, ...] = field(default_factory=tuple)
 
@@ -372,6 +373,7 @@ class ContentItem:
                 "isSourceUrl": self.is_source,
                 "hostingCountryCode": self.country,
                 "hostingIpAddress": self.ip,
+                "memo": self.memo,
             },
             "assignedCountryCode": self.assigned_country,
             "hotlineReference": self.hotline_reference,
@@ -395,6 +397,7 @@ class ContentItem:
             assigned_country=_country(data.get("assignedCountryCode"), f"{where}.assignedCountryCode"),
             hotline_reference=_str(data.get("hotlineReference"), f"{where}.hotlineReference", limit=200),
             reporting_hotline=_str(data.get("reportingHotline"), f"{where}.reportingHotline", limit=200),
+            memo=_str(url.get("memo"), f"{where}.url.memo"),
             assessment=None
             if assessment is None
             else Assessment.from_json(assessment, f"{where}.assessment"),
