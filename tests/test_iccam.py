@@ -357,8 +357,8 @@ def test_an_imported_report_enters_the_walk(db_url: str, fake_iccam: FakeIccam) 
         [(item_id, state)] = conn.execute(select(Item.id, Item.state)).all()
         [job] = conn.execute(select(Report.source, Report.description)).all()
     assert job.source == "iccam" and "ICCAM report 1, content 5" in job.description
-    # doubtful: no classification carried over; our analysts decide
+    # doubtful: no status carried over (our analysts decide); "age not determined" is "cannot tell"
     [line] = _events(nl, item_id, EventKind.ICCAM_IMPORTED)
-    assert line["classification"] == {}
+    assert line["classification"] == {"age_band": "unknown"}
     assert state in {s.value for s in ItemState}
     assert fake_iccam.contents[5].references["nl-api"] == f"MP-{item_id}"

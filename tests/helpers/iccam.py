@@ -180,7 +180,7 @@ def check_action(a: Any, errors: dict[str, list[str]]) -> None:
         "actionDate",
         "not a date",
     )
-    if _is_int(t) and t > 3:
+    if isinstance(t, int) and not isinstance(t, bool) and t > 3:
         _need(_is_int(a.get("reasonId")), errors, "reasonId", "required for this action type")
         _need(
             isinstance(a.get("reasonText"), str) and bool(a.get("reasonText")),

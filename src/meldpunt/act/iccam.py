@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -60,6 +60,9 @@ BACKOFF_MAX = timedelta(hours=2)
 FOLLOW_LIMIT = 200
 SEQ_REPORT, SEQ_ASSESSMENT, SEQ_VERDICT, SEQ_EVENTS = 0, 1, 2, 10
 
+#: what ends a send: the job's ``queue.finish`` in the transaction of its outcome (nothing in the CLI)
+Finish = Callable[[Connection], None]
+
 
 def enabled(settings: Settings) -> bool:
     return bool(settings.iccam.url.strip())
@@ -90,7 +93,9 @@ def backoff(attempts: int) -> timedelta:
 @cache
 def _insert_ignore(dialect: str, table: Any, keys: tuple[str, ...]) -> Any:
     dialect_insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    return dialect_insert(table).on_conflict_do_nothing(index_elements=list(keys))
+    # RETURNING tells whether the row went in (a rowcount after ON CONFLICT is not to be trusted)
+    key = list(table.__table__.primary_key.columns)
+    return dialect_insert(table).on_conflict_do_nothing(index_elements=list(keys)).returning(*key)
 
 
 def _plan(
@@ -109,7 +114,7 @@ def _plan(
         "unsure": False,
         "created_at": now,
     }
-    return conn.execute(stmt.values(values)).rowcount == 1
+    return conn.execute(stmt.values(values)).first() is not None
 
 
 # --- planning -----------------------------------------------------------------------------------
@@ -178,27 +183,40 @@ def plan_exports(services: ActNeeds, *, since: datetime | None = None) -> int:
     return planned
 
 
-def enqueue_due(services: ActNeeds) -> int:
-    """Enqueue a send job for each item's first unsent row when it is due (one job key per attempt,
-    so every worker may run this at once). The number enqueued."""
+def _due(services: ActNeeds) -> list[Any]:
+    """Each item's first unsent row, when it is queued and due."""
     now = services.clock.now()
     earlier = aliased(IccamSend)
     blocked = exists().where(
         and_(earlier.item_id == IccamSend.item_id, earlier.state != "sent", earlier.seq < IccamSend.seq)
     )
     with services.engine.connect() as conn:
-        due = conn.execute(
-            select(IccamSend.id, IccamSend.attempts, IccamSend.next_attempt_at).where(
-                IccamSend.state == "queued",
-                IccamSend.next_attempt_at.is_not(None),
-                IccamSend.next_attempt_at <= now,
-                ~blocked,
-            )
-        ).all()
+        return list(
+            conn.execute(
+                select(IccamSend.id, IccamSend.attempts, IccamSend.next_attempt_at)
+                .where(
+                    IccamSend.state == "queued",
+                    IccamSend.next_attempt_at.is_not(None),
+                    IccamSend.next_attempt_at <= now,
+                    ~blocked,
+                )
+                .order_by(IccamSend.item_id, IccamSend.seq)
+            ).all()
+        )
+
+
+def _due_ids(services: ActNeeds) -> list[int]:
+    return [int(r.id) for r in _due(services)]
+
+
+def enqueue_due(services: ActNeeds) -> int:
+    """Enqueue a send job for each item's first unsent row when it is due (one job key per attempt
+    and schedule, so every worker may run this at once). The number enqueued."""
     added = 0
+    due = _due(services)
     with services.engine.begin() as conn:
         for send_id, attempts, due_at in due:
-            # one key per attempt and schedule: a row put back by a person gets a new job
+            # a row put back by a person (retry_failed) is due again at a new time: a new job key
             key = f"iccam:{send_id}:{attempts + 1}:{int(utc(due_at).timestamp())}"
             added += enqueue(conn, SEND, key, {"send_id": send_id})
     return added
@@ -347,9 +365,15 @@ def _perform(services: ActNeeds, client: IccamClient, mapping: IccamMapping, row
 
 
 def step_send(services: ActNeeds, worker: Worker, job: ClaimedJob) -> str:
-    """One planned call to ICCAM; its outcome recorded with the job's end."""
-    send_id = int(job.payload["send_id"])
+    """One planned call to ICCAM (the ``iccam_send`` job); its outcome recorded with the job's end."""
+    return send_one(services, int(job.payload["send_id"]), lambda conn: worker.queue.finish(conn, job))
+
+
+def send_one(services: ActNeeds, send_id: int, finish: Finish | None = None) -> str:
+    """Make the call one planned row stands for and record the outcome in one transaction (which
+    also runs ``finish``: the job's end). "sent", "retry", "failed" or "skipped"."""
     now = services.clock.now()
+    end: Finish = finish or (lambda conn: None)
     with services.engine.connect() as conn:
         row = conn.execute(select(IccamSend).where(IccamSend.id == send_id)).first()
     if (
@@ -358,16 +382,16 @@ def step_send(services: ActNeeds, worker: Worker, job: ClaimedJob) -> str:
         or (row.next_attempt_at is not None and utc(row.next_attempt_at) > now)
     ):
         with services.engine.begin() as conn:
-            worker.queue.finish(conn, job)
+            end(conn)
         return "skipped"
     try:
         mapping = mapping_for(services.settings)
         with client_for(services.settings) as client:
             done = _perform(services, client, mapping, row)
     except IccamError as exc:
-        return _record_failure(services, worker, job, row, exc)
+        return _record_failure(services, end, row, exc)
     except (MappingError, ShapeError, ValueError) as exc:
-        return _record_failure(services, worker, job, row, IccamRefused(f"cannot export: {exc}"))
+        return _record_failure(services, end, row, IccamRefused(f"cannot export: {exc}"))
     with services.engine.begin() as conn:
         moved = conn.execute(
             update(IccamSend)
@@ -382,11 +406,11 @@ def step_send(services: ActNeeds, worker: Worker, job: ClaimedJob) -> str:
                     .values(content_id=done["content_id"], report_id=done["report_id"], updated_at=now)
                 )
             timeline.record(conn, EventKind.ICCAM_EXPORTED, at=now, item_id=row.item_id, detail=done)
-        worker.queue.finish(conn, job)
+        end(conn)
     return "sent"
 
 
-def _record_failure(services: ActNeeds, worker: Worker, job: ClaimedJob, row: Any, exc: IccamError) -> str:
+def _record_failure(services: ActNeeds, end: Finish, row: Any, exc: IccamError) -> str:
     now = services.clock.now()
     attempts = row.attempts + 1
     final = not exc.retryable or attempts >= services.settings.iccam.attempts
@@ -412,11 +436,30 @@ def _record_failure(services: ActNeeds, worker: Worker, job: ClaimedJob, row: An
                 item_id=row.item_id,
                 detail={"what": row.what, "reason": str(exc)[:500], "attempts": attempts},
             )
-        worker.queue.finish(conn, job)
+        end(conn)
     log.warning(
         "ICCAM %s of item %s: %s (%s)", row.what, row.item_id, exc, "failed" if final else "will retry"
     )
     return "failed" if final else "retry"
+
+
+def export_now(services: ActNeeds, *, since: datetime | None = None, progress: Any = None) -> dict[str, int]:
+    """Plan, then make every due call now, item by item in order (the CLI: a backfill, or a check
+    that the bridge works). Calls that must wait (a retry's backoff) stay planned for the tick.
+    The outcomes counted."""
+    plan_exports(services, since=since)
+    outcomes: dict[str, int] = {}
+    tried: set[int] = set()
+    while True:
+        ids = [i for i in _due_ids(services) if i not in tried]
+        if not ids:
+            return outcomes
+        for send_id in ids:
+            tried.add(send_id)
+            word = send_one(services, send_id)
+            outcomes[word] = outcomes.get(word, 0) + 1
+            if progress is not None:
+                progress(word)
 
 
 def retry_failed(services: ActNeeds, *, item_id: int | None = None) -> int:
@@ -447,7 +490,7 @@ class ImportResult:
 def _seen(conn: Connection, content_id: int, key: str, item_id: int, now: datetime) -> bool:
     """Note ``key`` as written for ``content_id``; False when it was already."""
     stmt = _insert_ignore(conn.dialect.name, IccamSeen, ("content_id", "key"))
-    return conn.execute(stmt.values(content_id=content_id, key=key, item_id=item_id, at=now)).rowcount == 1
+    return conn.execute(stmt.values(content_id=content_id, key=key, item_id=item_id, at=now)).first() is not None
 
 
 def _record_actions(
@@ -576,6 +619,7 @@ def _import_one(
                 actor="iccam",
                 detail={
                     "what": "report",
+                    "action": content.reporting_hotline or "?",
                     "report_id": content.report_id,
                     "content_id": content.id,
                     "hotline": content.reporting_hotline,
@@ -629,7 +673,7 @@ def _import_due(services: ActNeeds) -> int:
         new = (now + poll).isoformat()
         if last is None:
             stmt = _insert_ignore(conn.dialect.name, IccamState, ("name",))
-            won = conn.execute(stmt.values(name="import_next_at", value=new)).rowcount == 1
+            won = conn.execute(stmt.values(name="import_next_at", value=new)).first() is not None
         else:
             won = (
                 conn.execute(
@@ -715,9 +759,11 @@ __all__ = [
     "Status",
     "build_report",
     "enqueue_due",
+    "export_now",
     "plan_exports",
     "retry_failed",
     "run_import",
+    "send_one",
     "status",
     "step_import",
     "step_send",

@@ -121,6 +121,9 @@ EVENTS: dict[str, str] = {
     EventKind.ALERT_ESCALATED: N_("Urgent alert escalated."),
     EventKind.ALERT_ACKNOWLEDGED: N_("Urgent alert acknowledged."),
     EventKind.CONTACT_SUSPECT: N_("The contact was marked suspect."),
+    EventKind.ICCAM_EXPORTED: N_("Sent to ICCAM ({what})."),
+    EventKind.ICCAM_IMPORTED: N_("From ICCAM ({what}): {action}."),
+    EventKind.ICCAM_FAILED: N_("ICCAM did not take the {what}: {reason}"),
 }
 ROUTED_AGAIN = N_("Sent back to routing (was: {state}).")
 #: a notice's own "closed" line (no item: every URL in it is answered for), not the takedown's
