@@ -5,29 +5,26 @@ ICCAM's error answers (retry then success; 4xx fails visibly; a lost answer send
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from meldpunt.act import iccam, timeline
 from meldpunt.act.ticks import settle
 from meldpunt.bootstrap import Services
 from meldpunt.clock import ManualClock
-from meldpunt.domain.acting import EventKind, TakedownState
+from meldpunt.domain.acting import EventKind
 from meldpunt.domain.reports import ItemState
 from meldpunt.iccam import mapping as iccam_mapping
 from meldpunt.iccam.shapes import Assessment
 from meldpunt.settings import IccamSettings, Settings
 from meldpunt.store.iccam import IccamLink, IccamSend
 from meldpunt.store.reports import Item, Report
-from meldpunt.store.triage import TriageStatus
 from meldpunt.triage.schemes import Schemes
-from tests.helpers.acting import seed_item, seed_location, seed_takedown
-from tests.helpers.iccam import Content, FakeIccam
+from tests.helpers.iccam import Content, FakeIccam, seed_classified
 
 START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -50,42 +47,8 @@ def _services(
     return Services(Settings(db=db_url, iccam=IccamSettings(**s)), clock=clock), clock
 
 
-def _classified(
-    services: Services, url: str, values: dict[str, str], *, country: str = "DE", removed: bool = True
-) -> int:
-    """An item an analyst classified, located in ``country``, its takedown noticed and (``removed``)
-    removed — rows written straight in, timeline lines included."""
-    now = services.clock.now()
-    item_id, _ = seed_item(services.engine, url, now=now, state=ItemState.CLASSIFIED)
-    illegal = values.get("status") in ("baseline", "nationally_illegal")
-    with services.engine.begin() as conn:
-        conn.execute(
-            insert(TriageStatus).values(
-                item_id=item_id,
-                stage="final",
-                final=json.dumps(values, sort_keys=True),
-                illegal=illegal,
-                bank_pending=False,
-                finalized_at=now,
-                updated_at=now,
-            )
-        )
-    if illegal:
-        seed_location(
-            services.engine, item_id, now=now, country=country, ip="192.0.2.7", provider="Example Hosting"
-        )
-        seed_takedown(
-            services.engine,
-            item_id,
-            now=now,
-            state=TakedownState.REMOVED if removed else TakedownState.NOTICED,
-            removed_at=now if removed else None,
-        )
-        with services.engine.begin() as conn:
-            timeline.record(conn, EventKind.NOTICE_SENT, at=now, item_id=item_id)
-            if removed:
-                timeline.record(conn, EventKind.REMOVED, at=now, item_id=item_id, detail={"reason": "404"})
-    return item_id
+def _classified(services: Services, url: str, values: dict[str, str], **kw: Any) -> int:
+    return seed_classified(services.engine, url, values, now=services.clock.now(), **kw)
 
 
 def _sends(services: Services, item_id: int) -> list[tuple[str, str]]:

@@ -17,11 +17,19 @@ import secrets
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from sqlalchemy import Engine, insert
+
+from meldpunt.act import timeline
+from meldpunt.domain.acting import EventKind, TakedownState
+from meldpunt.domain.reports import ItemState
+from meldpunt.store.triage import TriageStatus
+from tests.helpers.acting import seed_item, seed_location, seed_takedown
 
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 CLASSIFICATIONS = {1, 2, 3, 4}
@@ -71,8 +79,10 @@ class Fault:
     status: int = 500
     body: bytes = b'{"errors": {"general": ["internal error"]}}'
     #: "status": answer ``status``/``body``; "hang": answer nothing until released; "lose": do the
-    #: work, then drop the connection without an answer; "raw": answer 200 with ``body``
+    #: work, then drop the connection without an answer; "raw": answer 200 with ``body``; "flood":
+    #: answer 200 with ``size`` bytes of JSON-looking text, streamed (the fake holds 64 KiB at most)
     kind: str = "status"
+    size: int = 0
 
 
 @dataclass
@@ -286,6 +296,22 @@ def fake_iccam() -> Iterator[FakeIccam]:
             if fault is not None and fault.kind == "raw":
                 self._send(200, raw=fault.body)
                 return
+            if fault is not None and fault.kind == "flood":
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(fault.size))
+                self.end_headers()
+                chunk = b'"' + b"x" * 65534 + b'"'
+                sent = 0
+                try:
+                    while sent < fault.size:
+                        part = chunk[: fault.size - sent]
+                        self.wfile.write(part)
+                        sent += len(part)
+                except OSError:
+                    pass  # the client hung up: what it was meant to do
+                self.close_connection = True
+                return
             try:
                 with state.lock:
                     status, data = self._route(method, path, query, body, user)
@@ -418,3 +444,44 @@ def fake_iccam() -> Iterator[FakeIccam]:
     state.release.set()
     server.shutdown()
     server.server_close()
+
+
+def seed_classified(
+    engine: Engine,
+    url: str,
+    values: dict[str, str],
+    *,
+    now: datetime,
+    country: str = "DE",
+    removed: bool = True,
+) -> int:
+    """An item an analyst classified (``values``: scheme -> value), located in ``country``, its
+    takedown noticed and (``removed``) removed — rows written straight in, timeline lines included."""
+    item_id, _ = seed_item(engine, url, now=now, state=ItemState.CLASSIFIED)
+    illegal = values.get("status") in ("baseline", "nationally_illegal")
+    with engine.begin() as conn:
+        conn.execute(
+            insert(TriageStatus).values(
+                item_id=item_id,
+                stage="final",
+                final=json.dumps(values, sort_keys=True),
+                illegal=illegal,
+                bank_pending=False,
+                finalized_at=now,
+                updated_at=now,
+            )
+        )
+    if illegal:
+        seed_location(engine, item_id, now=now, country=country, ip="192.0.2.7", provider="Example Hosting")
+        seed_takedown(
+            engine,
+            item_id,
+            now=now,
+            state=TakedownState.REMOVED if removed else TakedownState.NOTICED,
+            removed_at=now if removed else None,
+        )
+        with engine.begin() as conn:
+            timeline.record(conn, EventKind.NOTICE_SENT, at=now, item_id=item_id)
+            if removed:
+                timeline.record(conn, EventKind.REMOVED, at=now, item_id=item_id, detail={"reason": "404"})
+    return item_id

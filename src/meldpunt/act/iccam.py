@@ -490,7 +490,9 @@ class ImportResult:
 def _seen(conn: Connection, content_id: int, key: str, item_id: int, now: datetime) -> bool:
     """Note ``key`` as written for ``content_id``; False when it was already."""
     stmt = _insert_ignore(conn.dialect.name, IccamSeen, ("content_id", "key"))
-    return conn.execute(stmt.values(content_id=content_id, key=key, item_id=item_id, at=now)).first() is not None
+    return (
+        conn.execute(stmt.values(content_id=content_id, key=key, item_id=item_id, at=now)).first() is not None
+    )
 
 
 def _record_actions(
