@@ -266,6 +266,9 @@ def test_the_round_trip_between_two_hotlines(
     assert fake_iccam.queued_for("de-api") == []
     imported = _events(de, their_item, EventKind.ICCAM_IMPORTED)
     assert imported[0]["what"] == "report" and imported[0]["hotline"] == "nl-api"
+    assert imported[0]["their_reference"] == f"MP-{item_id}"  # NL's reference kept
+    with de.engine.connect() as conn:
+        assert conn.execute(select(IccamLink.reference)).scalar() == f"MP-{item_id}"
     assert imported[0]["classification"] == {
         "status": "nationally_illegal",
         "age_band": "pubescent",

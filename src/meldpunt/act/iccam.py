@@ -585,6 +585,8 @@ def _import_one(
         iccam.put_hotline_reference(content_id, reference_of(settings, int(known)))
         return
     content = iccam.get_content(content_id)
+    # the reporting hotline's own reference is the report's (the content's is ours, still empty)
+    their_reference = iccam.get_report(content.report_id).reference
     receipt = submit_report(
         services,  # type: ignore[arg-type]
         ReportIn(
@@ -592,7 +594,8 @@ def _import_one(
             source="iccam",
             idempotency_key=f"iccam:{content.id}",
             description=f"ICCAM report {content.report_id}, content {content.id}"
-            + (f", reported by {content.reporting_hotline}" if content.reporting_hotline else ""),
+            + (f", reported by {content.reporting_hotline}" if content.reporting_hotline else "")
+            + (f" (their reference {their_reference})" if their_reference else ""),
         ),
     )
     item_id = receipt.item_ids[0]
@@ -606,7 +609,7 @@ def _import_one(
                 direction="import",
                 report_id=content.report_id,
                 content_id=content.id,
-                reference=content.hotline_reference[:200],
+                reference=their_reference[:200],
                 hotline=content.reporting_hotline[:200],
                 created_at=now,
                 updated_at=now,
@@ -625,6 +628,7 @@ def _import_one(
                     "report_id": content.report_id,
                     "content_id": content.id,
                     "hotline": content.reporting_hotline,
+                    "their_reference": their_reference,
                     "hosting_country": content.country,
                     "classification": classification,
                 },
