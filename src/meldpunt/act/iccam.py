@@ -164,12 +164,16 @@ def plan_exports(services: ActNeeds, *, since: datetime | None = None) -> int:
                 )
         sends = aliased(IccamSend)
         kinds = [k for k in mapping.actions if k != "not_illegal"]
-        events = conn.execute(
+        # the timeline lines of exported items, within the same window (a tick must stay cheap)
+        lines = (
             select(ActionEvent.id, ActionEvent.item_id, ActionEvent.kind, ActionEvent.at, ActionEvent.detail)
             .join(sends, and_(sends.item_id == ActionEvent.item_id, sends.what == "report"))
             .where(ActionEvent.kind.in_(kinds))
             .order_by(ActionEvent.id)
-        ).all()
+        )
+        if since is not None:
+            lines = lines.where(ActionEvent.at >= since)
+        events = conn.execute(lines).all()
         for ev in events:
             try:
                 facts = json.loads(ev.detail or "{}")

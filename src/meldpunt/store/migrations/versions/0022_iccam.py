@@ -23,7 +23,7 @@ def upgrade() -> None:
     op.create_table(
         "iccam_links",
         sa.Column("id", _ID, autoincrement=True, nullable=False),
-        sa.Column("item_id", sa.BigInteger(), nullable=False),
+        sa.Column("item_id", _ID, nullable=False),
         sa.Column("direction", sa.String(length=8), nullable=False),
         sa.Column("report_id", sa.BigInteger(), nullable=True),
         sa.Column("content_id", sa.BigInteger(), nullable=True),
@@ -41,7 +41,7 @@ def upgrade() -> None:
     op.create_table(
         "iccam_sends",
         sa.Column("id", _ID, autoincrement=True, nullable=False),
-        sa.Column("item_id", sa.BigInteger(), nullable=False),
+        sa.Column("item_id", _ID, nullable=False),
         sa.Column("what", sa.String(length=32), nullable=False),
         sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.Column("payload", sa.Text(), nullable=False),
@@ -67,7 +67,7 @@ def upgrade() -> None:
         sa.Column("id", _ID, autoincrement=True, nullable=False),
         sa.Column("content_id", sa.BigInteger(), nullable=False),
         sa.Column("key", sa.String(length=120), nullable=False),
-        sa.Column("item_id", sa.BigInteger(), nullable=False),
+        sa.Column("item_id", _ID, nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["item_id"], ["items.id"], name=op.f("fk_iccam_seen_item_id_items"), ondelete="CASCADE"
