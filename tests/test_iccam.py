@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from meldpunt.act import iccam, timeline
+from meldpunt.act import iccam, iccam_import, timeline
 from meldpunt.act.ticks import settle
 from meldpunt.bootstrap import Services
 from meldpunt.clock import ManualClock
@@ -290,7 +290,7 @@ def test_the_round_trip_between_two_hotlines(
         "reported_to_police",
     ]
     # an import run twice adds nothing twice
-    result = iccam.run_import(de)
+    result = iccam_import.run_import(de)
     assert (result.imported, result.actions) == (0, 0)
     with de.engine.connect() as conn:
         assert conn.execute(select(Item.id)).all() == [(their_item,)]

@@ -1,5 +1,5 @@
-"""The ICCAM bridge's database side: export our classified items and what happens to them to ICCAM,
-and import the reports ICCAM assigns to this hotline into the walk.
+"""The ICCAM bridge's database side: export our classified items and what happens to them to ICCAM;
+the tick that plans, sends and starts the import's polls; the bridge's status.
 
 Export is a plan, then calls. The ``iccam`` tick plans (``iccam_sends``, one row per item and
 thing: its ``report``, its ``assessment``, each ``action:N`` as the timeline shows it happened) and
@@ -12,20 +12,15 @@ status``). A row that is sent is never sent again; a call whose answer was lost 
 checked before it is repeated: an action is looked for on the content item, and a report's
 reference is one ICCAM refuses twice, so a lost answer cannot make a second report.
 
-Import is a poll (``iccam.poll_minutes``): the hotline's work queue (``no-reference``: content
-assigned to our country that has no reference of ours) gives content items; each becomes a report
-in our walk (source ``iccam``, idempotency key the content ID, so a second run replays instead of
-adding), linked in ``iccam_links``, then marked with our reference in ICCAM (which takes it out of
-the queue). Imported content is read again on each poll: actions other hotlines record in ICCAM go
-on our item's timeline (ICCAM_IMPORTED) once each (``iccam_seen``).
+Import (:mod:`meldpunt.act.iccam_import`) is a poll that this module's tick starts every
+``iccam.poll_minutes``, by the injected clock.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -42,11 +37,10 @@ from meldpunt.domain.acting import EventKind
 from meldpunt.iccam.client import Credentials, IccamClient, IccamError, IccamRefused, IccamRetryable
 from meldpunt.iccam.mapping import IccamMapping, MappingError, load
 from meldpunt.iccam.shapes import Action, IccamReport, ReportUrl, ShapeError
-from meldpunt.pipeline.intake import ReportIn, submit_report
 from meldpunt.pipeline.jobs import ClaimedJob, enqueue
 from meldpunt.settings import Settings
 from meldpunt.store.acting import ActionEvent, Location
-from meldpunt.store.iccam import IccamLink, IccamSeen, IccamSend, IccamState
+from meldpunt.store.iccam import IccamLink, IccamSend, IccamState
 from meldpunt.store.reports import Item, Report
 from meldpunt.store.triage import TriageStatus
 
@@ -56,8 +50,6 @@ SEND = "iccam_send"
 IMPORT = "iccam_import"
 BACKOFF_FIRST = timedelta(minutes=1)
 BACKOFF_MAX = timedelta(hours=2)
-#: imported content items read again per poll for new actions
-FOLLOW_LIMIT = 200
 SEQ_REPORT, SEQ_ASSESSMENT, SEQ_VERDICT, SEQ_EVENTS = 0, 1, 2, 10
 
 #: what ends a send: the job's ``queue.finish`` in the transaction of its outcome (nothing in the CLI)
@@ -91,7 +83,7 @@ def backoff(attempts: int) -> timedelta:
 
 
 @cache
-def _insert_ignore(dialect: str, table: Any, keys: tuple[str, ...]) -> Any:
+def insert_or_ignore(dialect: str, table: Any, keys: tuple[str, ...]) -> Any:
     dialect_insert = pg_insert if dialect == "postgresql" else sqlite_insert
     # RETURNING tells whether the row went in (a rowcount after ON CONFLICT is not to be trusted)
     key = list(table.__table__.primary_key.columns)
@@ -101,7 +93,7 @@ def _insert_ignore(dialect: str, table: Any, keys: tuple[str, ...]) -> Any:
 def _plan(
     conn: Connection, item_id: int, what: str, seq: int, now: datetime, payload: dict[str, Any]
 ) -> bool:
-    stmt = _insert_ignore(conn.dialect.name, IccamSend, ("item_id", "what"))
+    stmt = insert_or_ignore(conn.dialect.name, IccamSend, ("item_id", "what"))
     values = {
         "item_id": item_id,
         "what": what,
@@ -325,7 +317,7 @@ def _perform(services: ActNeeds, client: IccamClient, mapping: IccamMapping, row
                 raise
             # the ID first, in its own transaction: a failure reading the content IDs must not lose it
             with services.engine.begin() as conn:
-                stmt = _insert_ignore(conn.dialect.name, IccamLink, ("item_id",))
+                stmt = insert_or_ignore(conn.dialect.name, IccamLink, ("item_id",))
                 conn.execute(
                     stmt.values(
                         item_id=item.id,
@@ -480,196 +472,17 @@ def retry_failed(services: ActNeeds, *, item_id: int | None = None) -> int:
     return int(n)
 
 
-# --- importing ----------------------------------------------------------------------------------
-
-
-@dataclass
-class ImportResult:
-    imported: int = 0
-    known: int = 0
-    actions: int = 0
-    errors: list[str] | None = None
-
-
-def _seen(conn: Connection, content_id: int, key: str, item_id: int, now: datetime) -> bool:
-    """Note ``key`` as written for ``content_id``; False when it was already."""
-    stmt = _insert_ignore(conn.dialect.name, IccamSeen, ("content_id", "key"))
-    return (
-        conn.execute(stmt.values(content_id=content_id, key=key, item_id=item_id, at=now)).first() is not None
-    )
-
-
-def _record_actions(
-    conn: Connection, mapping: IccamMapping, item_id: int, content: Any, now: datetime
-) -> int:
-    written = 0
-    for action in content.actions:
-        key = f"{action.type}@{action.date.isoformat()}"
-        if _seen(conn, content.id, key, item_id, now):
-            timeline.record(
-                conn,
-                EventKind.ICCAM_IMPORTED,
-                at=now,
-                item_id=item_id,
-                actor="iccam",
-                detail={
-                    "what": "action",
-                    "action": mapping.word(action.type),
-                    "action_type": action.type,
-                    "action_date": action.date.isoformat(),
-                    "analyst": action.analyst[:200],
-                    "content_id": content.id,
-                },
-            )
-            written += 1
-    return written
-
-
-def run_import(
-    services: ActNeeds, *, client: IccamClient | None = None, progress: Any = None
-) -> ImportResult:
-    """One import pass: the queue's content items into our walk, then new actions on imported ones.
-    Safe to run twice and in several workers at once."""
-    settings = services.settings
-    mapping = mapping_for(settings)
-    result = ImportResult(errors=[])
-    with _client(settings, client) as iccam:
-        entries = iccam.queue(settings.iccam.queue)
-        for entry in entries:
-            try:
-                _import_one(services, iccam, mapping, entry.report_id, entry.content_id, result)
-            except IccamError as exc:
-                assert result.errors is not None
-                result.errors.append(f"content {entry.content_id}: {exc}")
-            if progress is not None:
-                progress()
-        with services.engine.connect() as conn:
-            follow = conn.execute(
-                select(IccamLink.item_id, IccamLink.content_id)
-                .where(IccamLink.direction == "import", IccamLink.content_id.is_not(None))
-                .order_by(IccamLink.updated_at)
-                .limit(FOLLOW_LIMIT)
-            ).all()
-        for item_id, content_id in follow:
-            try:
-                content = iccam.get_content(int(content_id or 0))
-            except IccamError as exc:
-                assert result.errors is not None
-                result.errors.append(f"content {content_id}: {exc}")
-                continue
-            now = services.clock.now()
-            with services.engine.begin() as conn:
-                result.actions += _record_actions(conn, mapping, int(item_id), content, now)
-                conn.execute(update(IccamLink).where(IccamLink.item_id == item_id).values(updated_at=now))
-    return result
-
-
-@contextmanager
-def _client(settings: Settings, given: IccamClient | None) -> Iterator[IccamClient]:
-    if given is not None:
-        yield given
-        return
-    with client_for(settings) as made:
-        yield made
-
-
-def _import_one(
-    services: ActNeeds,
-    iccam: IccamClient,
-    mapping: IccamMapping,
-    report_id: int,
-    content_id: int,
-    result: ImportResult,
-) -> None:
-    settings = services.settings
-    with services.engine.connect() as conn:
-        known = conn.execute(select(IccamLink.item_id).where(IccamLink.content_id == content_id)).scalar()
-    if known is not None:
-        result.known += 1
-        iccam.put_hotline_reference(content_id, reference_of(settings, int(known)))
-        return
-    content = iccam.get_content(content_id)
-    # the reporting hotline's own reference is the report's (the content's is ours, still empty)
-    their_reference = iccam.get_report(content.report_id).reference
-    receipt = submit_report(
-        services,  # type: ignore[arg-type]
-        ReportIn(
-            urls=[content.url],
-            source="iccam",
-            idempotency_key=f"iccam:{content.id}",
-            description=f"ICCAM report {content.report_id}, content {content.id}"
-            + (f", reported by {content.reporting_hotline}" if content.reporting_hotline else "")
-            + (f" (their reference {their_reference})" if their_reference else ""),
-        ),
-    )
-    item_id = receipt.item_ids[0]
-    now = services.clock.now()
-    classification = mapping.classification_of(content.assessment, content.memo) if content.assessment else {}
-    with services.engine.begin() as conn:
-        stmt = _insert_ignore(conn.dialect.name, IccamLink, ("item_id",))
-        conn.execute(
-            stmt.values(
-                item_id=item_id,
-                direction="import",
-                report_id=content.report_id,
-                content_id=content.id,
-                reference=their_reference[:200],
-                hotline=content.reporting_hotline[:200],
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        if _seen(conn, content.id, "imported", item_id, now):
-            timeline.record(
-                conn,
-                EventKind.ICCAM_IMPORTED,
-                at=now,
-                item_id=item_id,
-                actor="iccam",
-                detail={
-                    "what": "report",
-                    "action": content.reporting_hotline or "?",
-                    "report_id": content.report_id,
-                    "content_id": content.id,
-                    "hotline": content.reporting_hotline,
-                    "their_reference": their_reference,
-                    "hosting_country": content.country,
-                    "classification": classification,
-                },
-            )
-            result.imported += 1
-        else:
-            result.known += 1
-        result.actions += _record_actions(conn, mapping, item_id, content, now)
-    iccam.put_hotline_reference(content.id, reference_of(settings, item_id))
-
-
-def step_import(services: ActNeeds, worker: Worker, job: ClaimedJob) -> str:
-    """The poll's job: an import pass; an ICCAM error waits for the next poll (the clock's)."""
-    try:
-        result = run_import(services)
-        word = f"imported {result.imported}, actions {result.actions}"
-        error = "; ".join(result.errors or [])[:2000]
-    except (IccamError, MappingError) as exc:
-        word, error = "failed", str(exc)[:2000]
-        log.warning("ICCAM import: %s", exc)
-    with services.engine.begin() as conn:
-        _set_state(conn, "import_error", error)
-        worker.queue.finish(conn, job)
-    return word
-
-
 # --- the tick -----------------------------------------------------------------------------------
 
 
-def _get_state(conn: Connection, name: str) -> str | None:
+def get_state(conn: Connection, name: str) -> str | None:
     value = conn.execute(select(IccamState.value).where(IccamState.name == name)).scalar()
     return None if value is None else str(value)
 
 
-def _set_state(conn: Connection, name: str, value: str) -> None:
+def set_state(conn: Connection, name: str, value: str) -> None:
     if conn.execute(update(IccamState).where(IccamState.name == name).values(value=value)).rowcount == 0:
-        stmt = _insert_ignore(conn.dialect.name, IccamState, ("name",))
+        stmt = insert_or_ignore(conn.dialect.name, IccamState, ("name",))
         conn.execute(stmt.values(name=name, value=value))
 
 
@@ -677,12 +490,12 @@ def _import_due(services: ActNeeds) -> int:
     now = services.clock.now()
     poll = timedelta(minutes=max(0.1, services.settings.iccam.poll_minutes))
     with services.engine.begin() as conn:
-        last = _get_state(conn, "import_next_at")
+        last = get_state(conn, "import_next_at")
         if last and datetime.fromisoformat(last) > now:
             return 0
         new = (now + poll).isoformat()
         if last is None:
-            stmt = _insert_ignore(conn.dialect.name, IccamState, ("name",))
+            stmt = insert_or_ignore(conn.dialect.name, IccamState, ("name",))
             won = conn.execute(stmt.values(name="import_next_at", value=new)).first() is not None
         else:
             won = (
@@ -757,25 +570,22 @@ def status(services: ActNeeds, *, limit: int = 50) -> Status:
             exported=int(links.get("export", 0)),
             imported=int(links.get("import", 0)),
             failed=failed,
-            import_error=_get_state(conn, "import_error") or "",
-            next_import_at=_get_state(conn, "import_next_at") or "",
+            import_error=get_state(conn, "import_error") or "",
+            next_import_at=get_state(conn, "import_next_at") or "",
         )
 
 
 __all__ = [
     "IMPORT",
     "SEND",
-    "ImportResult",
     "Status",
     "build_report",
     "enqueue_due",
     "export_now",
     "plan_exports",
     "retry_failed",
-    "run_import",
     "send_one",
     "status",
-    "step_import",
     "step_send",
     "tick_iccam",
 ]

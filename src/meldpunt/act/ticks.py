@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from meldpunt.act import alerts, iccam, locating, notices, outbox, recheck, routing
+from meldpunt.act import alerts, iccam, iccam_import, locating, notices, outbox, recheck, routing
 from meldpunt.act.context import ActNeeds, Worker
 from meldpunt.pipeline.jobs import ClaimedJob
 
@@ -56,7 +56,7 @@ def job_steps(services: ActNeeds, worker: Worker) -> dict[str, Callable[[Claimed
         outbox.SEND: lambda job: outbox.step_send(services, worker, job),
         recheck.RECHECK: lambda job: recheck.step_recheck(services, worker, job),
         iccam.SEND: lambda job: iccam.step_send(services, worker, job),
-        iccam.IMPORT: lambda job: iccam.step_import(services, worker, job),
+        iccam.IMPORT: lambda job: iccam_import.step_import(services, worker, job),
     }
 
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from meldpunt.act import iccam
+from meldpunt.act import iccam, iccam_import
 from meldpunt.cli.common import audit, command_group, state, stderr, usage_error
 from meldpunt.cli.terminal import printable
 from meldpunt.iccam.client import IccamError
@@ -87,7 +87,7 @@ def import_command(ctx: typer.Context) -> None:
             transient=True,
         ) as bar:
             task = bar.add_task("importing from ICCAM", total=None)
-            result = iccam.run_import(services, progress=lambda: bar.update(task, advance=1))
+            result = iccam_import.run_import(services, progress=lambda: bar.update(task, advance=1))
     except (IccamError, MappingError) as e:
         audit(ctx, "iccam.import", "iccam", error=str(e)[:500])
         stderr.print(f"[red]error:[/] {printable(e)}")
