@@ -2,7 +2,8 @@
 of our classification schemes to ICCAM categories as data, and a client; no database. Built in #11.
 
 ICCAM's API is closed. What this room knows of it was read (never copied) in SCARt,
-``AbuseIO/SCART-application``, namespace ``abuseio\\scart\\classes\\iccam\\api3`` — the files:
+``AbuseIO/SCART-application``: the plugin's ``classes/iccam/api3/`` folder (PHP namespace
+``abuseio\\scart\\classes\\iccam\\api3``; paths below are within the plugin, as the namespaces give them):
 
 - ``classes/iccam/api3/models/ScartICCAMapi.php``: every endpoint, relative to a base URL;
 - ``classes/iccam/api3/classes/helpers/ICCAMAuthentication.php``: logging in and refreshing;
@@ -10,7 +11,8 @@ ICCAM's API is closed. What this room knows of it was read (never copied) in SCA
 - ``classes/iccam/api3/classes/ScartExportICCAMV3.php``: the report, assessment and action bodies;
 - ``classes/iccam/api3/classes/ScartImportICCAMV3.php``: how queued content is fetched and marked;
 - ``classes/iccam/api3/models/scartICCAMfieldsV3.php``: the codes (classification, age, gender ...);
-- ``includes/scartConstants.php``: the action types and content types.
+- SCARt's constants (``SCART_ICCAM_ACTION_*``, ``SCART_ICCAM_CONTENTTYPE_*``, report stages): the
+  action types and content types.
 
 What they show (and this room implements, :mod:`meldpunt.iccam.shapes` / :mod:`.client`):
 
