@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.api import auth, client, services  # noqa: F401  (fixtures shared across files)
+from tests.helpers.iccam import fake_iccam  # noqa: F401  (fixture)
 from tests.helpers.locate import rdap_server  # noqa: F401  (fixture)
 from tests.helpers.pipeline import services_factory  # noqa: F401  (fixture)
 from tests.helpers.smtp import smtp_sink  # noqa: F401  (fixture)

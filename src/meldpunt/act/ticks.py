@@ -15,7 +15,19 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from meldpunt.act import alerts, forward_in, forwarding, locating, notices, outbox, partners, recheck, routing
+from meldpunt.act import (
+    alerts,
+    forward_in,
+    forwarding,
+    iccam,
+    iccam_import,
+    locating,
+    notices,
+    outbox,
+    partners,
+    recheck,
+    routing,
+)
 from meldpunt.act.context import ActNeeds, Worker
 from meldpunt.pipeline.jobs import ClaimedJob
 
@@ -35,6 +47,7 @@ TICKS: tuple[tuple[str, Tick], ...] = (
     ("partner_status", forward_in.tick_status),
     ("outbox", outbox.tick_outbox),
     ("partners", partners.tick_partners),
+    ("iccam", iccam.tick_iccam),
 )
 
 
@@ -58,6 +71,8 @@ def job_steps(services: ActNeeds, worker: Worker) -> dict[str, Callable[[Claimed
         outbox.SEND: lambda job: outbox.step_send(services, worker, job),
         recheck.RECHECK: lambda job: recheck.step_recheck(services, worker, job),
         partners.PARTNER_SEND: lambda job: partners.step_partner_send(services, worker, job),
+        iccam.SEND: lambda job: iccam.step_send(services, worker, job),
+        iccam.IMPORT: lambda job: iccam_import.step_import(services, worker, job),
     }
 
 

@@ -16,6 +16,7 @@ from meldpunt.cli import cybertip as cybertip_cli
 from meldpunt.cli import demo as demo_cli
 from meldpunt.cli import evidence as evidence_cli
 from meldpunt.cli import geo as geo_cli
+from meldpunt.cli import iccam as iccam_cli
 from meldpunt.cli import keys as keys_cli
 from meldpunt.cli import partner as partner_cli
 from meldpunt.cli import scan as scan_cli
@@ -88,6 +89,7 @@ app.add_typer(users_cli.app, name="user")
 app.add_typer(geo_cli.app, name="geo")
 app.add_typer(keys_cli.app, name="keys")
 app.add_typer(partner_cli.app, name="partner")
+app.add_typer(iccam_cli.app, name="iccam")
 app.command("locate")(geo_cli.locate_command)
 app.command("cybertip")(cybertip_cli.cybertip_command)
 

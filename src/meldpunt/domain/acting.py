@@ -117,3 +117,5 @@ class EventKind(StrEnum):
     ICCAM_IMPORTED = "iccam_imported"
     #: a CyberTipline-style XML export that named the item (detail: files, the XML's SHA-256)
     CYBERTIP_EXPORTED = "cybertip_exported"
+    #: an export to ICCAM failed for good (ICCAM refused it, or every attempt failed): detail says why
+    ICCAM_FAILED = "iccam_failed"

@@ -416,6 +416,43 @@ class IccamSettings(_Section):
     SECTION: ClassVar[str] = "iccam"
 
     url: str = setting("", "The ICCAM API's base address (empty: the bridge is off).")
+    username: str = setting("", "The hotline's ICCAM API user (POST Authentication).")
+    password: str = setting("", "That user's password.", secret=True)
+    analyst: str = setting(
+        "",
+        "The analyst name sent as reportingAnalystName, assessingAnalystName and actioningAnalystName "
+        "(ICCAM knows its API user, not our staff). Empty: the username.",
+    )
+    country: str = setting(
+        "", "The hotline's country (ISO 3166 alpha-2): the hosting country of a URL not yet located."
+    )
+    reference_prefix: str = setting(
+        "MP", "Our hotlineReference is this prefix, a dash and the item number (ICCAM refuses a repeat)."
+    )
+    export_on: bool = setting(False, "Export classified items and their actions to ICCAM.")
+    import_on: bool = setting(False, "Import the reports ICCAM assigns to this hotline into the walk.")
+    export_window_days: int = setting(
+        30,
+        "The export tick plans items whose classification became final this recently (older ones: "
+        "`meldpunt iccam export --since`).",
+        unit="days",
+    )
+    poll_minutes: float = setting(5.0, "How often the import asks ICCAM's queue.", unit="minutes")
+    queue: str = setting(
+        "no-reference",
+        "The ICCAM work queue imported from (content assigned to us that has no reference of ours yet).",
+        choices=("no-reference", "unassessed", "unactioned", "unassigned-to-hotline", "orphaned", "offline"),
+    )
+    timeout_s: float = setting(
+        20.0, "One ICCAM call's whole deadline (connect, send, answer).", unit="seconds"
+    )
+    attempts: int = setting(
+        8, "Tries of one export call (a timeout, 429 or 5xx waits and tries again) before it fails."
+    )
+    max_answer_bytes: int = setting(4 * 1024 * 1024, "Largest ICCAM answer read.", unit="bytes")
+    mapping_file: str = setting(
+        "", "A YAML mapping of our schemes to ICCAM's codes (empty: the one shipped, iccam/mapping.yaml)."
+    )
 
 
 @dataclass(frozen=True)

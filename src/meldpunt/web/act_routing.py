@@ -129,6 +129,9 @@ EVENTS: dict[str, str] = {
     EventKind.PARTNER_STATUS: N_("Partner {partner}: {status}."),
     EventKind.FORWARD_RECEIVED: N_("Forwarded to us by {partner} (their reference {reference})."),
     EventKind.CYBERTIP_EXPORTED: N_("In a CyberTipline export ({files} files)."),
+    EventKind.ICCAM_EXPORTED: N_("Sent to ICCAM ({what})."),
+    EventKind.ICCAM_IMPORTED: N_("From ICCAM ({what}): {action}."),
+    EventKind.ICCAM_FAILED: N_("ICCAM did not take the {what}: {reason}"),
 }
 #: the statuses a partner hotline sends back (#11), as the timeline says them
 PARTNER_STATUS_WORDS = {
