@@ -399,3 +399,10 @@ class ReferralSettings(_Section):
     dir: str = setting(
         "", "Where referral packages are written. Empty: a referrals folder beside the database."
     )
+    vics_profile: str = setting(
+        "US",
+        "The VICS national profile whose category numbers vics.json uses (US: Project VIC US, "
+        "UK: CAID); the mapping from the classification schemes is in meldpunt.referral.vics.",
+        choices=("US", "UK"),
+    )
+    max_items: int = setting(200, "Most items one referral package may cover.")

@@ -1,6 +1,16 @@
 """Storage: SQLAlchemy tables, Alembic migrations and the repositories the services use."""
 
 # Every table module is imported here, so Base.metadata is complete whichever one is used first.
-from meldpunt.store import accounts, acting, audit, evidence, models, reports, triage, wellness
+from meldpunt.store import accounts, acting, audit, evidence, models, referrals, reports, triage, wellness
 
-__all__ = ["accounts", "acting", "audit", "evidence", "models", "reports", "triage", "wellness"]
+__all__ = [
+    "accounts",
+    "acting",
+    "audit",
+    "evidence",
+    "models",
+    "referrals",
+    "reports",
+    "triage",
+    "wellness",
+]
