@@ -9,8 +9,8 @@ self-contained: its style is inline, it loads nothing (no font, script or image 
 so it opens the same on an offline forensic workstation. The PDF is drawn with ReportLab (pure
 Python, no system libraries): the case reference in the header and "page n of m" in the footer of
 every page; its fonts are the Bitstream Vera fonts ReportLab ships, embedded; long URLs wrap at
-any character. Its metadata dates are the case's creation time, so the same case gives the same
-bytes.
+any character. It is written in ReportLab's invariant mode (fixed metadata dates and document id),
+so the same case gives the same bytes.
 """
 
 from __future__ import annotations
@@ -241,7 +241,7 @@ def summary_pdf(case: Case, *, profile: str = "US") -> bytes:
                         [utc_text(d.at), d.user, d.staff_role, d.opinion, ", ".join(f"{k}={v}" for k, v in sorted(d.values.items()))]
                         for d in item.decisions
                     ],
-                    [38 * mm, 32 * mm, 20 * mm, 22 * mm, width - 112 * mm],
+                    [42 * mm, 30 * mm, 20 * mm, 22 * mm, width - 114 * mm],
                 )
             )
         else:
@@ -284,7 +284,7 @@ def summary_pdf(case: Case, *, profile: str = "US") -> bytes:
                 grid(
                     ["When", "Who", "What"],
                     [[utc_text(e.at), e.actor, event_words(e)] for e in item.timeline],
-                    [38 * mm, 32 * mm, width - 70 * mm],
+                    [42 * mm, 30 * mm, width - 72 * mm],
                 )
             )
         else:
