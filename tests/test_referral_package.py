@@ -81,11 +81,27 @@ def _flip(path: Path, at: int = -10) -> None:
         (lambda d: _flip(d / "manifest.json", 20), ("signature", "manifest.json")),
         (lambda d: (d / "summary.html").unlink(), ("missing", "summary.html")),
         (lambda d: (d / "notes.txt").write_text("added later"), ("extra", "notes.txt")),
-        (lambda d: (d / "media").mkdir() or (d / "media" / "x.jpg").write_bytes(b"\xff\xd8\xff"), ("extra", "media/x.jpg")),
-        (lambda d: _sig(d, lambda s: s[:10] + ("A" if s[10] != "A" else "B") + s[11:]), ("signature", "manifest.sig")),
+        (
+            lambda d: (d / "media").mkdir() or (d / "media" / "x.jpg").write_bytes(b"\xff\xd8\xff"),
+            ("extra", "media/x.jpg"),
+        ),
+        (
+            lambda d: _sig(d, lambda s: s[:10] + ("A" if s[10] != "A" else "B") + s[11:]),
+            ("signature", "manifest.sig"),
+        ),
         (lambda d: (d / "manifest.sig").unlink(), ("missing", "manifest.sig")),
     ],
-    ids=["csv-byte", "pdf-byte", "vics-byte", "manifest-byte", "deleted", "added", "added-media", "signature", "no-signature"],
+    ids=[
+        "csv-byte",
+        "pdf-byte",
+        "vics-byte",
+        "manifest-byte",
+        "deleted",
+        "added",
+        "added-media",
+        "signature",
+        "no-signature",
+    ],
 )
 def test_tampering_is_named(package: Package, ring: KeyRing, tamper, expected) -> None:  # type: ignore[no-untyped-def]
     tamper(package.folder)
@@ -101,7 +117,9 @@ def _sig(folder: Path, change) -> None:  # type: ignore[no-untyped-def]
     (folder / "manifest.sig").write_text(json.dumps(sig))
 
 
-def test_a_manifest_rewritten_to_match_a_changed_file_fails_the_signature(package: Package, ring: KeyRing) -> None:
+def test_a_manifest_rewritten_to_match_a_changed_file_fails_the_signature(
+    package: Package, ring: KeyRing
+) -> None:
     """Whoever changes a file and writes its new SHA-256 into the manifest still cannot sign it."""
     import hashlib
 
@@ -140,7 +158,9 @@ def test_unsafe_or_unreadable_packages_are_refused(tmp_path: Path, ring: KeyRing
         verify(not_zip, ring.public_keys(T0))
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert [(p.kind, p.file) for p in verify(empty, ring.public_keys(T0)).problems] == [("missing", "manifest.json")]
+    assert [(p.kind, p.file) for p in verify(empty, ring.public_keys(T0)).problems] == [
+        ("missing", "manifest.json")
+    ]
 
 
 def test_signed_before_a_rotation_verifies_during_the_grace_period_only(tmp_path: Path) -> None:
@@ -157,7 +177,9 @@ def test_signed_before_a_rotation_verifies_during_the_grace_period_only(tmp_path
     assert [(p.kind, p.file) for p in problems] == [("key", "manifest.sig")]
     assert ring.current.kid in str(problems[0])
     # and one signed after the rotation verifies under the new key
-    pkg2 = build_package(sample_case("RF-20261202-TEST02"), tmp_path / "out", signer=new, public_keys=new.public_keys(after))
+    pkg2 = build_package(
+        sample_case("RF-20261202-TEST02"), tmp_path / "out", signer=new, public_keys=new.public_keys(after)
+    )
     assert verify(pkg2.folder, new.public_keys(after)).ok
 
 
@@ -171,9 +193,22 @@ def test_the_pdf_has_the_urls_and_the_case_on_every_page(package: Package) -> No
         assert "RF-20261201-TEST01" in text
         assert f"Page {n} of {len(pages)}" in text
     whole = re.sub(r"\s+", "", "".join(pages))
-    for url in ("https://files.example/a/b/pic.jpg", "https://files.example/final/b/pic.jpg", "https://files.example/a/b/pic.jpg?v=2"):
+    for url in (
+        "https://files.example/a/b/pic.jpg",
+        "https://files.example/final/b/pic.jpg",
+        "https://files.example/a/b/pic.jpg?v=2",
+    ):
         assert url in whole
-    for fact in ("192.0.2.10", "AS64496", "ExampleHosting", "abuse@hosting.example", "anna", "sam", "senior", "Noticesent"):
+    for fact in (
+        "192.0.2.10",
+        "AS64496",
+        "ExampleHosting",
+        "abuse@hosting.example",
+        "anna",
+        "sam",
+        "senior",
+        "Noticesent",
+    ):
         assert fact in whole
     assert reader.metadata is not None and reader.metadata.title == "Police referral RF-20261201-TEST01"
 

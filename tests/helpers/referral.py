@@ -31,7 +31,9 @@ def hashes(seed: str) -> dict[str, str]:
     }
 
 
-def sample_case(reference: str = "RF-20261201-TEST01", *, url: str = "https://files.example/a/b/pic.jpg") -> Case:
+def sample_case(
+    reference: str = "RF-20261201-TEST01", *, url: str = "https://files.example/a/b/pic.jpg"
+) -> Case:
     item = CaseItem(
         item_id=7,
         url=url,
@@ -72,7 +74,7 @@ def sample_case(reference: str = "RF-20261201-TEST01", *, url: str = "https://fi
     )
     evil = CaseItem(
         item_id=8,
-        url="https://evil.example/=HYPERLINK(\"http://x\")",
+        url='https://evil.example/=HYPERLINK("http://x")',
         host="evil.example",
         classification={"status": "nationally_illegal"},
         hosting=Hosting(provider="-cmd|' /C calc'!A0", country="US"),

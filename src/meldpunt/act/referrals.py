@@ -50,7 +50,8 @@ from meldpunt.settings import Settings
 from meldpunt.store.accounts import User
 from meldpunt.store.acting import ActionEvent, Location, Notice, NoticeItem, Takedown
 from meldpunt.store.referrals import Referral, ReferralItem
-from meldpunt.store.reports import Item, Medium as MediumRow, Report, ReportItem
+from meldpunt.store.reports import Item, Report, ReportItem
+from meldpunt.store.reports import Medium as MediumRow
 from meldpunt.store.triage import TriageClassification, TriageStatus
 from meldpunt.stores.evidence import EvidenceStore
 from meldpunt.stores.review import key_file_path
@@ -168,7 +169,9 @@ def _decisions(conn: Connection, item_id: int) -> tuple[list[Decision], dict[str
         r.name: r.role
         for r in conn.execute(
             select(User.name, User.role).where(
-                User.name.in_(select(TriageClassification.user).where(TriageClassification.item_id == item_id))
+                User.name.in_(
+                    select(TriageClassification.user).where(TriageClassification.item_id == item_id)
+                )
             )
         )
     }
@@ -198,7 +201,11 @@ def _decisions(conn: Connection, item_id: int) -> tuple[list[Decision], dict[str
 
 def _hosting(conn: Connection, item_id: int, location_id: int | None) -> Hosting:
     q = select(Location).where(Location.item_id == item_id)
-    q = q.where(Location.id == location_id) if location_id else q.order_by(desc(Location.located_at), desc(Location.id))
+    q = (
+        q.where(Location.id == location_id)
+        if location_id
+        else q.order_by(desc(Location.located_at), desc(Location.id))
+    )
     loc = conn.execute(q.limit(1)).first()
     if loc is None:
         return Hosting()
@@ -220,7 +227,12 @@ def _media(conn: Connection, item_id: int) -> list[Medium]:
     out = []
     for m in conn.execute(select(MediumRow).where(MediumRow.item_id == item_id).order_by(MediumRow.id)):
         try:
-            banks = tuple(sorted({str(x.get("bank", "")) for x in json.loads(m.matches or "[]") if isinstance(x, dict)} - {""}))
+            banks = tuple(
+                sorted(
+                    {str(x.get("bank", "")) for x in json.loads(m.matches or "[]") if isinstance(x, dict)}
+                    - {""}
+                )
+            )
         except ValueError:
             banks = ()
         out.append(
@@ -325,7 +337,16 @@ def _ids(item_ids: Iterable[int], limit: int) -> list[int]:
     return ids
 
 
-def _gather(conn: Connection, ids: list[int], *, reference: str, now: datetime, by: str, settings: Settings, with_media: bool) -> Case:
+def _gather(
+    conn: Connection,
+    ids: list[int],
+    *,
+    reference: str,
+    now: datetime,
+    by: str,
+    settings: Settings,
+    with_media: bool,
+) -> Case:
     rows = {int(r.id): r for r in conn.execute(select(Item).where(Item.id.in_(ids)))}
     missing = [i for i in ids if i not in rows]
     if missing:
@@ -345,7 +366,15 @@ def gather(services: ActNeeds, item_ids: Iterable[int], *, by: str, reference: s
     ids = _ids(item_ids, services.settings.referral.max_items)
     now = services.clock.now()
     with services.engine.connect() as conn:
-        return _gather(conn, ids, reference=reference or new_reference(now), now=now, by=by, settings=services.settings, with_media=False)
+        return _gather(
+            conn,
+            ids,
+            reference=reference or new_reference(now),
+            now=now,
+            by=by,
+            settings=services.settings,
+            with_media=False,
+        )
 
 
 # -- making one --------------------------------------------------------------------------------------------
@@ -362,7 +391,9 @@ def _extension(data: bytes) -> str:
     return "bin"
 
 
-def _with_media(conn: Connection, store: EvidenceStore, case: Case, *, by: str, now: datetime) -> tuple[Case, list[PackageFile]]:
+def _with_media(
+    conn: Connection, store: EvidenceStore, case: Case, *, by: str, now: datetime
+) -> tuple[Case, list[PackageFile]]:
     """The media the evidence store holds, decrypted (each read audited), and the case saying
     where each went in the package."""
     files: list[PackageFile] = []
@@ -372,7 +403,12 @@ def _with_media(conn: Connection, store: EvidenceStore, case: Case, *, by: str, 
         for m in item.media:
             if store.has(conn, m.id):
                 data = store.get(
-                    conn, m.id, actor=by, purpose=f"police referral {case.reference}", now=now, details={"referral": case.reference}
+                    conn,
+                    m.id,
+                    actor=by,
+                    purpose=f"police referral {case.reference}",
+                    now=now,
+                    details={"referral": case.reference},
                 )
                 name = f"media/{m.id}-{(m.sha256 or 'x')[:12]}.{_extension(data)}"
                 files.append(PackageFile(name, data))
@@ -405,7 +441,9 @@ def create(
     pkg: Package | None = None
     try:
         with services.engine.begin() as conn:
-            case = _gather(conn, ids, reference=reference, now=now, by=by, settings=settings, with_media=with_media)
+            case = _gather(
+                conn, ids, reference=reference, now=now, by=by, settings=settings, with_media=with_media
+            )
             media: list[PackageFile] = []
             if with_media:
                 case, media = _with_media(conn, services.evidence_store, case, by=by, now=now)
@@ -547,7 +585,9 @@ def list_referrals(services: ActNeeds, *, limit: int = 200) -> list[ReferralView
     """The packages made: the urgent ones first, then the newest."""
     with services.engine.connect() as conn:
         rows = conn.execute(
-            select(Referral).order_by(desc(Referral.urgent), desc(Referral.created_at), desc(Referral.id)).limit(limit)
+            select(Referral)
+            .order_by(desc(Referral.urgent), desc(Referral.created_at), desc(Referral.id))
+            .limit(limit)
         ).all()
     return [_view(r) for r in rows]
 
@@ -606,6 +646,8 @@ def accepted_keys(services: ReferralNeeds) -> list[Mapping[str, Any]]:
     return list(services.signing_keys().public_keys(services.clock.now()))
 
 
-def verify_package(services: ReferralNeeds, path: Path, keys: Sequence[Mapping[str, Any] | str] | None = None) -> VerifyResult:
+def verify_package(
+    services: ReferralNeeds, path: Path, keys: Sequence[Mapping[str, Any] | str] | None = None
+) -> VerifyResult:
     """``referral.verify`` of ``path`` against ``keys`` (default: this instance's accepted keys)."""
     return verify(path, accepted_keys(services) if keys is None else keys)

@@ -16,6 +16,7 @@ from meldpunt.cli import demo as demo_cli
 from meldpunt.cli import evidence as evidence_cli
 from meldpunt.cli import geo as geo_cli
 from meldpunt.cli import keys as keys_cli
+from meldpunt.cli import referral as referral_cli
 from meldpunt.cli import scan as scan_cli
 from meldpunt.cli import serve as serve_cli
 from meldpunt.cli import settings as settings_cli
@@ -85,6 +86,7 @@ app.add_typer(evidence_cli.app, name="evidence")
 app.add_typer(users_cli.app, name="user")
 app.add_typer(geo_cli.app, name="geo")
 app.add_typer(keys_cli.app, name="keys")
+app.add_typer(referral_cli.app, name="referral")
 app.command("locate")(geo_cli.locate_command)
 
 

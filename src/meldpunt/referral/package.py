@@ -182,7 +182,8 @@ def build_package(
         "items": [i.item_id for i in case.items],
         "with_media": case.with_media,
         "files": [
-            {"name": n, "size": len(d), "sha256": hashlib.sha256(d).hexdigest()} for n, d in sorted(files.items())
+            {"name": n, "size": len(d), "sha256": hashlib.sha256(d).hexdigest()}
+            for n, d in sorted(files.items())
         ],
     }
     mbytes = manifest_bytes(manifest)
@@ -355,7 +356,9 @@ def _verify(src: _Source, public_keys: Iterable[Mapping[str, Any] | str]) -> Ver
     names = set(src.names())
     problems: list[Problem] = []
     if MANIFEST not in names:
-        return VerifyResult((Problem("missing", MANIFEST, "missing: the package cannot be checked without it"),))
+        return VerifyResult(
+            (Problem("missing", MANIFEST, "missing: the package cannot be checked without it"),)
+        )
     mbytes = src.read(MANIFEST)
     kid = ""
     if SIGNATURE not in names:
@@ -365,7 +368,11 @@ def _verify(src: _Source, public_keys: Iterable[Mapping[str, Any] | str]) -> Ver
         kid = _kid(src.read(SIGNATURE))
     try:
         manifest = json.loads(mbytes)
-        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or not isinstance(manifest.get("files"), list):
+        if (
+            not isinstance(manifest, dict)
+            or manifest.get("format") != FORMAT
+            or not isinstance(manifest.get("files"), list)
+        ):
             raise ValueError(f"not a {FORMAT} manifest")
         listed = {str(f["name"]): (int(f["size"]), str(f["sha256"])) for f in manifest["files"]}
     except (ValueError, KeyError, TypeError) as e:
@@ -373,12 +380,18 @@ def _verify(src: _Source, public_keys: Iterable[Mapping[str, Any] | str]) -> Ver
         return VerifyResult(tuple(problems), kid=kid)
     for name, (size, sha) in sorted(listed.items()):
         if name not in names:
-            problems.append(Problem("missing", name, "missing: listed in the manifest but not in the package"))
+            problems.append(
+                Problem("missing", name, "missing: listed in the manifest but not in the package")
+            )
             continue
         got_size, got_sha = src.digest(name)
         if got_size != size or got_sha != sha:
             problems.append(
-                Problem("changed", name, f"changed: its SHA-256 is {got_sha} ({got_size} bytes), the manifest says {sha} ({size} bytes)")
+                Problem(
+                    "changed",
+                    name,
+                    f"changed: its SHA-256 is {got_sha} ({got_size} bytes), the manifest says {sha} ({size} bytes)",
+                )
             )
     for name in sorted(names - set(listed) - OUTSIDE):
         problems.append(Problem("extra", name, "extra: in the package but not in the manifest"))
@@ -418,6 +431,10 @@ def _check_signature(sig_bytes: bytes, mbytes: bytes, keys: Mapping[str, bytes])
     if _signature_ok(keys[kid], mbytes, signature):
         return
     if sig.get("manifest_sha256") and sig.get("manifest_sha256") != hashlib.sha256(mbytes).hexdigest():
-        yield Problem("signature", MANIFEST, f"changed after signing: the signature (key {kid}) does not match it")
+        yield Problem(
+            "signature", MANIFEST, f"changed after signing: the signature (key {kid}) does not match it"
+        )
     else:
-        yield Problem("signature", SIGNATURE, f"the signature is wrong: it does not match manifest.json under key {kid}")
+        yield Problem(
+            "signature", SIGNATURE, f"the signature is wrong: it does not match manifest.json under key {kid}"
+        )

@@ -149,8 +149,12 @@ def summary_pdf(case: Case, *, profile: str = "US") -> bytes:
     small = ParagraphStyle("small", parent=base, fontSize=8, leading=10, textColor=colors.HexColor("#333333"))
     url = ParagraphStyle("url", parent=base, fontName=mono, fontSize=8, leading=10, wordWrap="CJK")
     h1 = ParagraphStyle("h1", parent=base, fontName=bold, fontSize=15, leading=19, spaceAfter=6)
-    h2 = ParagraphStyle("h2", parent=base, fontName=bold, fontSize=12, leading=15, spaceBefore=10, spaceAfter=4)
-    h3 = ParagraphStyle("h3", parent=base, fontName=bold, fontSize=10, leading=13, spaceBefore=6, spaceAfter=2)
+    h2 = ParagraphStyle(
+        "h2", parent=base, fontName=bold, fontSize=12, leading=15, spaceBefore=10, spaceAfter=4
+    )
+    h3 = ParagraphStyle(
+        "h3", parent=base, fontName=bold, fontSize=10, leading=13, spaceBefore=6, spaceAfter=2
+    )
     label = ParagraphStyle("label", parent=base, fontName=bold)
     cat_words = _category_words(profile)
     width = A4[0] - 30 * mm
@@ -185,7 +189,9 @@ def summary_pdf(case: Case, *, profile: str = "US") -> bytes:
         )
         return t
 
-    story: list[Any] = [Paragraph(_p(f"Police referral {case.reference}" + (" — URGENT" if case.urgent else "")), h1)]
+    story: list[Any] = [
+        Paragraph(_p(f"Police referral {case.reference}" + (" — URGENT" if case.urgent else "")), h1)
+    ]
     story.append(
         facts(
             [
@@ -193,7 +199,11 @@ def summary_pdf(case: Case, *, profile: str = "US") -> bytes:
                 ("From", case.instance, False),
                 ("Made", f"{utc_text(case.created)} by {case.created_by}", False),
                 ("Items", f"{len(case.items)} ({case.media_count} media)", False),
-                ("Media files", "included (folder media/)" if case.with_media else "not included: hashes only", False),
+                (
+                    "Media files",
+                    "included (folder media/)" if case.with_media else "not included: hashes only",
+                    False,
+                ),
                 ("VICS profile", profile, False),
             ]
         )
@@ -224,7 +234,12 @@ def summary_pdf(case: Case, *, profile: str = "US") -> bytes:
             ("First reported", reported, False),
             ("Classification", classification, False),
             ("VICS category", cat_words(item), False),
-            ("Classified", utc_text(item.classified_at) + (" by a hash list match" if item.decided_by == "hash_list" else ""), False),
+            (
+                "Classified",
+                utc_text(item.classified_at)
+                + (" by a hash list match" if item.decided_by == "hash_list" else ""),
+                False,
+            ),
         ]
         if item.takedown_state:
             removed = f", removed {utc_text(item.removed_at)}" if item.removed_at else ""
@@ -238,20 +253,43 @@ def summary_pdf(case: Case, *, profile: str = "US") -> bytes:
                 grid(
                     ["When", "Who", "Role", "Opinion", "Values"],
                     [
-                        [utc_text(d.at), d.user, d.staff_role, d.opinion, ", ".join(f"{k}={v}" for k, v in sorted(d.values.items()))]
+                        [
+                            utc_text(d.at),
+                            d.user,
+                            d.staff_role,
+                            d.opinion,
+                            ", ".join(f"{k}={v}" for k, v in sorted(d.values.items())),
+                        ]
                         for d in item.decisions
                     ],
                     [42 * mm, 30 * mm, 20 * mm, 22 * mm, width - 114 * mm],
                 )
             )
         else:
-            story.append(Paragraph(_p("No analyst's opinion: " + ("classified by a hash list match." if item.decided_by == "hash_list" else "none recorded.")), base))
+            story.append(
+                Paragraph(
+                    _p(
+                        "No analyst's opinion: "
+                        + (
+                            "classified by a hash list match."
+                            if item.decided_by == "hash_list"
+                            else "none recorded."
+                        )
+                    ),
+                    base,
+                )
+            )
         h = item.hosting
         story.append(Paragraph("Hosting", h3))
         hosting = [
             ("Host", h.host or item.host or "—", True),
             ("IP address", h.ip or item.server_ip or "—", True),
-            ("AS number", (f"AS{h.asn}" if h.asn is not None else "—") + (f" ({h.network_owner})" if h.network_owner else ""), False),
+            (
+                "AS number",
+                (f"AS{h.asn}" if h.asn is not None else "—")
+                + (f" ({h.network_owner})" if h.network_owner else ""),
+                False,
+            ),
             ("Country", h.country or "—", False),
             ("Provider", (h.provider or "—") + (f" (CDN: {h.cdn})" if h.cdn else ""), False),
             ("Abuse contact", h.abuse_contact or "—", False),
@@ -320,7 +358,7 @@ def _numbered_canvas(reference: str, font: str, created: datetime) -> Any:
             self._pages: list[dict[str, Any]] = []
             self.setCreator("meldpunt")
 
-        def showPage(self) -> None:  # noqa: N802 (ReportLab's name)
+        def showPage(self) -> None:
             self._pages.append(dict(self.__dict__))
             self._startPage()
 

@@ -46,7 +46,11 @@ CATEGORIES: Mapping[str, tuple[tuple[str, Mapping[str, int]], ...]] = {
 SOURCE_APPLICATION = "meldpunt"
 
 
-def category(item: CaseItem, profile: str, mapping: Mapping[str, tuple[tuple[str, Mapping[str, int]], ...]] = CATEGORIES) -> int | None:
+def category(
+    item: CaseItem,
+    profile: str,
+    mapping: Mapping[str, tuple[tuple[str, Mapping[str, int]], ...]] = CATEGORIES,
+) -> int | None:
     """The VICS category of ``item``'s media under ``profile`` (None: uncategorised)."""
     for scheme, numbers in mapping.get(profile, ()):
         value = item.classification.get(scheme)
@@ -61,7 +65,11 @@ def _media_file(m: Medium) -> dict[str, str]:
     parts = urlsplit(m.url)
     path = parts.path or "/"
     name = posixpath.basename(path) or "(index)"
-    folder = f"{parts.scheme}://{parts.netloc}{posixpath.dirname(path)}" if parts.netloc else posixpath.dirname(m.url)
+    folder = (
+        f"{parts.scheme}://{parts.netloc}{posixpath.dirname(path)}"
+        if parts.netloc
+        else posixpath.dirname(m.url)
+    )
     return {"MD5": m.md5, "FileName": name, "FilePath": folder}
 
 
