@@ -8,6 +8,7 @@ import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, insert
 
@@ -29,6 +30,11 @@ def hashes(seed: str) -> dict[str, str]:
         "sha256": hashlib.sha256(b).hexdigest(),
         "pdq": hashlib.sha256(b + b"pdq").hexdigest(),
     }
+
+
+def medium(id: int, url: str, size: int, seed: str, **more: Any) -> Medium:
+    h = hashes(seed)
+    return Medium(id, url, "image", size, h["md5"], h["sha1"], h["sha256"], h["pdq"], **more)
 
 
 def sample_case(
@@ -61,8 +67,8 @@ def sample_case(
             located_at=T0 + timedelta(hours=3),
         ),
         media=(
-            Medium(11, url, "image", 1234, **hashes("pattern-11"), outcome="new"),
-            Medium(12, url + "?v=2", "image", 99, **hashes("pattern-12"), outcome="known", banks=("own",)),
+            medium(11, url, 1234, "pattern-11", outcome="new"),
+            medium(12, url + "?v=2", 99, "pattern-12", outcome="known", banks=("own",)),
         ),
         timeline=(
             Event(T0 + timedelta(hours=2), "takedown_opened", "system"),
