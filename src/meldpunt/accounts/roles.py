@@ -28,8 +28,11 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
         "contacts.manage",
         "notices.manage",
         "alerts.raise",
+        # police referral packages (#11): make them, and download them like the police liaison
+        "referrals.create",
+        "referrals.download",
     },
-    "police": frozenset({"item.facts", "urgent.view", "prefs.own", "alerts.ack"}),
+    "police": frozenset({"item.facts", "urgent.view", "prefs.own", "alerts.ack", "referrals.download"}),
     "admin": frozenset({"users.manage", "settings.manage", "audit.read", "prefs.own"}),
 }
 

@@ -121,6 +121,7 @@ EVENTS: dict[str, str] = {
     EventKind.ALERT_ESCALATED: N_("Urgent alert escalated."),
     EventKind.ALERT_ACKNOWLEDGED: N_("Urgent alert acknowledged."),
     EventKind.CONTACT_SUSPECT: N_("The contact was marked suspect."),
+    EventKind.REFERRAL_EXPORTED: N_("Referred to the police: package {reference}."),
 }
 ROUTED_AGAIN = N_("Sent back to routing (was: {state}).")
 #: a notice's own "closed" line (no item: every URL in it is answered for), not the takedown's

@@ -42,6 +42,7 @@ from meldpunt.web.act_recheck import router as act_recheck_router
 from meldpunt.web.context import WebContext, ctx, request_language
 from meldpunt.web.i18n import pick_language
 from meldpunt.web.nav import home, nav_links
+from meldpunt.web.referrals import install as install_referrals
 from meldpunt.web.security import BodyLimit, HeaderPolicy, SecurityHeaders, trusted_networks
 
 STATIC = Path(__file__).parent / "static"
@@ -97,6 +98,7 @@ def create_app(services: Services, config: WebSettings | None = None) -> FastAPI
     app.include_router(act_recheck_router)
     app.include_router(act_notices.router)
     install_alerts(app)
+    install_referrals(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(StarletteHTTPException)
