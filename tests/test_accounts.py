@@ -49,8 +49,10 @@ EXPECTED: dict[str, set[str]] = {
         "contacts.manage",
         "notices.manage",
         "alerts.raise",
+        "referrals.create",
+        "referrals.download",
     },
-    "police": {"item.facts", "urgent.view", "prefs.own", "alerts.ack"},
+    "police": {"item.facts", "urgent.view", "prefs.own", "alerts.ack", "referrals.download"},
     "admin": {"users.manage", "settings.manage", "audit.read", "prefs.own"},
 }
 EXPECTED_ANONYMOUS = {"report.submit", "status.view", "health.view"}
