@@ -119,7 +119,11 @@ class Described:
 
 def _subject(subject: str) -> dict[str, str]:
     kind, sep, name = subject.partition(":")
-    return {kind: name} if sep and kind in ("item", "user", "bank", "medium", "contact", "rule", "referral") else {}
+    return (
+        {kind: name}
+        if sep and kind in ("item", "user", "bank", "medium", "contact", "rule", "referral")
+        else {}
+    )
 
 
 def actor_words(word: Words, actor: str) -> str:
