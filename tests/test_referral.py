@@ -162,6 +162,8 @@ def test_media_only_when_held_as_evidence_and_asked_for(services: Services) -> N
     assert _audit(services, "evidence.access") == []
     services.clock.advance(60)  # type: ignore[attr-defined]
     made = referrals.create(services, [item], by="sam", with_media=True)
+    assert made.referred == ()  # the first export moved it from due to referred already
+    assert without.referred == (item,)
     [name] = [n for n in made.package.files if n.startswith("media/")]
     assert name.endswith(".png")
     assert (made.package.folder / name).read_bytes() == data

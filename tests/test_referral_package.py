@@ -315,3 +315,18 @@ def test_extra_files_are_listed_and_names_are_checked(tmp_path: Path, ring: KeyR
     with pytest.raises(PackageError, match="exists already"):
         build_package(sample_case(), tmp_path / "o", signer=ring, public_keys=[])
     shutil.rmtree(tmp_path / "o")
+
+
+def test_the_pdf_shows_non_ascii_urls_in_their_ascii_form(tmp_path: Path, ring: KeyRing) -> None:
+    from pypdf import PdfReader
+
+    from meldpunt.referral.summary import ascii_url
+
+    url = "https://пример.example/фото/é.jpg?q=ш"
+    assert ascii_url(url) == "https://xn--e1afmkfd.example/%D1%84%D0%BE%D1%82%D0%BE/%C3%A9.jpg?q=%D1%88"
+    assert ascii_url("https://files.example/a b") == "https://files.example/a b"  # ASCII: as it is
+    pkg = build_package(sample_case(url=url), tmp_path / "o", signer=ring, public_keys=ring.public_keys(T0))
+    text = re.sub(r"\s+", "", "".join(p.extract_text() for p in PdfReader(pkg.folder / "summary.pdf").pages))
+    assert ascii_url(url) in text and "■" not in text
+    assert url in (pkg.folder / "summary.html").read_text()  # the HTML and CSV keep it as reported
+    assert url in (pkg.folder / "media.csv").read_text()

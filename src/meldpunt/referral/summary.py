@@ -20,6 +20,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 from xml.sax.saxutils import escape
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -124,6 +125,36 @@ def _fonts() -> tuple[str, str, str]:
     return "Vera", "VeraBd", "Courier"
 
 
+def ascii_url(url: str) -> str:
+    """``url`` as ASCII, the form a browser sends: the host in IDNA (punycode), the rest
+    percent-encoded as UTF-8. The PDF shows URLs so (its embedded fonts have Latin glyphs only: a
+    Cyrillic path would print as boxes); the HTML, CSV and VICS files keep them as reported."""
+    if url.isascii():
+        return url
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            host = quote(host, safe="")
+        netloc = host if parts.port is None else f"{host}:{parts.port}"
+        if parts.username is not None:
+            netloc = quote(parts.username, safe="") + "@" + netloc
+        keep = "/%:@!$&'()*+,;=-._~?"
+        return urlunsplit(
+            (
+                parts.scheme,
+                netloc,
+                quote(parts.path, safe=keep),
+                quote(parts.query, safe=keep),
+                quote(parts.fragment, safe=keep),
+            )
+        )
+    except ValueError:
+        return quote(url, safe="/%:@!$&'()*+,;=-._~?#")
+
+
 def _p(text: str) -> str:
     """Plain text for a ReportLab paragraph (which reads a little markup): escaped."""
     return escape(text)
@@ -214,16 +245,18 @@ def summary_pdf(case: Case, *, profile: str = "US") -> bytes:
             _p(
                 "Reports are anonymous: this package holds no reporter's identity or address. Every file is "
                 "listed with its SHA-256 in manifest.json, signed (Ed25519) in manifest.sig; check it with "
-                "`meldpunt referral verify` and the hotline's public key."
+                "`meldpunt referral verify` and the hotline's public key. URLs with characters outside ASCII "
+                "are shown here in their ASCII form (IDNA host, percent-encoded path: what a browser sends); "
+                "summary.html, media.csv and vics.json hold them as reported."
             ),
             small,
         )
     )
     for item in case.items:
         story.append(Paragraph(_p(f"Item {item.item_id}" + (" — urgent" if item.urgent else "")), h2))
-        rows = [("Reported URL", item.url, True)]
+        rows = [("Reported URL", ascii_url(item.url), True)]
         if item.final_url and item.final_url != item.url:
-            rows.append(("After redirects", item.final_url, True))
+            rows.append(("After redirects", ascii_url(item.final_url), True))
         reported = utc_text(item.reported_at)
         if len(item.reports) > 1:
             reported += f" (reported {len(item.reports)} times)"
@@ -305,7 +338,7 @@ def summary_pdf(case: Case, *, profile: str = "US") -> bytes:
                 line += f" (hash lists: {', '.join(m.banks)})"
             rows = [
                 ("Medium", line, False),
-                ("URL", m.url, True),
+                ("URL", ascii_url(m.url), True),
                 ("MD5", m.md5 or "—", True),
                 ("SHA-1", m.sha1 or "—", True),
                 ("SHA-256", m.sha256 or "—", True),
