@@ -5,7 +5,8 @@ it; the police liaison's page lists those (urgent first, then oldest) and a seni
 for one item or a chosen set (:func:`create`): the facts are gathered from the item, its reports
 (times and sources only: reporters are anonymous), triage's opinions with who gave them, the
 latest locate run, the media and the action timeline (:func:`gather`); ``meldpunt.referral``
-writes and signs the package into ``settings.referral.dir``; and in one transaction the referral
+writes and signs the package into ``settings.referral.dir`` (outside any transaction: a PDF of
+hundreds of items takes seconds, and SQLite writers would wait); then in one transaction the referral
 is recorded, the takedowns move from ``due`` to ``referred`` (conditional on ``due``: two seniors
 exporting at once both get their package, the state moves once), each item's timeline gets a
 ``referral_exported`` line and the audit log a ``referral.create`` entry. A package whose record
@@ -438,24 +439,28 @@ def create(
     reference = new_reference(now)
     ring = services.signing_keys()
     folder = out_dir if out_dir is not None else referral_dir(settings)
-    pkg: Package | None = None
+    with services.engine.connect() as conn:  # a snapshot of the facts; nothing written yet
+        case = _gather(
+            conn, ids, reference=reference, now=now, by=by, settings=settings, with_media=with_media
+        )
+    media: list[PackageFile] = []
+    if with_media and any(m for i in case.items for m in i.media):
+        # the evidence is read (and each read audited) in a transaction of its own: the bytes
+        # left the store whether or not the package is recorded after
+        with services.engine.begin() as conn:
+            case, media = _with_media(conn, services.evidence_store, case, by=by, now=now)
+    # the slow part (a PDF of hundreds of items) holds no transaction: SQLite writers wait for none
+    pkg = build_package(
+        case,
+        folder,
+        signer=ring,
+        public_keys=ring.public_keys(now),
+        media=media,
+        extra_files=extra_files,
+        profile=settings.referral.vics_profile,
+    )
     try:
         with services.engine.begin() as conn:
-            case = _gather(
-                conn, ids, reference=reference, now=now, by=by, settings=settings, with_media=with_media
-            )
-            media: list[PackageFile] = []
-            if with_media:
-                case, media = _with_media(conn, services.evidence_store, case, by=by, now=now)
-            pkg = build_package(
-                case,
-                folder,
-                signer=ring,
-                public_keys=ring.public_keys(now),
-                media=media,
-                extra_files=extra_files,
-                profile=settings.referral.vics_profile,
-            )
             referral_id = conn.execute(
                 insert(Referral)
                 .values(
@@ -513,8 +518,7 @@ def create(
             )
             view = _view(conn.execute(select(Referral).where(Referral.id == referral_id)).one())
     except BaseException:
-        if pkg is not None:
-            remove_package(pkg)
+        remove_package(pkg)
         raise
     return Created(view, pkg, tuple(referred), len(media))
 

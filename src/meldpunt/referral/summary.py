@@ -178,7 +178,6 @@ def summary_pdf(case: Case, *, profile: str = "US") -> bytes:
     regular, bold, mono = _fonts()
     base = ParagraphStyle("base", fontName=regular, fontSize=9, leading=12)
     small = ParagraphStyle("small", parent=base, fontSize=8, leading=10, textColor=colors.HexColor("#333333"))
-    url = ParagraphStyle("url", parent=base, fontName=mono, fontSize=8, leading=10, wordWrap="CJK")
     h1 = ParagraphStyle("h1", parent=base, fontName=bold, fontSize=15, leading=19, spaceAfter=6)
     h2 = ParagraphStyle(
         "h2", parent=base, fontName=bold, fontSize=12, leading=15, spaceBefore=10, spaceAfter=4
@@ -186,28 +185,52 @@ def summary_pdf(case: Case, *, profile: str = "US") -> bytes:
     h3 = ParagraphStyle(
         "h3", parent=base, fontName=bold, fontSize=10, leading=13, spaceBefore=6, spaceAfter=2
     )
-    label = ParagraphStyle("label", parent=base, fontName=bold)
     cat_words = _category_words(profile)
     width = A4[0] - 30 * mm
 
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    def fits(text: str, font: str, size: float, room: float) -> bool:
+        return "\n" not in text and stringWidth(text, font, size) <= room
+
+    def mono_lines(text: str, room: float, size: float = 8) -> str:
+        """Courier is monospaced: a URL or hash broken at a fixed number of characters, as
+        plain lines (a Paragraph that may break anywhere measures every character: 100x slower)."""
+        n = max(8, int(room // (0.6 * size)))
+        return "\n".join(text[i : i + n] for i in range(0, len(text), n)) or " "
+
     def facts(rows: list[tuple[str, str, bool]]) -> Table:
-        data = [[Paragraph(_p(k), label), Paragraph(_p(v), url if code else base)] for k, v, code in rows]
+        room = width - 35 * mm - 2
+        data: list[list[Any]] = []
+        style: list[Any] = [
+            ("VALIGN", (0, 0), (-1, -1), "TOP"),
+            ("LEFTPADDING", (0, 0), (-1, -1), 0),
+            ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
+            ("TOPPADDING", (0, 0), (-1, -1), 1),
+            ("FONT", (0, 0), (0, -1), bold, 9, 12),
+        ]
+        for n, (k, v, code) in enumerate(rows):
+            if code:
+                data.append([k, mono_lines(v, room)])
+                style.append(("FONT", (1, n), (1, n), mono, 8, 10))
+            elif fits(v, regular, 9, room):
+                data.append([k, v])
+                style.append(("FONT", (1, n), (1, n), regular, 9, 12))
+            else:
+                data.append([k, Paragraph(_p(v), base)])
         t = Table(data, colWidths=[35 * mm, width - 35 * mm])
-        t.setStyle(
-            TableStyle(
-                [
-                    ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                    ("LEFTPADDING", (0, 0), (-1, -1), 0),
-                    ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
-                    ("TOPPADDING", (0, 0), (-1, -1), 1),
-                ]
-            )
-        )
+        t.setStyle(TableStyle(style))
         return t
 
     def grid(header: list[str], rows: list[list[str]], widths: list[float]) -> Table:
-        data = [[Paragraph(_p(h), label) for h in header]]
-        data += [[Paragraph(_p(c), small) for c in r] for r in rows]
+        data: list[list[Any]] = [list(header)]
+        for r in rows:
+            data.append(
+                [
+                    c if fits(c, regular, 8, w - 5) else Paragraph(_p(c), small)
+                    for c, w in zip(r, widths, strict=True)
+                ]
+            )
         t = Table(data, colWidths=widths, repeatRows=1)
         t.setStyle(
             TableStyle(
@@ -215,6 +238,9 @@ def summary_pdf(case: Case, *, profile: str = "US") -> bytes:
                     ("VALIGN", (0, 0), (-1, -1), "TOP"),
                     ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.HexColor("#999999")),
                     ("LEFTPADDING", (0, 0), (-1, -1), 2),
+                    ("FONT", (0, 0), (-1, 0), bold, 9, 12),
+                    ("FONT", (0, 1), (-1, -1), regular, 8, 10),
+                    ("TEXTCOLOR", (0, 1), (-1, -1), colors.HexColor("#333333")),
                 ]
             )
         )
