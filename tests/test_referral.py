@@ -219,3 +219,35 @@ def test_cli_create_list_verify(services: Services, db_url: str, tmp_path: Path)
     assert all(a.startswith("cli:") for a, _, _ in verified)
     [(actor, _, _)] = _audit(services, "referral.create")
     assert actor.startswith("cli:")
+
+
+def test_two_exports_at_once_move_the_takedown_once(services: Services) -> None:
+    """Two seniors export the same due item at the same moment: both get a package (each export
+    is a fact, on the timeline and in the audit log), the takedown moves from due once."""
+    import threading
+
+    ids = _world(services)
+    results: list[referrals.Created] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def export(who: str) -> None:
+        try:
+            start.wait()
+            results.append(referrals.create(services, [ids["urgent"]], by=who))
+        except BaseException as e:  # reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=export, args=(who,)) for who in ("sam", "eva")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(len(r.referred) for r in results) == [0, 1]
+    assert len({r.referral.reference for r in results}) == 2
+    assert all(verify(r.package.zip_path, referrals.accepted_keys(services)).ok for r in results)
+    assert _police(services, ids["urgent"]) == "referred"
+    lines = _events(services, ids["urgent"], EventKind.REFERRAL_EXPORTED)
+    assert sorted(bool(line["was_due"]) for line in lines) == [False, True]
+    assert len(_audit(services, "referral.create")) == 2
