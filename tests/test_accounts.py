@@ -50,8 +50,10 @@ EXPECTED: dict[str, set[str]] = {
         "notices.manage",
         "alerts.raise",
         "cybertip.export",
+        "referrals.create",
+        "referrals.download",
     },
-    "police": {"item.facts", "urgent.view", "prefs.own", "alerts.ack"},
+    "police": {"item.facts", "urgent.view", "prefs.own", "alerts.ack", "referrals.download"},
     "admin": {"users.manage", "settings.manage", "audit.read", "prefs.own"},
 }
 EXPECTED_ANONYMOUS = {"report.submit", "status.view", "health.view"}

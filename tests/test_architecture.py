@@ -84,8 +84,9 @@ ALLOWED = {
     "exchange": {"domain", "settings"},
     # ICCAM 3.0's REST shapes, the classification mapping as data, a client
     "iccam": {"domain", "settings"},
-    # police referral packages (VICS 2.0, CSV, HTML/PDF, signed manifest) and CyberTipline XML
-    "referral": {"domain", "settings"},
+    # police referral packages (VICS 2.0, CSV, HTML/PDF, signed manifest) and CyberTipline XML;
+    # the VICS file is written by the bank formats' VICS writer (banks is pure: domain only)
+    "referral": {"domain", "settings", "banks"},
     # the CLI, like the web, goes through services (``bootstrap.Services`` opens the database)
     "cli": {
         "domain",

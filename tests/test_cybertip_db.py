@@ -205,23 +205,29 @@ def test_the_command_writes_the_file_and_audits(db_url: str, tmp_path: Path) -> 
     env = {"MELDPUNT_REFERRAL_CYBERTIP_REPORTER_EMAIL": EMAIL}
     runner = CliRunner()
     out = tmp_path / "tip.xml"
-    done = runner.invoke(app, ["--db", db_url, "cybertip", str(item), "--out", str(out)], env=env)
+    done = runner.invoke(app, ["--db", db_url, "referral", "cybertip", str(item), "--out", str(out)], env=env)
     assert done.exit_code == 0, done.output
     data = out.read_bytes()
     assert cybertip_problems(data) == []
     assert ET.fromstring(data).findtext("uploadedFiles/fileDetails/industryClassification") == "A1"
     assert hashlib.sha256(data).hexdigest() in done.stderr
-    to_stdout = runner.invoke(app, ["--db", db_url, "cybertip", str(item)], env=env)
+    to_stdout = runner.invoke(app, ["--db", db_url, "referral", "cybertip", str(item)], env=env)
     assert to_stdout.exit_code == 0 and to_stdout.stdout.startswith("<?xml")
     assert cybertip_problems(to_stdout.stdout) == []
 
     missing = tmp_path / "none.xml"
-    bad = runner.invoke(app, ["--db", db_url, "cybertip", "424242", "--out", str(missing)], env=env)
+    bad = runner.invoke(
+        app, ["--db", db_url, "referral", "cybertip", "424242", "--out", str(missing)], env=env
+    )
     assert bad.exit_code == 2 and "no item 424242" in bad.stderr and not missing.exists()
-    nobody = runner.invoke(app, ["--db", db_url, "cybertip", str(item), "--out", str(missing)], env={})
+    nobody = runner.invoke(
+        app, ["--db", db_url, "referral", "cybertip", str(item), "--out", str(missing)], env={}
+    )
     assert nobody.exit_code == 2 and "cybertip_reporter_email" in nobody.stderr and not missing.exists()
     no_folder = runner.invoke(
-        app, ["--db", db_url, "cybertip", str(item), "--out", str(tmp_path / "x" / "y.xml")], env=env
+        app,
+        ["--db", db_url, "referral", "cybertip", str(item), "--out", str(tmp_path / "x" / "y.xml")],
+        env=env,
     )
     assert no_folder.exit_code == 2
 

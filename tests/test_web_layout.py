@@ -60,8 +60,9 @@ NAV = {
         "/notices",
         "/overdue",
         "/alerts",
+        "/referrals",
     },
-    "police": {"/police/urgent", "/alerts"},
+    "police": {"/police/urgent", "/alerts", "/referrals"},
     "admin": {"/admin/users", "/admin/audit", "/admin/wellness-defaults"},
 }
 
@@ -174,8 +175,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             "/alerts",
             "/notices",
             "/overdue",
+            "/referrals",
         ],
-        "police": [*mine, "/police/urgent", f"/police/items/{items['decided']}", "/alerts"],
+        "police": [*mine, "/police/urgent", f"/police/items/{items['decided']}", "/alerts", "/referrals"],
         "admin": [*mine, "/admin/users", "/admin/audit", "/admin/wellness-defaults"],
     }
     port = _port()

@@ -127,6 +127,11 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("POST", "/alerts/{alert_id}/ack"): frozenset({"analyst", "senior", "police"}),
     ("POST", "/items/{item_id}/alert"): SENIOR,
     ("GET", "/police/items/{item_id}"): POLICE,
+    # police referral packages (#11): the liaison and seniors download, seniors make them
+    ("GET", "/referrals"): frozenset({"senior", "police"}),
+    ("POST", "/referrals/{referral_id}/download"): frozenset({"senior", "police"}),
+    ("POST", "/referrals"): SENIOR,
+    ("POST", "/items/{item_id}/referral"): SENIOR,
     # administrator
     ("GET", "/admin/users"): ADMIN,
     ("POST", "/admin/users/add"): ADMIN,
@@ -223,6 +228,7 @@ def test_every_route_by_every_role(world: Workspace) -> None:
         "code": "nosuchcode",
         "name": "nosuchbank",
         "alert_id": "1",
+        "referral_id": "1",
         "contact_id": "1",
         "rule_id": "1",
         "takedown_id": "1",

@@ -30,8 +30,11 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
         "alerts.raise",
         # the CyberTipline-style XML export of an item found illegal (#11)
         "cybertip.export",
+        # police referral packages (#11): make them, and download them like the police liaison
+        "referrals.create",
+        "referrals.download",
     },
-    "police": frozenset({"item.facts", "urgent.view", "prefs.own", "alerts.ack"}),
+    "police": frozenset({"item.facts", "urgent.view", "prefs.own", "alerts.ack", "referrals.download"}),
     "admin": frozenset({"users.manage", "settings.manage", "audit.read", "prefs.own"}),
 }
 

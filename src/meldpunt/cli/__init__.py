@@ -19,6 +19,7 @@ from meldpunt.cli import geo as geo_cli
 from meldpunt.cli import iccam as iccam_cli
 from meldpunt.cli import keys as keys_cli
 from meldpunt.cli import partner as partner_cli
+from meldpunt.cli import referral as referral_cli
 from meldpunt.cli import scan as scan_cli
 from meldpunt.cli import serve as serve_cli
 from meldpunt.cli import settings as settings_cli
@@ -90,8 +91,9 @@ app.add_typer(geo_cli.app, name="geo")
 app.add_typer(keys_cli.app, name="keys")
 app.add_typer(partner_cli.app, name="partner")
 app.add_typer(iccam_cli.app, name="iccam")
+app.add_typer(referral_cli.app, name="referral")
 app.command("locate")(geo_cli.locate_command)
-app.command("cybertip")(cybertip_cli.cybertip_command)
+referral_cli.app.command("cybertip")(cybertip_cli.cybertip_command)
 
 
 def main() -> None:

@@ -494,3 +494,10 @@ class ReferralSettings(_Section):
         "The CyberTipline export says the content is hosted by a third party (a hotline: yes; a "
         "platform reporting what is on its own service: no).",
     )
+    vics_profile: str = setting(
+        "US",
+        "The VICS national profile whose category numbers vics.json uses (US: Project VIC US, "
+        "UK: CAID); the mapping from the classification schemes is in meldpunt.referral.vics.",
+        choices=("US", "UK"),
+    )
+    max_items: int = setting(200, "Most items one referral package may cover.")

@@ -132,6 +132,7 @@ EVENTS: dict[str, str] = {
     EventKind.ICCAM_EXPORTED: N_("Sent to ICCAM ({what})."),
     EventKind.ICCAM_IMPORTED: N_("From ICCAM ({what}): {action}."),
     EventKind.ICCAM_FAILED: N_("ICCAM did not take the {what}: {reason}"),
+    EventKind.REFERRAL_EXPORTED: N_("Referred to the police: package {reference}."),
 }
 #: the statuses a partner hotline sends back (#11), as the timeline says them
 PARTNER_STATUS_WORDS = {

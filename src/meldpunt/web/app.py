@@ -45,6 +45,7 @@ from meldpunt.web.cybertip import install as install_cybertip
 from meldpunt.web.forwarding import install as install_forwarding
 from meldpunt.web.i18n import pick_language
 from meldpunt.web.nav import home, nav_links
+from meldpunt.web.referrals import install as install_referrals
 from meldpunt.web.security import BodyLimit, HeaderPolicy, SecurityHeaders, trusted_networks
 
 STATIC = Path(__file__).parent / "static"
@@ -103,6 +104,7 @@ def create_app(services: Services, config: WebSettings | None = None) -> FastAPI
     install_forwarding(app)
     app.include_router(partner_inbox.router)
     install_cybertip(app)
+    install_referrals(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(StarletteHTTPException)

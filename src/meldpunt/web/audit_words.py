@@ -52,6 +52,9 @@ SENTENCES = {
     "rule.edit": N_("{actor} changed routing rule {rule}"),
     "rule.delete": N_("{actor} deleted routing rule {rule}"),
     "takedown.reroute": N_("{actor} sent the takedown of item {item} back to routing"),
+    "referral.create": N_("{actor} made police referral package {referral}"),
+    "referral.download": N_("{actor} downloaded police referral package {referral}"),
+    "referral.verify": N_("{actor} checked police referral package {referral}"),
 }
 UNKNOWN_ACTION = N_("{actor}: {action} {subject}")
 SYSTEM = N_("the system")
@@ -74,6 +77,7 @@ ACTION_CHOICES = {
     "settings.change": N_("Settings"),
     "contact.*": N_("Abuse contacts"),
     "rule.*": N_("Routing rules"),
+    "referral.*": N_("Police referrals"),
 }
 
 #: detail fields by their words; a field not here is shown by its name
@@ -115,7 +119,11 @@ class Described:
 
 def _subject(subject: str) -> dict[str, str]:
     kind, sep, name = subject.partition(":")
-    return {kind: name} if sep and kind in ("item", "user", "bank", "medium", "contact", "rule") else {}
+    return (
+        {kind: name}
+        if sep and kind in ("item", "user", "bank", "medium", "contact", "rule", "referral")
+        else {}
+    )
 
 
 def actor_words(word: Words, actor: str) -> str:

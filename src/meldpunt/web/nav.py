@@ -32,6 +32,7 @@ NAV: tuple[NavLink, ...] = (
     NavLink("/overdue", N_("Overdue notices"), "actions.view"),
     NavLink("/stats", N_("Statistics"), "stats.view"),
     NavLink("/police/urgent", N_("Urgent items"), "urgent.view"),
+    NavLink("/referrals", N_("Police referrals"), "referrals.download"),
     NavLink("/act/removals", N_("Removals"), "actions.view"),
     NavLink("/alerts", N_("Alerts"), "alerts.ack"),
     NavLink("/admin/users", N_("Users"), "users.manage"),

@@ -67,8 +67,9 @@ labels; records with neither each become their own Media. A 2.0 file's profile i
 ``vics_profile`` among the records, else ``Default``; a record that carries a vics_category under
 another profile (or version) is refused (``ListFormatError``, nothing written): its category number
 would be read under the wrong scheme. Records are buffered until the end (grouping needs them all),
-then written one Media per line. Case-level fields are not written (``CaseID`` for ``Cases``:
-``case_id`` or a fresh UUID).
+then written one Media per line. Case-level fields are not read; for ``Cases`` the writer writes
+``CaseID`` (``case_id`` or a fresh UUID) and the ``case_fields`` it is given (a police referral
+package, ``meldpunt.referral.vics``, names its source application and case number there).
 """
 
 from __future__ import annotations
@@ -157,6 +158,7 @@ class VicsFormat:
         profile: str | None = None,
         collection: Literal["Media", "Cases"] = "Media",
         case_id: str | None = None,
+        case_fields: Mapping[str, Any] | None = None,
     ) -> None:
         if version == "1.x":
             version = "1.3"
@@ -168,6 +170,9 @@ class VicsFormat:
         self.profile = profile
         self.collection = collection
         self.case_id = case_id
+        #: Case-level fields written before its ``Media`` (a referral's ``SourceApplicationName``,
+        #: ``CaseNumber`` ...); ``Cases`` only
+        self.case_fields = dict(case_fields or {})
 
     # -- reading -------------------------------------------------------------------------------------
     def read(
@@ -192,7 +197,12 @@ class VicsFormat:
         closing = "]}\n"
         if self.collection == "Cases":
             case_id = self.case_id or str(uuid.uuid4())
-            opening += '{"CaseID": ' + json.dumps(case_id) + ', "Media": ['
+            fields = "".join(
+                json.dumps(k) + ": " + json.dumps(v, ensure_ascii=False) + ", "
+                for k, v in self.case_fields.items()
+                if k not in ("CaseID", "Media")
+            )
+            opening += '{"CaseID": ' + json.dumps(case_id) + ", " + fields + '"Media": ['
             closing = "]}" + closing
         fp.write((opening + "\n").encode("utf-8"))
         for i, media in enumerate(builder.media()):
