@@ -156,15 +156,21 @@ def test_forward_partner_notice_removal_and_status_back(journey: SimpleNamespace
     j.provider.notice()
     # the provider removes it; B's re-checks see it gone; removed goes back to A
     for _ in range(96):
-        if a.takedown(item).state == TakedownState.REMOVED:
+        if "removed" in _status_at(a, item):
             break
         j.clock.advance(1800)
         settle_all(a, b)
     td = a.takedown(item)
-    assert td.state == TakedownState.REMOVED and td.removal_reason == "partner nl-hotline: removed"
     at = _status_at(a, item)
     assert list(at) == ["received", "assessed", "notice_sent", "removed"]
-    assert utc(td.removed_at) == at["removed"] == utc(b.takedown(b_item).removed_at)
+    assert at["removed"] == utc(b.takedown(b_item).removed_at)
+    # A keeps re-checking a forwarded URL itself: whichever sees it gone first closes the takedown
+    # (the partner's status, at the partner's time, or A's own third miss); the other changes nothing
+    assert td.state == TakedownState.REMOVED
+    if td.removal_reason == "partner nl-hotline: removed":
+        assert utc(td.removed_at) == at["removed"]
+    else:
+        assert "404" in td.removal_reason and utc(td.removed_at) <= at["removed"] + timedelta(hours=6)
     words = [
         event_words(k, d, Translator("en"))
         for k, d, _ in a.events(item)

@@ -56,6 +56,9 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/openapi.json"): EVERYONE,
     ("GET", "/api/docs"): EVERYONE,
     ("GET", "/provider/{token}"): EVERYONE,
+    # partner hotlines' instances (#11): the Ed25519 signature is the authentication, not a session
+    ("GET", "/api/v1/partner/keys"): EVERYONE,
+    ("POST", "/api/v1/partner/inbox"): EVERYONE,
     ("POST", "/provider/{token}"): EVERYONE,
     ("GET", "/static"): EVERYONE,
     # the API token
@@ -132,6 +135,11 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("POST", "/referrals/{referral_id}/download"): frozenset({"senior", "police"}),
     ("POST", "/referrals"): SENIOR,
     ("POST", "/items/{item_id}/referral"): SENIOR,
+    # forwards waiting for a senior (#11), the CyberTipline export of an item (#11)
+    ("GET", "/act/forwards"): SENIOR,
+    ("POST", "/act/forwards/{forward_id}/noted"): SENIOR,
+    ("POST", "/act/forwards/{forward_id}/retry"): SENIOR,
+    ("POST", "/items/{item_id}/cybertip.xml"): SENIOR,
     # administrator
     ("GET", "/admin/users"): ADMIN,
     ("POST", "/admin/users/add"): ADMIN,
@@ -232,6 +240,7 @@ def test_every_route_by_every_role(world: Workspace) -> None:
         "contact_id": "1",
         "rule_id": "1",
         "takedown_id": "1",
+        "forward_id": "1",
     }
     ids |= {"notice_id": "1", "token": "1.1.nosuchtoken"}
     clients: dict[str, WebClient] = {ANON: world.staff.client()}
