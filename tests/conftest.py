@@ -31,6 +31,17 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["XDG_CACHE_HOME"] = str(home / "cache")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist (scripts/test.sh), files with a test marked ``slow`` are handed out first, so the
+    last files a worker gets are quick ones and the workers finish together (a browser journey
+    handed out last kept one worker busy minutes after the other was done). Every worker sorts
+    alike; within a file the order stays."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
