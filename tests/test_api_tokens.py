@@ -88,6 +88,7 @@ def test_scopes_are_checked_when_a_token_is_made(services: Services) -> None:
     assert found is not None and found.scopes == {"match", "internal:read"}
 
 
+@pytest.mark.empty_db  # the migrations themselves, from nothing
 def test_tokens_made_before_scopes_keep_reports_and_match_but_not_internal_read(db_url: str) -> None:
     from alembic import command
 

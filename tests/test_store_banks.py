@@ -37,6 +37,7 @@ def _import(repo: BankRepository, name: str, records: Sequence[object], **kw: An
     )
 
 
+@pytest.mark.empty_db  # the migrations themselves, from nothing
 def test_new_database_is_migrated_and_reopens(db_url: str) -> None:
     engine = create_db_engine(db_url)
     assert {"banks", "bank_entries", "bank_imports", "label_sets", "meta"} <= set(table_names(engine))
