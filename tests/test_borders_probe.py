@@ -7,11 +7,12 @@ half-written; then a good message still goes through. On SQLite and PostgreSQL."
 from __future__ import annotations
 
 import base64
+import http.server
 import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -21,7 +22,7 @@ import meldpunt.act.forward_in  # noqa: F401  (registers the "forward" and "stat
 from meldpunt.exchange.envelope import Payload, new_message_id, new_nonce
 from meldpunt.store.forwarding import ForwardIn
 from meldpunt.store.partners import PartnerInRow
-from tests.helpers.partners import Instance, make_instance, pair
+from tests.helpers.partners import Instance, make_instance, pair, two_instances
 
 INBOX = "/api/v1/partner/inbox"
 
@@ -176,3 +177,60 @@ def test_a_status_for_a_forward_we_never_sent_is_404_and_recorded_refused(
     with b.services.engine.connect() as conn:
         states = conn.execute(select(PartnerInRow.state)).scalars().all()
     assert states == ["refused"] * 3
+
+
+class _Junk(http.server.BaseHTTPRequestHandler):
+    """A web server where the partner's inbox should be: 200 to everything, with a page or junk."""
+
+    bodies = (b"<html><body>Welcome</body></html>", b"", b'{"status": "ok"}', b"\xff\x00junk")
+    posts: ClassVar[list[int]] = [0]
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        body = self.bodies[self.posts[0] % len(self.bodies)]
+        self.posts[0] += 1
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_a_200_with_junk_is_not_delivery_and_the_messages_wait_in_order(
+    db_url: str, db_b: str, tmp_path: Path
+) -> None:
+    """Found: any 2xx was taken as delivered, so a partner URL answered by a proxy's or web server's
+    page (200, HTML) marked the message delivered and lost it. Now only the inbox's own answer
+    (applied/duplicate) is delivery; junk is retried on the clock, and once the real inbox answers
+    everything arrives, in order, once."""
+    from meldpunt.act import partners
+    from meldpunt.act.ticks import settle
+
+    with two_instances(db_url, db_b, tmp_path, serve_b=False) as (a, b):
+        with a.services.engine.begin() as conn:
+            for n in range(1, 4):
+                body = {"reference": f"NL-J{n}", "url": f"https://files.example/j{n}"}
+                partners.send(conn, a.services, "be-hotline", "forward", body, key=f"fwd:{n}")
+        junk = http.server.ThreadingHTTPServer(("127.0.0.1", b.port), _Junk)
+        threading.Thread(target=junk.serve_forever, daemon=True).start()
+        try:
+            for _ in range(len(_Junk.bodies)):
+                settle(a.services)
+                a.clock.advance(3600)
+        finally:
+            junk.shutdown()
+            junk.server_close()
+        assert _Junk.posts[0] >= len(_Junk.bodies)
+        [head, *rest] = partners.messages(a.services, "be-hotline")
+        assert head.seq == 1 and head.state == "queued" and "not an inbox's answer" in head.last_error
+        assert [m.state for m in rest] == ["queued", "queued"] and all(m.attempts == 0 for m in rest)
+        b.start()
+        a.clock.advance(3600)
+        settle(a.services)
+        delivered = partners.messages(a.services, "be-hotline", states=("delivered",))
+        assert [m.seq for m in delivered] == [1, 2, 3]
+        with b.services.engine.connect() as conn:
+            refs = conn.execute(select(ForwardIn.reference).order_by(ForwardIn.id)).scalars().all()
+        assert refs == ["NL-J1", "NL-J2", "NL-J3"]
