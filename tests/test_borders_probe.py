@@ -234,3 +234,24 @@ def test_a_200_with_junk_is_not_delivery_and_the_messages_wait_in_order(
         with b.services.engine.connect() as conn:
             refs = conn.execute(select(ForwardIn.reference).order_by(ForwardIn.id)).scalars().all()
         assert refs == ["NL-J1", "NL-J2", "NL-J3"]
+
+
+def test_a_partner_removed_while_its_messages_are_in_flight(db_url: str, db_b: str, tmp_path: Path) -> None:
+    """Held: the receiver removes the sender while three forwards are queued to it: each is refused
+    403 partner_removed, which the sender keeps as a dead letter with that reason (visible, not
+    lost); nothing is taken in at the receiver."""
+    from meldpunt.act import partners
+    from meldpunt.act.partners import Partners
+    from meldpunt.act.ticks import settle
+
+    with two_instances(db_url, db_b, tmp_path) as (a, b):
+        with a.services.engine.begin() as conn:
+            for n in range(1, 4):
+                body = {"reference": f"NL-R{n}", "url": f"https://files.example/r{n}"}
+                partners.send(conn, a.services, "be-hotline", "forward", body, key=f"fwd:{n}")
+        Partners(b.services).remove("nl-hotline", actor="cli:test")
+        settle(a.services)
+        dead = partners.messages(a.services, "be-hotline", states=("dead",))
+        assert [m.seq for m in dead] == [1, 2, 3]
+        assert all("partner_removed" in m.last_error for m in dead), [m.last_error for m in dead]
+        assert _counts(b)[1] == 0
