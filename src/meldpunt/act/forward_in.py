@@ -115,7 +115,7 @@ def on_forward(services: Any, conn: Connection, sender: Any, body: dict[str, Any
     reported = body.get("reported_at")
     try:
         reported_at = utc(datetime.fromisoformat(reported)) if isinstance(reported, str) else None
-    except ValueError:
+    except (ValueError, OverflowError):  # a time beyond year 9999 in UTC
         reported_at = None
     forward_id = conn.execute(
         _insert(conn, ForwardIn)

@@ -345,7 +345,7 @@ def _when(text: object, now: datetime) -> datetime:
     if isinstance(text, str):
         try:
             at = utc(datetime.fromisoformat(text))
-        except ValueError:
+        except (ValueError, OverflowError):  # a time beyond year 9999 in UTC
             return now
         return min(at, now)
     return now

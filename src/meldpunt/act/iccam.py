@@ -305,6 +305,7 @@ def _perform(services: ActNeeds, client: IccamClient, mapping: IccamMapping, row
         report_id = link.report_id if link is not None and link.report_id else None
         if report_id is None:
             report = build_report(settings, mapping, item)
+            _mark_unsure(services, row)
             try:
                 report_id = client.post_report(report)
             except IccamRefused as exc:
@@ -354,10 +355,27 @@ def _perform(services: ActNeeds, client: IccamClient, mapping: IccamMapping, row
     reason = mapping.reason(code)
     if code == 5 and item.country:
         reason = f"{reason}: now {item.ip or item.server_ip} ({item.country})"
+    _mark_unsure(services, row)
     client.post_action(
         content_id, Action(type=code, analyst=analyst_of(settings), date=at, reason_text=reason)
     )
     return {"what": "action", "action": mapping.word(code), "action_type": code, "content_id": content_id}
+
+
+def _mark_unsure(services: ActNeeds, row: Any) -> None:
+    """Written before a call that creates something in ICCAM (a report, an action): a worker killed
+    between ICCAM's answer and our recording it left the row as if nothing had been sent, and the
+    next attempt posted the action a second time (or had the report refused without saying why).
+    Marked, the next attempt looks first. The outcome's transaction sets it back (to what was
+    known before the call, or to what the call's error says)."""
+    if row.unsure:
+        return
+    with services.engine.begin() as conn:
+        conn.execute(
+            update(IccamSend)
+            .where(IccamSend.id == row.id, IccamSend.state == "queued", IccamSend.attempts == row.attempts)
+            .values(unsure=True)
+        )
 
 
 def step_send(services: ActNeeds, worker: Worker, job: ClaimedJob) -> str:
@@ -392,7 +410,14 @@ def send_one(services: ActNeeds, send_id: int, finish: Finish | None = None) -> 
         moved = conn.execute(
             update(IccamSend)
             .where(IccamSend.id == send_id, IccamSend.state == "queued", IccamSend.attempts == row.attempts)
-            .values(state="sent", sent_at=now, attempts=row.attempts + 1, last_error="", next_attempt_at=None)
+            .values(
+                state="sent",
+                sent_at=now,
+                attempts=row.attempts + 1,
+                last_error="",
+                next_attempt_at=None,
+                unsure=False,
+            )
         ).rowcount
         if moved == 1:
             if done["what"] == "report":

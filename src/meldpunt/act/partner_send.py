@@ -243,7 +243,12 @@ def _post(settings: Settings, url: str, envelope: bytes) -> None:
     except httpx.HTTPError as exc:
         raise _Failure(f"{url}: {type(exc).__name__}: {exc}", permanent=False) from None
     if 200 <= status < 300:
-        return
+        if _inbox_answer(text):
+            return
+        # a proxy's or a web server's page, or junk: not the partner's inbox saying it took the message
+        raise _Failure(
+            f"HTTP {status} but not an inbox's answer (applied/duplicate): {text[:120]!r}", permanent=False
+        )
     try:
         said = json.loads(text[:MAX_ANSWER])
         reason = f"{said.get('error', '')}: {said.get('message', '')}" if isinstance(said, dict) else ""
@@ -251,6 +256,17 @@ def _post(settings: Settings, url: str, envelope: bytes) -> None:
         reason = ""
     permanent = 400 <= status < 500 and status not in (408, 425, 429)
     raise _Failure(f"HTTP {status} {reason}".strip()[:2000], permanent=permanent)
+
+
+def _inbox_answer(text: bytes) -> bool:
+    """Whether a 2xx answer is the inbox's ``{"status": "applied" | "duplicate"}``. Any 2xx was
+    taken as delivered: a partner URL that reached a proxy's or web server's page (200, HTML) lost
+    the message, marked delivered."""
+    try:
+        said = json.loads(text[:MAX_ANSWER])
+    except ValueError:
+        return False
+    return isinstance(said, dict) and said.get("status") in ("applied", "duplicate")
 
 
 def step_partner_send(services: PartnerNeeds, worker: Worker, job: ClaimedJob) -> str:

@@ -36,12 +36,14 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 from meldpunt.referral.case import Case
 from meldpunt.referral.summary import summary_html, summary_pdf
@@ -59,6 +61,8 @@ OUTSIDE = frozenset({MANIFEST, SIGNATURE, PUBLIC_KEYS})
 RESERVED = frozenset({"summary.pdf", "summary.html", "vics.json", "media.csv"}) | OUTSIDE
 #: most files a package to verify may hold (a zip of a million entries is not a referral)
 MAX_FILES = 10_000
+#: most bytes read whole from a package (the manifest, its signature); the rest is hashed in chunks
+MAX_READ = 16 << 20
 
 
 class PackageError(ValueError):
@@ -241,6 +245,8 @@ def remove_package(pkg: Package) -> None:
 class _Source(Protocol):
     def names(self) -> list[str]: ...
 
+    def size(self, name: str) -> int: ...
+
     def read(self, name: str) -> bytes: ...
 
     def digest(self, name: str) -> tuple[int, str]: ...
@@ -251,18 +257,28 @@ class _Folder:
         self.root = root
 
     def names(self) -> list[str]:
+        """Every file's relative name. A package holds plain files and folders only: a symbolic
+        link (to a file outside, to ``/dev/zero``) or a FIFO is refused by name — reading one hung
+        the check, or vouched for bytes that do not travel with the package."""
         out = []
         for dirpath, dirnames, filenames in os.walk(self.root):
             dirnames.sort()
+            for d in dirnames:
+                _plain(self.root, Path(dirpath) / d, folder=True)
             for f in sorted(filenames):
                 full = Path(dirpath) / f
+                _plain(self.root, full, folder=False)
                 out.append(full.relative_to(self.root).as_posix())
                 if len(out) > MAX_FILES:
                     raise PackageError(f"more than {MAX_FILES} files: not a referral package")
         return out
 
+    def size(self, name: str) -> int:
+        return (self.root / name).lstat().st_size
+
     def read(self, name: str) -> bytes:
-        return (self.root / name).read_bytes()
+        with open(self.root / name, "rb") as f:
+            return f.read(MAX_READ)
 
     def digest(self, name: str) -> tuple[int, str]:
         h = hashlib.sha256()
@@ -272,6 +288,16 @@ class _Folder:
                 h.update(chunk)
                 size += len(chunk)
         return size, h.hexdigest()
+
+
+def _plain(root: Path, path: Path, *, folder: bool) -> None:
+    mode = path.lstat().st_mode
+    if stat.S_ISLNK(mode):
+        raise PackageError(
+            f"{path.relative_to(root).as_posix()}: a symbolic link; a package holds plain files only"
+        )
+    if not (stat.S_ISDIR(mode) if folder else stat.S_ISREG(mode)):
+        raise PackageError(f"{path.relative_to(root).as_posix()}: not a plain file")
 
 
 class _Zip:
@@ -296,18 +322,32 @@ class _Zip:
     def names(self) -> list[str]:
         return sorted(self.map)
 
+    def size(self, name: str) -> int:
+        return self.map[name].file_size
+
     def read(self, name: str) -> bytes:
-        with self.z.open(self.map[name]) as f:
-            return f.read(16 << 20)
+        with self._open(name) as f:
+            return f.read(MAX_READ)
 
     def digest(self, name: str) -> tuple[int, str]:
         h = hashlib.sha256()
         size = 0
-        with self.z.open(self.map[name]) as f:
+        with self._open(name) as f:
             while chunk := f.read(1 << 20):
                 h.update(chunk)
                 size += len(chunk)
         return size, h.hexdigest()
+
+    def _open(self, name: str) -> IO[bytes]:
+        """A member to read; an encrypted one or one in a compression we do not read is refused by
+        name (zipfile raised RuntimeError / NotImplementedError, a traceback from the CLI)."""
+        info = self.map[name]
+        if info.flag_bits & 0x1:
+            raise PackageError(f"{name}: encrypted in the zip; a referral package is not encrypted")
+        try:
+            return self.z.open(info)
+        except NotImplementedError as e:
+            raise PackageError(f"{name}: cannot be read from the zip ({e})") from None
 
 
 def _keys(public_keys: Iterable[Mapping[str, Any] | str]) -> dict[str, bytes]:
@@ -348,7 +388,7 @@ def verify(path: Path | str, public_keys: Iterable[Mapping[str, Any] | str]) -> 
     try:
         with zipfile.ZipFile(path) as z:
             return _verify(_Zip(z), public_keys)
-    except (zipfile.BadZipFile, OSError) as e:
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as e:  # corrupt members too
         raise PackageError(f"{path} is neither a package folder nor a readable zip ({e})") from None
 
 
@@ -384,13 +424,16 @@ def _verify(src: _Source, public_keys: Iterable[Mapping[str, Any] | str]) -> Ver
                 Problem("missing", name, "missing: listed in the manifest but not in the package")
             )
             continue
-        got_size, got_sha = src.digest(name)
+        # a size that differs is a change without reading a byte: a zip bomb's member says so
+        got_size, got_sha = (src.size(name), "") if src.size(name) != size else src.digest(name)
         if got_size != size or got_sha != sha:
             problems.append(
                 Problem(
                     "changed",
                     name,
-                    f"changed: its SHA-256 is {got_sha} ({got_size} bytes), the manifest says {sha} ({size} bytes)",
+                    f"changed: its SHA-256 is {got_sha} ({got_size} bytes), the manifest says {sha} ({size} bytes)"
+                    if got_sha
+                    else f"changed: {got_size} bytes, the manifest says {size} bytes",
                 )
             )
     for name in sorted(names - set(listed) - OUTSIDE):

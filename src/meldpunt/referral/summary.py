@@ -218,7 +218,7 @@ def summary_pdf(case: Case, *, profile: str = "US") -> bytes:
                 style.append(("FONT", (1, n), (1, n), regular, 9, 12))
             else:
                 data.append([k, Paragraph(_p(v), base)])
-        t = Table(data, colWidths=[35 * mm, width - 35 * mm])
+        t = Table(data, colWidths=[35 * mm, width - 35 * mm], splitInRow=1)
         t.setStyle(TableStyle(style))
         return t
 
@@ -231,7 +231,7 @@ def summary_pdf(case: Case, *, profile: str = "US") -> bytes:
                     for c, w in zip(r, widths, strict=True)
                 ]
             )
-        t = Table(data, colWidths=widths, repeatRows=1)
+        t = Table(data, colWidths=widths, repeatRows=1, splitInRow=1)
         t.setStyle(
             TableStyle(
                 [

@@ -144,6 +144,8 @@ async def create_for_item(request: Request, item_id: int, user: Create) -> Respo
 @router.post("/referrals/{referral_id}/download")
 async def download(request: Request, referral_id: int, user: Download) -> Response:
     """The package's zip, as an attachment; the download is audited and counted first."""
+    if not 0 < referral_id < 2**63:  # beyond a BIGINT the database refused it: a 500
+        raise HTTPException(404)
     _ = staff_translator(request)
     form = await read_form(request, 5)
     if not token_ok(request, form, _purpose(user)):
