@@ -331,3 +331,15 @@ def test_which_statuses_are_due() -> None:
     assert [s for s, _, _ in forward_in.due(f(item_state="known", **base), {"categories": ["baseline"]})] == [
         "assessed"
     ]
+
+
+def test_a_removal_dated_before_the_forward_counts_from_the_forward(two: SimpleNamespace) -> None:
+    """A partner's clock far behind (or a year-0001 date) must not make a negative time to removal."""
+    t = two
+    w = _to_forward(t)
+    settle_all(t.a, t.b)
+    [out] = t.a.forwards_out()
+    _status(t, {"reference": out.reference, "status": "removed", "at": "0001-01-01T00:00:00+00:00"})
+    td = t.a.takedown(w.item_id)
+    assert td.state == TakedownState.REMOVED
+    assert td.minutes_from_notice == 0 and td.removed_at == td.first_notice_at

@@ -418,6 +418,10 @@ def _removed(conn: Connection, row: Any, at: datetime, now: datetime, reason: st
     ).first()
     if td is None or td.state != TakedownState.FORWARDED.value:
         return
+    # never before we forwarded it (a partner's clock far behind, or a year-0001 date, must not make a
+    # negative time to removal)
+    if td.first_notice_at is not None:
+        at = max(at, utc(td.first_notice_at))
     from_notice = minutes_between(td.first_notice_at, at) if td.first_notice_at is not None else None
     from_report = minutes_between(td.reported_at, at)
     won = conn.execute(
