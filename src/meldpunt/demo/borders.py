@@ -24,11 +24,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from meldpunt.act.forwarding import forward_of
+from meldpunt.act.ticks import settle
 from meldpunt.bootstrap import Services
 from meldpunt.clock import ManualClock
 from meldpunt.demo.acting import DemoResolver, Mailbox, act_settings, demo_locator
 from meldpunt.demo.web import DemoWeb
-from meldpunt.settings import KeySettings, PartnerSettings, Settings
+from meldpunt.settings import KeySettings, Settings
 
 #: the demo's instance and its partner, as each names itself in signed messages
 DEMO_NAME = "meldpunt-demo"
@@ -102,7 +104,7 @@ def partner_settings(settings: Settings, mailbox: Mailbox, public_url: str) -> S
     """The partner's settings: the demo's (its mailbox, its fetch allowance), its own database and
     key ring beside the demo's, its own name, the Netherlands as its home country."""
     db = partner_db(settings.db)
-    s = act_settings(replace(settings, db=str(db)), mailbox, public_url)
+    s: Settings = act_settings(replace(settings, db=str(db)), mailbox, public_url)
     return replace(
         s,
         keys=KeySettings(file=str(db.parent / (db.name + ".signkeys"))),
@@ -126,19 +128,34 @@ class Borders:
     #: when the partner's notice to NL Demo Hosting went out (None: not yet)
     noticed_at: datetime | None = None
     story: list[str] = field(default_factory=list)
-    #: the demo's item of the forwarded page (after :meth:`close`)
+    #: the demo's item of the forwarded page (once reported)
     item_id: int | None = None
+    #: ``removed`` came back from the partner: the story is told
+    finished: bool = False
 
     @property
     def page_url(self) -> str:
         return f"http://{NL_HOST[0]}:{self.web_port}{ABROAD_PAGE}"
 
-    def step(self, now: datetime) -> None:
-        """NL Demo Hosting's part: a day after the partner's notice it takes the page down."""
+    def report(self) -> None:
+        """The page in the Netherlands reported to the demo (which forwards it to the partner)."""
+        from meldpunt.pipeline.intake import ReportIn, submit_report
+
+        self.item_id = submit_report(self.played, ReportIn(urls=[self.page_url])).item_ids[0]
+
+    def settle(self, now: datetime) -> None:
+        """The partner's ticks and jobs (the demo's are settled by the play), from the report until
+        ``removed`` is back; and NL Demo Hosting's part: a day after the partner's notice it takes
+        the page down. Only while the story runs: an idle partner would cost the play time."""
+        if self.item_id is None or self.finished:
+            return
+        settle(self.partner)
         if self.noticed_at is None:
             self.noticed_at = _first_notice(self.partner, self.page_url)
         elif now >= self.noticed_at + PROVIDER_TAKES:
             self.web.gone.add(ABROAD_PAGE)
+        fwd = forward_of(self.played, self.item_id)
+        self.finished = fwd is not None and any(line.status == "removed" for line in fwd.statuses)
 
     def close(self) -> None:
         """Tell the story, stop the servers (the statuses are in) and close the partner (its
@@ -152,11 +169,9 @@ class Borders:
 
     def tell(self) -> list[str]:
         """The story's lines for the banner, from what the two databases say."""
-        item = self.item_id = _item_of(self.played, self.page_url)
+        item = self.item_id
         if item is None:
             return []
-        from meldpunt.act.forwarding import forward_of
-
         fwd = forward_of(self.played, item)
         statuses = ", ".join(line.status.replace("_", " ") for line in fwd.statuses) if fwd else ""
         return [
@@ -235,16 +250,6 @@ def start(
         web.stop()
         raise
     return Borders(played, partner, servers, web, web_port)
-
-
-def _item_of(services: Services, url: str) -> int | None:
-    from sqlalchemy import select
-
-    from meldpunt.store.reports import Item
-
-    with services.engine.connect() as conn:
-        found = conn.execute(select(Item.id).where(Item.url == url).order_by(Item.id).limit(1)).scalar()
-    return int(found) if found is not None else None
 
 
 def _first_notice(services: Services, url: str) -> datetime | None:
