@@ -171,3 +171,40 @@ def test_the_forwarded_item_and_the_referrals_fit_a_phone_in_dutch(demo: Demo, t
                 browser.close()
     finally:
         served.stop()
+
+
+def test_the_banner_says_where_to_look(tmp_path: Path) -> None:
+    """The forwarded item, the forwards, the partner's database and /referrals, each line whole."""
+    import io
+    from typing import Any, cast
+
+    from rich.console import Console
+
+    from meldpunt.cli.demo import print_banner
+    from meldpunt.demo.acting import ActDemo, Mailbox
+    from meldpunt.demo.run import DemoLogin
+
+    base = "http://127.0.0.1:8000"
+    act = ActDemo(
+        webs=[], story=["a line"], forwarded_item=5, partner_db=str(tmp_path / "demo.db.partner.db")
+    )
+    demo = Demo(
+        services=cast(Any, None),
+        web=cast(Any, type("Web", (), {"base": "http://127.0.0.1:45678"})()),
+        token="mp_x",
+        receipts=["K7QX-4M2P-9RTA"],
+        logins=[DemoLogin("demo-senior", "senior", "p" * 20, "A" * 32, "123456")],
+        mailbox=Mailbox(tmp_path / "mailbox"),
+        act=act,
+        referral="RF-20261201-ABCDEF",
+    )
+    out = io.StringIO()
+    print_banner(Console(file=out, width=80, color_system=None), demo, tmp_path / "demo.db", base)
+    lines = out.getvalue().splitlines()
+    for wanted in (
+        f"{base}/items/5",
+        f"{base}/act/forwards",
+        str(tmp_path / "demo.db.partner.db"),
+        f"{base}/referrals  (package RF-20261201-ABCDEF made by demo-senior",
+    ):
+        assert any(wanted in line for line in lines), wanted
