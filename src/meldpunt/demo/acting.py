@@ -230,6 +230,7 @@ def play(
     from meldpunt.act import alerts
     from meldpunt.act.ticks import settle
     from meldpunt.bootstrap import Services
+    from meldpunt.demo import borders as across
     from meldpunt.demo.web import DemoWeb
     from meldpunt.pipeline.intake import ReportIn, submit_report
 
@@ -241,8 +242,6 @@ def play(
     seed_contacts(services)
     played = Services(services.settings, clock, resolver=resolver)
     played.locator = demo_locator(played)
-    from meldpunt.demo import borders as across
-
     borders = None
     if lists is not None:
         try:
