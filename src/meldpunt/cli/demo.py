@@ -124,6 +124,20 @@ demo-senior (who gave neither opinion) resolves it under Disagreements.""",
             f"  a provider's link  {demo.act.provider_link or '(none yet)'}",
             soft_wrap=True,
         )
+        if demo.act.forwarded_item is not None:
+            console.print(
+                f"  forwarded item     {base}/items/{demo.act.forwarded_item}  (Action: forwarded, received,"
+                " assessed, notice sent, removed)\n"
+                f"  forwards           {base}/act/forwards  (the ones waiting for a senior)\n"
+                f"  partner's side     {demo.act.partner_db}  (offlimits-demo, home NL: its own database)",
+                soft_wrap=True,
+            )
+    if demo.referral is not None:
+        console.print(
+            f"  police referrals   {base}/referrals  (package {demo.referral} made by demo-senior; the"
+            " other cases are still due; demo-police downloads)",
+            soft_wrap=True,
+        )
     console.print(
         f"staff sign-in at {base}/login (password [bold]{demo.logins[0].password}[/] for all):",
         soft_wrap=True,

@@ -8,25 +8,46 @@ services' resolver maps them, as a test's does): Demo Hosting on 127.0.0.1, Else
 127.0.0.2 (where the moved page goes), Quick Hosting on 127.0.0.3. The notices and alerts go to
 the demo's mailbox (:class:`Mailbox`: a real SMTP server on loopback that writes each message to
 a folder as an ``.eml`` file), so the provider's answer link in a notice can be followed.
+
+Loopback is "this machine" to the locator, so the demo locates with :class:`DemoLocator`: the
+real locator, plus demo facts (country, AS number from the documentation range, provider; source
+"demo") for the providers' addresses. Demo Hosting is in Belgium, the demo's home country (a
+notice, and a police referral due by the default rule); Elsewhere in Great Britain, Quick in
+France (a notice each, by the ``*`` rule); NL Demo Hosting in the Netherlands, where the demo's
+partner hotline takes over (``demo.borders``: a forwarded item and its status back).
 """
 
 from __future__ import annotations
 
 import email
 import email.policy
+import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from meldpunt.clock import ManualClock
+from meldpunt.locate import Locator
+from meldpunt.locate.locator import Location
+
+log = logging.getLogger(__name__)
 
 #: the demo's hosting providers: name -> (address, abuse contact, language)
 PROVIDERS = {
     "hosting.demo.test": ("127.0.0.1", "Demo Hosting BV", "abuse@hosting.demo.test", "nl"),
     "elsewhere.demo.test": ("127.0.0.2", "Elsewhere Hosting Ltd", "abuse@elsewhere.demo.test", "en"),
     "quick.demo.test": ("127.0.0.3", "Quick Hosting SRL", "abuse@quick.demo.test", "fr"),
+}
+#: demo facts for the providers' addresses: address -> (country, AS number, provider). The AS
+#: numbers are from the range kept for documentation (RFC 5398: AS64496-AS64511).
+HOSTING_FACTS = {
+    "127.0.0.1": ("BE", 64496, "Demo Hosting BV"),
+    "127.0.0.2": ("GB", 64497, "Elsewhere Hosting Ltd"),
+    "127.0.0.3": ("FR", 64498, "Quick Hosting SRL"),
+    "127.0.0.4": ("NL", 64499, "NL Demo Hosting B.V."),
 }
 #: the demo's on-call people (alerts go to the demo mailbox)
 ONCALL = ("Demo Senior <senior@hotline.demo.test>", "Demo Analyst <analyst@hotline.demo.test>")
@@ -108,6 +129,33 @@ class DemoResolver:
         return list(dict.fromkeys(str(i[4][0]) for i in infos))
 
 
+class DemoLocator(Locator):
+    """The real locator, with the demo's facts (:data:`HOSTING_FACTS`, source "demo") for the
+    providers' loopback addresses, which the locator itself knows only as "this machine"."""
+
+    def locate(self, host: str, connected_ip: str = "", *, now: datetime, cache: Any = None) -> Location:
+        loc = super().locate(host, connected_ip, now=now, cache=cache)
+        facts = HOSTING_FACTS.get(loc.ip)
+        if facts is not None:
+            country, asn, provider = facts
+            stamp = now.isoformat(timespec="seconds")
+            loc.set("prefix", f"{loc.ip}/32", "demo", stamp)
+            loc.set("asn", asn, "demo", stamp)
+            loc.set("network_owner", provider, "demo", stamp)
+            loc.set("country", country, "demo", stamp)
+            loc.set("provider", provider, "demo", stamp)
+        return loc
+
+
+def demo_locator(services: Any) -> DemoLocator:
+    """A :class:`DemoLocator` for ``services`` (its settings and resolver), as ``services.locator``."""
+    from meldpunt.locate.locator import geo_dir
+
+    return DemoLocator(
+        services.settings.locate, geo_dir=geo_dir(services.settings), resolver=services.resolver
+    )
+
+
 @dataclass
 class ActDemo:
     #: the providers' demo webs (stop them at the end)
@@ -116,6 +164,12 @@ class ActDemo:
     story: list[str]
     #: the answer link of the newest notice (Quick Hosting's), for the banner
     provider_link: str = ""
+    #: the page forwarded to the partner hotline ("": that story was left out)
+    forwarded_url: str = ""
+    #: the demo's item of that page
+    forwarded_item: int | None = None
+    #: the partner's database, kept after the play
+    partner_db: str = ""
 
 
 def act_settings(settings: Any, mailbox: Mailbox, public_url: str) -> Any:
@@ -158,14 +212,25 @@ def seed_contacts(services: Any) -> None:
 
 
 def play(
-    services: Any, mailbox: Mailbox, resolver: DemoResolver, web_port: int, *, now: datetime | None = None
+    services: Any,
+    mailbox: Mailbox,
+    resolver: DemoResolver,
+    web_port: int,
+    *,
+    now: datetime | None = None,
+    lists: Callable[[Any], object] | None = None,
 ) -> ActDemo:
     """Play the demo's nine days of locate and act into ``services``' database (the demo's own),
     with the providers' demo webs started on ``web_port`` of their addresses. The webs keep
-    running for the live demo: stop them at the end (``ActDemo.webs``)."""
+    running for the live demo: stop them at the end (``ActDemo.webs``).
+
+    With ``lists`` (what imports the demo's hash lists into a database), the partner hotline plays
+    beside it (``demo.borders``): a page in the Netherlands is forwarded to it on day 2, and its
+    statuses come back. Without 127.0.0.4 on loopback that story is left out, with a warning."""
     from meldpunt.act import alerts
     from meldpunt.act.ticks import settle
     from meldpunt.bootstrap import Services
+    from meldpunt.demo import borders as across
     from meldpunt.demo.web import DemoWeb
     from meldpunt.pipeline.intake import ReportIn, submit_report
 
@@ -176,6 +241,13 @@ def play(
     story: list[str] = []
     seed_contacts(services)
     played = Services(services.settings, clock, resolver=resolver)
+    played.locator = demo_locator(played)
+    borders = None
+    if lists is not None:
+        try:
+            borders = across.start(played, mailbox, resolver, web_port, lists)
+        except OSError as exc:  # 127.0.0.4 is loopback on Linux, not on every system
+            log.warning("the demo's forwarding story is left out: %s", exc)
 
     def url(host: str, path: str) -> str:
         return f"http://{host}:{web_port}{path}"
@@ -184,6 +256,8 @@ def play(
         while clock.now() < at:
             clock.advance(min(step_h * 3600, (at - clock.now()).total_seconds()))
             settle(played)
+            if borders is not None:
+                borders.settle(clock.now())
 
     t0 = clock.now()
     try:
@@ -210,6 +284,8 @@ def play(
         # noticed again there; Elsewhere removes it on day 4
         until(t0 + timedelta(days=2))
         resolver.move("moved.demo.test", PROVIDERS["elsewhere.demo.test"][0])
+        if borders is not None:  # a page hosted in the Netherlands: forwarded to the partner
+            borders.report()
         until(t0 + timedelta(days=4))
         elsewhere.gone.add("/act/moved.html")
         until(t0 + timedelta(days=DAYS - 1, hours=-12), step_h=3.0)
@@ -217,6 +293,8 @@ def play(
         submit_report(played, ReportIn(urls=[url("quick.demo.test", "/act/fresh.html")]))
         until(end, step_h=2.0)
     finally:
+        if borders is not None:
+            borders.close()  # the statuses are in: the servers stop, the partner's database stays
         played.close()
     story += [
         "a notice to Quick Hosting was sent a few hours ago (in French)",
@@ -225,8 +303,16 @@ def play(
         "moved.html moved to Elsewhere Hosting, was noticed there and removed",
         "an urgent report alerted the on-call senior, who acknowledged it after 4 minutes",
     ]
+    act = ActDemo(webs, story)
+    if borders is not None:
+        webs.append(borders.web)
+        story += borders.story
+        act.forwarded_url = borders.page_url
+        act.forwarded_item = borders.item_id
+        act.partner_db = str(across.partner_db(services.settings.db))
     quick = [link for to, link in mailbox.links() if "quick.demo.test" in to]
-    return ActDemo(webs, story, quick[-1] if quick else "")
+    act.provider_link = quick[-1] if quick else ""
+    return act
 
 
 def _answer_removed(services: Any, link: str, page_url: str) -> None:

@@ -14,6 +14,7 @@ from meldpunt.banks.formats import get_format
 from meldpunt.bootstrap import Services
 from meldpunt.demo import BENIGN_LIST, KNOWN_LIST
 from meldpunt.demo.acting import ActDemo, DemoResolver, Mailbox, act_settings, play
+from meldpunt.demo.borders import DEMO_NAME
 from meldpunt.demo.web import DemoWeb, demo_reports
 from meldpunt.settings import Settings
 
@@ -75,6 +76,8 @@ class Demo:
     mailbox: Mailbox | None = None
     #: the locate-and-act story played into the database (None: not played)
     act: ActDemo | None = None
+    #: the reference of the police referral package the demo made (None: none)
+    referral: str | None = None
 
     def stop(self) -> None:
         """Stop the demo's webs and mailbox (the services stay open)."""
@@ -135,7 +138,13 @@ def prepare(
 
     reset_database(db)
     # The demo web lives on loopback, which the SSRF guard refuses: allow it, for the demo only.
-    settings = replace(settings, db=str(db), fetch_allowed_networks="127.0.0.0/8", worker_poll_s=0.2)
+    settings = replace(
+        settings,
+        db=str(db),
+        fetch_allowed_networks="127.0.0.0/8",
+        worker_poll_s=0.2,
+        partner=replace(settings.partner, instance_name=DEMO_NAME),
+    )
     mailbox = Mailbox(db.parent / (db.name + ".mailbox")).start()
     resolver = DemoResolver()
     services = Services(act_settings(settings, mailbox, public_url), resolver=resolver)
@@ -144,7 +153,7 @@ def prepare(
     act = None
     if act_story:
         try:
-            act = play(services, mailbox, resolver, _free_port())
+            act = play(services, mailbox, resolver, _free_port(), lists=import_demo_lists)
         except OSError as exc:  # 127.0.0.2-3 are loopback on Linux, not on every system
             log.warning("the demo's locate-and-act story is left out: %s", exc)
     web = DemoWeb(port=web_port).start()
@@ -154,27 +163,64 @@ def prepare(
     ]
     token = create_api_token(services, "demo", SCOPES)  # every scope: /internal/items too
     disputed = web.url(DISPUTED_PAGE)
-    return Demo(services, web, token, receipts, demo_accounts(services), disputed, mailbox, act)
+    logins = demo_accounts(services)
+    referral = make_referral(services) if act is not None else None
+    return Demo(services, web, token, receipts, logins, disputed, mailbox, act, referral)
+
+
+#: the page whose police referral the demo makes (Demo Hosting never removed it)
+REFERRED_PAGE = "/act/stubborn.html"
+
+
+def make_referral(services: Services) -> str | None:
+    """As demo-senior, a police referral package for the stubborn item (hosted in the home
+    country, so due by the default rule): ``/referrals`` shows it made, with the other cases still
+    due. Its reference; None when there is no such item due."""
+    from sqlalchemy import select
+
+    from meldpunt.act.referrals import create
+    from meldpunt.store.acting import Takedown
+    from meldpunt.store.reports import Item
+
+    with services.engine.connect() as conn:
+        item = conn.execute(
+            select(Item.id)
+            .join(Takedown, Takedown.item_id == Item.id)
+            .where(Item.url.like(f"%{REFERRED_PAGE}"), Takedown.police == "due")
+            .order_by(Item.id)
+            .limit(1)
+        ).scalar()
+    if item is None:
+        return None
+    return create(services, [int(item)], by="demo-senior").referral.reference
 
 
 def _free_port() -> int:
-    """A port free on the demo providers' three loopback addresses."""
+    """A port free on the demo providers' loopback addresses (127.0.0.4 too where it is one)."""
     import socket
 
     from meldpunt.demo.acting import PROVIDERS
+    from meldpunt.demo.borders import NL_HOST
 
+    addresses = [ip for ip, *_rest in PROVIDERS.values()]
+    try:
+        with socket.socket() as t:
+            t.bind((NL_HOST[1], 0))
+        addresses.append(NL_HOST[1])
+    except OSError:  # not loopback here: the forwarding story is left out (demo.acting.play)
+        pass
     for _ in range(50):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = int(s.getsockname()[1])
         try:
-            for ip, *_rest in PROVIDERS.values():
+            for ip in addresses:
                 with socket.socket() as t:
                     t.bind((ip, port))
         except OSError:
             continue
         return port
-    raise OSError("no port free on 127.0.0.1, 127.0.0.2 and 127.0.0.3 for the demo's providers")
+    raise OSError(f"no port free on {', '.join(addresses)} for the demo's providers")
 
 
 #: the demo page whose item is left in disagreement (its twin behind the slow host stays in the
