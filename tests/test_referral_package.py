@@ -22,7 +22,7 @@ from meldpunt.referral.vics import CATEGORIES, category, vics_json
 from meldpunt.stores.signing import KeyRing, rotate_key_ring
 from tests.helpers.referral import T0, key_ring, sample_case
 
-NSRL = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "vics-nsrl"
+NSRL = Path(__file__).parent / "fixtures" / "vics-nsrl"  # NIST NSRL VICS files (as in test_list_interop)
 
 
 @pytest.fixture
@@ -238,7 +238,6 @@ def test_vics_is_read_back_by_our_own_reader(package: Package) -> None:
     assert doc["value"][0]["SourceApplicationName"] == "meldpunt"
 
 
-@pytest.mark.skipif(not NSRL.is_dir(), reason="the NSRL VICS files are in shared/testdata")
 def test_vics_media_have_the_shape_of_the_nsrl_vics_files(package: Package) -> None:
     ours = json.loads((package.folder / "vics.json").read_text())["value"][0]["Media"][0]
     seen = 0
