@@ -67,7 +67,13 @@ def _world(services: Services) -> dict[str, int]:
             state=TakedownState.NOTICED,
             location_id=loc,
             police=police,
-            labels={"category": "baseline"},
+            # as routing writes them (act.routing.hash_list_labels / analyst_labels)
+            labels={
+                "source": "hash_list",
+                "banks": ["police-list"],
+                "categories": ["baseline"],
+                "baseline": True,
+            },
         )
         ids[name] = item_id
     return ids
@@ -251,3 +257,31 @@ def test_two_exports_at_once_move_the_takedown_once(services: Services) -> None:
     lines = _events(services, ids["urgent"], EventKind.REFERRAL_EXPORTED)
     assert sorted(bool(line["was_due"]) for line in lines) == [False, True]
     assert len(_audit(services, "referral.create")) == 2
+
+
+def test_an_item_a_hash_list_decided_carries_the_lists_labels_as_its_classification(
+    services: Services,
+) -> None:
+    """No analyst saw it: the package says what the hash list said (status baseline from its
+    ``baseline`` label, the list's own category kept as given), not "no classification"."""
+    from meldpunt.act.routing import hash_list_labels
+
+    at = services.clock.now()
+    e = services.engine
+    item_id, _ = seed_item(e, "https://files.example/listed/page.html", now=at)
+    labels = hash_list_labels(
+        [
+            {
+                "bank": "demo-known",
+                "policy": "auto",
+                "labels": {"baseline": True, "category": "list-cat-A"},
+            }
+        ],
+        [],
+    )
+    assert labels is not None
+    seed_takedown(e, item_id, now=at, state=TakedownState.NOTICED, police="due", labels=labels)
+    [due] = [d for d in referrals.due(services)[0] if d.item_id == item_id]
+    assert due.category == "baseline, list-cat-A"
+    case = referrals.gather(services, [item_id], by="sam")
+    assert dict(case.items[0].classification) == {"status": "baseline", "category": "list-cat-A"}

@@ -162,6 +162,17 @@ def _scheme_of(value: str) -> str:
     return "category"
 
 
+def label_values(labels: dict[str, Any]) -> list[str]:
+    """The category values of a takedown's labels, as routing writes them (``categories``: an
+    analyst's scheme values, or a hash list's ``baseline`` and category labels), or a lone
+    ``category``."""
+    values = labels.get("categories")
+    if isinstance(values, list):
+        return [str(v) for v in values if isinstance(v, str) and v]
+    one = labels.get("category")
+    return [one] if isinstance(one, str) and one else []
+
+
 # -- gathering ---------------------------------------------------------------------------------------------
 
 
@@ -271,10 +282,9 @@ def _item(conn: Connection, item: Any) -> CaseItem:
     decided_by = "analyst" if decisions else ""
     if td is not None:
         decided_by = td.decided_by
-        if not classification:  # decided by a hash list: its category label
-            labels = json.loads(td.labels or "{}")
-            if labels.get("category"):
-                classification = {_scheme_of(str(labels["category"])): str(labels["category"])}
+        if not classification:  # decided by a hash list: its lists' category labels
+            for value in label_values(json.loads(td.labels or "{}")):
+                classification.setdefault(_scheme_of(value), value)
             classified_at = classified_at or utc(td.created_at)
     events = tuple(
         Event(utc(e.at), e.kind, e.actor, json.loads(e.detail or "{}"))
@@ -577,7 +587,7 @@ def due(services: ActNeeds, *, limit: int = 200) -> tuple[list[DueItem], int]:
                 host=r.host,
                 urgent=bool(r.urgent),
                 country=r.country or "",
-                category=str(labels.get("category", "")),
+                category=", ".join(label_values(labels)),
                 since=utc(r.created_at),
                 state=r.state,
             )
