@@ -102,12 +102,13 @@ def test_every_demo_provider_is_located_in_its_country(demo: Demo) -> None:
     """Loopback is "this machine" to the locator: the demo's own facts say where each provider is,
     and the nine-day story still routes each as before (Belgium is home: police due by rule)."""
     with demo.services.engine.connect() as conn:
-        located = set(conn.execute(select(Location.ip, Location.country)).tuples().all())
-        police = dict(
-            conn.execute(select(Item.url, Takedown.police).join(Takedown, Takedown.item_id == Item.id))
-            .tuples()
-            .all()
-        )
+        located = {(str(r[0]), str(r[1])) for r in conn.execute(select(Location.ip, Location.country))}
+        police = {
+            str(r[0]): str(r[1])
+            for r in conn.execute(
+                select(Item.url, Takedown.police).join(Takedown, Takedown.item_id == Item.id)
+            )
+        }
     assert located <= {(ip, facts[0]) for ip, facts in HOSTING_FACTS.items()}
     assert {c for _ip, c in located} == {"BE", "GB", "FR", "NL"}
     by_page = {url.split("/")[-1]: p for url, p in police.items()}
