@@ -57,6 +57,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from meldpunt.act import partners, timeline
 from meldpunt.act.context import ActNeeds, utc
 from meldpunt.act.recheck import ONLINE_WORDS, minutes_between
+from meldpunt.act.routing import waiting_ids
 from meldpunt.audit import AuditEvent, record
 from meldpunt.domain.acting import EventKind, TakedownState
 from meldpunt.store.acting import Location, Takedown
@@ -90,16 +91,7 @@ def new_reference(home: str, takedown_id: int) -> str:
 
 def tick_forward(services: ActNeeds) -> int:
     """Takedowns in ``to_forward``: forward each (or hold it when the partner is unknown)."""
-    with services.engine.connect() as conn:
-        ids = [
-            int(i)
-            for i in conn.execute(
-                select(Takedown.id)
-                .where(Takedown.state == TakedownState.TO_FORWARD.value)
-                .order_by(Takedown.id)
-                .limit(BATCH)
-            ).scalars()
-        ]
+    ids = waiting_ids(services, TakedownState.TO_FORWARD, BATCH)
     moved = 0
     for tid in ids:
         try:

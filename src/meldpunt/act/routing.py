@@ -598,18 +598,21 @@ def _rdap_contact(conn: Connection, route: Route, now: datetime) -> int:
     )
 
 
-def tick_route(services: ActNeeds) -> int:
-    """Takedowns in ``to_route``: decide their route from the location, contacts and rules."""
+def waiting_ids(services: ActNeeds, state: TakedownState, batch: int = BATCH) -> list[int]:
+    """The first ``batch`` takedowns in ``state``, oldest first (what a tick works through; each
+    move is still conditional on the state, so a racing worker's pick changes nothing)."""
     with services.engine.connect() as conn:
-        ids = [
+        return [
             int(i)
             for i in conn.execute(
-                select(Takedown.id)
-                .where(Takedown.state == TakedownState.TO_ROUTE.value)
-                .order_by(Takedown.id)
-                .limit(BATCH)
+                select(Takedown.id).where(Takedown.state == state.value).order_by(Takedown.id).limit(BATCH)
             ).scalars()
         ]
+
+
+def tick_route(services: ActNeeds) -> int:
+    """Takedowns in ``to_route``: decide their route from the location, contacts and rules."""
+    ids = waiting_ids(services, TakedownState.TO_ROUTE)
     if not ids:
         return 0
     with services.engine.begin() as conn:
