@@ -45,6 +45,7 @@ from meldpunt.web.i18n import Translator
 from tests.helpers.forward import Instance, pair, route_to, settle_all, start
 from tests.helpers.providers import Providers, install, seed_watched
 from tests.helpers.routing import T0
+from tests.helpers.serve import stop_processes
 from tests.helpers.smtp import SmtpSink, _free_port
 from tests.helpers.world import ILLEGAL
 
@@ -292,13 +293,7 @@ def test_two_serve_processes_forward_and_the_status_comes_back(tmp_path: Path) -
         statuses = _wait("received to come back to A", received)
         assert statuses[0] == "received"
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_processes(procs)
         world.close()
         for side in (a, b):
             side.services.close()

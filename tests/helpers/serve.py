@@ -34,6 +34,17 @@ from tests.helpers.imagegen import scene
 PASSWORD = "a long benign test passphrase 42"
 
 
+def stop_processes(procs: list[subprocess.Popen[Any]]) -> None:
+    """Ask every process to end, then kill the ones still running after 15 s."""
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
 def _port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -188,12 +199,6 @@ def stack(sqlite_db: str, tmp_path: Path) -> Iterator[Stack]:
         _wait("the web process", up, 60)
         yield Stack(base, web, services, token, env, logs)
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_processes(procs)
         httpd.shutdown()
         services.close()
