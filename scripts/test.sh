@@ -21,4 +21,4 @@ EXTRAS=dev scripts/install.sh
 .venv/bin/mypy
 # One worker per core (at most 4), each with its own PostgreSQL cluster, temp dirs and Chromium; a test
 # file stays on one worker, in order (its module fixtures are made once). `scripts/test.sh -n 0`: serial.
-MELDPUNT_REQUIRE_POSTGRES=1 MELDPUNT_REQUIRE_BROWSER=1 .venv/bin/pytest -q -n auto --maxprocesses=4 --dist loadfile "$@"
+MELDPUNT_REQUIRE_POSTGRES=1 MELDPUNT_REQUIRE_BROWSER=1 .venv/bin/pytest -q -n auto --maxprocesses=4 --dist loadfile --no-loadscope-reorder "$@"

@@ -158,20 +158,41 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def db_url(request: pytest.FixtureRequest) -> str:
     """A fresh database on each engine meldpunt supports, at the newest schema: a copy of one the
     migrations built once per run, as opening it would have built it (opening finds nothing to do).
     Tests of the migrations themselves are marked ``empty_db`` and get an empty database."""
-    empty = request.node.get_closest_marker("empty_db") is not None
     if request.param == "sqlite":
-        path = tmp_path / "meldpunt.db"
-        if not empty:
-            shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-        return str(path)
+        return str(request.getfixturevalue("sqlite_db"))
+    empty = request.node.get_closest_marker("empty_db") is not None
     cluster = request.getfixturevalue("postgres_cluster")
     return str(cluster.create_database(migrated=not empty))
 
 
 @pytest.fixture
-def sqlite_db(tmp_path: Path) -> str:
-    return str(tmp_path / "meldpunt.db")
+def sqlite_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A SQLite database file at the newest schema, like ``db_url``'s: a copy of the migrated
+    template (running the migrations took about a second a test). ``empty_db``: no file yet."""
+    path = tmp_path / "meldpunt.db"
+    if request.node.get_closest_marker("empty_db") is None:
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+    return str(path)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_survivor_passphrases() -> Iterator[None]:
+    """Survivors' passphrases hashed in this process with argon2's cheapest parameters, as the
+    staff's are (``tests.helpers.accounts.FAST``): the library's defaults cost 0.15-0.25 s of CPU a
+    hash or check, hundreds of times a run. What is tested (one verification on every path, the
+    same parameters for the dummy as for a case) holds for any parameters; ``meldpunt serve`` and
+    the other processes the tests start keep the defaults."""
+    from argon2 import PasswordHasher
+
+    from meldpunt.act import survivors
+
+    real = survivors._HASHER
+    survivors._HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    survivors._dummy.cache_clear()
+    yield
+    survivors._HASHER = real
+    survivors._dummy.cache_clear()

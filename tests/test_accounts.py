@@ -52,8 +52,20 @@ EXPECTED: dict[str, set[str]] = {
         "cybertip.export",
         "referrals.create",
         "referrals.download",
+        "estimate.run",
+        "links.view",
+        "links.export",
     },
-    "police": {"item.facts", "urgent.view", "prefs.own", "alerts.ack", "referrals.download"},
+    "police": {
+        "item.facts",
+        "urgent.view",
+        "prefs.own",
+        "alerts.ack",
+        "referrals.download",
+        "estimate.run",
+        "links.view",
+        "links.export",
+    },
     "admin": {"users.manage", "settings.manage", "audit.read", "prefs.own"},
 }
 EXPECTED_ANONYMOUS = {"report.submit", "status.view", "health.view"}

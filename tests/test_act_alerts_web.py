@@ -28,7 +28,7 @@ from meldpunt.web import create_app
 from meldpunt.web.emergency import parse
 from tests.helpers.acting import seed_item
 from tests.helpers.alerts import START, Desk, HookServer, alert_events, alert_services, hook_server
-from tests.helpers.browser import ARGS, CHROMIUM, need_browser
+from tests.helpers.browser import ARGS, CHROMIUM, need_browser, screenshot
 from tests.helpers.smtp import SmtpSink, smtp_sink
 from tests.helpers.staff import token
 from tests.helpers.webclient import _database_text, form, receipt_code
@@ -294,7 +294,7 @@ def test_the_alerts_page_fits_a_phone(sqlite_db: str, tmp_path: Path) -> None:
                             page.locator("main form button[type=submit]").first.click()
                             signed_in = context.storage_state()
                         page.goto(f"{base}/alerts")
-                        page.screenshot(path=str(tmp_path / f"alerts-390-js-{js}.png"), full_page=True)
+                        screenshot(page, f"alerts-390-js-{js}")
                         assert "Ik neem het op me" in page.inner_text("main")
                         assert page.evaluate("document.documentElement.scrollWidth") <= 390
                         countdown = page.inner_text(".countdown")

@@ -51,7 +51,7 @@ from meldpunt.settings import (
 )
 from meldpunt.store.acting import Notice, NoticeItem, Takedown
 from meldpunt.store.reports import Item
-from tests.helpers.browser import ARGS, CHROMIUM, need_browser
+from tests.helpers.browser import ARGS, CHROMIUM, need_browser, screenshot
 from tests.helpers.imagegen import scene
 from tests.helpers.smtp import SmtpSink, _free_port
 
@@ -244,11 +244,7 @@ def _shoot(page: Any, j: Journey, name: str, selector: str | None = None) -> Non
     stick out sideways."""
     for width in (1280, 390):
         page.set_viewport_size({"width": width, "height": 900})
-        path = str(j.shots / f"{name}-{width}.png")
-        if selector:
-            page.locator(selector).screenshot(path=path)
-        else:
-            page.screenshot(path=path, full_page=True)
+        screenshot(page.locator(selector) if selector else page, f"{name}-{width}")
         if width == 390:
             wide = page.evaluate("document.documentElement.scrollWidth")
             assert wide <= 390, f"{name}: {wide} px wide at 390 px"

@@ -58,8 +58,25 @@ ALLOWED = {
         "wellness",
         "act",
         "locate",
+        "estimate",
+        "links",
     },
-    "pipeline": {"domain", "settings", "signals", "index", "banks", "store", "stores", "fetch", "audit"},
+    "pipeline": {
+        "domain",
+        "settings",
+        "signals",
+        "index",
+        "banks",
+        "store",
+        "stores",
+        "fetch",
+        "audit",
+        "entities",
+    },
+    # link analysis (#13): entities found in text and pages, pure (no database, no network)
+    "entities": set(),
+    # the graph of reports, items, hosts, providers and entities; its pages' services and exports
+    "links": {"domain", "settings", "store", "audit", "entities", "pipeline", "referral"},
     # where content is hosted: geo data, RDAP; no database (the act room records what it finds)
     "locate": {"domain", "settings"},
     # locate and act: takedowns, routing, notices, the outbox, re-checks, alerts (after triage)
@@ -87,6 +104,8 @@ ALLOWED = {
     # police referral packages (VICS 2.0, CSV, HTML/PDF, signed manifest) and CyberTipline XML;
     # the VICS file is written by the bank formats' VICS writer (banks is pure: domain only)
     "referral": {"domain", "settings", "banks"},
+    # multiple systems estimation (#13): pure statistics on a count table (numpy, scipy, statsmodels)
+    "estimate": {"domain"},
     # the CLI, like the web, goes through services (``bootstrap.Services`` opens the database)
     "cli": {
         "domain",
@@ -110,6 +129,8 @@ ALLOWED = {
         "exchange",
         "iccam",
         "referral",
+        "estimate",
+        "links",
     },
 }
 #: rooms that run no SQL of their own: they may not import SQLAlchemy at all

@@ -23,7 +23,7 @@ from meldpunt.domain.acting import EventKind, TakedownState
 from meldpunt.settings import Settings
 from meldpunt.store.acting import ActionEvent, Location, Takedown
 from meldpunt.store.reports import Item
-from tests.helpers.browser import ARGS, CHROMIUM, need_browser
+from tests.helpers.browser import ARGS, CHROMIUM, need_browser, screenshot
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +34,42 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     finally:
         prepared.stop()
         prepared.services.close()
+
+
+def test_the_demo_plays_every_state_of_locate_and_act(demo: Demo) -> None:
+    """``meldpunt demo`` shows a notice sent, one overdue and escalated, one removed, one moved,
+    one urgent alert acknowledged: nine days played through the real ticks and jobs (the module's
+    prepared demo: one story for every test here)."""
+    from meldpunt.act.notice_answers import provider_view
+
+    assert demo.act is not None and demo.mailbox is not None
+    with demo.services.engine.connect() as conn:
+        takedowns = {
+            url.split("/")[-1]: (state, police, moves, from_notice)
+            for url, state, police, moves, from_notice in conn.execute(
+                text(
+                    "SELECT i.url, t.state, t.police, t.moves, t.minutes_from_notice "
+                    "FROM takedowns t JOIN items i ON i.id = t.item_id"
+                )
+            )
+        }
+        notices = {
+            c: (state, escalation, language)
+            for c, state, escalation, language in conn.execute(
+                text("SELECT contact_id, state, escalation, language FROM notices")
+            )
+        }
+        alerts = conn.execute(text("SELECT state, ack_seconds FROM alerts")).all()
+    # reminded, escalated; the police referral was due, and the demo made its package (#11)
+    assert takedowns["stubborn.html"][:2] == ("noticed", "referred")
+    assert takedowns["removed.html"][0] == "removed" and takedowns["removed.html"][3] > 0
+    assert takedowns["moved.html"][0] == "removed" and takedowns["moved.html"][2] == 1
+    assert takedowns["fresh.html"][0] == "noticed"
+    assert sorted(notices.values()) == [("closed", 0, "en"), ("sent", 0, "fr"), ("sent", 2, "nl")]
+    assert [tuple(a) for a in alerts] == [("acknowledged", 240)]
+    assert demo.mailbox.count >= 10  # the notices, their reminders and the alert
+    token = demo.act.provider_link.rsplit("/", 1)[-1]
+    assert [line.url.split("/")[-1] for line in provider_view(demo.services, token).items] == ["fresh.html"]
 
 
 def _forwarded(demo: Demo) -> int:
@@ -158,13 +194,13 @@ def test_the_forwarded_item_and_the_referrals_fit_a_phone_in_dutch(demo: Demo, t
                 page.fill("#code", login.code)
                 page.locator("main form button[type=submit]").first.click()
                 page.goto(f"{served.url}/items/{item}")
-                page.screenshot(path=str(tmp_path / "forwarded-item-390-nl.png"), full_page=True)
+                screenshot(page, "forwarded-item-390-nl")
                 main = page.inner_text("main")
                 assert f"Doorgestuurd naar {PARTNER_NAME}" in main
                 assert "beoordeeld" in main and "verwijderd" in main
                 assert page.evaluate("document.documentElement.scrollWidth") <= 390
                 page.goto(f"{served.url}/referrals")
-                page.screenshot(path=str(tmp_path / "referrals-390-nl.png"), full_page=True)
+                screenshot(page, "referrals-390-nl")
                 main = page.inner_text("main")
                 assert "Doorverwijzingen naar de politie" in main and str(demo.referral) in main
                 assert page.evaluate("document.documentElement.scrollWidth") <= 390
@@ -172,6 +208,40 @@ def test_the_forwarded_item_and_the_referrals_fit_a_phone_in_dutch(demo: Demo, t
                 browser.close()
     finally:
         served.stop()
+
+
+def test_the_demo_survivor_signs_in_and_reads_the_timeline(demo: Demo) -> None:
+    """#12: the code and passphrase the banner prints open /survivor/case, whose timeline the real
+    services wrote: the picture found at Elsewhere Hosting (country names, not codes), a notice,
+    the forward to the Netherlands' hotline, removed; the statement PDF downloads."""
+    import re
+
+    import anyio.from_thread
+
+    from meldpunt.web import create_app
+    from tests.helpers.webclient import WebClient, token_of
+
+    assert demo.act is not None and demo.act.survivor is not None
+    case = demo.act.survivor
+    with anyio.from_thread.start_blocking_portal() as portal:
+        web = WebClient.on(portal, create_app(demo.services))
+        form = web.get("/survivor/sign-in?lang=en")
+        data = {"token": token_of(form.text), "lang": "en", "code": case.code, "passphrase": case.passphrase}
+        signed = web.post("/survivor/sign-in", data=data)
+        assert signed.status_code == 303, signed.text
+        page = web.get(signed.headers["location"])
+        assert page.status_code == 200
+        kinds = re.findall(r'data-kind="([a-z_]+)"', page.text)
+        for fact in ("found", "notice_sent", "forwarded", "removed"):
+            assert fact in kinds, (fact, kinds)
+        # per finding, in order: found before its notice, the notice before its removal
+        assert kinds.index("found") < kinds.index("notice_sent") < kinds.index("removed")
+        assert "elsewhere.demo.test (hosting country: United Kingdom)" in page.text
+        assert "partner hotline (country: Netherlands)" in page.text and "http://" not in page.text
+        fr = web.get("/survivor/case?lang=fr").text
+        assert "Royaume-Uni" in fr and "Pays-Bas" in fr
+        pdf = web.get("/survivor/case/statement.pdf")
+        assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
 
 
 def test_the_banner_says_where_to_look(tmp_path: Path) -> None:
@@ -184,10 +254,15 @@ def test_the_banner_says_where_to_look(tmp_path: Path) -> None:
     from meldpunt.cli.demo import print_banner
     from meldpunt.demo.acting import ActDemo, Mailbox
     from meldpunt.demo.run import DemoLogin
+    from meldpunt.demo.survivor import PASSPHRASE, SurvivorDemo
 
     base = "http://127.0.0.1:8000"
     act = ActDemo(
-        webs=[], story=["a line"], forwarded_item=5, partner_db=str(tmp_path / "demo.db.partner.db")
+        webs=[],
+        story=["a line"],
+        forwarded_item=5,
+        partner_db=str(tmp_path / "demo.db.partner.db"),
+        survivor=SurvivorDemo(1, "ABCD-EFGH-IJKL-MNOP-QRST-UVWX", PASSPHRASE, 3),
     )
     demo = Demo(
         services=cast(Any, None),
@@ -207,5 +282,6 @@ def test_the_banner_says_where_to_look(tmp_path: Path) -> None:
         f"{base}/act/forwards",
         str(tmp_path / "demo.db.partner.db"),
         f"{base}/referrals  (package RF-20261201-ABCDEF made by demo-senior",
+        f"{base}/survivor/sign-in  code ABCD-EFGH-IJKL-MNOP-QRST-UVWX  passphrase {PASSPHRASE}",
     ):
         assert any(wanted in line for line in lines), wanted

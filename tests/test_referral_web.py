@@ -27,7 +27,7 @@ from meldpunt.referral import verify
 from meldpunt.settings import Settings
 from meldpunt.web import create_app
 from tests.helpers.acting import seed_item, seed_location, seed_takedown
-from tests.helpers.browser import ARGS, CHROMIUM, need_browser
+from tests.helpers.browser import ARGS, CHROMIUM, need_browser, screenshot
 from tests.helpers.referral import seed_classified
 from tests.helpers.workspace import Workspace, _workspace
 
@@ -204,7 +204,7 @@ def test_the_referrals_page_fits_a_phone(sqlite_db: str, tmp_path: Path) -> None
                     page.fill("#code", login.code)
                     page.locator("main form button[type=submit]").first.click()
                     page.goto(f"{base}/referrals")
-                    page.screenshot(path=str(tmp_path / "referrals-390.png"), full_page=True)
+                    screenshot(page, "referrals-390")
                     assert "Police referrals" in page.inner_text("main")
                     assert page.evaluate("document.documentElement.scrollWidth") <= 390
                     page.check("#pick-2")

@@ -7,7 +7,6 @@ Skipped when Chromium or Playwright is missing, unless MELDPUNT_REQUIRE_BROWSER=
 from __future__ import annotations
 
 import logging
-import os
 import re
 import socket
 import threading
@@ -21,7 +20,7 @@ from meldpunt.bootstrap import Services
 from meldpunt.pipeline.intake import list_items
 from meldpunt.settings import Settings
 from meldpunt.web import WebConfig, create_app, uvicorn_log_config
-from tests.helpers.browser import ARGS, CHROMIUM, need_browser
+from tests.helpers.browser import ARGS, CHROMIUM, need_browser, screenshot
 from tests.helpers.webclient import _database_text
 
 
@@ -96,11 +95,7 @@ def test_report_in_dutch_with_javascript_off(
             page.goto(f"{base}/", wait_until="load")
             assert page.locator("html").get_attribute("lang") == "nl"  # from Accept-Language
             assert "112 (Europees alarmnummer)" in page.inner_text(".emergency")
-            page.screenshot(path=str(tmp_path / "form-nl.png"), full_page=True)
-            shots = os.environ.get("MELDPUNT_SCREENSHOTS")
-            if shots:
-                Path(shots).mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(Path(shots) / "form-nl.png"), full_page=True)
+            screenshot(page, "form-nl")
 
             page.get_by_label("Webadressen (één per regel)").fill(
                 "https://voorbeeld.invalid/pagina\nvoorbeeld.invalid/andere"
@@ -116,8 +111,7 @@ def test_report_in_dutch_with_javascript_off(
             assert "/receipt/" in page.url and "lang=nl" in page.url
             assert page.get_by_role("heading", name="Bedankt voor uw melding").is_visible()
             code = page.inner_text(".code strong").strip()
-            if shots:
-                page.screenshot(path=str(Path(shots) / "receipt-nl.png"), full_page=True)
+            screenshot(page, "receipt-nl")
             assert re.fullmatch(r"[A-Z2-7]{5}(-[A-Z2-7]{5}){3}", code)
             assert "112 (Europees alarmnummer)" in page.inner_text(".emergency")
 
@@ -171,9 +165,7 @@ def test_the_queue_and_an_item_page_fit_a_phone_in_french(
             page.locator("main form button[type=submit]").first.click()
             for path in ("/queue", "/items/1", "/decisions", "/stats"):
                 page.goto(f"{base}{path}")
-                page.screenshot(
-                    path=str(tmp_path / f"{path.strip('/').replace('/', '-')}.png"), full_page=True
-                )
+                screenshot(page, f"phone-{path.strip('/').replace('/', '-')}")
                 wide = page.evaluate("document.documentElement.scrollWidth")
                 assert wide <= 390, f"{path} is {wide} px wide at 390 px: it scrolls sideways"
         finally:
@@ -204,7 +196,7 @@ def test_the_sign_in_page_after_too_many_attempts_in_dutch_on_a_phone(
                 page.fill("#name", "somebody")
                 page.fill("#password", "wrong")
                 page.locator("main form button[type=submit]").first.click()
-            page.screenshot(path=str(tmp_path / "login-throttled-nl.png"), full_page=True)
+            screenshot(page, "login-throttled-nl")
             assert "Te veel aanmeldpogingen" in page.inner_text("[role=alert]")
             assert page.eval_on_selector("[role=alert]", "e => getComputedStyle(e).borderLeftWidth") != "0px"
             for field in ("#name", "#password"):

@@ -15,7 +15,6 @@ a benign generated scene.
 from __future__ import annotations
 
 import io
-import os
 import re
 import subprocess
 import sys
@@ -33,7 +32,7 @@ from meldpunt.accounts import Accounts
 from meldpunt.audit import entries as audit_entries
 from meldpunt.store.reports import Medium, ReviewBlob
 from tests.helpers import serve
-from tests.helpers.browser import ARGS, CHROMIUM
+from tests.helpers.browser import ARGS, CHROMIUM, screenshot
 from tests.helpers.serve import (
     FILES,
     PASSWORD,
@@ -101,13 +100,7 @@ def test_enrol_review_reveal_classify_second_opinion_and_the_copy_is_known(
 
     first, first_receipt = stack.report("/gallery.html")
     assert stack.walked(first) == "needs_review"
-    shots = os.environ.get("MELDPUNT_SCREENSHOTS")
-
-    def shot(page: Any, name: str) -> None:
-        page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
-        if shots:
-            Path(shots).mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(Path(shots) / f"{name}.png"), full_page=True)
+    shot = screenshot
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -267,7 +260,6 @@ def test_a_senior_finds_and_pages_in_dutch_and_french_at_390_px(stack: Stack, tm
     BankRepository(stack.services.engine).import_records(
         "partner-list", records, source_name="synthetic", source_sha256="0" * 64, fmt="csv"
     )
-    shots = os.environ.get("MELDPUNT_SCREENSHOTS")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
@@ -291,9 +283,7 @@ def test_a_senior_finds_and_pages_in_dutch_and_french_at_390_px(stack: Stack, tm
                     # the page's content (the header's navigation is the layout's, #9 "layout")
                     assert sam.evaluate(MAIN_RIGHT) <= 390, (lang, path, sam.evaluate(WIDE))
                     name = f"find-{lang}-{path.strip('/').split('?')[0].replace('/', '-')}"
-                    sam.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
-                    if shots:
-                        sam.screenshot(path=str(Path(shots) / f"{name}.png"), full_page=True)
+                    screenshot(sam, name)
                 queue = sam.goto(f"{stack.base}/queue?q=gallery&sort=newest")
                 assert queue is not None and sam.locator("table.ws-queue tbody tr").count() == 1
                 assert sam.locator("#q").input_value() == "gallery"

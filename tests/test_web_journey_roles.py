@@ -8,7 +8,6 @@ and fr too, without sideways scrolling). Every image is a benign generated scene
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from meldpunt.accounts import Accounts
 from meldpunt.store.banks import BankRepository
 from meldpunt.store.reports import Medium
 from tests.helpers import serve
-from tests.helpers.browser import ARGS, CHROMIUM
+from tests.helpers.browser import ARGS, CHROMIUM, screenshot
 from tests.helpers.serve import PASSWORD, Stack, _enrol_and_sign_in
 
 #: the same processes as the analysts' journey (the fixture, shared)
@@ -79,13 +78,7 @@ def test_disagreement_resolution_correction_police_facts_and_the_audit_log(
 ) -> None:
     from playwright.sync_api import sync_playwright
 
-    shots = os.environ.get("MELDPUNT_SCREENSHOTS")
-
-    def shot(page: Any, name: str) -> None:
-        page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
-        if shots:
-            Path(shots).mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(Path(shots) / f"{name}.png"), full_page=True)
+    shot = screenshot
 
     accounts = Accounts(stack.services.engine)
     for name, role in (

@@ -54,6 +54,7 @@ NAV = {
         "/decisions",
         "/banks",
         "/stats",
+        "/statistics",
         "/act/attention",
         "/act/contacts",
         "/act/removals",
@@ -61,8 +62,10 @@ NAV = {
         "/overdue",
         "/alerts",
         "/referrals",
+        "/estimate",
+        "/links",
     },
-    "police": {"/police/urgent", "/alerts", "/referrals"},
+    "police": {"/police/urgent", "/alerts", "/referrals", "/estimate", "/links"},
     "admin": {"/admin/users", "/admin/audit", "/admin/wellness-defaults"},
 }
 
@@ -165,6 +168,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             "/banks",
             "/banks/hotline-own",
             "/stats",
+            "/statistics",
             f"/items/{items['decided']}",
             "/act/attention",
             "/act/contacts",
@@ -176,8 +180,18 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             "/notices",
             "/overdue",
             "/referrals",
+            "/estimate",
+            "/links",
         ],
-        "police": [*mine, "/police/urgent", f"/police/items/{items['decided']}", "/alerts", "/referrals"],
+        "police": [
+            *mine,
+            "/police/urgent",
+            f"/police/items/{items['decided']}",
+            "/alerts",
+            "/referrals",
+            "/estimate",
+            "/links",
+        ],
         "admin": [*mine, "/admin/users", "/admin/audit", "/admin/wellness-defaults"],
     }
     port = _port()

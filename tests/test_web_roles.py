@@ -56,6 +56,18 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/openapi.json"): EVERYONE,
     ("GET", "/api/docs"): EVERYONE,
     ("GET", "/provider/{token}"): EVERYONE,
+    # survivors (#12): a survivor's own session cookie, never a staff role
+    ("GET", "/survivor"): EVERYONE,
+    ("GET", "/survivor/register"): EVERYONE,
+    ("POST", "/survivor/register"): EVERYONE,
+    ("GET", "/survivor/sign-in"): EVERYONE,
+    ("POST", "/survivor/sign-in"): EVERYONE,
+    ("POST", "/survivor/sign-out"): EVERYONE,
+    ("GET", "/survivor/case"): EVERYONE,
+    ("GET", "/survivor/case/export"): EVERYONE,
+    ("GET", "/survivor/case/statement.pdf"): EVERYONE,
+    ("POST", "/survivor/case/add"): EVERYONE,
+    ("POST", "/survivor/case/withdraw"): EVERYONE,
     # partner hotlines' instances (#11): the Ed25519 signature is the authentication, not a session
     ("GET", "/api/v1/partner/keys"): EVERYONE,
     ("POST", "/api/v1/partner/inbox"): EVERYONE,
@@ -94,6 +106,8 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/decisions/{item_id}"): SENIOR,
     ("POST", "/items/{item_id}/correct"): SENIOR,
     ("GET", "/stats"): SENIOR,
+    ("GET", "/statistics"): SENIOR,
+    ("GET", "/statistics/{key}.csv"): SENIOR,
     ("GET", "/banks"): SENIOR,
     ("GET", "/banks/{name}"): SENIOR,
     ("GET", "/banks/{name}/entries"): SENIOR,
@@ -134,12 +148,21 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/referrals"): frozenset({"senior", "police"}),
     ("POST", "/referrals/{referral_id}/download"): frozenset({"senior", "police"}),
     ("POST", "/referrals"): SENIOR,
+    # link analysis (#13): seniors and the police liaison look and export
+    ("GET", "/links"): frozenset({"senior", "police"}),
+    ("GET", "/links/entities"): frozenset({"senior", "police"}),
+    ("GET", "/links/entities/{entity_id}"): frozenset({"senior", "police"}),
+    ("GET", "/links/groups/{node}"): frozenset({"senior", "police"}),
+    ("POST", "/links/export"): frozenset({"senior", "police"}),
     ("POST", "/items/{item_id}/referral"): SENIOR,
     # forwards waiting for a senior (#11), the CyberTipline export of an item (#11)
     ("GET", "/act/forwards"): SENIOR,
     ("POST", "/act/forwards/{forward_id}/noted"): SENIOR,
     ("POST", "/act/forwards/{forward_id}/retry"): SENIOR,
     ("POST", "/items/{item_id}/cybertip.xml"): SENIOR,
+    # the hidden-victims estimate (#13): seniors and the police liaison
+    ("GET", "/estimate"): frozenset({"senior", "police"}),
+    ("POST", "/estimate"): frozenset({"senior", "police"}),
     # administrator
     ("GET", "/admin/users"): ADMIN,
     ("POST", "/admin/users/add"): ADMIN,
@@ -242,7 +265,8 @@ def test_every_route_by_every_role(world: Workspace) -> None:
         "takedown_id": "1",
         "forward_id": "1",
     }
-    ids |= {"notice_id": "1", "token": "1.1.nosuchtoken"}
+    ids |= {"notice_id": "1", "token": "1.1.nosuchtoken", "entity_id": "1", "node": f"r:{item}"}
+    ids |= {"key": "intake"}  # a statistics figure (#13)
     clients: dict[str, WebClient] = {ANON: world.staff.client()}
     for role in ROLES:
         clients[role] = world.user(f"user-{role}", role)

@@ -5,7 +5,6 @@ preferences with their time zone). Screenshots go to ``$MELDPUNT_SCREENSHOTS`` w
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import pytest
 
 from meldpunt.accounts import Accounts
 from tests.helpers import serve
-from tests.helpers.browser import ARGS, CHROMIUM
+from tests.helpers.browser import ARGS, CHROMIUM, screenshot
 from tests.helpers.serve import PASSWORD, Stack, _enrol_and_sign_in
 
 #: the same processes as the analysts' journey (the fixture, shared)
@@ -44,12 +43,10 @@ def test_sign_in_pages_and_me_in_three_languages_at_1280_and_390_px(stack: Stack
     accounts = Accounts(stack.services.engine)
     for name, role in (("ana", "analyst"), ("pol", "police"), ("new", "analyst")):
         accounts.create_user(name, role, PASSWORD)
-    shots = Path(os.environ.get("MELDPUNT_SCREENSHOTS") or tmp_path)
-    shots.mkdir(parents=True, exist_ok=True)
 
     def look(page: Any, name: str, lang: str, width: int) -> None:
         _no_sideways_scroll(page, f"{name} ({lang}, {width} px)")
-        page.screenshot(path=str(shots / f"signin-{name}-{lang}-{width}.png"), full_page=True)
+        screenshot(page, f"signin-{name}-{lang}-{width}")
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)

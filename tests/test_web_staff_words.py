@@ -189,6 +189,7 @@ def test_every_staff_page_in_words_of_its_language(ws: Workspace, lang: str) -> 
         f"/decisions/{items['classified']}",
         f"/decisions/{items['banked']}",
         "/stats",
+        "/statistics",
         "/banks",
         "/banks/hotline-own",
     ):

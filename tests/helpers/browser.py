@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,3 +44,18 @@ def need_browser() -> None:
         if REQUIRE:
             pytest.fail(reason)
         pytest.skip(reason)
+
+
+def screenshot(target: Any, name: str) -> None:
+    """A screenshot of a page (the whole page) or of a locator, for a person to look at: into
+    ``$MELDPUNT_SCREENSHOTS`` as ``name``.png, and none when it is unset. Each costs 0.5-1 s of
+    Chromium's time, and a copy in a test's tmp_path is one nobody looks at."""
+    folder = os.environ.get("MELDPUNT_SCREENSHOTS")
+    if not folder:
+        return
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    path = str(Path(folder) / f"{name}.png")
+    if hasattr(target, "goto"):  # a page
+        target.screenshot(path=path, full_page=True)
+    else:
+        target.screenshot(path=path)

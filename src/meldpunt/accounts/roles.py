@@ -33,8 +33,24 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
         # police referral packages (#11): make them, and download them like the police liaison
         "referrals.create",
         "referrals.download",
+        # multiple systems estimation of the hidden number of victims (#13)
+        "estimate.run",
+        # link analysis (#13): groups, central entities, a group's graph; exports for police tools
+        "links.view",
+        "links.export",
     },
-    "police": frozenset({"item.facts", "urgent.view", "prefs.own", "alerts.ack", "referrals.download"}),
+    "police": frozenset(
+        {
+            "item.facts",
+            "urgent.view",
+            "prefs.own",
+            "alerts.ack",
+            "referrals.download",
+            "links.view",
+            "links.export",
+            "estimate.run",
+        }
+    ),
     "admin": frozenset({"users.manage", "settings.manage", "audit.read", "prefs.own"}),
 }
 

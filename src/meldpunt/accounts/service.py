@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
+from functools import cached_property
 from typing import Any
 
 import pyotp
@@ -199,7 +200,13 @@ class Accounts:
         self.policy = policy or StaffSettings()
         self.clock = clock
         self.hasher = hasher or PasswordHasher()
-        self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
+
+    @cached_property
+    def _dummy_hash(self) -> str:
+        """What :meth:`check_password` verifies against when there is no account to check. Made at
+        the first password check, before the account is looked up (so that first answer takes as
+        long whatever the name), not with every ``Accounts``: 0.25 s each, for every process."""
+        return self.hasher.hash(secrets.token_urlsafe(16))
 
     @property
     def sealer(self) -> SecretSealer | None:
@@ -320,6 +327,7 @@ class Accounts:
         locked (a locked account must not answer faster than a wrong password, or tell whether the
         password was right). A locked account's attempt also runs :meth:`_fail`'s statements,
         counting nothing."""
+        dummy = self._dummy_hash  # made (once) whatever the name
         with self.engine.connect() as conn:
             row = conn.execute(
                 select(User.id, User.password_hash, User.disabled, User.locked_until).where(
@@ -327,7 +335,7 @@ class Accounts:
                 )
             ).first()
         locked = row is not None and self._locked(row.locked_until)
-        checked = self._dummy_hash if row is None or locked else row.password_hash
+        checked = dummy if row is None or locked else row.password_hash
         try:
             self.hasher.verify(checked, password)
             right = row is not None and not locked

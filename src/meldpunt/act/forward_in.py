@@ -37,7 +37,7 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from meldpunt.act import partners, timeline
+from meldpunt.act import partners, survivor_abroad, timeline
 from meldpunt.act.context import ActNeeds, utc
 from meldpunt.act.routing import hash_list_labels
 from meldpunt.domain.acting import EventKind, TakedownState
@@ -94,6 +94,8 @@ def _check(body: dict[str, Any]) -> tuple[str, str, list[dict[str, Any]], dict[s
 def on_forward(services: Any, conn: Connection, sender: Any, body: dict[str, Any], meta: Any) -> None:
     """Take a forwarded item in (module docstring); a duplicate reference is a no-op."""
     reference, url, hashes, classification, hosting = _check(body)
+    # a partner survivor's hashes (#12 part "abroad"): stored and matched even for a duplicate
+    survivor_abroad.take(services, conn, sender.name, body.get("survivor"))
     earlier = conn.execute(
         select(ForwardIn.id).where(ForwardIn.sender == sender.name, ForwardIn.reference == reference)
     ).first()

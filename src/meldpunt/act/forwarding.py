@@ -26,7 +26,9 @@ The forward body (what the ICCAM part maps similar facts from)::
                         "roles": ["analyst", "senior"]},  # roles, never people's names
      "hosting": {"host", "ip", "asn", "country", "provider", "network_owner", "abuse_email",
                  "located_at"},
-     "reported_at": ISO-8601, "forwarded_at": ISO-8601, "urgent": false}
+     "reported_at": ISO-8601, "forwarded_at": ISO-8601, "urgent": false,
+     "survivor": [{"ref": "<32 hex>", "hashes": [{"type": "pdq", "value": "..."}]}]}
+                                    # only with a consenting survivor case: survivor_abroad
 
 Statuses back (``status`` messages; :data:`STATUSES`): ``received``, ``assessed``,
 ``notice_sent``, ``removed``, ``not_illegal``, ``unavailable``. Applying one (:func:`on_status`):
@@ -54,7 +56,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from meldpunt.act import partners, timeline
+from meldpunt.act import partners, survivor_abroad, timeline
 from meldpunt.act.context import ActNeeds, utc
 from meldpunt.act.recheck import ONLINE_WORDS, minutes_between
 from meldpunt.act.routing import waiting_ids
@@ -134,6 +136,9 @@ def forward_one(services: ActNeeds, takedown_id: int) -> bool:
             else new_reference(services.settings.act.home_country, takedown_id)
         )
         body = forward_body(conn, td, reference, now)
+        consented = survivor_abroad.outgoing(conn, services, partner, td.item_id)
+        if consented:  # only hashes of cases whose survivor agreed (#12 part "abroad")
+            body["survivor"] = consented
         # a takedown forwarded again (it moved and was routed to a partner again) is a new message
         key = f"forward:{takedown_id}" if not td.moves else f"forward:{takedown_id}:m{td.moves}"
         message_id = partners.send(conn, services, partner, FORWARD, body, key=key)

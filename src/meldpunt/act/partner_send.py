@@ -40,6 +40,7 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from meldpunt.act.context import Worker, utc
 from meldpunt.act.partner_registry import PartnerError, PartnerNeeds, key_ring, load_by_id
 from meldpunt.audit import AuditEvent, record
+from meldpunt.domain.tls import ssl_context
 from meldpunt.exchange.envelope import Payload, new_message_id, new_nonce, seal
 from meldpunt.pipeline.jobs import ClaimedJob, enqueue
 from meldpunt.settings import Settings
@@ -226,7 +227,9 @@ def _post(settings: Settings, url: str, envelope: bytes) -> None:
     timeout = settings.partner.request_timeout_s
     try:
         with (
-            httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client,
+            httpx.Client(
+                timeout=timeout, follow_redirects=False, trust_env=False, verify=ssl_context()
+            ) as client,
             client.stream(
                 "POST",
                 url,

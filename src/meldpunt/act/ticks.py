@@ -27,6 +27,8 @@ from meldpunt.act import (
     partners,
     recheck,
     routing,
+    survivor_abroad,
+    survivors,
 )
 from meldpunt.act.context import ActNeeds, Worker
 from meldpunt.pipeline.jobs import ClaimedJob
@@ -48,6 +50,9 @@ TICKS: tuple[tuple[str, Tick], ...] = (
     ("outbox", outbox.tick_outbox),
     ("partners", partners.tick_partners),
     ("iccam", iccam.tick_iccam),
+    ("survivor_scan", survivors.tick_scan),
+    ("survivor_news", survivors.tick_news),
+    ("survivor_report", survivor_abroad.tick_report),
 )
 
 
@@ -73,6 +78,8 @@ def job_steps(services: ActNeeds, worker: Worker) -> dict[str, Callable[[Claimed
         partners.PARTNER_SEND: lambda job: partners.step_partner_send(services, worker, job),
         iccam.SEND: lambda job: iccam.step_send(services, worker, job),
         iccam.IMPORT: lambda job: iccam_import.step_import(services, worker, job),
+        survivors.MATCH: lambda job: survivors.step_match(services, worker, job),
+        survivor_abroad.MATCH_IN: lambda job: survivor_abroad.step_match_in(services, worker, job),
     }
 
 
@@ -84,7 +91,7 @@ def settle(services: Any, *, rounds: int = 100) -> int:
     done = 0
     for _ in range(rounds):
         moved = run_ticks(services)
-        ran = drain(services)
+        ran = drain(services, ticks=False)  # the pass just ran: a second one in drain doubled the cost
         done += moved + ran
         if moved == 0 and ran == 0:
             return done

@@ -10,14 +10,17 @@ from typing import Annotated
 import typer
 
 from meldpunt import __version__
+from meldpunt.cli import annual as annual_cli
 from meldpunt.cli import audit as audit_cli
 from meldpunt.cli import banks as banks_cli
 from meldpunt.cli import cybertip as cybertip_cli
 from meldpunt.cli import demo as demo_cli
+from meldpunt.cli import estimate as estimate_cli
 from meldpunt.cli import evidence as evidence_cli
 from meldpunt.cli import geo as geo_cli
 from meldpunt.cli import iccam as iccam_cli
 from meldpunt.cli import keys as keys_cli
+from meldpunt.cli import links as links_cli
 from meldpunt.cli import partner as partner_cli
 from meldpunt.cli import referral as referral_cli
 from meldpunt.cli import scan as scan_cli
@@ -92,7 +95,10 @@ app.add_typer(keys_cli.app, name="keys")
 app.add_typer(partner_cli.app, name="partner")
 app.add_typer(iccam_cli.app, name="iccam")
 app.add_typer(referral_cli.app, name="referral")
+app.add_typer(links_cli.app, name="links")
+app.add_typer(annual_cli.app, name="report")
 app.command("locate")(geo_cli.locate_command)
+app.command("estimate")(estimate_cli.estimate_command)
 referral_cli.app.command("cybertip")(cybertip_cli.cybertip_command)
 
 

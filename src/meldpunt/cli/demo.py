@@ -132,6 +132,15 @@ demo-senior (who gave neither opinion) resolves it under Disagreements.""",
                 f"  partner's side     {demo.act.partner_db}  (offlimits-demo, home NL: its own database)",
                 soft_wrap=True,
             )
+    if demo.act is not None and demo.act.survivor is not None:
+        case = demo.act.survivor
+        console.print(
+            f"  survivor's case    {base}/survivor/sign-in  code [bold]{case.code}[/]"
+            f"  passphrase [bold]{case.passphrase}[/]\n"
+            "                     (timeline: found, notice sent, forwarded, removed; the statement PDF;"
+            " news mails in the mailbox)",
+            soft_wrap=True,
+        )
     if demo.referral is not None:
         console.print(
             f"  police referrals   {base}/referrals  (package {demo.referral} made by demo-senior; the"

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from meldpunt.clock import ManualClock
+from meldpunt.demo import survivor as demo_survivor
 from meldpunt.locate import Locator
 from meldpunt.locate.locator import Location
 
@@ -58,6 +59,7 @@ ACT_PAGES = {
     "/act/removed.html": '<img src="/media/sunset-over-hills-resized-copy.jpg" alt="">',
     "/act/moved.html": '<img src="/media/sunset-over-hills.jpg" alt=""><p>moved</p>',
     "/act/fresh.html": '<img src="/media/sunset-over-hills-resized-copy.jpg" alt=""><p>fresh</p>',
+    **demo_survivor.PAGES,  # the survivor's picture, an edited copy (demo.survivor)
 }
 DAYS = 9
 
@@ -170,6 +172,8 @@ class ActDemo:
     forwarded_item: int | None = None
     #: the partner's database, kept after the play
     partner_db: str = ""
+    #: the survivor's case registered on day 0 (its code and passphrase for the banner)
+    survivor: demo_survivor.SurvivorDemo | None = None
 
 
 def act_settings(settings: Any, mailbox: Mailbox, public_url: str) -> Any:
@@ -261,7 +265,11 @@ def play(
 
     t0 = clock.now()
     try:
-        # day 0: three pages at Demo Hosting reported (one of them will move); one more, urgent
+        # day 0: a survivor registers the hashes of a picture (demo.survivor); an edited copy of
+        # it is online at Elsewhere Hosting, reported the same day
+        case = demo_survivor.register_case(played)
+        submit_report(played, ReportIn(urls=[url("elsewhere.demo.test", demo_survivor.PAGE)]))
+        # three pages at Demo Hosting reported (one of them will move); one more, urgent
         for host, path in (
             ("hosting.demo.test", "/act/stubborn.html"),
             ("hosting.demo.test", "/act/removed.html"),
@@ -288,6 +296,7 @@ def play(
             borders.report()
         until(t0 + timedelta(days=4))
         elsewhere.gone.add("/act/moved.html")
+        elsewhere.gone.add(demo_survivor.PAGE)
         until(t0 + timedelta(days=DAYS - 1, hours=-12), step_h=3.0)
         # day 7.5: a new page at Quick Hosting; its notice goes out on day 8.5
         submit_report(played, ReportIn(urls=[url("quick.demo.test", "/act/fresh.html")]))
@@ -303,7 +312,11 @@ def play(
         "moved.html moved to Elsewhere Hosting, was noticed there and removed",
         "an urgent report alerted the on-call senior, who acknowledged it after 4 minutes",
     ]
-    act = ActDemo(webs, story)
+    story.append(
+        "a survivor registered the hashes of lake-at-dawn.jpg on day 0; an edited copy at Elsewhere"
+        " Hosting was found, noticed and removed (the survivor's timeline shows each step)"
+    )
+    act = ActDemo(webs, story, survivor=case)
     if borders is not None:
         webs.append(borders.web)
         story += borders.story

@@ -28,6 +28,7 @@ from meldpunt.act.forwarding import forward_of
 from meldpunt.act.ticks import settle
 from meldpunt.bootstrap import Services
 from meldpunt.clock import ManualClock
+from meldpunt.demo import survivor as demo_survivor
 from meldpunt.demo.acting import DemoResolver, Mailbox, act_settings, demo_locator
 from meldpunt.demo.web import DemoWeb
 from meldpunt.settings import KeySettings, Settings
@@ -37,9 +38,12 @@ DEMO_NAME = "meldpunt-demo"
 PARTNER_NAME = "offlimits-demo"
 #: the partner's provider: host, address, name, abuse contact, language
 NL_HOST = ("nl.demo.test", "127.0.0.4", "NL Demo Hosting B.V.", "abuse@nl.demo.test", "nl")
-#: the page hosted in the Netherlands (a medium on the demo's auto list)
+#: the page hosted in the Netherlands (media on the demo's auto list; one is the demo survivor's
+#: picture, so the forward shows on the survivor's timeline too)
 ABROAD_PAGE = "/act/abroad.html"
-ABROAD_PAGES = {ABROAD_PAGE: '<img src="/media/sunset-over-hills.jpg" alt=""><p>abroad</p>'}
+ABROAD_PAGES = {
+    ABROAD_PAGE: f'<img src="/media/sunset-over-hills.jpg" alt="">{demo_survivor.ABROAD_IMG}<p>abroad</p>'
+}
 #: how long NL Demo Hosting takes from the partner's notice to removing the page
 PROVIDER_TAKES = timedelta(days=1)
 

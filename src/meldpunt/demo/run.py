@@ -52,6 +52,14 @@ def reset_database(db: Path) -> None:
 
 DEMO_PASSWORD = "demo-password-not-for-production"
 
+#: what two of the demo's reporters wrote: the same (made-up) Telegram account and a Bitcoin
+#: address (BIP-173's test vector), so link analysis has a group to show (#13)
+DEMO_DESCRIPTIONS = {
+    0: "The seller advertises on t.me/demo_seller_example and wants payment to "
+    "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4",
+    2: "Same account as in my last report: telegram @demo_seller_example",
+}
+
 
 @dataclass(frozen=True)
 class DemoLogin:
@@ -158,8 +166,17 @@ def prepare(
             log.warning("the demo's locate-and-act story is left out: %s", exc)
     web = DemoWeb(port=web_port).start()
     receipts = [
-        submit_report(services, ReportIn(urls=urls, urgent=urgent, seen_on="website", source="public")).code
-        for urls, urgent in demo_reports(web)
+        submit_report(
+            services,
+            ReportIn(
+                urls=urls,
+                urgent=urgent,
+                seen_on="website",
+                source="public",
+                description=DEMO_DESCRIPTIONS.get(n, ""),
+            ),
+        ).code
+        for n, (urls, urgent) in enumerate(demo_reports(web))
     ]
     token = create_api_token(services, "demo", SCOPES)  # every scope: /internal/items too
     disputed = web.url(DISPUTED_PAGE)

@@ -27,6 +27,7 @@ import anyio
 import httpcore
 import httpx
 
+from meldpunt.domain.tls import ssl_context
 from meldpunt.fetch.errors import FetchError
 from meldpunt.fetch.extract import decode_html, extract_media_urls
 from meldpunt.fetch.guard import AddressGuard, BlockedAddress, GuardedBackend, Resolver, parse_ip_literal
@@ -258,9 +259,10 @@ class _GuardedTransport(httpx.AsyncHTTPTransport):
     (httpx takes no network backend argument; ``_pool`` is what it sends requests through)."""
 
     def __init__(self, backend: httpcore.AsyncNetworkBackend, policy: FetchPolicy) -> None:
-        super().__init__(trust_env=False)
+        context = ssl_context(policy.verify_tls)
+        super().__init__(verify=context, trust_env=False)
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=policy.verify_tls, trust_env=False),
+            ssl_context=context,
             max_connections=policy.max_concurrency,
             max_keepalive_connections=policy.max_concurrency,
             keepalive_expiry=5.0,

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from meldpunt.domain.tls import ssl_context
 from meldpunt.iccam.shapes import (
     MAX_QUEUE_RESULTS,
     QUEUES,
@@ -101,7 +102,10 @@ class IccamClient:
         self.max_depth = max_depth
         self._monotonic = monotonic
         self._http = httpx.Client(
-            transport=transport, follow_redirects=False, headers={"User-Agent": "meldpunt"}
+            transport=transport,
+            follow_redirects=False,
+            headers={"User-Agent": "meldpunt"},
+            verify=ssl_context(trust_env=True),
         )
         self._token = ""
         self._refresh = ""

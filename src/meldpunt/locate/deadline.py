@@ -24,6 +24,8 @@ from typing import Any
 import httpcore
 import httpx
 
+from meldpunt.domain.tls import ssl_context
+
 _DEADLINE: ContextVar[float | None] = ContextVar("meldpunt_http_deadline", default=None)
 
 
@@ -111,9 +113,9 @@ class DeadlineBackend(httpcore.NetworkBackend):
 def transport() -> httpx.HTTPTransport:
     """An httpx transport whose connections keep the deadline :func:`within` sets (httpx offers
     no way to give its transport a network backend but replacing the pool it made)."""
-    made = httpx.HTTPTransport()
+    made = httpx.HTTPTransport(verify=ssl_context(trust_env=True))
     made._pool = httpcore.ConnectionPool(
-        ssl_context=httpx.create_ssl_context(),
+        ssl_context=ssl_context(trust_env=True),
         max_connections=100,
         max_keepalive_connections=20,
         keepalive_expiry=5.0,

@@ -40,6 +40,7 @@ from meldpunt.domain.reports import OPEN_STATES, ItemState, MediumOutcome, SeenO
 from meldpunt.fetch import FetchError, check_url
 from meldpunt.pipeline.api_tokens import check_api_token as check_api_token  # tokens moved there
 from meldpunt.pipeline.api_tokens import create_api_token as create_api_token
+from meldpunt.pipeline.entities import enqueue_report
 from meldpunt.pipeline.jobs import enqueue
 from meldpunt.store.acting import Takedown
 from meldpunt.store.reports import Item, Medium, Report, ReportItem
@@ -391,6 +392,8 @@ def _insert(
             "created_at": now,
         },
     ).scalar_one()
+    if report.description.strip():  # link analysis (#13): its entities, read by a job
+        enqueue_report(conn, int(report_id))
     item_ids: list[int] = []
     linked: list[int] = []
     for url, key in zip(urls, keys, strict=True):

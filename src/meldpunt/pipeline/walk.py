@@ -65,6 +65,7 @@ from meldpunt.domain.reports import FINAL_STATES, ItemState, MediumOutcome, item
 from meldpunt.domain.reports import medium_outcome as domain_medium_outcome
 from meldpunt.fetch import Fetcher, FetchError, FetchPolicy, FetchResult, Page
 from meldpunt.index import PDQIndex
+from meldpunt.pipeline.entities import ENTITIES, now_of, page_entities, pairs, step_report_entities
 from meldpunt.pipeline.hosts import (
     HOSTILE_CODES,
     PROCESS_HOSTS,
@@ -93,6 +94,7 @@ from meldpunt.signals.exact import hash_data
 from meldpunt.signals.sandbox import MediaSandbox, SandboxError
 from meldpunt.signals.sniff import HEAD_BYTES, detect
 from meldpunt.store.banks import BankRepository
+from meldpunt.store.entities import link_entities
 from meldpunt.store.reports import Item, Medium
 from meldpunt.stores.review import ReviewStore
 
@@ -103,7 +105,7 @@ MEDIA = "media"
 #: the locate step's job kind (run by ``meldpunt.act.locating``; enqueued here for every fetched
 #: item, in the transaction that records its server address, key ``item:<id>:0``)
 LOCATE = "locate"
-KINDS = (FETCH, MEDIA, REMATCH)
+KINDS = (FETCH, MEDIA, REMATCH, ENTITIES)
 
 #: fetch error codes that a retry cannot change
 PERMANENT_CODES = frozenset(
@@ -337,6 +339,7 @@ class Walker:
                 FETCH: self.step_fetch,
                 MEDIA: self.step_media,
                 REMATCH: self.step_rematch,
+                ENTITIES: lambda job: step_report_entities(self, job),
                 **self.more_steps,
             }
             if job.kind not in steps:
@@ -404,6 +407,8 @@ class Walker:
                 raise StepError(fetch_reason(exc), retry=True) from None
             self._end_item(job, item_id, ItemState.UNAVAILABLE, fetch_reason(exc))
             return ItemState.UNAVAILABLE.value
+        # link analysis (#13): the page's entities are kept, its text is not
+        found = pairs(page_entities(page, self.settings))
         if not page.media_urls:
             self._end_item(
                 job,
@@ -412,6 +417,7 @@ class Walker:
                 "no_media: the page has no images or videos",
                 server_ip=page.server_ip or "",
                 final_url=page.final_url,
+                entities=found,
             )
             return ItemState.UNAVAILABLE.value
         priority = URGENT_PRIORITY if item.urgent else 0
@@ -433,6 +439,8 @@ class Walker:
                     updated_at=now,
                 )
             ).rowcount
+            if moved == 1 and found:
+                link_entities(conn, found, now_of(self.services), item_id=item_id)
             if moved == 1:
                 # where it is hosted: the locate step (meldpunt.act.locating), keyed as it keys them
                 enqueue(
@@ -480,9 +488,10 @@ class Walker:
         *,
         server_ip: str = "",
         final_url: str = "",
+        entities: list[tuple[str, str]] | None = None,
     ) -> None:
         with self.engine.begin() as conn:
-            conn.execute(
+            moved = conn.execute(
                 update(Item)
                 .where(Item.id == item_id, Item.state == ItemState.RECEIVED.value)
                 .values(
@@ -492,7 +501,9 @@ class Walker:
                     final_url=final_url,
                     updated_at=_now(),
                 )
-            )
+            ).rowcount
+            if moved == 1 and entities:
+                link_entities(conn, entities, now_of(self.services), item_id=item_id)
             self.queue.finish(conn, job)
 
     # --- media: fetch, hash, match, keep only what is new --------------------------------------

@@ -8,7 +8,8 @@ whose process has ended (``JobQueue.reclaim_dead``): after a crash and a restart
 at once, not when the dead worker's leases run out. Every ``act.tick_s`` seconds it also runs the
 periodic pass of locate-and-act (``meldpunt.act.ticks``: due notices, re-checks, alerts). An idle
 worker also deletes evidence past its retention, at most hourly (``evidence_store.purge_expired``:
-no key needed, each purge audited).
+no key needed, each purge audited), and entities whose every source is gone
+(``store.entities.prune_orphans``: link analysis follows the reports' retention).
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ import threading
 import time
 from datetime import UTC, datetime
 
+from meldpunt.audit import AuditEvent, record
 from meldpunt.pipeline.jobs import worker_name
 from meldpunt.pipeline.walk import Walker, WalkNeeds
+from meldpunt.store.entities import prune_orphans
 from meldpunt.stores.evidence import purge_expired
 
 log = logging.getLogger(__name__)
@@ -35,9 +38,11 @@ def run_worker(
     max_jobs: int | None = None,
     idle_exit: bool = False,
     worker: str | None = None,
+    ticks: bool = True,
 ) -> int:
     """Claim and run jobs until ``stop`` is set, ``max_jobs`` have run, or — with ``idle_exit`` —
-    no job is runnable now (jobs waiting out a retry backoff are not runnable yet). An idle worker
+    no job is runnable now (jobs waiting out a retry backoff are not runnable yet). ``ticks``:
+    False when the caller runs the periodic pass itself (``act.ticks.settle``). An idle worker
     looks again every ``settings.worker_poll_s`` seconds; one that cannot reach the database logs it
     and tries again (with ``idle_exit`` it raises). Returns the number of jobs run."""
     stop = stop or threading.Event()
@@ -47,7 +52,7 @@ def run_worker(
     next_reclaim = time.monotonic()
     reclaim_every = max(1.0, services.settings.job_lease_s)
     #: the periodic pass of later steps (locate and act), given by the wiring
-    tick = getattr(services, "act_tick", None)
+    tick = getattr(services, "act_tick", None) if ticks else None
     next_tick = time.monotonic()
     if worker is None:  # host:pid, and the thread when several workers share a process
         thread = threading.current_thread()
@@ -91,8 +96,18 @@ def _purge_evidence(services: WalkNeeds) -> None:
             log.info("purged %d expired evidence blob(s)", n)
     except Exception:
         log.exception("could not purge expired evidence; trying again later")
+    try:  # link analysis (#13): entities whose every report and item is gone go too
+        with services.engine.begin() as conn:
+            n = prune_orphans(conn)
+            if n:
+                record(conn, AuditEvent("system", "links.prune", "", {"count": n}, at=datetime.now(UTC)))
+        if n:
+            log.info("pruned %d entities no report or item holds any more", n)
+    except Exception:
+        log.exception("could not prune orphaned entities; trying again later")
 
 
-def drain(services: WalkNeeds, *, max_jobs: int = 100_000) -> int:
-    """Run jobs until none is runnable (for tests and one-shot runs); the number run."""
-    return run_worker(services, idle_exit=True, max_jobs=max_jobs)
+def drain(services: WalkNeeds, *, max_jobs: int = 100_000, ticks: bool = True) -> int:
+    """Run jobs until none is runnable (for tests and one-shot runs); the number run. ``ticks``:
+    with the periodic pass of locate-and-act first (as a worker starts)."""
+    return run_worker(services, idle_exit=True, max_jobs=max_jobs, ticks=ticks)

@@ -405,10 +405,9 @@ def summary_pdf(case: Case, *, profile: str = "US") -> bytes:
     return out.getvalue()
 
 
-def _numbered_canvas(reference: str, font: str, created: datetime) -> Any:
-    """A canvas class that draws every page's header (the case) and footer (page n of m): pages
-    are kept until the end, when the count is known."""
-    from reportlab.lib.units import mm
+def numbered_canvas(decorate: Callable[[Any, float, float, int], None]) -> Any:
+    """A canvas class that keeps its pages until the end, when their count is known, then lets
+    ``decorate(canvas, width, height, total)`` draw each page's header and footer ("page n of m")."""
     from reportlab.pdfgen.canvas import Canvas
 
     class NumberedCanvas(Canvas):  # type: ignore[misc]  # reportlab has no type hints
@@ -425,18 +424,25 @@ def _numbered_canvas(reference: str, font: str, created: datetime) -> Any:
             total = len(self._pages)
             for state in self._pages:
                 self.__dict__.update(state)
-                self._decorate(total)
+                w, h = self._pagesize
+                self.saveState()
+                decorate(self, w, h, total)
+                self.restoreState()
                 Canvas.showPage(self)
             Canvas.save(self)
 
-        def _decorate(self, total: int) -> None:
-            w, h = self._pagesize
-            self.saveState()
-            self.setFont(font, 8)
-            self.drawString(15 * mm, h - 12 * mm, f"Police referral · case {reference}")
-            self.drawRightString(w - 15 * mm, h - 12 * mm, utc_text(created))
-            self.drawString(15 * mm, 10 * mm, f"Case {reference}")
-            self.drawRightString(w - 15 * mm, 10 * mm, f"Page {self._pageNumber} of {total}")
-            self.restoreState()
-
     return NumberedCanvas
+
+
+def _numbered_canvas(reference: str, font: str, created: datetime) -> Any:
+    """The referral summary's pages: the case and the day at the top, the case and "page n of m" below."""
+    from reportlab.lib.units import mm
+
+    def decorate(c: Any, w: float, h: float, total: int) -> None:
+        c.setFont(font, 8)
+        c.drawString(15 * mm, h - 12 * mm, f"Police referral · case {reference}")
+        c.drawRightString(w - 15 * mm, h - 12 * mm, utc_text(created))
+        c.drawString(15 * mm, 10 * mm, f"Case {reference}")
+        c.drawRightString(w - 15 * mm, 10 * mm, f"Page {c._pageNumber} of {total}")
+
+    return numbered_canvas(decorate)

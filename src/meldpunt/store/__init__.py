@@ -5,6 +5,7 @@ from meldpunt.store import (
     accounts,
     acting,
     audit,
+    entities,
     evidence,
     forwarding,
     iccam,
@@ -12,6 +13,8 @@ from meldpunt.store import (
     partners,
     referrals,
     reports,
+    survivors,
+    survivors_abroad,
     triage,
     wellness,
 )
@@ -20,6 +23,7 @@ __all__ = [
     "accounts",
     "acting",
     "audit",
+    "entities",
     "evidence",
     "forwarding",
     "iccam",
@@ -27,6 +31,8 @@ __all__ = [
     "partners",
     "referrals",
     "reports",
+    "survivors",
+    "survivors_abroad",
     "triage",
     "wellness",
 ]

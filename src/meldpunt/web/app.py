@@ -42,11 +42,18 @@ from meldpunt.web.act_alerts import install as install_alerts
 from meldpunt.web.act_recheck import router as act_recheck_router
 from meldpunt.web.context import WebContext, ctx, request_language
 from meldpunt.web.cybertip import install as install_cybertip
+from meldpunt.web.estimate import ESTIMATE_PATH
+from meldpunt.web.estimate import MAX_POST as ESTIMATE_MAX_POST
+from meldpunt.web.estimate import install as install_estimate
 from meldpunt.web.forwarding import install as install_forwarding
 from meldpunt.web.i18n import pick_language
+from meldpunt.web.links import install as install_links
 from meldpunt.web.nav import home, nav_links
 from meldpunt.web.referrals import install as install_referrals
 from meldpunt.web.security import BodyLimit, HeaderPolicy, SecurityHeaders, trusted_networks
+from meldpunt.web.statistics import router as statistics_router
+from meldpunt.web.survivors import MAX_HASHES_FIELD, SURVIVOR_HASH_PATHS
+from meldpunt.web.survivors import install as install_survivors
 
 STATIC = Path(__file__).parent / "static"
 DOCS_URL = "/api/docs"
@@ -105,6 +112,10 @@ def create_app(services: Services, config: WebSettings | None = None) -> FastAPI
     app.include_router(partner_inbox.router)
     install_cybertip(app)
     install_referrals(app)
+    install_survivors(app)
+    install_estimate(app)
+    install_links(app)
+    app.include_router(statistics_router)  # #13: the figures and charts for seniors
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(StarletteHTTPException)
@@ -131,6 +142,10 @@ def create_app(services: Services, config: WebSettings | None = None) -> FastAPI
             return config.max_upload_bytes
         if path == banks.IMPORT_PATH:
             return config.max_import_bytes
+        if path in SURVIVOR_HASH_PATHS:
+            return max(config.max_form_bytes, MAX_HASHES_FIELD)
+        if path == ESTIMATE_PATH:
+            return max(config.max_form_bytes, ESTIMATE_MAX_POST)
         if _is_api(path):
             return config.max_api_bytes
         return config.max_form_bytes

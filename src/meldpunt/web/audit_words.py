@@ -25,6 +25,9 @@ SENTENCES = {
     "item.settled_by_list": N_("Item {item} was settled by a hash list"),
     "evidence.access": N_("{actor} opened the kept evidence of medium {medium} (item {item})"),
     "evidence.purge": N_("{actor} deleted kept evidence whose time was up"),
+    "links.view": N_("{actor} looked at link analysis ({links})"),
+    "links.export": N_("{actor} exported link analysis ({links})"),
+    "links.prune": N_("{actor} deleted entities no report or item holds any more"),
     "bank.import": N_("{actor} imported into hash list {bank}"),
     "bank.export": N_("{actor} exported hash list {bank}"),
     "bank.set": N_("{actor} changed hash list {bank}"),
@@ -121,7 +124,7 @@ def _subject(subject: str) -> dict[str, str]:
     kind, sep, name = subject.partition(":")
     return (
         {kind: name}
-        if sep and kind in ("item", "user", "bank", "medium", "contact", "rule", "referral")
+        if sep and kind in ("item", "user", "bank", "medium", "contact", "rule", "referral", "links")
         else {}
     )
 

@@ -113,3 +113,23 @@ def catalog_plurals(lang: str) -> Mapping[tuple[str, str], tuple[str, ...]]:
         for m in catalog
         if m.id and isinstance(m.id, tuple)
     }
+
+
+@cache
+def _territories(lang: str) -> Mapping[str, str]:
+    from babel import Locale, UnknownLocaleError
+
+    try:
+        return dict(Locale.parse(lang).territories)
+    except (ValueError, UnknownLocaleError):
+        return {}
+
+
+def country_name(code: str, lang: str) -> str:
+    """A country's name in ``lang`` (``FR`` -> "Frankrijk" in Dutch), from Babel's territory names
+    (CLDR), so no catalogue has to keep some 250 names in step; the code itself when Babel has no
+    name for it, "" for "". Pages show names: a person reads "Pays-Bas", not "NL"."""
+    code = code.strip().upper()
+    if not code:
+        return ""
+    return _territories(lang if lang in LANGUAGES else DEFAULT_LANGUAGE).get(code, code)

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from meldpunt.accounts import CurrentUser, allowed
+from meldpunt.act import survivors
 from meldpunt.review.render import RenderError, contact_sheet, render_for_review
 from meldpunt.review.render import thumbnail as render_thumbnail
 from meldpunt.signals.model import MediaKind
@@ -113,11 +114,14 @@ def _item_page(
     if revealed is not None and not any(m.id == revealed["medium"] and m.viewable for m in view.media):
         revealed = None
     word = Words(staff_translator(request), t.schemes)
+    # "belongs to a registered case" (#12): a person to protect, never which case or who
+    registered = bool(survivors.registered_items(ctx(request).services.engine, [item_id]))
     return _page(
         request,
         "ws_item.html",
         user,
         status,
+        registered=registered,
         today=today,
         item=view,
         context=_context(t, item_id, staff_translator(request)),
