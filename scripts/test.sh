@@ -9,6 +9,7 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; t
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+command -v pdftoppm >/dev/null || need+=(poppler-utils)  # the annual report's PDF turned into pictures
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}…" >&2
   as_root apt-get update -qq

@@ -359,6 +359,8 @@ SHOTS = Path(os.environ["MELDPUNT_SCREENSHOTS"]) if os.environ.get("MELDPUNT_SCR
 def _pictures(pdf: Path, prefix: str) -> list[Path]:
     """The PDF's pages as PNG (pdftoppm), copied where a person looks at them when that folder exists."""
     if shutil.which("pdftoppm") is None:
+        if os.environ.get("MELDPUNT_REQUIRE_BROWSER") == "1":  # scripts/test.sh installs poppler-utils
+            pytest.fail("pdftoppm (poppler-utils) is not installed")
         pytest.skip("pdftoppm (poppler-utils) is not installed")
     subprocess.run(
         ["pdftoppm", "-r", "40", "-png", str(pdf), str(pdf.with_suffix(""))], check=True, timeout=120
