@@ -48,6 +48,9 @@ PUBLISHED = [
     # MultipleSystemsEstimation test-model-selection.R: downhill_funs(Korea, maxorder = 1) point_est
     # 141.99264735066032 (main effects)
     ("Korea", "main", 141.99264735066032, [], 1e-4),
+    # Silverman (2014), "Modern slavery: an application of multiple systems estimation", Home Office: the
+    # UK's 2013 lists (PF and NCA merged), stepwise: 11,313 potential victims ("10,000 to 13,000")
+    ("UKdat_5", "stepwise", 11313, ["LA:NG", "LA:PFNCA", "NG:GO", "NG:GP", "PFNCA:GP", "GO:GP"], 1.0),
 ]
 
 
