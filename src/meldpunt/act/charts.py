@@ -307,6 +307,12 @@ def _world(t: Words, f: Figures, name: Callable[[str], str]) -> Chart:
             from matplotlib.cm import ScalarMappable
 
             bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.6, pad=0.01)
+            from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+            # whole numbers (1, 2, 5, 10, 20 …), not matplotlib's "3 × 10⁰"
+            bar.ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}"))
+            bar.ax.yaxis.set_minor_formatter(NullFormatter())
             bar.set_label(t("confirmed illegal items"), fontsize=8)
             bar.ax.tick_params(labelsize=7)
 
