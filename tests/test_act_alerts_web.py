@@ -28,7 +28,7 @@ from meldpunt.web import create_app
 from meldpunt.web.emergency import parse
 from tests.helpers.acting import seed_item
 from tests.helpers.alerts import START, Desk, HookServer, alert_events, alert_services, hook_server
-from tests.helpers.browser import ARGS, CHROMIUM, need_browser, screenshot
+from tests.helpers.browser import ARGS, CHROMIUM, need_browser, screenshot, staff_sign_in
 from tests.helpers.smtp import SmtpSink, smtp_sink
 from tests.helpers.staff import token
 from tests.helpers.webclient import _database_text, form, receipt_code
@@ -286,12 +286,7 @@ def test_the_alerts_page_fits_a_phone(sqlite_db: str, tmp_path: Path) -> None:
                         )
                         page = context.new_page()
                         if signed_in is None:  # sign in once; the second context reuses the session
-                            page.goto(f"{base}/login")
-                            page.fill("#name", login.name)
-                            page.fill("#password", DEMO_PASSWORD)
-                            page.locator("main form button[type=submit]").first.click()
-                            page.fill("#code", login.code)
-                            page.locator("main form button[type=submit]").first.click()
+                            staff_sign_in(page, base, login.name, DEMO_PASSWORD, login.code)
                             signed_in = context.storage_state()
                         page.goto(f"{base}/alerts")
                         screenshot(page, f"alerts-390-js-{js}")

@@ -22,7 +22,7 @@ from meldpunt.settings import Settings
 from meldpunt.store.forwarding import ForwardOut
 from meldpunt.web import create_app
 from tests.helpers.acting import seed_item, seed_takedown
-from tests.helpers.browser import ARGS, CHROMIUM, need_browser
+from tests.helpers.browser import ARGS, CHROMIUM, need_browser, staff_sign_in
 from tests.helpers.referral import seed_classified
 
 ENGLISH = re.compile(r"\b(the|to|of|is|and|for|by|was|not|this|with|no|has|it|its|are|be)\b", re.I)
@@ -92,12 +92,7 @@ def test_the_pages_fit_and_are_translated(sqlite_db: str, tmp_path: Path) -> Non
                 try:
                     first = browser.new_context(java_script_enabled=False)
                     page = first.new_page()
-                    page.goto(f"{base}/login")
-                    page.fill("#name", login.name)
-                    page.fill("#password", DEMO_PASSWORD)
-                    page.locator("main form button[type=submit]").first.click()
-                    page.fill("#code", login.code)
-                    page.locator("main form button[type=submit]").first.click()
+                    staff_sign_in(page, base, login.name, DEMO_PASSWORD, login.code)
                     signed_in = first.storage_state()  # one sign-in: a TOTP code is taken once
                     first.close()
                     for lang in ("en", "nl", "fr"):

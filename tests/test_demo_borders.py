@@ -23,7 +23,7 @@ from meldpunt.domain.acting import EventKind, TakedownState
 from meldpunt.settings import Settings
 from meldpunt.store.acting import ActionEvent, Location, Takedown
 from meldpunt.store.reports import Item
-from tests.helpers.browser import ARGS, CHROMIUM, need_browser, screenshot
+from tests.helpers.browser import ARGS, CHROMIUM, need_browser, screenshot, staff_sign_in
 
 
 @pytest.fixture(scope="module")
@@ -187,12 +187,7 @@ def test_the_forwarded_item_and_the_referrals_fit_a_phone_in_dutch(demo: Demo, t
                     extra_http_headers={"Accept-Language": "nl"},
                 )
                 page = context.new_page()
-                page.goto(f"{served.url}/login")
-                page.fill("#name", login.name)
-                page.fill("#password", DEMO_PASSWORD)
-                page.locator("main form button[type=submit]").first.click()
-                page.fill("#code", login.code)
-                page.locator("main form button[type=submit]").first.click()
+                staff_sign_in(page, served.url, login.name, DEMO_PASSWORD, login.code)
                 page.goto(f"{served.url}/items/{item}")
                 screenshot(page, "forwarded-item-390-nl")
                 main = page.inner_text("main")

@@ -34,7 +34,7 @@ from meldpunt.settings import Settings
 from meldpunt.store.entities import Entity, EntityItem, EntityReport, link_entities
 from meldpunt.store.reports import Item, Report
 from meldpunt.web import create_app
-from tests.helpers.browser import ARGS, CHROMIUM, need_browser, screenshot
+from tests.helpers.browser import ARGS, CHROMIUM, need_browser, screenshot, staff_sign_in
 from tests.helpers.fakeweb import Served
 from tests.helpers.links import BTC, HANDLE, LinksWeb, bulk_world, seed_report, shared_world
 from tests.helpers.pipeline import make_settings
@@ -338,12 +338,9 @@ def test_the_group_view_in_chromium_at_1280_and_390_px(sqlite_db: str, tmp_path:
                         java_script_enabled=False, viewport={"width": 1280, "height": 900}
                     )
                     page = context.new_page()
-                    page.goto(f"{base}/login")  # once: a second factor's code is accepted once
-                    page.fill("#name", login.name)
-                    page.fill("#password", DEMO_PASSWORD)
-                    page.locator("main form button[type=submit]").first.click()
-                    page.fill("#code", login.code)
-                    page.locator("main form button[type=submit]").first.click()
+                    staff_sign_in(
+                        page, base, login.name, DEMO_PASSWORD, login.code
+                    )  # once: a second factor's code is accepted once
                     for width in (1280, 390):
                         page.set_viewport_size({"width": width, "height": 900})
                         page.goto(f"{base}/links/groups/e:{handle}")

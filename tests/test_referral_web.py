@@ -27,7 +27,7 @@ from meldpunt.referral import verify
 from meldpunt.settings import Settings
 from meldpunt.web import create_app
 from tests.helpers.acting import seed_item, seed_location, seed_takedown
-from tests.helpers.browser import ARGS, CHROMIUM, need_browser, screenshot
+from tests.helpers.browser import ARGS, CHROMIUM, need_browser, screenshot, staff_sign_in
 from tests.helpers.referral import seed_classified
 from tests.helpers.workspace import Workspace, _workspace
 
@@ -197,12 +197,7 @@ def test_the_referrals_page_fits_a_phone(sqlite_db: str, tmp_path: Path) -> None
                         java_script_enabled=False, viewport={"width": 390, "height": 800}
                     )
                     page = context.new_page()
-                    page.goto(f"{base}/login")
-                    page.fill("#name", login.name)
-                    page.fill("#password", DEMO_PASSWORD)
-                    page.locator("main form button[type=submit]").first.click()
-                    page.fill("#code", login.code)
-                    page.locator("main form button[type=submit]").first.click()
+                    staff_sign_in(page, base, login.name, DEMO_PASSWORD, login.code)
                     page.goto(f"{base}/referrals")
                     screenshot(page, "referrals-390")
                     assert "Police referrals" in page.inner_text("main")

@@ -20,7 +20,7 @@ from meldpunt.bootstrap import Services
 from meldpunt.pipeline.intake import list_items
 from meldpunt.settings import Settings
 from meldpunt.web import WebConfig, create_app, uvicorn_log_config
-from tests.helpers.browser import ARGS, CHROMIUM, need_browser, screenshot
+from tests.helpers.browser import ARGS, CHROMIUM, need_browser, screenshot, staff_sign_in
 from tests.helpers.webclient import _database_text
 
 
@@ -157,12 +157,7 @@ def test_the_queue_and_an_item_page_fit_a_phone_in_french(
                 viewport={"width": 390, "height": 800}, extra_http_headers={"Accept-Language": "fr"}
             )
             page = context.new_page()
-            page.goto(f"{base}/login")
-            page.fill("#name", login.name)
-            page.fill("#password", DEMO_PASSWORD)
-            page.locator("main form button[type=submit]").first.click()
-            page.fill("#code", login.code)
-            page.locator("main form button[type=submit]").first.click()
+            staff_sign_in(page, base, login.name, DEMO_PASSWORD, login.code)
             for path in ("/queue", "/items/1", "/decisions", "/stats"):
                 page.goto(f"{base}{path}")
                 screenshot(page, f"phone-{path.strip('/').replace('/', '-')}")

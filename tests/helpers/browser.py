@@ -59,3 +59,14 @@ def screenshot(target: Any, name: str) -> None:
         target.screenshot(path=path, full_page=True)
     else:
         target.screenshot(path=path)
+
+
+def staff_sign_in(page: Any, base: str, name: str, password: str, code: str) -> None:
+    """Sign a staff member in at ``base``/login in a Playwright page: name and password, then the
+    TOTP code (a code is taken once: share the session with ``context.storage_state()``)."""
+    page.goto(f"{base}/login")
+    page.fill("#name", name)
+    page.fill("#password", password)
+    page.locator("main form button[type=submit]").first.click()
+    page.fill("#code", code)
+    page.locator("main form button[type=submit]").first.click()
