@@ -201,9 +201,9 @@ def _pdf(
         TableStyle,
     )
 
-    from meldpunt.referral.summary import _fonts
+    from meldpunt.referral.summary import pdf_fonts
 
-    regular, bold, _ = _fonts()
+    regular, bold, _ = pdf_fonts()
     body = ParagraphStyle("body", fontName=regular, fontSize=9.5, leading=13)
     small = ParagraphStyle(
         "small", parent=body, fontSize=8, leading=10.5, textColor=colors.HexColor("#444444")

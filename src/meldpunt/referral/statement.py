@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import escape
 
-from meldpunt.referral.summary import _fonts, numbered_canvas
+from meldpunt.referral.summary import numbered_canvas, pdf_fonts
 
 #: annex lines per block (a block is split over pages as needed)
 _BLOCK = 60
@@ -69,7 +69,7 @@ def statement_pdf(statement: Statement) -> bytes:
     from reportlab.lib.units import mm
     from reportlab.platypus import Paragraph, Preformatted, SimpleDocTemplate, Spacer, Table, TableStyle
 
-    regular, bold, mono = _fonts()
+    regular, bold, mono = pdf_fonts()
     w = statement.words
     base = ParagraphStyle("base", fontName=regular, fontSize=10, leading=14, spaceAfter=4)
     h1 = ParagraphStyle("h1", parent=base, fontName=bold, fontSize=16, leading=20, spaceAfter=8)

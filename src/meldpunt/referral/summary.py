@@ -110,8 +110,9 @@ def summary_html(case: Case, *, profile: str = "US") -> bytes:
 _FONTS_READY = False
 
 
-def _fonts() -> tuple[str, str, str]:
-    """Vera (regular, bold) and Vera Sans Mono is not shipped: Courier for hashes. Registered once."""
+def pdf_fonts() -> tuple[str, str, str]:
+    """The PDFs' fonts (the referral summary, the survivor's statement, the annual report): Vera regular
+    and bold (shipped with ReportLab) and Courier for hashes (no Vera Sans Mono). Registered once."""
     global _FONTS_READY
     from reportlab import rl_config
     from reportlab.pdfbase import pdfmetrics
@@ -175,7 +176,7 @@ def summary_pdf(case: Case, *, profile: str = "US") -> bytes:
         TableStyle,
     )
 
-    regular, bold, mono = _fonts()
+    regular, bold, mono = pdf_fonts()
     base = ParagraphStyle("base", fontName=regular, fontSize=9, leading=12)
     small = ParagraphStyle("small", parent=base, fontSize=8, leading=10, textColor=colors.HexColor("#333333"))
     h1 = ParagraphStyle("h1", parent=base, fontName=bold, fontSize=15, leading=19, spaceAfter=6)
