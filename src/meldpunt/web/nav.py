@@ -30,7 +30,7 @@ NAV: tuple[NavLink, ...] = (
     NavLink("/act/contacts", N_("Abuse contacts"), "contacts.manage"),
     NavLink("/notices", N_("Notices"), "actions.view"),
     NavLink("/overdue", N_("Overdue notices"), "actions.view"),
-    NavLink("/stats", N_("Statistics"), "stats.view"),
+    NavLink("/stats", N_("Items by state"), "stats.view"),
     NavLink("/statistics", N_("Figures and charts"), "stats.view"),
     NavLink("/police/urgent", N_("Urgent items"), "urgent.view"),
     NavLink("/referrals", N_("Police referrals"), "referrals.download"),
