@@ -352,6 +352,97 @@ def test_the_page_shows_seniors_every_figure_as_charts_and_csv_and_refuses_analy
     assert empty.status_code == 200 and 'id="no-data"' in empty.text
 
 
+#: 1234 as each language writes it (CLDR): a comma, a full stop, a narrow no-break space
+THOUSANDS = {"en": "1,234", "nl": "1.234", "fr": "1\u202f234"}
+NETHERLANDS = {"en": "Netherlands", "nl": "Nederland", "fr": "Pays-Bas"}
+
+
+def _thousands() -> figures.Figures:
+    """A year's figures made up, with counts over a thousand (seeding 1,234 rows would be slow)."""
+    period = Period.year(YEAR)
+    per_channel = {"public": 1234, "api": 0, "partner": 0, "other": 0}
+    f = figures.Figures(
+        period=period,
+        weeks=[figures.Week(period.weeks()[9], dict(per_channel), dict(per_channel))],
+        reports=dict(per_channel),
+        items=dict(per_channel),
+        assessed=2000,
+        illegal=1234,
+        illegal_by_hash_list=1234,
+        illegal_by_analysts=0,
+        settled_unseen=0,
+        countries=[("NL", 1234)],
+        removal_from_report=figures.Spread(1234, 1234.5, 2000.0),
+        removal_from_notice=figures.Spread(0, None, None),
+        removal_buckets=[(k, 1234 if k == "over_7d" else 0) for k, _ in figures.BUCKETS],
+        removal_by_provider=[figures.GroupSpread("example-host", 1234, 10.0, 20.0)],
+        removal_by_country=[],
+        notices_sent=1234,
+        notices_outstanding=0,
+        notices_overdue=0,
+        forwards=[("Partner", "received", 1234)],
+        urgent_reports=0,
+        alerts_raised=0,
+        alerts_acknowledged=0,
+        acknowledgement=figures.Spread(0, None, None),
+        viewing=[],
+        viewing_hours=None,
+        viewing_people=0,
+    )
+    f.tables.update(figures.tables(f))
+    return f
+
+
+def test_counts_are_written_as_the_page_language_writes_them_and_the_csv_stays_raw(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1,234 in English, 1.234 in Dutch, 1 234 in French: the key figures, the tables, the charts'
+    captions, their bar labels and the map's tooltips; the CSV downloads keep 1234 for a spreadsheet."""
+    made_up = _thousands()
+    monkeypatch.setattr("meldpunt.web.statistics.compute", lambda _engine, _period: made_up)
+    senior = ws.user("sen", "senior")
+    for lang, n in THOUSANDS.items():
+        senior.headers["Accept-Language"] = lang
+        html = senior.get(f"/statistics?{PERIOD}").text
+        assert f'id="key-items">{n}<' in html, lang
+        assert f"<td>{n}</td>" in html, lang  # the channel, country and removal tables
+        share = {"en": "61.7%", "nl": "61,7%", "fr": "61,7\u00a0%"}[lang]
+        assert f'id="key-illegal">{n} ({share})<' in html, lang
+        hours = {"en": "1,234.5", "nl": "1.234,5", "fr": "1\u202f234,5"}[lang]
+        assert f"<td>{hours}</td>" in html, lang  # the median hours
+        captions = re.findall(r"<figcaption[^>]*>(.*?)</figcaption>", html, re.S)
+        assert sum(n in c for c in captions) >= 6 and not any("1234" in c for c in captions), lang
+        decisions = html.split('id="figure-decisions"', 1)[1].split("</svg>", 1)[0]
+        assert f"> {n}</text>" in decisions, lang  # on the bar
+        assert f">{n.replace('234', '000')}</text>" in decisions, lang  # the axis' tick
+        assert f"{NETHERLANDS[lang]}: {n}</title>" in html, lang  # the map's tooltip
+        assert "1234" not in re.sub(r"<svg.*?</svg>", "", html, flags=re.S), lang
+    rows = list(csv.reader(io.StringIO(senior.get(f"/statistics/intake.csv?{PERIOD}").text)))
+    assert rows[1][3:] == ["1234", "1234"]
+    assert (
+        dict(csv.reader(io.StringIO(senior.get(f"/statistics/countries.csv?{PERIOD}").text)))["NL"] == "1234"
+    )
+
+
+def test_the_annual_report_writes_counts_as_english_does(tmp_path: Path) -> None:
+    """The report is English: 1,234 in its key figures, its HTML tables and its PDF's tables."""
+    from meldpunt.act import annual
+
+    f = _thousands()
+    keys = dict(annual.key_figures(f))
+    assert keys["Reports received"] == "1,234" and keys["Confirmed illegal"] == "1,234 (61.7%)"
+    assert keys["Median time to removal (from the report)"] == "1,234.5 h"
+    now = datetime(YEAR + 1, 1, 2, tzinfo=UTC)
+    html = annual._html(f, YEAR, "Example hotline", now, {})
+    assert "<td>1,234</td>" in html and "1234" not in html
+    words = " ".join(
+        page.extract_text()
+        for page in PdfReader(io.BytesIO(annual._pdf(f, YEAR, "Example hotline", now, {}))).pages
+    )
+    assert "1,234" in words and "1,234.5" in words and "1234" not in words
+    assert charts.charts(f, annual.english, "en")[0].desc.startswith("1,234 in all")
+
+
 #: copies of the pictures for a person to look at, when ``MELDPUNT_SCREENSHOTS`` names a folder
 SHOTS = Path(os.environ["MELDPUNT_SCREENSHOTS"]) if os.environ.get("MELDPUNT_SCREENSHOTS") else None
 

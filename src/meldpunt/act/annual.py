@@ -2,7 +2,8 @@
 SVG inline, no link out) and a PDF (ReportLab, the charts as PNG), shaped like a hotline's annual
 report to INHOPE or the IWF's: a title page, the key figures, the charts with their tables, and
 short method notes saying what each figure counts. The figures are :mod:`meldpunt.act.figures`'s
-— the statistics page's — and so are the words of the notes (English: the report's language)."""
+— the statistics page's — and so are the words of the notes (English: the report's language, and
+its numbers are written as English writes them: 1,000,000)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from meldpunt.act import charts as chart_module
 from meldpunt.act.figures import CHANNELS, TABLE_KEYS, Figures, Period, compute
 
 TEMPLATES = Path(__file__).parent / "templates"
+#: the report's numbers, written as its language (English) writes them
+NUM = chart_module.Numbers("en")
 
 #: each figure's heading and what it counts (the statistics page shows the same, translated)
 SECTIONS: dict[str, tuple[str, str]] = {
@@ -90,31 +93,35 @@ class AnnualReport:
 
 def key_figures(f: Figures) -> list[tuple[str, str]]:
     """The figures a reader looks for first, as (label, value) in words."""
+    num = NUM
 
     def share(part: int, whole: int) -> str:
-        return "–" if not whole else f"{100 * part / whole:.1f}%"
+        return num.percent(Figures.share(part, whole))
 
     def hours(v: float | None) -> str:
-        return "–" if v is None else f"{v:.1f} h"
+        return "–" if v is None else f"{num.one(v)} h"
 
     return [
-        ("Reports received", str(sum(f.reports.values()))),
-        ("Items (URLs) reported", str(sum(f.items.values()))),
-        ("Items assessed", str(f.assessed)),
-        ("Confirmed illegal", f"{f.illegal} ({share(f.illegal, f.assessed)})"),
-        ("Settled without any human view", f"{f.settled_unseen} ({share(f.settled_unseen, f.assessed)})"),
-        ("Hosting countries", str(len([c for c, _ in f.countries if c]))),
-        ("Removed", str(f.removal_from_report.count)),
+        ("Reports received", num(sum(f.reports.values()))),
+        ("Items (URLs) reported", num(sum(f.items.values()))),
+        ("Items assessed", num(f.assessed)),
+        ("Confirmed illegal", f"{num(f.illegal)} ({share(f.illegal, f.assessed)})"),
+        (
+            "Settled without any human view",
+            f"{num(f.settled_unseen)} ({share(f.settled_unseen, f.assessed)})",
+        ),
+        ("Hosting countries", num(len([c for c, _ in f.countries if c]))),
+        ("Removed", num(f.removal_from_report.count)),
         ("Median time to removal (from the report)", hours(f.removal_from_report.median)),
         ("90th percentile time to removal", hours(f.removal_from_report.p90)),
         (
             "Notices sent / outstanding / overdue",
-            f"{f.notices_sent} / {f.notices_outstanding} / {f.notices_overdue}",
+            f"{num(f.notices_sent)} / {num(f.notices_outstanding)} / {num(f.notices_overdue)}",
         ),
-        ("Forwards to partner hotlines", str(sum(n for _, _, n in f.forwards))),
+        ("Forwards to partner hotlines", num(sum(n for _, _, n in f.forwards))),
         (
             "Urgent alerts / median acknowledgement",
-            f"{f.alerts_raised} / {hours(f.acknowledgement.median)[:-2]} min",
+            f"{num(f.alerts_raised)} / {num.one(f.acknowledgement.median)} min",
         ),
     ]
 
@@ -167,11 +174,8 @@ def _html(f: Figures, year: int, hotline: str, now: datetime, svgs: dict[str, di
         country=name,
         tables=f.tables,
         table_keys=TABLE_KEYS,
+        num=NUM,
     )
-
-
-def _one(v: float | None) -> str:
-    return "–" if v is None else f"{v:.1f}"
 
 
 # -- PDF ---------------------------------------------------------------------------------------------
@@ -274,20 +278,20 @@ def _pdf(
             block.append(Spacer(1, 3 * mm))
         if section == "intake":
             block.append(
-                grid(["Channel", "Reports", "Items"], [[a, str(b), str(c)] for a, b, c in _channel_rows(f)])
+                grid(["Channel", "Reports", "Items"], [[a, NUM(b), NUM(c)] for a, b, c in _channel_rows(f)])
             )
         elif section in ("notices", "urgent", "decisions"):
             rows = f.tables[section].rows
             block.append(
                 grid(
                     ["Figure", "Value"],
-                    [[str(a).replace("_", " "), "" if b is None else str(b)] for a, b in rows],
+                    [[NUM.cell(a), NUM.cell(b)] for a, b in rows],
                 )
             )
         elif section == "countries" and f.countries:
             name = chart_module.country_namer("en", english)
             block.append(
-                grid(["Country", "Confirmed illegal"], [[name(c), str(n)] for c, n in f.countries[:25]])
+                grid(["Country", "Confirmed illegal"], [[name(c), NUM(n)] for c, n in f.countries[:25]])
             )
         elif section == "removal":
             r, n = f.removal_from_report, f.removal_from_notice
@@ -295,8 +299,8 @@ def _pdf(
                 grid(
                     ["Measured from", "Removed", "Median (h)", "90th percentile (h)"],
                     [
-                        ["the report", str(r.count), _one(r.median), _one(r.p90)],
-                        ["the first notice", str(n.count), _one(n.median), _one(n.p90)],
+                        ["the report", NUM(r.count), NUM.one(r.median), NUM.one(r.p90)],
+                        ["the first notice", NUM(n.count), NUM.one(n.median), NUM.one(n.p90)],
                     ],
                 )
             )

@@ -4,7 +4,8 @@ for its PDF. Each chart carries its text alternative: an SVG ``<title>`` and ``<
 what the chart shows in words, with the figures a reader would take from it.
 
 Words come from the caller (``t``: the page's translation, or English for the report), so this
-module holds no language of its own; country names come from Babel's CLDR data. The world map is
+module holds no language of its own; country names and the way numbers are written (1,234 in
+English, 1.234 in Dutch, 1 234 in French: :class:`Numbers`) come from Babel's CLDR data. The world map is
 Natural Earth's 1:110m countries (public domain), vendored as ``data/world-110m.json`` (made by
 ``scripts/world_map.py`` from world-atlas, ISC) — no tile server, no CDN.
 """
@@ -128,6 +129,57 @@ def _presentation(svg: str) -> str:
     return svg.replace("<svg ", '<svg stroke-linejoin="round" stroke-linecap="butt" ', 1)
 
 
+@dataclass(frozen=True)
+class Numbers:
+    """Numbers written the way ``language`` writes them (CLDR, through Babel), for people: a count
+    is 1,000,000 in English, 1.000.000 in Dutch and 1 000 000 in French (a narrow no-break space);
+    hours and minutes have one decimal (2.5, 2,5); a share is a percentage with one decimal, spaced
+    as the language spaces it (84.6%, 84,6 %). Calling it writes a count. The CSV downloads keep
+    raw numbers: a spreadsheet reads 1234, not "1.234"."""
+
+    language: str = "en"
+
+    def __call__(self, n: float) -> str:
+        from babel.numbers import format_decimal
+
+        return format_decimal(n + 0, locale=self.language)  # + 0: -0.0 is written 0
+
+    def one(self, v: float | None) -> str:
+        """``v`` with one decimal; "–" for none."""
+        from babel.numbers import format_decimal
+
+        return "–" if v is None else format_decimal(v + 0, format="#,##0.0", locale=self.language)
+
+    def percent(self, share: float | None) -> str:
+        """A share (0 to 1) as a percentage with one decimal; "–" for none (nothing to share)."""
+        from babel import Locale
+        from babel.numbers import format_percent
+
+        if share is None:
+            return "–"
+        pattern = Locale.parse(self.language).percent_formats[None].pattern.replace("#,##0", "#,##0.0", 1)
+        return format_percent(share, format=pattern, locale=self.language)
+
+    def cell(self, value: Any) -> str:
+        """A table's cell: a count or a measure written as above, words with spaces for the
+        snake_case of the CSV's names, nothing for none."""
+        if value is None:
+            return ""
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return str(value).replace("_", " ")
+        return self(value)
+
+    def tick(self, v: float, _pos: Any = None) -> str:
+        """An axis' tick label (matplotlib's ``FuncFormatter``): never "1e6" or an offset."""
+        return self(v)
+
+
+def _ticks(axis: Any, num: Numbers) -> None:
+    from matplotlib.ticker import FuncFormatter
+
+    axis.set_major_formatter(FuncFormatter(num.tick))
+
+
 def country_namer(language: str, t: Words) -> Callable[[str], str]:
     """A country's name in ``language`` (CLDR), from its ISO code; "" is "unknown"."""
     from babel import Locale
@@ -146,11 +198,7 @@ def _style(ax: Any) -> None:
     ax.grid(axis="x" if ax.name == "rectilinear" and getattr(ax, "_horizontal", False) else "y", alpha=0.3)
 
 
-def _fmt(v: float | None, digits: int = 1) -> str:
-    return "–" if v is None else f"{v:.{digits}f}"
-
-
-def _weekly(key: str, title: str, t: Words, f: Figures, attr: str) -> Chart:
+def _weekly(key: str, title: str, t: Words, f: Figures, attr: str, num: Numbers) -> Chart:
     labels = {c: t(c) for c in ("public", "API", "partner", "other")}
     names = {
         "public": labels["public"],
@@ -164,12 +212,12 @@ def _weekly(key: str, title: str, t: Words, f: Figures, attr: str) -> Chart:
     busiest = max(range(len(per_week)), key=lambda i: per_week[i]) if per_week else None
     desc = t(
         "{n} in all over {weeks} weeks: {parts}.",
-        n=sum(totals.values()),
-        weeks=len(f.weeks),
-        parts=", ".join(f"{names[c]} {totals[c]}" for c in CHANNELS),
+        n=num(sum(totals.values())),
+        weeks=num(len(f.weeks)),
+        parts=", ".join(f"{names[c]} {num(totals[c])}" for c in CHANNELS),
     )
     if busiest is not None and per_week[busiest]:
-        desc += " " + t("Busiest week: {week} ({n}).", week=f.weeks[busiest].label, n=per_week[busiest])
+        desc += " " + t("Busiest week: {week} ({n}).", week=f.weeks[busiest].label, n=num(per_week[busiest]))
 
     def draw(fig: Any) -> None:
         ax = fig.add_subplot()
@@ -183,6 +231,7 @@ def _weekly(key: str, title: str, t: Words, f: Figures, attr: str) -> Chart:
         step = max(1, len(x) // 13)
         ax.set_xticks(x[::step], [week_label(w.monday)[5:] for w in f.weeks][::step], rotation=0)
         ax.set_ylabel(title, fontsize=8)
+        _ticks(ax.yaxis, num)
         ax.legend(fontsize=8, frameon=False, ncols=4, loc="lower left", bbox_to_anchor=(0, 1.0))
         _style(ax)
 
@@ -196,6 +245,7 @@ def _hbars(
     names: Sequence[str],
     values: Sequence[float],
     unit: str,
+    num: Numbers,
     *,
     second: Sequence[float | None] | None = None,
     legend: tuple[str, str] | None = None,
@@ -206,7 +256,8 @@ def _hbars(
         if second is None:
             ax.barh(y, values, color=PALETTE[0], height=0.7)
             for yy, v in zip(y, values, strict=True):
-                ax.text(v, yy, f" {v:g}", va="center", fontsize=8)
+                ax.text(v, yy, f" {num(v)}", va="center", fontsize=8)
+            ax.margins(x=0.12)  # room inside the axes for the longest bar's label (" 1,000,000")
         else:
             ax.barh(
                 [v + 0.18 for v in y],
@@ -226,6 +277,7 @@ def _hbars(
             ax.legend(fontsize=8, frameon=False, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=2)
         ax.set_yticks(y, list(names))
         ax.set_xlabel(unit, fontsize=8)
+        _ticks(ax.xaxis, num)
         ax.spines[["top", "right"]].set_visible(False)
         ax.tick_params(labelsize=8)
         ax.grid(axis="x", alpha=0.3)
@@ -245,16 +297,16 @@ def _bar_margins(names: Sequence[str], height: float) -> tuple[float, float, flo
 
 
 def _spread_chart(
-    key: str, title: str, t: Words, rows: list[GroupSpread], name: Callable[[str], str]
+    key: str, title: str, t: Words, rows: list[GroupSpread], name: Callable[[str], str], num: Numbers
 ) -> Chart:
     shown = rows[:TOP]
     desc = "; ".join(
         t(
             "{name}: {n} removed, median {median} h, 90th percentile {p90} h",
             name=name(r.name),
-            n=r.count,
-            median=_fmt(r.median),
-            p90=_fmt(r.p90),
+            n=num(r.count),
+            median=num.one(r.median),
+            p90=num.one(r.p90),
         )
         for r in shown
     ) or t("No removals in this period.")
@@ -262,21 +314,22 @@ def _spread_chart(
         key,
         title,
         desc,
-        [f"{name(r.name)} ({r.count})"[:34] for r in shown],
+        [f"{name(r.name)} ({num(r.count)})"[:34] for r in shown],
         [round(r.median or 0, 1) for r in shown],
         t("hours from the report"),
+        num,
         second=[None if r.p90 is None else round(r.p90, 1) for r in shown],
         legend=(t("median"), t("90th percentile")),
     )
 
 
-def _world(t: Words, f: Figures, name: Callable[[str], str]) -> Chart:
+def _world(t: Words, f: Figures, name: Callable[[str], str], num: Numbers) -> Chart:
     counts = {c: n for c, n in f.countries if c}
     top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP]
     desc = (
         t(
             "Confirmed illegal items by hosting country, darker for more: {parts}.",
-            parts=", ".join(f"{name(c)} {n}" for c, n in top),
+            parts=", ".join(f"{name(c)} {num(n)}" for c, n in top),
         )
         if top
         else t("No located hosting countries in this period.")
@@ -311,13 +364,13 @@ def _world(t: Words, f: Figures, name: Callable[[str], str]) -> Chart:
 
             # whole numbers (1, 2, 5, 10, 20 …), not matplotlib's "3 × 10⁰"
             bar.ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-            bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}"))
+            bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: num(round(v))))
             bar.ax.yaxis.set_minor_formatter(NullFormatter())
             bar.set_label(t("confirmed illegal items"), fontsize=8)
             bar.ax.tick_params(labelsize=7)
 
     def body() -> str:
-        return world_svg(counts, name, t("confirmed illegal items"))
+        return world_svg(counts, name, t("confirmed illegal items"), num)
 
     return Chart(
         "world", t("Hosting countries on the map"), desc, draw, (8.0, 3.9), (0.0, 0.0, 1.0, 1.0), body
@@ -333,10 +386,12 @@ def _shade(n: int, top: int) -> str:
     return "#" + "".join(f"{round(a + (b - a) * x):02x}" for a, b in zip(light, dark, strict=True))
 
 
-def world_svg(counts: dict[str, int], name: Callable[[str], str], unit: str) -> str:
+def world_svg(
+    counts: dict[str, int], name: Callable[[str], str], unit: str, num: Callable[[int], str] = str
+) -> str:
     """The world map drawn by hand: one ``<path>`` per country (plate carrée: x = longitude,
     y = -latitude), shaded by its count, each with a ``<title>`` (its name and count: a tooltip,
-    and what a screen reader says), and a legend of five shades."""
+    and what a screen reader says), and a legend of five shades; ``num`` writes the counts."""
     top = max(counts.values(), default=1)
     parts = [
         '<svg xmlns="http://www.w3.org/2000/svg" viewBox="-172 -86 364 160" font-family="DejaVu Sans, Arial, Helvetica, sans-serif">',
@@ -346,7 +401,7 @@ def world_svg(counts: dict[str, int], name: Callable[[str], str], unit: str) -> 
     for code, rings in _world_shapes().items():
         d = "".join("M" + "L".join(f"{x:g} {-y:g}" for x, y in ring) + "Z" for ring in rings)
         n = counts.get(code, 0)
-        label = f"{name(code)}: {n}" if n else name(code)
+        label = f"{name(code)}: {num(n)}" if n else name(code)
         parts.append(f'<path d="{d}" fill="{_shade(n, top)}"><title>{html.escape(label)}</title></path>')
     parts.append("</g>")
     if counts:
@@ -356,7 +411,9 @@ def world_svg(counts: dict[str, int], name: Callable[[str], str], unit: str) -> 
         for i, v in enumerate(steps):
             xx = x + i * 22
             parts.append(f'<rect x="{xx:g}" y="66" width="8" height="5" fill="{_shade(v, top)}"/>')
-            parts.append(f'<text x="{xx + 9:g}" y="70.5" font-size="5" fill="#333">{v}</text>')
+            parts.append(
+                f'<text x="{xx + 9:g}" y="70.5" font-size="5" fill="#333">{html.escape(num(v))}</text>'
+            )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -376,9 +433,10 @@ def _colormap() -> Any:
 def charts(f: Figures, t: Words, language: str = "en") -> list[Chart]:
     """Every chart of the figures ``f``, in the order the page and the report show them."""
     name = country_namer(language, t)
+    num = Numbers(language)
     out = [
-        _weekly("reports", t("Reports per week by channel"), t, f, "reports"),
-        _weekly("items", t("Items (URLs) per week by channel"), t, f, "items"),
+        _weekly("reports", t("Reports per week by channel"), t, f, "reports", num),
+        _weekly("items", t("Items (URLs) per week by channel"), t, f, "items", num),
     ]
     share_illegal = Figures.share(f.illegal, f.assessed)
     share_unseen = Figures.share(f.settled_unseen, f.assessed)
@@ -389,13 +447,13 @@ def charts(f: Figures, t: Words, language: str = "en") -> list[Chart]:
             t(
                 "{assessed} items assessed: {illegal} confirmed illegal ({share}), {hash} of them by a hash list "
                 "and {analysts} by analysts; {unseen} settled without any human view ({unseen_share}).",
-                assessed=f.assessed,
-                illegal=f.illegal,
-                share=_percent(share_illegal),
-                hash=f.illegal_by_hash_list,
-                analysts=f.illegal_by_analysts,
-                unseen=f.settled_unseen,
-                unseen_share=_percent(share_unseen),
+                assessed=num(f.assessed),
+                illegal=num(f.illegal),
+                share=num.percent(share_illegal),
+                hash=num(f.illegal_by_hash_list),
+                analysts=num(f.illegal_by_analysts),
+                unseen=num(f.settled_unseen),
+                unseen_share=num.percent(share_unseen),
             ),
             [
                 t("assessed"),
@@ -406,6 +464,7 @@ def charts(f: Figures, t: Words, language: str = "en") -> list[Chart]:
             ],
             [f.assessed, f.illegal, f.illegal_by_hash_list, f.illegal_by_analysts, f.settled_unseen],
             t("items"),
+            num,
         )
     )
     top = f.countries[:TOP]
@@ -413,13 +472,15 @@ def charts(f: Figures, t: Words, language: str = "en") -> list[Chart]:
         _hbars(
             "countries",
             t("Hosting countries"),
-            ", ".join(f"{name(c)} {n}" for c, n in top) or t("No confirmed illegal items in this period."),
+            ", ".join(f"{name(c)} {num(n)}" for c, n in top)
+            or t("No confirmed illegal items in this period."),
             [name(c)[:30] for c, _ in top],
             [n for _, n in top],
             t("confirmed illegal items"),
+            num,
         )
     )
-    out.append(_world(t, f, name))
+    out.append(_world(t, f, name, num))
     bucket_words = {
         "under_1h": t("under 1 hour"),
         "1h_24h": t("1 to 24 hours"),
@@ -435,14 +496,15 @@ def charts(f: Figures, t: Words, language: str = "en") -> list[Chart]:
             t("Time to removal"),
             t(
                 "{n} removed; from the report: median {median} h, 90th percentile {p90} h. {parts}.",
-                n=r.count,
-                median=_fmt(r.median),
-                p90=_fmt(r.p90),
-                parts=", ".join(f"{bucket_words[k]}: {n}" for k, n in f.removal_buckets),
+                n=num(r.count),
+                median=num.one(r.median),
+                p90=num.one(r.p90),
+                parts=", ".join(f"{bucket_words[k]}: {num(n)}" for k, n in f.removal_buckets),
             ),
             [bucket_words[k] for k, _ in f.removal_buckets],
             [n for _, n in f.removal_buckets],
             t("removed items"),
+            num,
         )
     )
     out.append(
@@ -452,20 +514,17 @@ def charts(f: Figures, t: Words, language: str = "en") -> list[Chart]:
             t,
             f.removal_by_provider,
             lambda s: s or t("unknown"),
+            num,
         )
     )
     out.append(
         _spread_chart(
-            "removal_by_country", t("Time to removal by hosting country"), t, f.removal_by_country, name
+            "removal_by_country", t("Time to removal by hosting country"), t, f.removal_by_country, name, num
         )
     )
-    out.append(_forwards_chart(t, f))
-    out.append(_viewing_chart(t, f))
+    out.append(_forwards_chart(t, f, num))
+    out.append(_viewing_chart(t, f, num))
     return out
-
-
-def _percent(share: float | None) -> str:
-    return "–" if share is None else f"{100 * share:.1f}%"
 
 
 #: a forward's outcome in words (the CSV keeps the codes)
@@ -485,12 +544,13 @@ def outcome_words(t: Words, code: str) -> str:
     return t(OUTCOMES[code]) if code in OUTCOMES else code
 
 
-def _forwards_chart(t: Words, f: Figures) -> Chart:
+def _forwards_chart(t: Words, f: Figures, num: Numbers) -> Chart:
     partners = sorted({p for p, _, _ in f.forwards})
     outcomes = sorted({o for _, o, _ in f.forwards})
     counts = {(p, o): n for p, o, n in f.forwards}
     desc = "; ".join(
-        f"{p}: " + ", ".join(f"{outcome_words(t, o)} {counts[(p, o)]}" for o in outcomes if (p, o) in counts)
+        f"{p}: "
+        + ", ".join(f"{outcome_words(t, o)} {num(counts[(p, o)])}" for o in outcomes if (p, o) in counts)
         for p in partners
     ) or t("No forwards in this period.")
 
@@ -506,6 +566,7 @@ def _forwards_chart(t: Words, f: Figures) -> Chart:
             left = [a + b for a, b in zip(left, values, strict=True)]
         ax.set_yticks(y, partners)
         ax.set_xlabel(t("forwards"), fontsize=8)
+        _ticks(ax.xaxis, num)
         if outcomes:
             ax.legend(fontsize=8, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
         ax.spines[["top", "right"]].set_visible(False)
@@ -522,12 +583,12 @@ def _forwards_chart(t: Words, f: Figures) -> Chart:
     )
 
 
-def _viewing_chart(t: Words, f: Figures) -> Chart:
+def _viewing_chart(t: Words, f: Figures, num: Numbers) -> Chart:
     shown = [v.hours for v in f.viewing]
     desc = t(
         "Viewing time of all analysts together: {hours} hours by {people} people.",
-        hours=_fmt(f.viewing_hours),
-        people=f.viewing_people,
+        hours=num.one(f.viewing_hours),
+        people=num(f.viewing_people),
     )
     if any(v is None for v in shown):
         desc += " " + t("Weeks with fewer than {n} people viewing show no hours.", n=3)
@@ -539,6 +600,7 @@ def _viewing_chart(t: Words, f: Figures) -> Chart:
         step = max(1, len(x) // 13)
         ax.set_xticks(x[::step], [week_label(v.monday)[5:] for v in f.viewing][::step])
         ax.set_ylabel(t("hours"), fontsize=8)
+        _ticks(ax.yaxis, num)
         _style(ax)
         if not any(shown):
             ax.set_yticks([])
@@ -546,4 +608,4 @@ def _viewing_chart(t: Words, f: Figures) -> Chart:
     return Chart("viewing", t("Analysts' viewing time per week (all together)"), desc, draw)
 
 
-__all__ = ["Chart", "charts", "country_namer"]
+__all__ = ["Chart", "Numbers", "charts", "country_namer"]

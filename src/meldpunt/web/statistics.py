@@ -151,6 +151,7 @@ def statistics_page(request: Request, user: View) -> Response:
         {"from": period.first_day.isoformat(), "to": period.last_day.isoformat()},
     )
     drawn = {c["key"]: c for c in _svgs(figures, language)}
+    num = chart_module.Numbers(language)
     return staff_page(
         request,
         "statistics.html",
@@ -162,8 +163,10 @@ def statistics_page(request: Request, user: View) -> Response:
         titles=TITLES,
         notes=NOTES,
         namer=chart_module.country_namer(language, Translator(language)),
-        share=lambda part, whole: "–" if not whole else f"{100 * part / whole:.1f}%",
-        hours=lambda v: "–" if v is None else f"{v:.1f}",
+        # every number as the page's language writes it (1,234 · 1.234 · 1 234); the CSVs stay raw
+        num=num,
+        share=lambda part, whole: num.percent(Figures.share(part, whole)),
+        hours=num.one,
     )
 
 
