@@ -285,7 +285,7 @@ def _pdf(
             block.append(
                 grid(
                     ["Figure", "Value"],
-                    [[NUM.cell(a), NUM.cell(b)] for a, b in rows],
+                    [NUM.row(r) for r in rows],
                 )
             )
         elif section == "countries" and f.countries:

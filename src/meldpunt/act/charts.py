@@ -169,6 +169,13 @@ class Numbers:
             return str(value).replace("_", " ")
         return self(value)
 
+    def row(self, row: Sequence[Any]) -> list[str]:
+        """A figures table's row as cells; a ``share_…`` row's value (0 to 1 in the CSV) as a
+        percentage, as the key figures write it."""
+        if len(row) == 2 and str(row[0]).startswith("share_") and isinstance(row[1], int | float):
+            return [self.cell(row[0]), self.percent(float(row[1]))]
+        return [self.cell(v) for v in row]
+
     def tick(self, v: float, _pos: Any = None) -> str:
         """An axis' tick label (matplotlib's ``FuncFormatter``): never "1e6" or an offset."""
         return self(v)
