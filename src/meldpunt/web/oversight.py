@@ -12,8 +12,9 @@ from starlette.responses import Response
 
 from meldpunt.accounts import CurrentUser
 from meldpunt.act.alerts import alerts_for_items
+from meldpunt.act.charts import Numbers
 from meldpunt.triage.context import item_facts, items_by_state, urgent_items
-from meldpunt.web.context import ctx
+from meldpunt.web.context import ctx, staff_language
 from meldpunt.web.staff import require, staff_page, when_for
 from meldpunt.web.ws_common import triage
 
@@ -91,4 +92,5 @@ def stats_page(request: Request, user: Stats) -> Response:
         user,
         by_state=items_by_state(ctx(request).services.engine),
         counts=t.resolved_without_viewing(),
+        num=Numbers(staff_language(request)),
     )
