@@ -355,7 +355,8 @@ def _spreads(
     value knows the ranks it covers, ``first`` to ``end``) and hands back only the values covering
     the ranks the percentiles need — at most four per group, whatever the number of values;
     Python interpolates between them (``percentile_cont``'s definition). Counting first rather
-    than ranking every value (``row_number``) spares the database sorting every row, twice."""
+    than ranking every value (``row_number`` and ``count`` over two windows) sorts the values
+    once, not twice, and the windows then run over the counts."""
     cond = [*where, value.is_not(None)]
     if group is None:
         counted = (
