@@ -41,7 +41,11 @@ class Report(Base):
     #: same key with another request is refused, not answered with this report's receipt
     request_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    __table_args__ = (UniqueConstraint("source", "idempotency_key", name="uq_reports_source_idem"),)
+    __table_args__ = (
+        UniqueConstraint("source", "idempotency_key", name="uq_reports_source_idem"),
+        # the statistics page's intake and urgent figures, from the index alone (migration 0029)
+        Index("ix_reports_created_at", "created_at", "source", "urgent"),
+    )
 
 
 class Item(Base):
@@ -61,6 +65,12 @@ class Item(Base):
     final_url: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        # the statistics page: items first reported in a period, per week and channel, and the
+        # assessed ones among them (migration 0029)
+        Index("ix_items_created_at", "created_at", "report_id"),
+        Index("ix_items_state_created_at", "state", "created_at"),
+    )
 
 
 class ReportItem(Base):
