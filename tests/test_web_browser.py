@@ -82,7 +82,7 @@ def test_report_in_dutch_with_javascript_off(
     server: tuple[str, Services], logs: _Records, tmp_path: Path
 ) -> None:
     need_browser()
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     base, services = server
     with sync_playwright() as p:
@@ -109,7 +109,7 @@ def test_report_in_dutch_with_javascript_off(
             page.wait_for_load_state("load")
 
             assert "/receipt/" in page.url and "lang=nl" in page.url
-            assert page.get_by_role("heading", name="Bedankt voor uw melding").is_visible()
+            expect(page.get_by_role("heading", name="Bedankt voor uw melding")).to_be_visible()
             code = page.inner_text(".code strong").strip()
             screenshot(page, "receipt-nl")
             assert re.fullmatch(r"[A-Z2-7]{5}(-[A-Z2-7]{5}){3}", code)

@@ -103,6 +103,8 @@ def _enrol_and_sign_in(page: Any, base: str, name: str, start: str = "/login") -
     sign-in), give the password, then the enrolment page: its QR code beside the key; type the key
     into "the app" (pyotp), confirm, keep the recovery codes: and on to ``start`` (or ``/me``).
     Returns the app and the code the enrolment used."""
+    from playwright.sync_api import expect
+
     page.goto(f"{base}{start}")
     assert "/login" in page.url
     page.get_by_label("User name").fill(name)
@@ -110,13 +112,14 @@ def _enrol_and_sign_in(page: Any, base: str, name: str, start: str = "/login") -
     page.get_by_role("button", name="Continue").click()
     assert "/enrol" in page.url
     qr = page.locator("#qr svg")  # drawn by the server: no script, no image request
-    assert qr.is_visible() and qr.bounding_box()["width"] >= 150
+    expect(qr).to_be_visible()  # waits: a click returns once the next page is committed, not drawn
+    assert qr.bounding_box()["width"] >= 150
     secret = page.inner_text("#secret").replace(" ", "")
     app = pyotp.TOTP(secret)
     code = app.now()
     page.get_by_label("Then enter the 6-digit code the app shows").fill(code)
     page.get_by_role("button", name="Confirm").click()
-    assert page.get_by_role("heading", name="Your recovery codes").is_visible()
+    expect(page.get_by_role("heading", name="Your recovery codes")).to_be_visible()
     assert len(page.locator(".recovery-codes li").all()) >= 8
     page.get_by_role("link", name="I have kept them: continue").click()
     assert page.url == f"{base}{'/me' if start == '/login' else start}"
