@@ -15,6 +15,7 @@ import struct
 import zlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pillow_heif
@@ -476,6 +477,53 @@ def test_hash_files_recurses_sorted_in_input_order_on_a_pool(tmp_path: Path, pho
     assert by_name["b/deeper/z.txt"].kind is MediaKind.OTHER and by_name["a/2.png"].pdq == pdq_of(photo)
     sequential = list(hash_files(inputs, workers=1))
     assert [s.to_json_dict() for s in sequential] == [s.to_json_dict() for s in pooled]
+
+
+class _BreaksBeforeTheNextSubmit:
+    """A first pool that breaks as ``ProcessPoolExecutor`` does when a worker dies between two
+    submits: the dying file's future fails with ``BrokenProcessPool`` and so does the next
+    ``submit`` (the other files run here, in this process). A real pool shows it only when its
+    manager thread notices the death before the next file goes in: a fresh-clone run did."""
+
+    def __init__(self) -> None:
+        self.broken = False
+
+    def submit(self, fn: Any, path: str) -> Any:
+        from concurrent.futures import Future
+        from concurrent.futures.process import BrokenProcessPool
+
+        if self.broken:
+            raise BrokenProcessPool("A child process terminated abruptly")
+        future: Future[Signals] = Future()
+        if path.endswith("boom.png"):
+            self.broken = True
+            future.set_exception(BrokenProcessPool("A child process terminated abruptly"))
+        else:
+            future.set_result(fn(path))
+        return future
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        pass
+
+
+def test_a_worker_dying_before_the_next_submit_marks_only_its_file(
+    tmp_path: Path, photo: Image.Image, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The submit that finds the pool broken neither ends the batch nor loses its file: the
+    files in flight are recovered, that file goes to the next pool, all in input order."""
+    import meldpunt.signals.batch as batch
+
+    real = batch._pool
+    first = iter([_BreaksBeforeTheNextSubmit()])
+    monkeypatch.setattr(batch, "_pool", lambda workers: next(first, None) or real(workers))
+    paths = [str(p) for p in _tree(tmp_path, photo)] * 2
+    results = list(run_batch(paths, _crash_on_boom, workers=2))
+    assert [s.path for s in results] == paths
+    for s in results:
+        if s.path.endswith("boom.png"):
+            assert s.error and "crashed" in s.error
+        else:
+            assert s == safe_hash_file(s.path, settings=DEFAULT, dihedral=False, every_frame=False)
 
 
 def test_a_worker_crash_marks_only_its_file(tmp_path: Path, photo: Image.Image) -> None:

@@ -151,13 +151,26 @@ def _pooled(paths: Iterator[str], task: Task, workers: int) -> Iterator[Signals]
     pool = _pool(workers)
     try:
         while True:
+            broken = False
             while len(pending) < window:
                 path = next(paths, None)
                 if path is None:
                     break
-                pending.append((path, pool.submit(task, path)))
+                try:
+                    future = pool.submit(task, path)
+                except BrokenProcessPool:
+                    # a worker died since the last submit: this file waits for the next pool (in
+                    # its place, after the ones in flight), the ones in flight are recovered below
+                    paths = itertools.chain([path], paths)
+                    broken = True
+                    break
+                pending.append((path, future))
             if not pending:
-                return
+                if not broken:
+                    return
+                pool.shutdown(wait=True, cancel_futures=True)
+                pool = _pool(workers)
+                continue
             path, future = pending[0]
             try:
                 result = future.result()
