@@ -133,6 +133,43 @@ def test_sandbox_turns_running_out_of_memory_into_an_error_and_recovers() -> Non
         assert small.pdq is not None and small.error is None  # the next file is hashed as usual
 
 
+class _BrokenByAnother:
+    """The shared sandbox pool just after another thread's file killed one of its processes: as
+    ``ProcessPoolExecutor`` does then, every call in flight fails with ``BrokenProcessPool``."""
+
+    def submit(self, fn: object, *args: object, **kwargs: object) -> object:
+        from concurrent.futures import Future
+        from concurrent.futures.process import BrokenProcessPool
+
+        future: Future[object] = Future()
+        future.set_exception(BrokenProcessPool("A child process terminated abruptly"))
+        return future
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        pass
+
+
+def test_a_file_beside_a_crash_is_hashed_again_alone_and_only_the_culprit_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One process dying breaks the pool for every file in it, so a walk thread's ordinary file
+    hashed beside a decoder crash was stored with the crash's error and no PDQ (a known picture
+    could then reach a person). It is hashed once more, alone in a process of its own; the
+    culprit dies there again and only it gets the error."""
+    import os
+
+    data = jpeg_bytes(photo_like(64, 48, seed=3))
+    with MediaSandbox(256, processes=2) as sandbox:
+        monkeypatch.setattr(sandbox, "_pool", _BrokenByAnother())
+        s = sandbox.run(hash_bytes, data, "beside.jpg", Settings())
+        assert s.error is None and s.pdq == hash_bytes(data, "beside.jpg").pdq
+        monkeypatch.setattr(sandbox, "_pool", _BrokenByAnother())
+        with pytest.raises(SandboxError, match="decoding process stopped"):
+            sandbox.run(os._exit, 3)  # the culprit: dies again, alone
+        after = sandbox.run(hash_bytes, data, "next.jpg", Settings())  # a fresh shared pool
+        assert after.pdq == s.pdq
+
+
 _KILLED_PARENT = """
 import os, signal, sys
 from meldpunt.signals.sandbox import MediaSandbox

@@ -130,14 +130,17 @@ class MediaSandbox:
     def _ready(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._pool is None:
-                self._pool = ProcessPoolExecutor(
-                    max_workers=self.processes,
-                    mp_context=_context(),
-                    initializer=_start,
-                    initargs=(self.memory_mb * 1024 * 1024, os.getpid()),
-                    max_tasks_per_child=TASKS_PER_PROCESS,
-                )
+                self._pool = self._new_pool(self.processes)
             return self._pool
+
+    def _new_pool(self, processes: int) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=processes,
+            mp_context=_context(),
+            initializer=_start,
+            initargs=(self.memory_mb * 1024 * 1024, os.getpid()),
+            max_tasks_per_child=TASKS_PER_PROCESS,
+        )
 
     def run(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """``fn(*args, **kwargs)`` in a sandbox process; its exceptions are raised here, except
@@ -152,15 +155,28 @@ class MediaSandbox:
                 if self._pool is pool:
                     self._pool = None
             pool.shutdown(wait=False, cancel_futures=True)
-            log.warning("a media process died (memory budget %d MB, or a decoder crash)", self.memory_mb)
-            raise SandboxError(
-                f"the decoding process stopped: out of its {self.memory_mb:,} MB memory budget"
-                " (settings.media_memory_mb), or a decoder crash"
-            ) from None
         except MemoryError:
-            raise SandboxError(
-                f"decoding needs more than the {self.memory_mb:,} MB memory budget (settings.media_memory_mb)"
-            ) from None
+            raise self._over_budget() from None
+        # One process dying breaks the pool for every call in it: the culprit's and any other
+        # thread's beside it. Once more, alone in a process of its own: a file beside the culprit
+        # is hashed as usual (not stored without its PDQ), and the culprit dies again, alone.
+        log.info("a media process died; running its call once more, alone")
+        with self._new_pool(1) as alone:
+            try:
+                return alone.submit(fn, *args, **kwargs).result()
+            except BrokenProcessPool:
+                log.warning("a media process died (memory budget %d MB, or a decoder crash)", self.memory_mb)
+                raise SandboxError(
+                    f"the decoding process stopped: out of its {self.memory_mb:,} MB memory budget"
+                    " (settings.media_memory_mb), or a decoder crash"
+                ) from None
+            except MemoryError:
+                raise self._over_budget() from None
+
+    def _over_budget(self) -> SandboxError:
+        return SandboxError(
+            f"decoding needs more than the {self.memory_mb:,} MB memory budget (settings.media_memory_mb)"
+        )
 
     def close(self) -> None:
         with self._lock:
