@@ -210,6 +210,11 @@ def test_who_may_look_and_export_everything_audited(ws: Workspace) -> None:
     assert {s for _a, s, _d in views} >= {"links:groups", "links:entities", f"links:group:e:{handle}"}
 
     page = police.get(f"/links/groups/e:{handle}").text
+    assert f">report {ids['r2']}</text>" in page and "<title>user handle: " in page
+    # the picture in the page's words; the exports below keep the graph's own (English) labels
+    dutch = police.get(f"/links/groups/e:{handle}", headers={"Accept-Language": "nl"}).text
+    assert f">melding {ids['r2']}</text>" in dutch and "<title>gebruikersnaam: " in dutch
+    assert f">report {ids['r2']}<" not in dutch
     r = police.post(
         "/links/export", data={"token": _token(page), "format": "graphml", "group": f"e:{handle}"}
     )

@@ -5,7 +5,7 @@ and the upkeep: pruning orphaned entities, backfilling reports taken in before #
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -108,9 +108,21 @@ def _group(services: LinksNeeds, node: str) -> GroupGraph:
         return group_graph(conn, node)
 
 
-def group_view(services: LinksNeeds, by: str, node: str, *, title: str = "", hub_note: str = "") -> GroupView:
+def group_view(
+    services: LinksNeeds,
+    by: str,
+    node: str,
+    *,
+    title: str = "",
+    hub_note: str = "",
+    word: Callable[[str], str] | None = None,
+    report: Callable[[str], str] | None = None,
+) -> GroupView:
+    """The group of ``node``, drawn (in the caller's words: see :func:`meldpunt.links.svg.render`)
+    with its most central entities; the view is audited."""
     g = _group(services, node)
-    view = GroupView(node, g, render(g.graph, title=title, hub_note=hub_note), central(g.graph))
+    picture = render(g.graph, title=title, hub_note=hub_note, word=word, report=report)
+    view = GroupView(node, g, picture, central(g.graph))
     _audit(
         services,
         by,

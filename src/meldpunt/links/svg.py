@@ -5,6 +5,7 @@ nodes linking to their page. No script, no CDN; the picture scales to the screen
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from xml.sax.saxutils import escape, quoteattr
 
 import networkx as nx
@@ -37,10 +38,19 @@ def _short(text: str, n: int = 26) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def render(graph: nx.Graph, *, title: str = "", hub_note: str = "") -> str:
+def render(
+    graph: nx.Graph,
+    *,
+    title: str = "",
+    hub_note: str = "",
+    word: Callable[[str], str] | None = None,
+    report: Callable[[str], str] | None = None,
+) -> str:
     """The SVG document (a string) of ``graph`` (nodes carry ``type``, ``kind``, ``label``,
-    ``hub`` as :func:`meldpunt.links.graph.group_graph` sets them); ``hub_note`` is added to a
-    hub's tooltip (translated by the caller)."""
+    ``hub`` as :func:`meldpunt.links.graph.group_graph` sets them). The words are the caller's
+    (the page's language): ``hub_note`` is added to a hub's tooltip, ``word`` names a node's type
+    or kind in its tooltip, ``report`` labels a report by its number ("melding 12"); without them
+    the graph's own English labels, as the exports carry them."""
     nodes = sorted(graph.nodes)
     if not nodes:
         pos: dict[str, tuple[float, float]] = {}
@@ -76,7 +86,11 @@ def render(graph: nx.Graph, *, title: str = "", hub_note: str = "") -> str:
         attrs = graph.nodes[n]
         x, y = at(n)
         label = str(attrs.get("label", n))
+        if report is not None and attrs.get("type") == "report":
+            label = report(n.split(":", 1)[1])
         kind = str(attrs.get("kind") or attrs.get("type") or "")
+        if word is not None:
+            kind = word(kind)
         hub = bool(attrs.get("hub"))
         shape = (
             f'<rect x="{x - r:.1f}" y="{y - r:.1f}" width="{2 * r:.1f}" height="{2 * r:.1f}"'

@@ -129,6 +129,8 @@ def group_page(request: Request, user: View, node: str) -> Response:
             links.parse_node(node),
             title=_("The group of {node}", node=node),
             hub_note=_("(common: not followed)"),
+            word=lambda key: _(KIND_WORDS[key]) if key in KIND_WORDS else key,
+            report=lambda number: _("report {number}", number=number),
         )
     except links.NoSuchNode:
         raise HTTPException(404) from None
