@@ -21,14 +21,12 @@ import hashlib
 import io
 import os
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +50,7 @@ from meldpunt.settings import (
 from meldpunt.store.acting import Notice, NoticeItem, Takedown
 from meldpunt.store.reports import Item
 from tests.helpers.browser import ARGS, CHROMIUM, need_browser, screenshot
+from tests.helpers.hosting import Hosting
 from tests.helpers.imagegen import scene
 from tests.helpers.smtp import SmtpSink, _free_port
 
@@ -70,66 +69,6 @@ def _jpeg() -> bytes:
     out = io.BytesIO()
     scene(20261201, 640, 480).save(out, format="JPEG", quality=90)
     return out.getvalue()
-
-
-@dataclass
-class Hosting:
-    """The provider's web server on 127.0.0.1: two pages showing one generated image; a removed
-    path answers 404."""
-
-    image: bytes = field(default_factory=_jpeg)
-    gone: set[str] = field(default_factory=set)
-    server: ThreadingHTTPServer | None = None
-
-    @property
-    def port(self) -> int:
-        assert self.server is not None
-        return int(self.server.server_address[1])
-
-    def url(self, path: str) -> str:
-        return f"http://{HOST}:{self.port}{path}"
-
-    def start(self) -> Hosting:
-        hosting = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: object) -> None:
-                return
-
-            def do_GET(self) -> None:
-                path = self.path.split("?", 1)[0]
-                pages = {
-                    PAGE: b'<!doctype html><h1>Valley</h1><img src="/albums/valley.jpg" alt="">',
-                    COPY_PAGE: b'<!doctype html><h1>Copy</h1><img src="/albums/valley.jpg" alt="">',
-                }
-                if path in hosting.gone or path not in (*pages, "/albums/valley.jpg"):
-                    body, kind, status = b"not found", "text/plain", 404
-                elif path in pages:
-                    body, kind, status = pages[path], "text/html; charset=utf-8", 200
-                else:
-                    body, kind, status = hosting.image, "image/jpeg", 200
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-
-
-def _resolve(host: str) -> list[str]:
-    """The services' resolver: the provider's name is 127.0.0.1; nothing else resolves."""
-    if host == HOST:
-        return ["127.0.0.1"]
-    raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
 
 @dataclass
@@ -163,7 +102,12 @@ def journey(sqlite_db: str, smtp_sink: SmtpSink, tmp_path: Path) -> Iterator[Jou
 
     from meldpunt.web import create_app
 
-    hosting = Hosting().start()
+    valley = b'<img src="/albums/valley.jpg" alt="">'
+    pages = {
+        PAGE: b"<!doctype html><h1>Valley</h1>" + valley,
+        COPY_PAGE: b"<!doctype html><h1>Copy</h1>" + valley,
+    }
+    hosting = Hosting(HOST, pages, "/albums/valley.jpg", _jpeg()).start()
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     settings = Settings(
@@ -182,7 +126,7 @@ def journey(sqlite_db: str, smtp_sink: SmtpSink, tmp_path: Path) -> Iterator[Jou
     )
     # the clock starts at the real now: the analyst's authenticator app (pyotp) knows no other
     clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
-    services = Services(settings, clock, resolver=_resolve)
+    services = Services(settings, clock, resolver=hosting.resolve)
     server = uvicorn.Server(
         uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_level="warning")
     )

@@ -16,14 +16,12 @@ from __future__ import annotations
 import base64
 import io
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +40,7 @@ from meldpunt.store.acting import Notice, Takedown
 from meldpunt.store.reports import Item
 from meldpunt.store.survivors import SurvivorLink
 from tests.helpers.browser import ARGS, CHROMIUM, need_browser, screenshot
+from tests.helpers.hosting import Hosting
 from tests.helpers.imagegen import scene
 from tests.helpers.smtp import SmtpSink, _free_port
 from tests.helpers.survivorweb import case_code
@@ -71,58 +70,6 @@ def _edited(original: bytes) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=78)
     return buf.getvalue()
-
-
-@dataclass
-class Hosting:
-    """The provider's web server on 127.0.0.1: one page showing the edited copy; removed paths
-    answer 404."""
-
-    image: bytes
-    gone: set[str] = field(default_factory=set)
-    server: ThreadingHTTPServer | None = None
-
-    def url(self, path: str) -> str:
-        assert self.server is not None
-        return f"http://{HOST}:{self.server.server_address[1]}{path}"
-
-    def start(self) -> Hosting:
-        hosting = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: object) -> None:
-                return
-
-            def do_GET(self) -> None:
-                path = self.path.split("?", 1)[0]
-                if path in hosting.gone or path not in (PAGE, IMAGE):
-                    body, kind, status = b"not found", "text/plain", 404
-                elif path == PAGE:
-                    body = f'<!doctype html><h1>Lake</h1><img src="{IMAGE}" alt="">'.encode()
-                    kind, status = "text/html; charset=utf-8", 200
-                else:
-                    body, kind, status = hosting.image, "image/jpeg", 200
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-
-
-def _resolve(host: str) -> list[str]:
-    if host == HOST:
-        return ["127.0.0.1"]
-    raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
 
 @dataclass
@@ -162,7 +109,8 @@ def journey(sqlite_db: str, smtp_sink: SmtpSink, tmp_path: Path) -> Iterator[Jou
     from meldpunt.web import create_app
 
     pictures = _pictures()
-    hosting = Hosting(_edited(pictures["lake.png"])).start()
+    page = f'<!doctype html><h1>Lake</h1><img src="{IMAGE}" alt="">'.encode()
+    hosting = Hosting(HOST, {PAGE: page}, IMAGE, _edited(pictures["lake.png"])).start()
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     settings = Settings(
@@ -180,7 +128,7 @@ def journey(sqlite_db: str, smtp_sink: SmtpSink, tmp_path: Path) -> Iterator[Jou
         notice=NoticeSettings(quiet_weekdays=(), holidays=()),
     )
     clock = ManualClock(datetime.now(UTC).replace(microsecond=0))  # pyotp knows no other time
-    services = Services(settings, clock, resolver=_resolve)
+    services = Services(settings, clock, resolver=hosting.resolve)
     server = uvicorn.Server(
         uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_level="warning")
     )
