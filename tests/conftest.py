@@ -170,6 +170,15 @@ def db_url(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
+def db_b(request: pytest.FixtureRequest, db_url: str, tmp_path: Path) -> str:
+    """A second, empty database on the same engine as ``db_url`` (a partner hotline's own): made
+    at the newest schema when the partner's services open it."""
+    if "://" not in db_url:
+        return str(tmp_path / "b.db")
+    return str(request.getfixturevalue("postgres_cluster").create_database())
+
+
+@pytest.fixture
 def sqlite_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A SQLite database file at the newest schema, like ``db_url``'s: a copy of the migrated
     template (running the migrations took about a second a test). ``empty_db``: no file yet."""

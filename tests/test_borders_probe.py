@@ -28,13 +28,6 @@ INBOX = "/api/v1/partner/inbox"
 
 
 @pytest.fixture
-def db_b(request: pytest.FixtureRequest, db_url: str, tmp_path: Path) -> str:
-    if "://" not in db_url:
-        return str(tmp_path / "b.db")
-    return str(request.getfixturevalue("postgres_cluster").create_database())
-
-
-@pytest.fixture
 def ab(db_url: str, db_b: str, tmp_path: Path) -> Iterator[tuple[Instance, Instance]]:
     """``nl-hotline`` signs; ``be-hotline`` is served by uvicorn on a loopback port."""
     a = make_instance("nl-hotline", db_url, tmp_path)

@@ -38,17 +38,11 @@ LABELS = {
 
 
 @pytest.fixture
-def two(
-    db_url: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[SimpleNamespace]:
+def two(db_url: str, db_b: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SimpleNamespace]:
     """Instance A (BE) and B (NL) partnered both ways, and a fake provider in NL."""
     clock = ManualClock(T0)
     world = Providers(clock)
     install(monkeypatch, world)
-    if db_url.startswith("postgresql"):
-        db_b = request.getfixturevalue("postgres_cluster").create_database()
-    else:
-        db_b = str(tmp_path / "b.db")
     single = lambda s: _with_triage(s)  # noqa: E731  (one analyst's decision is final)
     a = start(db_url, "be-hotline", "BE", clock, tmp_path, resolver=world.resolve, settings=single)
     b = start(db_b, "nl-hotline", "NL", clock, tmp_path, resolver=world.resolve, settings=single)

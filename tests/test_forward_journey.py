@@ -57,8 +57,8 @@ PROVIDER_TAKES = timedelta(hours=2)
 @pytest.fixture
 def journey(
     db_url: str,
+    db_b: str,
     tmp_path: Path,
-    request: pytest.FixtureRequest,
     monkeypatch: pytest.MonkeyPatch,
     smtp_sink: SmtpSink,
 ) -> Iterator[SimpleNamespace]:
@@ -66,11 +66,6 @@ def journey(
     world = Providers(clock)
     install(monkeypatch, world)
     provider = world.add("nlhost", "complies", after=PROVIDER_TAKES)
-    db_b = (
-        request.getfixturevalue("postgres_cluster").create_database()
-        if db_url.startswith("postgresql")
-        else str(tmp_path / "b.db")
-    )
 
     def hotline(s: Settings) -> Settings:
         return replace(

@@ -18,14 +18,6 @@ from meldpunt.act.ticks import settle
 from tests.helpers.partners import Instance, two_instances
 
 
-@pytest.fixture
-def db_b(request: pytest.FixtureRequest, db_url: str, tmp_path: Path) -> str:
-    """A second database on the same engine as ``db_url``."""
-    if "://" not in db_url:
-        return str(tmp_path / "b.db")
-    return str(request.getfixturevalue("postgres_cluster").create_database())
-
-
 class Got:
     def __init__(self) -> None:
         self.bodies: list[tuple[str, int, dict[str, Any]]] = []

@@ -28,13 +28,6 @@ from tests.helpers.webclient import make_client
 
 
 @pytest.fixture
-def db_b(request: pytest.FixtureRequest, db_url: str, tmp_path: Path) -> str:
-    if "://" not in db_url:
-        return str(tmp_path / "b.db")
-    return str(request.getfixturevalue("postgres_cluster").create_database())
-
-
-@pytest.fixture
 def ab(db_url: str, db_b: str, tmp_path: Path) -> Iterator[tuple[Instance, Instance]]:
     a = make_instance("nl-hotline", db_url, tmp_path)
     b = make_instance("be-hotline", db_b, tmp_path, clock=a.clock)

@@ -48,8 +48,8 @@ PASSWORD = "a long benign test passphrase 42"
 @pytest.fixture
 def hotlines(
     db_url: str,
+    db_b: str,
     tmp_path: Path,
-    request: pytest.FixtureRequest,
     monkeypatch: pytest.MonkeyPatch,
     smtp_sink: SmtpSink,
 ) -> Iterator[SimpleNamespace]:
@@ -58,11 +58,6 @@ def hotlines(
     install(monkeypatch, world)
     host = world.add("nlhost", "never")
     mirror = world.add("nlmirror", "complies", after=timedelta(minutes=30))
-    db_b = (
-        request.getfixturevalue("postgres_cluster").create_database()
-        if db_url.startswith("postgresql")
-        else str(tmp_path / "b.db")
-    )
 
     def hotline(s: Settings) -> Settings:
         return replace(
