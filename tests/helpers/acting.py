@@ -18,16 +18,18 @@ from meldpunt.store.acting import Contact, Location, Takedown
 from meldpunt.store.reports import Item, Report, ReportItem
 
 
-def seed_item(
+def seed_report_item(
     engine: Engine,
     url: str,
     *,
     now: datetime,
-    state: ItemState = ItemState.CLASSIFIED,
-    server_ip: str = "127.0.0.1",
+    state: str,
     urgent: bool = False,
-) -> tuple[int, str]:
-    """A public report naming ``url`` and its item in ``state``: (item id, receipt code)."""
+    description: str = "",
+    **item: Any,
+) -> tuple[int, int, str]:
+    """A public report naming ``url`` and its item in ``state``, as intake stores them (no jobs):
+    (report id, item id, receipt code). ``item``: more of the item's columns."""
     code = secrets.token_hex(8)
     host = url.split("/")[2].split(":")[0] if "://" in url else ""
     with engine.begin() as conn:
@@ -37,6 +39,7 @@ def seed_item(
                 receipt_hash=receipt_hash(code),  # as intake stores it: /status finds it
                 source="public",
                 seen_on="website",
+                description=description,
                 urgent=urgent,
                 created_at=now,
             )
@@ -49,17 +52,33 @@ def seed_item(
                 url=url,
                 url_key=hashlib.sha256(url.encode()).hexdigest(),
                 host=host,
-                state=state.value,
+                state=state,
                 urgent=urgent,
-                server_ip=server_ip,
-                final_url=url,
                 created_at=now,
                 updated_at=now,
+                **item,
             )
             .returning(Item.id)
         ).scalar_one()
         conn.execute(insert(ReportItem).values(report_id=report_id, item_id=item_id))
-    return int(item_id), code
+    return int(report_id), int(item_id), code
+
+
+def seed_item(
+    engine: Engine,
+    url: str,
+    *,
+    now: datetime,
+    state: ItemState = ItemState.CLASSIFIED,
+    server_ip: str = "127.0.0.1",
+    urgent: bool = False,
+) -> tuple[int, str]:
+    """A public report naming ``url`` and its item in ``state``, fetched from ``server_ip``:
+    (item id, receipt code)."""
+    _, item_id, code = seed_report_item(
+        engine, url, now=now, state=state.value, urgent=urgent, server_ip=server_ip, final_url=url
+    )
+    return item_id, code
 
 
 def seed_contact(engine: Engine, *, now: datetime, **values: Any) -> int:

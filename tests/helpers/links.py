@@ -5,16 +5,14 @@ built with bulk inserts (for the bounded-memory checks)."""
 from __future__ import annotations
 
 import hashlib
-import secrets
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler
 from typing import ClassVar
 
-from sqlalchemy import DateTime, Engine, insert
+from sqlalchemy import DateTime, Engine
 
-from meldpunt.pipeline.intake import receipt_hash
 from meldpunt.store.entities import entity_key, link_entities
-from meldpunt.store.reports import Item, Report, ReportItem
+from tests.helpers.acting import seed_report_item
 from tests.helpers.fakeweb import _send
 from tests.helpers.pipeline import png
 
@@ -48,34 +46,8 @@ class LinksWeb:
 
 def seed_report(engine: Engine, now: datetime, url: str, description: str = "") -> tuple[int, int]:
     """A report naming ``url`` and its item, as intake stores them (no jobs): (report, item)."""
-    host = url.split("/")[2].split(":")[0]
-    with engine.begin() as conn:
-        rid = conn.execute(
-            insert(Report)
-            .values(
-                receipt_hash=receipt_hash(secrets.token_hex(8)),
-                source="public",
-                seen_on="website",
-                description=description,
-                created_at=now,
-            )
-            .returning(Report.id)
-        ).scalar_one()
-        iid = conn.execute(
-            insert(Item)
-            .values(
-                report_id=rid,
-                url=url,
-                url_key=hashlib.sha256(url.encode()).hexdigest(),
-                host=host,
-                state="needs_review",
-                created_at=now,
-                updated_at=now,
-            )
-            .returning(Item.id)
-        ).scalar_one()
-        conn.execute(insert(ReportItem).values(report_id=rid, item_id=iid))
-    return int(rid), int(iid)
+    rid, iid, _ = seed_report_item(engine, url, now=now, state="needs_review", description=description)
+    return rid, iid
 
 
 def shared_world(engine: Engine, now: datetime) -> dict[str, int]:
